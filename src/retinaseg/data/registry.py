@@ -1,0 +1,141 @@
+"""Dataset registry: each layout is a ``DatasetSpec`` that lists its files per split.
+
+Loaders only list paths (cheap, and where missing files are detected); pixels
+are read lazily by :class:`Dataset`, so opening HRF does not decode 45 images.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..errors import RetinasegError
+from .fov import estimate_fov
+from .io import read_image, read_mask
+from .sample import Sample
+
+DATA_ROOT_ENV = "RETINASEG_DATA"
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    """Paths of one sample; ``vessel``/``fov`` may be absent in some layouts."""
+
+    id: str
+    image: Path
+    vessel: Path | None = None
+    fov: Path | None = None
+    observers: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to find a dataset's files and which splits (protocols) it has.
+
+    ``list_files(folder, split)`` returns the split's :class:`SampleFiles` and
+    raises :class:`RetinasegError` naming the first missing file.
+    ``splits`` maps split name to a one-line description of the protocol;
+    ``expected_counts`` the number of images per split in the official release.
+    """
+
+    name: str
+    folder: str
+    description: str
+    splits: dict[str, str]
+    expected_counts: dict[str, int]
+    list_files: Callable[[Path, str], list[SampleFiles]]
+    second_observer: str | None = None
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(spec: DatasetSpec) -> DatasetSpec:
+    if "all" not in spec.splits:
+        raise ValueError(f"dataset {spec.name!r} must define the split 'all'")
+    _DATASETS[spec.name] = spec
+    return spec
+
+
+def list_datasets() -> list[str]:
+    return sorted(_DATASETS)
+
+
+def get_dataset_spec(name: str) -> DatasetSpec:
+    key = name.lower().replace("-", "_")
+    if key not in _DATASETS:
+        raise RetinasegError(f"unknown dataset {name!r}; known: {', '.join(list_datasets())}, "
+                             "or a folder with images/ and masks/")
+    return _DATASETS[key]
+
+
+def resolve_data_root(root=None) -> Path:
+    """The data root: the argument, else ``$RETINASEG_DATA``."""
+    root = root or os.environ.get(DATA_ROOT_ENV)
+    if not root:
+        raise RetinasegError(f"no data root: pass --data-root DIR or set {DATA_ROOT_ENV}")
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise RetinasegError(f"{root}: data root is not a directory")
+    return root
+
+
+def dataset_folder(spec: DatasetSpec, root) -> Path:
+    folder = resolve_data_root(root) / spec.folder
+    if not folder.is_dir():
+        raise RetinasegError(f"{folder}: {spec.name} not found under the data root")
+    return folder
+
+
+class Dataset(Sequence):
+    """A split of a dataset: a lazily-loading sequence of :class:`Sample`."""
+
+    def __init__(self, name: str, split: str, files: list[SampleFiles]):
+        self.name, self.split, self.files = name, split, files
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Dataset(self.name, self.split, self.files[index])
+        return load_sample(self.files[index])
+
+    @property
+    def ids(self) -> list[str]:
+        return [f.id for f in self.files]
+
+
+def load_sample(files: SampleFiles) -> Sample:
+    """Read one sample's pixels, checking every mask against the image size."""
+    image = read_image(files.image)
+    shape = image.shape[:2]
+    vessel = read_mask(files.vessel, shape) if files.vessel else None
+    if files.fov:
+        fov, estimated = read_mask(files.fov, shape), False
+    else:
+        fov, estimated = estimate_fov(image), True
+    observers = {name: read_mask(path, shape) for name, path in files.observers.items()}
+    return Sample(files.id, image, vessel, fov, estimated, observers, files.image)
+
+
+def load_dataset(name: str, split: str = "all", root=None) -> Dataset:
+    """Open a dataset split by name, or a generic folder layout by path."""
+    if Path(name).is_dir() and name.lower() not in _DATASETS:
+        from .folder import list_folder_files  # generic images/ masks/ fov/ layout
+
+        return Dataset(Path(name).name, "all", list_folder_files(Path(name), split))
+    spec = get_dataset_spec(name)
+    if split not in spec.splits:
+        raise RetinasegError(f"dataset {spec.name!r} has no split {split!r}; "
+                             f"splits: {', '.join(spec.splits)}")
+    return Dataset(spec.name, split, spec.list_files(dataset_folder(spec, root), split))
+
+
+def require_file(path: Path) -> Path:
+    """Return ``path`` if it exists, else raise the dataset's missing-file error."""
+    if not path.is_file():
+        raise RetinasegError(f"{path}: missing file (dataset folder incomplete)")
+    return path
