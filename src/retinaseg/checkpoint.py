@@ -1,0 +1,107 @@
+"""Saving and loading models with everything needed to use or resume them."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from .errors import RetinasegError, file_error
+from .models import create_model
+
+FORMAT = "retinaseg-checkpoint-1"
+
+
+@dataclass
+class ModelMeta:
+    """What inference needs besides the weights.
+
+    ``fov_diameter`` is the FOV width (pixels) of the training images: photos
+    are resampled to it before segmentation. ``threshold`` turns probabilities
+    into a mask; ``threshold_source`` says where it came from.
+    """
+
+    architecture: str
+    kwargs: dict
+    preprocess: list[str]
+    fov_diameter: float
+    threshold: float = 0.5
+    threshold_source: str = "default"
+    trained_on: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class ModelBundle:
+    module: nn.Module
+    meta: ModelMeta
+    source: str = ""
+    sha256: str = ""
+
+
+def build_module(meta: ModelMeta) -> nn.Module:
+    return create_model(meta.architecture, **meta.kwargs)
+
+
+def atomic_torch_save(payload: dict, path: Path) -> None:
+    """Write to a temporary file then rename, so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_model(path, module: nn.Module, meta: ModelMeta, half: bool = False, **extra) -> None:
+    """Save weights + meta; ``half`` stores fp16 weights (shipped files)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v)
+             for k, v in module.state_dict().items()}
+    atomic_torch_save({"format": FORMAT, "meta": asdict(meta), "state_dict": state, **extra}, path)
+
+
+def sha256_of(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_checkpoint(path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise file_error(path, f"not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise file_error(path, f"not a retinaseg checkpoint (expected format {FORMAT})")
+    return payload
+
+
+def load_checkpoint(path, expect_architecture: str | None = None) -> ModelBundle:
+    """Rebuild the model a checkpoint describes and load its weights."""
+    payload = read_checkpoint(path)
+    meta = ModelMeta(**payload["meta"])
+    if expect_architecture and meta.architecture != expect_architecture:
+        raise file_error(path, f"checkpoint holds a {meta.architecture!r} model, "
+                               f"not {expect_architecture!r}")
+    module = build_module(meta)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    try:
+        module.load_state_dict(state)
+    except RuntimeError:
+        raise file_error(path, f"weights do not fit a {meta.architecture!r} model with "
+                               f"{meta.kwargs} (another architecture?)") from None
+    module.eval()
+    return ModelBundle(module, meta, str(path), sha256_of(path))

@@ -1,0 +1,187 @@
+"""``retinaseg <verb>``: parse, call the library, print. Nothing else lives here."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .errors import RetinasegError
+
+DEFAULT_MODEL = "unet-drive"
+DEFAULT_OUT = "retinaseg-out"
+
+
+def _progress(enabled: bool, what: str):
+    return lambda items: tqdm(items, desc=what, unit="image", disable=not enabled, leave=False)
+
+
+def cmd_segment(args) -> int:
+    from .pretrained import load_model
+    from .segment import SAMPLE_NAME, collect_inputs, sample_image, segment_files, \
+        segment_image, write_segmentation
+
+    if not args.inputs and not args.sample:
+        raise RetinasegError("nothing to segment: give image files or folders, or --sample")
+    paths = collect_inputs(args.inputs)
+    bundle = load_model(args.model)
+    out = Path(args.out)
+    written = []
+    if args.sample:
+        image = sample_image()
+        prob, mask, fov = segment_image(bundle, image, args.threshold, args.tta, args.bf16)
+        written += write_segmentation(out, SAMPLE_NAME, image, prob, mask, fov)
+    report = segment_files(bundle, paths, out, args.threshold, args.tta, args.bf16,
+                           _progress(sys.stderr.isatty(), "segment"))
+    written += report.written
+    for path in written:
+        print(path)
+    images = len(paths) + bool(args.sample)
+    print(f"segmented {images - len(report.failures)} of {images} images with {args.model} "
+          f"into {out}/", file=sys.stderr)
+    if report.failures:
+        print(f"{len(report.failures)} failed:", file=sys.stderr)
+        for failure in report.failures:
+            print(f"  {failure}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from .evaluate import EvalOptions, evaluate_model, format_table
+    from .outputs import write_all_or_nothing
+    from .pretrained import load_model
+
+    bundle = load_model(args.model)
+    options = EvalOptions(args.threshold, args.tta, args.bf16)
+    result = evaluate_model(bundle, args.dataset, args.split, args.data_root, options,
+                            _progress(sys.stderr.isatty(), "evaluate"))
+    result["command"] = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    write_all_or_nothing({Path(args.out) / "metrics.json": result})
+    print(format_table(result))
+    print(f"wrote {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .config import load_config
+    from .train import fit
+
+    overrides = list(args.set or [])
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    if args.resume:
+        overrides.append("resume=true")
+    if args.out:
+        overrides.append(f"out_dir={args.out}")
+    config = load_config(args.config, overrides)
+    model_path = fit(config)
+    print(f"wrote {model_path}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models import list_models
+    from .pretrained import PRETRAINED, pretrained_path
+
+    print("architectures (retinaseg train, model.name):")
+    for name in list_models():
+        print(f"  {name}")
+    print("shipped weights (--model NAME):")
+    for name, weights in sorted(PRETRAINED.items()):
+        state = "" if pretrained_path(name).is_file() else "  [file missing]"
+        print(f"  {name:<22}{weights.description}{state}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .data.registry import dataset_status
+
+    for status in dataset_status(args.data_root):
+        print(format_status(status))
+    return 0
+
+
+def format_status(status: dict) -> str:
+    if not status["found"]:
+        state = "not found"
+    elif status["complete"]:
+        state = "complete"
+    else:
+        state = "INCOMPLETE: " + (status.get("problem") or "")
+    counts = ", ".join(f"{split} {found}/{expected}" for split, (found, expected)
+                       in status.get("counts", {}).items())
+    return f"{status['name']:<10} {state:<12} {status['folder']}  {counts}".rstrip()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="retinaseg", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=_version())
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    seg = verbs.add_parser("segment", help="segment your own photographs")
+    seg.add_argument("inputs", nargs="*", help="image files or folders of images")
+    seg.add_argument("--sample", action="store_true",
+                     help="also segment the fundus photo scikit-image ships")
+    _model_options(seg)
+    seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    seg.set_defaults(run=cmd_segment)
+
+    ev = verbs.add_parser("evaluate", help="score a model on a dataset split")
+    _model_options(ev)
+    ev.add_argument("--dataset", required=True, help="registered name, or a folder with "
+                                                     "images/ masks/ [fov/]")
+    ev.add_argument("--split", default="test")
+    ev.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
+    ev.add_argument("--out", default=DEFAULT_OUT, help="writes OUT/metrics.json")
+    ev.set_defaults(run=cmd_evaluate)
+
+    tr = verbs.add_parser("train", help="train a model from a YAML config")
+    tr.add_argument("--config", help="YAML file (see configs/)")
+    tr.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
+    tr.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
+    tr.add_argument("--out", help="run folder (overrides out_dir)")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tr.set_defaults(run=cmd_train)
+
+    verbs.add_parser("models", help="list architectures and shipped weights").set_defaults(
+        run=cmd_models)
+    ds = verbs.add_parser("datasets", help="list datasets and whether they are on disk")
+    ds.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
+    ds.set_defaults(run=cmd_datasets)
+    return parser
+
+
+def _model_options(parser) -> None:
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"shipped weights name or checkpoint path (default {DEFAULT_MODEL})")
+    parser.add_argument("--threshold", type=float,
+                        help="probability threshold (default: the model's validation threshold)")
+    parser.add_argument("--tta", default="none", choices=["none", "flip", "flip+rot90"],
+                        help="test-time augmentation")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"retinaseg {__version__}"
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except RetinasegError as exc:
+        print(f"retinaseg: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("retinaseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

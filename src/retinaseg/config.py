@@ -1,0 +1,165 @@
+"""Typed training configuration: YAML file first, ``--set key=value`` second.
+
+The resolved config is written into every run folder and every checkpoint, so
+a run can be repeated from its folder alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import RetinasegError, file_error
+
+
+@dataclass
+class ModelConfig:
+    name: str = "unet"
+    kwargs: dict = field(default_factory=lambda: {"base_channels": 16, "depth": 4})
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "drive"
+    split: str = "train"
+    root: str | None = None
+    val_count: int = 2            # images held out of the training split for validation
+    val_ids: list = field(default_factory=list)  # explicit validation ids (override val_count)
+    preprocess: list = field(default_factory=lambda: ["green", "clahe", "fov_normalise"])
+    crop_size: int = 256          # 0 = whole images
+    crops_per_image: int = 8      # crops drawn from each training image per epoch
+    batch_size: int = 8
+
+
+@dataclass
+class AugmentConfig:
+    flip: bool = True
+    rotate: float = 180.0         # max absolute angle in degrees (any angle, not just 90s)
+    scale: float = 0.1            # scale drawn from [1 - scale, 1 + scale]
+    brightness: float = 0.1       # additive, on [0, 1] RGB
+    contrast: float = 0.1         # multiplicative around the mean
+    gamma: float = 0.1            # gamma drawn from [1 - gamma, 1 + gamma]
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"            # sgd | sgd_momentum | sgd_nesterov | adam | adamw
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    grad_clip: float = 0.0        # max L2 norm of the gradients; 0 = off
+
+
+@dataclass
+class ScheduleConfig:
+    name: str = "cosine"          # constant | step | cosine | poly | plateau | onecycle
+    warmup_epochs: float = 0.0
+    step_epochs: int = 30         # step: decay every this many epochs
+    gamma: float = 0.1            # step / plateau decay factor
+    power: float = 0.9            # poly exponent
+    patience: int = 5             # plateau: validations without improvement
+    min_lr: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: str = "bce"             # bce | dice | bce+dice | weighted_bce
+    pos_weight: float = 3.0       # weighted_bce: weight of vessel pixels
+    epochs: int = 50
+    val_every: int = 1
+    select_metric: str = "auc_roc"  # validation metric choosing the best checkpoint
+    seed: int = 0
+    bf16: bool = False
+    threads: int = 0              # torch threads; 0 = torch's default
+    out_dir: str = "runs/unet-drive"
+    resume: bool = False
+    progress: bool = True
+
+
+def _build(cls, values: dict, where: str):
+    if not isinstance(values, dict):
+        raise RetinasegError(f"config section {where or 'top level'!r} must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise RetinasegError(f"unknown config key {where + '.' if where else ''}{unknown[0]}; "
+                             f"known: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in values.items():
+        sub = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
+        if sub is not None and dataclasses.is_dataclass(sub) and not isinstance(sub, dict):
+            value = _build(sub, value, f"{where}.{name}".strip("."))
+        else:
+            value = _checked_type(fields[name], value, f"{where}.{name}".strip("."))
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _checked_type(spec: dataclasses.Field, value, key: str):
+    """Check a leaf value against its default's type (ints are accepted as floats)."""
+    if spec.default_factory is not dataclasses.MISSING:
+        expected = type(spec.default_factory())
+    elif spec.default is None:
+        expected = str
+    else:
+        expected = type(spec.default)
+    if value is None and spec.default is None:
+        return value
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise RetinasegError(f"config key {key} must be {_article(expected.__name__)}, "
+                             f"not {type(value).__name__} {value!r}")
+    return value
+
+
+def config_from_dict(values: dict) -> TrainConfig:
+    return _build(TrainConfig, values or {}, "")
+
+
+def apply_overrides(values: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML) to a nested dict."""
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise RetinasegError(f"--set {item!r}: expected key=value, e.g. optim.lr=0.01")
+        node = values
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise RetinasegError(f"--set {item!r}: {part!r} is not a section")
+        node[leaf] = yaml.safe_load(raw)
+    return values
+
+
+def load_config(path=None, overrides: list[str] | None = None) -> TrainConfig:
+    values = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise file_error(path, "no such config file")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise file_error(path, f"invalid YAML ({str(exc).splitlines()[0]})") from None
+    return config_from_dict(apply_overrides(values, overrides or []))
+
+
+def config_to_dict(config: TrainConfig) -> dict:
+    return dataclasses.asdict(config)
+
+
+def save_config(config: TrainConfig, path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def _article(noun: str) -> str:
+    return f"an {noun}" if noun[0] in "aeiou" else f"a {noun}"

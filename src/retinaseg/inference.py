@@ -1,0 +1,150 @@
+"""Whole-image and tiled prediction at the model's training scale.
+
+A photo of any size is resampled so that its FOV is as wide as the training
+images' FOV, preprocessed, segmented (whole, or in overlapping tiles blended
+with a linear ramp when large), and its probabilities resized back to native
+resolution, where every metric is computed.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from .checkpoint import ModelBundle
+from .data.fov import estimate_fov, fov_diameter
+from .data.preprocess import preprocess
+from .errors import RetinasegError
+
+# Below this relative change a resample would only blur: segment as is.
+SCALE_TOLERANCE = 0.05
+# Working images larger than this many pixels are segmented in tiles.
+MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
+TILE_SIZE, TILE_OVERLAP = 512, 64
+TTA_MODES = ("none", "flip", "flip+rot90")
+
+
+def working_scale(bundle: ModelBundle, fov: np.ndarray) -> float:
+    """Factor taking this photo to the model's training scale (1.0 = as is)."""
+    scale = bundle.meta.fov_diameter / fov_diameter(fov)
+    return 1.0 if abs(scale - 1.0) < SCALE_TOLERANCE else scale
+
+
+def resample(image: np.ndarray, fov: np.ndarray, scale: float):
+    if scale == 1.0:
+        return image, fov
+    height, width = fov.shape
+    size = (max(16, round(width * scale)), max(16, round(height * scale)))
+    resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+    resized_fov = np.asarray(Image.fromarray(fov).resize(size, Image.Resampling.NEAREST))
+    return resized, resized_fov.astype(bool)
+
+
+def pad_to_stride(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    height, width = x.shape[-2:]
+    pad_h, pad_w = (-height) % stride, (-width) % stride
+    return F.pad(x, (0, pad_w, 0, pad_h)), (height, width)
+
+
+def _autocast(bf16: bool):
+    if bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def forward_logits(module, x: torch.Tensor, bf16: bool = False) -> torch.Tensor:
+    """Logits for a ``(N, C, H, W)`` batch of any size (padded to the stride)."""
+    padded, (height, width) = pad_to_stride(x, getattr(module, "stride", 1))
+    with torch.inference_mode(), _autocast(bf16):
+        logits = module(padded.contiguous(memory_format=torch.channels_last))
+    return logits[..., :height, :width].float()
+
+
+def _ramp(size: int, overlap: int) -> torch.Tensor:
+    """1 in the middle, falling linearly to near 0 over ``overlap`` at each end."""
+    ramp = torch.ones(size)
+    if overlap > 0:
+        edge = torch.linspace(1.0 / (overlap + 1), 1.0, overlap)
+        ramp[:overlap], ramp[-overlap:] = edge, edge.flip(0)
+    return ramp
+
+
+def _tile_starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
+                          overlap: int = TILE_OVERLAP, bf16: bool = False) -> torch.Tensor:
+    """Logits of a large ``(1, C, H, W)`` image from overlapping blended tiles.
+
+    Memory stays bounded by one tile; the ramp weights hide the tile seams.
+    """
+    height, width = x.shape[-2:]
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    total = torch.zeros(1, 1, height, width)
+    weight = torch.zeros(1, 1, height, width)
+    window = _ramp(tile_h, min(overlap, tile_h // 4))[:, None] * \
+        _ramp(tile_w, min(overlap, tile_w // 4))[None, :]
+    for top in _tile_starts(height, tile_h, tile_h - overlap):
+        for left in _tile_starts(width, tile_w, tile_w - overlap):
+            patch = x[..., top:top + tile_h, left:left + tile_w]
+            total[..., top:top + tile_h, left:left + tile_w] += forward_logits(module, patch, bf16) * window
+            weight[..., top:top + tile_h, left:left + tile_w] += window
+    return total / weight
+
+
+def _tta_variants(mode: str):
+    """(forward transform, inverse transform) pairs on ``(..., H, W)`` tensors."""
+    if mode not in TTA_MODES:
+        raise RetinasegError(f"unknown test-time augmentation {mode!r}; known: {', '.join(TTA_MODES)}")
+    variants = [(lambda t: t, lambda t: t)]
+    if mode in ("flip", "flip+rot90"):
+        variants += [(lambda t: t.flip(-1), lambda t: t.flip(-1)),
+                     (lambda t: t.flip(-2), lambda t: t.flip(-2)),
+                     (lambda t: t.flip(-2, -1), lambda t: t.flip(-2, -1))]
+    if mode == "flip+rot90":
+        variants += [(lambda t, k=k: t.rot90(k, (-2, -1)), lambda t, k=k: t.rot90(-k, (-2, -1)))
+                     for k in (1, 3)]
+    return variants
+
+
+def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = False) -> torch.Tensor:
+    """Vessel probabilities ``(H, W)`` for a preprocessed ``(C, H, W)`` tensor."""
+    batch = x[None]
+    whole = batch.shape[-2] * batch.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS
+    total = torch.zeros(batch.shape[-2:])
+    variants = _tta_variants(tta)
+    for forward, inverse in variants:
+        view = forward(batch)
+        logits = forward_logits(module, view, bf16) if whole else \
+            sliding_window_logits(module, view, bf16=bf16)
+        total += inverse(torch.sigmoid(logits))[0, 0]
+    return total / len(variants)
+
+
+def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray | None = None,
+                          tta: str = "none", bf16: bool = False) -> np.ndarray:
+    """Vessel probability map of an RGB photo at its native resolution.
+
+    ``fov`` is estimated when not given; probabilities outside it are 0.
+    """
+    if fov is None:
+        fov = estimate_fov(image)
+    if not fov.any():
+        raise RetinasegError("the field of view is empty: nothing to segment")
+    scale = working_scale(bundle, fov)
+    work_image, work_fov = resample(image, fov, scale)
+    x = torch.from_numpy(preprocess(work_image, work_fov, bundle.meta.preprocess))
+    prob = predict_tensor(bundle.module, x, tta, bf16)
+    if scale != 1.0:
+        prob = F.interpolate(prob[None, None], size=fov.shape, mode="bilinear",
+                             align_corners=False)[0, 0]
+    prob = prob.clamp_(0.0, 1.0).numpy()
+    prob[~fov] = 0.0
+    return prob

@@ -1,0 +1,87 @@
+"""Weights shipped inside the package, each pinned to its SHA-256."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .checkpoint import ModelBundle, load_checkpoint, save_model, sha256_of
+from .errors import RetinasegError
+
+
+HASH_FILE = "SHA256SUMS"  # "<sha256>  <filename>" lines, written by export_weights
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    name: str
+    filename: str
+    description: str
+    config: str  # the training config (configs/<name>.yaml) that produced them
+
+
+PRETRAINED: dict[str, PretrainedWeights] = {}
+
+
+def _register(weights: PretrainedWeights) -> None:
+    PRETRAINED[weights.name] = weights
+
+
+_register(PretrainedWeights(
+    name="unet-drive",
+    filename="unet-drive.pt",
+    description="U-Net trained on DRIVE training images 21-40 (green, CLAHE)",
+    config="configs/unet-drive.yaml",
+))
+
+
+def weights_dir() -> Path:
+    return Path(str(resources.files("retinaseg") / "weights"))
+
+
+def pretrained_path(name: str) -> Path:
+    return weights_dir() / PRETRAINED[name].filename
+
+
+def pinned_hashes() -> dict[str, str]:
+    path = weights_dir() / HASH_FILE
+    if not path.is_file():
+        return {}
+    pairs = (line.split() for line in path.read_text().splitlines() if line.strip())
+    return {filename: digest for digest, filename in pairs}
+
+
+def export_weights(checkpoint, name: str) -> Path:
+    """Ship a trained checkpoint as ``name``: fp16 weights, hash pinned."""
+    bundle = load_checkpoint(checkpoint)
+    target = pretrained_path(name)
+    save_model(target, bundle.module, bundle.meta, half=True)
+    hashes = {**pinned_hashes(), target.name: sha256_of(target)}
+    lines = "".join(f"{digest}  {filename}\n" for filename, digest in sorted(hashes.items()))
+    (weights_dir() / HASH_FILE).write_text(lines)
+    return target
+
+
+def load_pretrained(name: str) -> ModelBundle:
+    weights = PRETRAINED[name]
+    path = pretrained_path(name)
+    if not path.is_file():
+        raise RetinasegError(f"{path}: shipped weights for {name!r} are missing from the install")
+    pinned = pinned_hashes().get(weights.filename)
+    if pinned is None:
+        raise RetinasegError(f"{path}: no pinned SHA-256 for {name!r} in {HASH_FILE}")
+    if sha256_of(path) != pinned:
+        raise RetinasegError(f"{path}: SHA-256 does not match the pinned hash for {name!r} "
+                             "(corrupt or replaced file)")
+    return load_checkpoint(path)
+
+
+def load_model(name_or_path: str) -> ModelBundle:
+    """A shipped model by name (``unet-drive``) or any checkpoint file by path."""
+    if name_or_path in PRETRAINED:
+        return load_pretrained(name_or_path)
+    path = Path(name_or_path)
+    if path.suffix in (".pt", ".pth") or path.exists():
+        return load_checkpoint(path)
+    raise RetinasegError(f"unknown model {name_or_path!r}: not a shipped model "
+                         f"({', '.join(sorted(PRETRAINED))}) nor a checkpoint file")

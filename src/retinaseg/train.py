@@ -1,0 +1,246 @@
+"""Training: ``fit(config)`` writes a run folder with the resolved config, a CSV
+log, ``last.pt`` (to resume), ``best.pt`` and the final ``model.pt``.
+
+Data: the training split minus a few validation images, preprocessed once per
+epoch after a photometric augmentation, then cut into randomly rotated, scaled
+and flipped crops (or whole images). Validation segments the held-out images
+exactly as inference does; the best epoch by ``select_metric`` is kept and its
+threshold is chosen on the same validation images.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import metrics
+from .checkpoint import ModelMeta, atomic_torch_save, build_module, save_model
+from .config import TrainConfig, config_to_dict, save_config
+from .data import fov_diameter, load_dataset
+from .data.augment import photometric, random_crops, whole_image_size
+from .data.preprocess import pipeline_channels, preprocess
+from .errors import RetinasegError
+from .inference import predict_tensor
+from .losses import LOSSES, compute_loss
+from .optim import PlateauTracker, build_optimizer, check_schedule, lr_at
+from .utils import seed_everything
+
+LOG_FIELDS = ["epoch", "lr", "train_loss", "val_auc_roc", "val_f1", "val_threshold", "seconds"]
+
+
+@dataclass
+class TrainingData:
+    """Training images kept raw (re-preprocessed each epoch), validation preprocessed once."""
+
+    train_images: list
+    train_vessels: list
+    train_fovs: list
+    val_inputs: list = field(default_factory=list)
+    val_vessels: list = field(default_factory=list)
+    val_fovs: list = field(default_factory=list)
+    val_ids: list = field(default_factory=list)
+    fov_diameter: float = 0.0
+
+
+def split_validation(ids: list[str], cfg, rng: np.random.Generator) -> list[str]:
+    if cfg.data.val_ids:
+        missing = [i for i in cfg.data.val_ids if str(i) not in ids]
+        if missing:
+            raise RetinasegError(f"data.val_ids {missing} are not in the training split {ids}")
+        return [str(i) for i in cfg.data.val_ids]
+    if cfg.data.val_count >= len(ids):
+        raise RetinasegError(f"data.val_count={cfg.data.val_count} leaves no training images "
+                             f"out of {len(ids)}")
+    return sorted(rng.choice(ids, size=cfg.data.val_count, replace=False).tolist())
+
+
+def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingData:
+    dataset = load_dataset(cfg.data.dataset, cfg.data.split, cfg.data.root)
+    val_ids = set(split_validation(dataset.ids, cfg, rng))
+    data = TrainingData([], [], [])
+    for sample in dataset:
+        if sample.vessel is None:
+            raise RetinasegError(f"{sample.image_path}: training image has no vessel mask")
+        if sample.id in val_ids:
+            data.val_inputs.append(torch.from_numpy(preprocess(sample.image, sample.fov,
+                                                               cfg.data.preprocess)))
+            data.val_vessels.append(sample.vessel)
+            data.val_fovs.append(sample.fov)
+            data.val_ids.append(sample.id)
+        else:
+            data.train_images.append(sample.image)
+            data.train_vessels.append(torch.from_numpy(sample.vessel.astype(np.float32)))
+            data.train_fovs.append(sample.fov)
+    data.fov_diameter = float(np.median([fov_diameter(f) for f in data.train_fovs]))
+    return data
+
+
+def epoch_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.random.Generator):
+    """All crops of one epoch, shuffled and cut into batches."""
+    crops, vessels, fovs = [], [], []
+    for image, vessel, fov in zip(data.train_images, data.train_vessels, data.train_fovs):
+        x = torch.from_numpy(preprocess(photometric(image, cfg.augment, rng), fov, cfg.data.preprocess))
+        size = cfg.data.crop_size or whole_image_size(fov.shape, stride)
+        count = cfg.data.crops_per_image if cfg.data.crop_size else 1
+        c, v, f = random_crops(x, vessel, torch.from_numpy(fov.astype(np.float32)), count, size,
+                               cfg.augment, rng)
+        crops.append(c), vessels.append(v), fovs.append(f)
+    crops, vessels, fovs = torch.cat(crops), torch.cat(vessels), torch.cat(fovs)
+    order = torch.from_numpy(rng.permutation(len(crops)))
+    for start in range(0, len(order), cfg.data.batch_size):
+        pick = order[start:start + cfg.data.batch_size]
+        yield crops[pick], vessels[pick], fovs[pick]
+
+
+def steps_per_epoch(data: TrainingData, cfg: TrainConfig) -> int:
+    crops = len(data.train_images) * (cfg.data.crops_per_image if cfg.data.crop_size else 1)
+    return math.ceil(crops / cfg.data.batch_size)
+
+
+def validate(module, data: TrainingData, cfg: TrainConfig) -> dict:
+    """Pooled validation AUC, and the best F1 with the threshold that reaches it."""
+    if not data.val_inputs:
+        return {}
+    module.eval()
+    histogram = metrics.ScoreHistogram()
+    for x, vessel, fov in zip(data.val_inputs, data.val_vessels, data.val_fovs):
+        histogram.update(predict_tensor(module, x, bf16=cfg.bf16).numpy(), vessel, fov)
+    module.train()
+    threshold, f1 = histogram.best_threshold("f1")
+    return {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
+
+
+def train_one_epoch(module, optimizer, batches, cfg: TrainConfig, schedule_state: dict) -> float:
+    losses = []
+    for crops, vessels, fovs in batches:
+        lr = lr_at(cfg.schedule, cfg.optim.lr, schedule_state["step"], schedule_state["total"],
+                   schedule_state["per_epoch"], schedule_state["plateau"].factor)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            logits = module(crops.contiguous(memory_format=torch.channels_last))
+        loss = compute_loss(cfg.loss, logits, vessels, fovs, cfg.pos_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        schedule_state["step"] += 1
+        schedule_state["lr"] = lr
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def check_config(cfg: TrainConfig) -> None:
+    if cfg.loss not in LOSSES:
+        raise RetinasegError(f"unknown loss {cfg.loss!r}; known: {', '.join(LOSSES)}")
+    check_schedule(cfg.schedule)
+    if cfg.epochs < 1 or cfg.data.batch_size < 1:
+        raise RetinasegError("epochs and data.batch_size must be at least 1")
+
+
+def model_meta(cfg: TrainConfig, data: TrainingData, threshold=0.5, source="default") -> ModelMeta:
+    kwargs = {"in_channels": pipeline_channels(cfg.data.preprocess), **cfg.model.kwargs}
+    return ModelMeta(cfg.model.name, kwargs, list(cfg.data.preprocess), data.fov_diameter,
+                     threshold, source, f"{cfg.data.dataset}:{cfg.data.split}",
+                     {"val_ids": data.val_ids})
+
+
+class RunLog:
+    """The per-epoch CSV log, appended to (so a resumed run continues it)."""
+
+    def __init__(self, path: Path, fresh: bool):
+        self.path = path
+        if fresh or not path.exists():
+            with open(path, "w", newline="") as handle:
+                csv.writer(handle).writerow(LOG_FIELDS)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as handle:
+            csv.writer(handle).writerow([row.get(k, "") for k in LOG_FIELDS])
+
+
+def fit(cfg: TrainConfig) -> Path:
+    """Train a model as ``cfg`` says; returns the path of the final ``model.pt``."""
+    check_config(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = seed_everything(cfg.seed)
+    data = load_training_data(cfg, rng)
+    meta = model_meta(cfg, data)
+    module = build_module(meta).to(memory_format=torch.channels_last)
+    module.train()
+    optimizer = build_optimizer(module.parameters(), cfg.optim)
+    per_epoch = steps_per_epoch(data, cfg)
+    state = {"step": 0, "total": per_epoch * cfg.epochs, "per_epoch": per_epoch,
+             "plateau": PlateauTracker(cfg.schedule), "lr": cfg.optim.lr,
+             "epoch": 0, "best": -math.inf, "best_epoch": 0, "seconds": 0.0}
+    if cfg.resume and (out / "last.pt").exists():
+        rng = resume_from(out / "last.pt", module, optimizer, state)
+    save_config(cfg, out / "config.yaml")
+    log = RunLog(out / "log.csv", fresh=state["epoch"] == 0)
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        started = time.perf_counter()
+        batches = epoch_batches(data, cfg, module.stride, rng)
+        batches = tqdm(batches, total=per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
+                       disable=not cfg.progress, leave=False)
+        loss = train_one_epoch(module, optimizer, batches, cfg, state)
+        row = {"epoch": epoch, "lr": f"{state['lr']:.3g}", "train_loss": f"{loss:.5f}"}
+        if data.val_inputs and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
+            scores = validate(module, data, cfg)
+            row.update(val_auc_roc=f"{scores['auc_roc']:.5f}", val_f1=f"{scores['f1']:.5f}",
+                       val_threshold=f"{scores['threshold']:.4f}")
+            state["plateau"].update(scores[cfg.select_metric])
+            if scores[cfg.select_metric] > state["best"]:
+                state["best"], state["best_epoch"] = scores[cfg.select_metric], epoch
+                save_model(out / "best.pt", module, meta, config=config_to_dict(cfg), epoch=epoch)
+        state["seconds"] += time.perf_counter() - started
+        row["seconds"] = f"{state['seconds']:.1f}"
+        log.write(row)
+        state["epoch"] = epoch
+        save_last(out / "last.pt", module, optimizer, meta, cfg, state, rng)
+        if cfg.progress:
+            print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+    return finalise(out, module, data, meta, cfg, state)
+
+
+def save_last(path, module, optimizer, meta, cfg, state, rng) -> None:
+    payload_state = {**state, "plateau": state["plateau"].state_dict()}
+    save_model(path, module, meta, config=config_to_dict(cfg), optimizer=optimizer.state_dict(),
+               state=payload_state, rng=rng.bit_generator.state,
+               torch_rng=torch.get_rng_state())
+
+
+def resume_from(path: Path, module, optimizer, state: dict) -> np.random.Generator:
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    module.load_state_dict(payload["state_dict"])
+    optimizer.load_state_dict(payload["optimizer"])
+    saved = payload["state"]
+    state.update({k: v for k, v in saved.items() if k != "plateau"})
+    state["plateau"].load_state_dict(saved["plateau"])
+    torch.set_rng_state(payload["torch_rng"])
+    rng = np.random.default_rng()
+    rng.bit_generator.state = payload["rng"]
+    return rng
+
+
+def finalise(out: Path, module, data, meta, cfg, state) -> Path:
+    """Reload the best epoch, choose its threshold on validation, write model.pt."""
+    if (out / "best.pt").exists():
+        best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
+        module.load_state_dict(best["state_dict"])
+    if data.val_inputs:
+        scores = validate(module, data, cfg)
+        meta.threshold, meta.threshold_source = scores["threshold"], "validation-f1"
+    meta.extra.update(best_epoch=state["best_epoch"], train_seconds=round(state["seconds"], 1),
+                      epochs=state["epoch"])
+    save_model(out / "model.pt", module, meta, config=config_to_dict(cfg))
+    return out / "model.pt"

@@ -1,0 +1,49 @@
+"""Small helpers shared by training, evaluation and the benchmarks."""
+from __future__ import annotations
+
+import os
+import platform
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    """Seed Python, NumPy and torch; return a NumPy generator for data sampling."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def machine_info() -> dict:
+    """Where a measurement was taken: enough to tell two machines apart."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "hostname": platform.node(), "platform": platform.platform(), "cpu": cpu,
+        "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "python": sys.version.split()[0], "torch": torch.__version__, "numpy": np.__version__,
+    }
+
+
+def git_commit(path=".") -> str:
+    """The commit of the working tree at ``path``, marked ``-dirty`` if modified."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                               capture_output=True, text=True).stdout.strip()
+        return commit + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from retinaseg import RetinasegError
+from retinaseg.checkpoint import ModelBundle, ModelMeta
+from retinaseg.inference import predict_probabilities, predict_tensor, sliding_window_logits
+import retinaseg.inference as inference
+
+
+class Pointwise(nn.Module):
+    """Output = input: makes every geometric bookkeeping error visible."""
+    stride = 8
+
+    def forward(self, x):
+        return x[:, :1] * 1.0
+
+
+class ShiftLeft(nn.Module):
+    """Not flip-equivariant: TTA must undo each flip to give back the same map."""
+    stride = 1
+
+    def forward(self, x):
+        return x[:, :1]
+
+
+def test_sliding_window_equals_whole_image_for_a_pointwise_model():
+    x = torch.randn(1, 1, 300, 260)
+    tiled = sliding_window_logits(Pointwise(), x, tile=96, overlap=16)
+    assert torch.allclose(tiled, x, atol=1e-5)
+
+
+@pytest.mark.parametrize("tta", ["none", "flip", "flip+rot90"])
+def test_tta_inverts_every_transform(tta):
+    x = torch.randn(1, 64, 64)
+    prob = predict_tensor(ShiftLeft(), x, tta)
+    assert torch.allclose(prob, torch.sigmoid(x[0]), atol=1e-6)
+
+
+def test_large_images_are_tiled(monkeypatch):
+    calls = []
+    original = inference.sliding_window_logits
+    monkeypatch.setattr(inference, "MAX_WHOLE_IMAGE_PIXELS", 100 * 100)
+    monkeypatch.setattr(inference, "sliding_window_logits",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    x = torch.randn(1, 150, 150)
+    assert torch.allclose(predict_tensor(Pointwise(), x), torch.sigmoid(x[0]), atol=1e-5)
+    assert calls
+
+
+def _bundle(fov_diameter):
+    meta = ModelMeta("unet", {}, ["green"], fov_diameter=fov_diameter)
+    return ModelBundle(Pointwise(), meta)
+
+
+def test_probabilities_come_back_at_native_size_and_zero_outside_fov():
+    image = np.zeros((120, 100, 3), np.uint8)
+    image[..., 1] = 200
+    fov = np.zeros((120, 100), bool)
+    fov[10:110, 10:90] = True
+    prob = predict_probabilities(_bundle(40.0), image, fov)  # resampled to half size
+    assert prob.shape == (120, 100)
+    assert np.all(prob[~fov] == 0)
+    assert np.allclose(prob[30:90, 30:70], 1 / (1 + np.exp(-200 / 255)), atol=0.02)
+
+
+def test_scale_within_tolerance_is_not_resampled():
+    fov = np.ones((50, 100), bool)
+    assert inference.working_scale(_bundle(102.0), fov) == 1.0
+    assert inference.working_scale(_bundle(50.0), fov) == pytest.approx(0.5)
+
+
+def test_empty_fov_is_a_clear_error():
+    with pytest.raises(RetinasegError, match="field of view is empty"):
+        predict_probabilities(_bundle(50.0), np.zeros((40, 40, 3), np.uint8),
+                              np.zeros((40, 40), bool))

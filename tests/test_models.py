@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from retinaseg import RetinasegError, create_model, list_models
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_gives_finite_logits_of_input_shape(name):
+    model = create_model(name, in_channels=1, base_channels=4, depth=2)
+    x = torch.randn(2, 1, 32, 48)
+    y = model(x)
+    assert y.shape == (2, 1, 32, 48)
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_passes_gradients_to_its_first_layer(name):
+    model = create_model(name, in_channels=3, base_channels=4, depth=2)
+    model(torch.randn(1, 3, 32, 32)).mean().backward()
+    first = next(p for p in model.parameters() if p.ndim == 4)
+    assert first.grad is not None and first.grad.abs().sum() > 0
+
+
+def test_unet_stride_and_width_follow_depth():
+    model = create_model("unet", base_channels=8, depth=3)
+    assert model.stride == 8
+    assert model.encoders[-1][0].out_channels == 64
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(RetinasegError, match="known: .*unet"):
+        create_model("unett")
+
+
+def test_misspelt_model_keyword_is_a_clear_error():
+    with pytest.raises(RetinasegError, match="unet"):
+        create_model("unet", base_chanels=8)
+
+
+def test_list_models_filters_by_pattern():
+    assert "unet" in list_models("u*")
+    assert list_models("zzz*") == []
