@@ -100,9 +100,10 @@ def main(argv=None) -> int:
         model_path = export_weights(model_path, "unet-drive")
     bundle = load_checkpoint(model_path)
     wall = wall if wall is not None else bundle.meta.extra.get("train_seconds")
-    fp32 = evaluate_model(bundle, "drive", "test", args.data_root, EvalOptions())
-    bf16 = evaluate_model(bundle, "drive", "test", args.data_root, EvalOptions(bf16=True))
-    samples = list(load_dataset("drive", "test", args.data_root))
+    test_set = load_dataset("drive", "test", args.data_root)
+    fp32 = evaluate_model(bundle, test_set, EvalOptions())
+    bf16 = evaluate_model(bundle, test_set, EvalOptions(bf16=True))
+    samples = list(test_set)
     timing = {"train_wall_s": wall, "fp32_s_per_image": time_inference(bundle, samples, False),
               "bf16_s_per_image": time_inference(bundle, samples, True)}
     f1_drop = fp32["pooled"]["f1"] - bf16["pooled"]["f1"]

@@ -50,14 +50,15 @@ def cmd_segment(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from .data import load_dataset
     from .evaluate import EvalOptions, evaluate_model, format_table
     from .outputs import write_all_or_nothing
     from .pretrained import load_model
 
+    data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
     bundle = load_model(args.model)
     options = EvalOptions(args.threshold, args.tta, args.bf16)
-    result = evaluate_model(bundle, args.dataset, args.split, args.data_root, options,
-                            _progress(sys.stderr.isatty(), "evaluate"))
+    result = evaluate_model(bundle, data, options, _progress(sys.stderr.isatty(), "evaluate"))
     result["command"] = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     write_all_or_nothing({Path(args.out) / "metrics.json": result})
     print(format_table(result))
@@ -111,8 +112,8 @@ def format_status(status: dict) -> str:
         state = "complete"
     else:
         state = "INCOMPLETE: " + (status.get("problem") or "")
-    counts = ", ".join(f"{split} {found}/{expected}" for split, (found, expected)
-                       in status.get("counts", {}).items())
+    counts = ", ".join(f"{split} {'?' if found is None else found}/{expected}"
+                       for split, (found, expected) in status.get("counts", {}).items())
     return f"{status['name']:<10} {state:<12} {status['folder']}  {counts}".rstrip()
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .checkpoint import ModelBundle
-from .data import load_dataset
+from .data import Dataset
 from .errors import RetinasegError
 from .inference import predict_probabilities
 from .metrics import SegmentationMetrics
@@ -24,8 +24,8 @@ class EvalOptions:
     bf16: bool = False
 
 
-def evaluate_model(bundle: ModelBundle, dataset: str, split: str = "test", root=None,
-                   options: EvalOptions | None = None, progress=None) -> dict:
+def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | None = None,
+                   progress=None) -> dict:
     """Score ``bundle`` on a split; also score any second human observer.
 
     Returns the metrics.json structure: ``pooled``, ``per_image``, ``mean``,
@@ -34,9 +34,8 @@ def evaluate_model(bundle: ModelBundle, dataset: str, split: str = "test", root=
     options = options or EvalOptions()
     threshold = options.threshold if options.threshold is not None else bundle.meta.threshold
     source = "command line" if options.threshold is not None else bundle.meta.threshold_source
-    data = load_dataset(dataset, split, root)
     if len(data) == 0:
-        raise RetinasegError(f"dataset {dataset!r} split {split!r} has no images")
+        raise RetinasegError(f"dataset {data.name!r} split {data.split!r} has no images")
     model_metrics = SegmentationMetrics(threshold)
     observer_metrics: dict[str, SegmentationMetrics] = {}
     seconds, estimated_fov = [], False
@@ -55,7 +54,7 @@ def evaluate_model(bundle: ModelBundle, dataset: str, split: str = "test", root=
     result["pooled"]["threshold"] = threshold
     result.update(
         model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
-        dataset=data.name, split=split, images=len(data), threshold=threshold,
+        dataset=data.name, split=data.split, images=len(data), threshold=threshold,
         threshold_source=source, tta=options.tta, bf16=options.bf16,
         fov="estimated from the images" if estimated_fov else "dataset masks",
         seconds_per_image=float(np.mean(seconds)), machine=machine_info(),

@@ -24,6 +24,7 @@ def _open_pixels(path: Path) -> np.ndarray:
         raise file_error(path, "file is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. Pillow's "Corrupt EXIF data"
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 img.load()  # force a full decode so truncation shows here

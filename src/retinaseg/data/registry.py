@@ -82,6 +82,46 @@ def resolve_data_root(root=None) -> Path:
     return root
 
 
+def dataset_status(root=None) -> list[dict]:
+    """What each registered dataset looks like under ``root``, for ``retinaseg datasets``.
+
+    Lists files only (no decoding), so it is quick even for HRF. Each entry has
+    ``name``, ``folder``, ``found`` (the folder exists), ``complete`` (every
+    split lists without error and with the official count), ``counts``
+    (split -> ``(found, expected)``; found is 0 without the folder, ``None``
+    when a missing file stops the split from listing) and ``problem`` (the
+    first error message, or ``None``). A root that does not exist reports every
+    dataset as not found.
+    """
+    root = Path(root).expanduser() if root else resolve_data_root()
+    specs = [_DATASETS[name] for name in list_datasets()]
+    return [_spec_status(spec, root / spec.folder) for spec in specs]
+
+
+def _spec_status(spec: DatasetSpec, folder: Path) -> dict:
+    found = folder.is_dir()
+    counts, problems = {}, [] if found else [f"{folder}: not found"]
+    for split in spec.splits:
+        count, problem = _count_split(spec, folder, split) if found else (0, None)
+        counts[split] = (count, spec.expected_counts.get(split))
+        problems += [problem] if problem else []
+    return {"name": spec.name, "folder": str(folder), "found": found,
+            "complete": found and not problems, "counts": counts,
+            "problem": problems[0] if problems else None}
+
+
+def _count_split(spec: DatasetSpec, folder: Path, split: str) -> tuple[int | None, str | None]:
+    """The split's image count and what is wrong with it, if anything."""
+    try:
+        count = len(spec.list_files(folder, split))
+    except RetinasegError as exc:
+        return None, str(exc)
+    expected = spec.expected_counts.get(split)
+    if expected is not None and count != expected:
+        return count, f"{folder}: split {split!r} has {count} images, expected {expected}"
+    return count, None
+
+
 def dataset_folder(spec: DatasetSpec, root) -> Path:
     folder = resolve_data_root(root) / spec.folder
     if not folder.is_dir():

@@ -1,0 +1,126 @@
+"""The CLI end to end, as a user runs it: real files in, real files out."""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from retinaseg.checkpoint import ModelMeta, save_model
+from retinaseg.cli import main
+from retinaseg.models import create_model
+
+TINY = ["--set", "model.kwargs={base_channels: 4, depth: 2}", "--set", "data.crop_size=32",
+        "--set", "data.crops_per_image=2", "--set", "progress=false", "--set", "threads=1"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(synthetic_root, tmp_path_factory):
+    """A checkpoint trained through the CLI on the synthetic DRIVE layout."""
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--data-root", str(synthetic_root), "--out", str(out),
+                 "--set", "epochs=2", *TINY]) == 0
+    return out / "model.pt"
+
+
+def run_cli(*args):
+    """Run the installed console script as a user would, in a subprocess."""
+    exe = Path(sys.executable).with_name("retinaseg")
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True)
+
+
+def _one_line_error(result, *fragments):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_evaluate_writes_metrics_json_and_prints_a_table(tiny_model, synthetic_root, tmp_path,
+                                                         capsys):
+    assert main(["evaluate", "--model", str(tiny_model), "--dataset", "drive", "--split", "test",
+                 "--data-root", str(synthetic_root), "--out", str(tmp_path)]) == 0
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    keys = "accuracy sensitivity specificity precision f1 iou fpr mcc auc_roc auc_pr threshold"
+    assert set(keys.split()) <= set(result["pooled"])
+    assert len(result["per_image"]) == result["images"] > 0
+    assert set(keys.split()) - {"threshold"} <= set(result["mean"])
+    assert "2nd_manual" in result["observers"]
+    assert result["threshold_source"] == "validation-f1"
+    assert "auc_roc" in capsys.readouterr().out
+
+
+def test_segment_folder_keeps_going_past_bad_files(tiny_model, user_folder, tmp_path):
+    images = tmp_path / "in"
+    shutil.copytree(user_folder / "images", images)
+    (images / "empty.png").write_bytes(b"")
+    good = next(p for p in images.iterdir() if p.suffix == ".jpg")
+    (images / "truncated.jpg").write_bytes(good.read_bytes()[:300])
+    out = tmp_path / "out"
+    result = run_cli("segment", images, "--model", tiny_model, "--out", out)
+    assert result.returncode == 1
+    assert "empty.png: file is empty" in result.stderr
+    assert "truncated.jpg: cannot be read" in result.stderr
+    written = sorted(p.name for p in out.iterdir())
+    stems = sorted({p.stem for p in (user_folder / "images").iterdir()})
+    assert written == sorted(f"{s}_{kind}.png" for s in stems for kind in ("mask", "overlay", "prob"))
+    mask = Image.open(out / f"{stems[0]}_mask.png")
+    assert mask.size == Image.open(next((user_folder / "images").glob(f"{stems[0]}.*"))).size
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["segment", "--sample", "--model", "no-such-model"], ["unknown model 'no-such-model'"]),
+    (["evaluate", "--dataset", "nosuch", "--data-root", "."], ["unknown dataset 'nosuch'"]),
+    (["segment", "missing.png"], ["missing.png: no such file"]),
+    (["train", "--config", "missing.yaml"], ["missing.yaml: no such config file"]),
+    (["segment"], ["nothing to segment"]),
+])
+def test_user_mistakes_are_one_line_errors(args, fragments, tmp_path):
+    _one_line_error(run_cli(*args), *fragments)
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path, user_folder):
+    path = tmp_path / "odd.pt"
+    meta = ModelMeta("unet", {"in_channels": 1, "base_channels": 4, "depth": 2}, ["green"], 50.0)
+    module = create_model("unet", in_channels=1, base_channels=8, depth=2)  # weights do not fit
+    save_model(path, module, meta)
+    _one_line_error(run_cli("segment", user_folder / "images", "--model", path, "--out",
+                            tmp_path / "o"), "odd.pt", "do not fit")
+    assert not (tmp_path / "o").exists()
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    _one_line_error(run_cli("segment", user_folder / "images", "--model", garbage),
+                    "garbage.pt", "not a readable checkpoint")
+
+
+def test_mask_of_another_size_fails_evaluation_naming_the_file(tiny_model, make_dataset, tmp_path):
+    root, folder = make_dataset("drive")
+    mask = folder / "test" / "1st_manual" / "01_manual1.gif"
+    Image.open(mask).resize((10, 10)).save(mask)
+    result = run_cli("evaluate", "--model", tiny_model, "--dataset", "drive", "--data-root", root,
+                     "--out", tmp_path / "out")
+    _one_line_error(result, "01_manual1.gif", "mask is 10x10")
+    assert not (tmp_path / "out" / "metrics.json").exists()
+
+
+def test_models_and_datasets_listings(synthetic_root):
+    models = run_cli("models")
+    assert models.returncode == 0 and "unet" in models.stdout and "unet-drive" in models.stdout
+    datasets = run_cli("datasets", "--data-root", synthetic_root)
+    assert datasets.returncode == 0
+    assert "drive" in datasets.stdout and "complete" in datasets.stdout
+
+
+def test_sample_segments_the_bundled_photo_with_shipped_weights(tmp_path):
+    result = run_cli("segment", "--sample", "--out", tmp_path)
+    assert result.returncode == 0, result.stderr
+    for kind in ("prob", "mask", "overlay"):
+        image = Image.open(tmp_path / f"skimage-retina_{kind}.png")
+        assert image.size == (1411, 1411)
+    mask = torch.from_numpy(__import__("numpy").asarray(Image.open(tmp_path / "skimage-retina_mask.png")))
+    share = (mask > 0).float().mean().item()
+    assert 0.03 < share < 0.2  # a vessel tree, not an empty or flooded mask

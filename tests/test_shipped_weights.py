@@ -1,0 +1,38 @@
+"""The shipped weights: pinned, loadable, and accurate on real DRIVE images."""
+import pytest
+
+from retinaseg import RetinasegError
+from retinaseg.data import load_dataset
+from retinaseg.evaluate import EvalOptions, evaluate_model
+from retinaseg.pretrained import PRETRAINED, load_model, pinned_hashes, pretrained_path
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+def test_every_shipped_model_is_present_pinned_and_loads(name):
+    assert pretrained_path(name).is_file()
+    assert pretrained_path(name).name in pinned_hashes()
+    bundle = load_model(name)
+    assert bundle.meta.threshold_source == "validation-f1"
+    assert pretrained_path(name).stat().st_size < 8 * 2**20  # "a few MB"
+
+
+def test_a_replaced_weights_file_is_refused(tmp_path, monkeypatch):
+    import retinaseg.pretrained as pretrained
+
+    fake = tmp_path / "weights"
+    fake.mkdir()
+    (fake / "unet-drive.pt").write_bytes(pretrained_path("unet-drive").read_bytes() + b"x")
+    (fake / "SHA256SUMS").write_text((pretrained.weights_dir() / "SHA256SUMS").read_text())
+    monkeypatch.setattr(pretrained, "weights_dir", lambda: fake)
+    with pytest.raises(RetinasegError, match="does not match the pinned hash"):
+        load_model("unet-drive")
+
+
+def test_unet_drive_on_two_real_drive_test_images(shared_data):
+    data = load_dataset("drive", "test", shared_data)[:2]
+    result = evaluate_model(load_model("unet-drive"), data, EvalOptions())
+    # The full test set gives F1 >= 0.81 (benchmarks/results/drive_unet.md); two
+    # images vary, so a looser bound that still catches a broken pipeline.
+    assert result["pooled"]["f1"] > 0.78
+    assert result["pooled"]["auc_roc"] > 0.97
+    assert result["observers"]["2nd_manual"]["pooled"]["f1"] > 0.75
