@@ -118,7 +118,10 @@ def format_status(status: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="retinaseg", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="retinaseg",
+        description="Retinal vessel segmentation in colour fundus photographs.",
+        epilog="Run 'retinaseg VERB --help' for a verb's options.")
     parser.add_argument("--version", action="version", version=_version())
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 

@@ -30,7 +30,7 @@ def _register(weights: PretrainedWeights) -> None:
 _register(PretrainedWeights(
     name="unet-drive",
     filename="unet-drive.pt",
-    description="U-Net trained on DRIVE training images 21-40 (green, CLAHE)",
+    description="U-Net, DRIVE training/ (18 images train, 2 validation); green+CLAHE",
     config="configs/unet-drive.yaml",
 ))
 
