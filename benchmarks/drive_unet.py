@@ -34,14 +34,15 @@ PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7
          "specificity": 0.9876, "precision": 0.8940}
 
 
-def time_inference(bundle, samples, bf16: bool, repeats: int = 2) -> float:
-    """Median seconds per image over the test images (after one warm-up)."""
-    predict_probabilities(bundle, samples[0].image, samples[0].fov, bf16=bf16)
+def time_inference(bundle, samples, bf16: bool, repeats: int = 2, tta: str = "none") -> float:
+    """Median seconds per image over the test images (after one warm-up), from the
+    RGB photo and its FOV to the probability map: preprocessing included."""
+    predict_probabilities(bundle, samples[0].image, samples[0].fov, tta, bf16)
     times = []
     for sample in samples:
         for _ in range(repeats):
             started = time.perf_counter()
-            predict_probabilities(bundle, sample.image, sample.fov, bf16=bf16)
+            predict_probabilities(bundle, sample.image, sample.fov, tta, bf16)
             times.append(time.perf_counter() - started)
     return float(np.median(times))
 
@@ -62,6 +63,7 @@ def markdown(result: dict) -> str:
     rows = [("unet-drive, pooled (fp32)", result["fp32"]["pooled"]),
             ("unet-drive, per-image mean (fp32)", result["fp32"]["mean"]),
             ("unet-drive, pooled (bf16)", result["bf16"]["pooled"]),
+            ("unet-drive, pooled (fp32, flip TTA x4)", result["tta_flip"]["pooled"]),
             ("2nd human observer, pooled", result["fp32"]["observers"]["2nd_manual"]["pooled"]),
             ("fine-tuning paper (Table 1)", PAPER)]
     table = head + "".join(f"| {name} | " + " | ".join(cell(s, k) for k in keys) + " |\n"
@@ -77,7 +79,8 @@ def markdown(result: dict) -> str:
             f"- training wall time: {t['train_wall_s']:.0f} s ({t['train_wall_s'] / 60:.1f} min), "
             f"best epoch {result['best_epoch']} of {result['epochs']}\n"
             f"- inference, seconds per DRIVE image (median): fp32 {t['fp32_s_per_image']:.3f}, "
-            f"bf16 {t['bf16_s_per_image']:.3f}\n- bf16 verdict: {result['bf16_verdict']}\n")
+            f"bf16 {t['bf16_s_per_image']:.3f}, fp32 with flip TTA "
+            f"{t['fp32_tta_flip_s_per_image']:.3f} (preprocessing included)\n- bf16 verdict: {result['bf16_verdict']}\n")
 
 
 def main(argv=None) -> int:
@@ -103,9 +106,11 @@ def main(argv=None) -> int:
     test_set = load_dataset("drive", "test", args.data_root)
     fp32 = evaluate_model(bundle, test_set, EvalOptions())
     bf16 = evaluate_model(bundle, test_set, EvalOptions(bf16=True))
+    tta = evaluate_model(bundle, test_set, EvalOptions(tta="flip"))
     samples = list(test_set)
     timing = {"train_wall_s": wall, "fp32_s_per_image": time_inference(bundle, samples, False),
-              "bf16_s_per_image": time_inference(bundle, samples, True)}
+              "bf16_s_per_image": time_inference(bundle, samples, True),
+              "fp32_tta_flip_s_per_image": time_inference(bundle, samples, False, tta="flip")}
     f1_drop = fp32["pooled"]["f1"] - bf16["pooled"]["f1"]
     faster = timing["bf16_s_per_image"] < timing["fp32_s_per_image"]
     verdict = (f"F1 changes by {-f1_drop:+.4f} and bf16 is "
@@ -117,7 +122,7 @@ def main(argv=None) -> int:
               "threshold": bundle.meta.threshold, "val_ids": bundle.meta.extra.get("val_ids"),
               "best_epoch": bundle.meta.extra.get("best_epoch"),
               "epochs": bundle.meta.extra.get("epochs"), "paper": PAPER, "fp32": fp32,
-              "bf16": bf16, "timing": timing, "bf16_verdict": verdict}
+              "bf16": bf16, "tta_flip": tta, "timing": timing, "bf16_verdict": verdict}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")

@@ -12,6 +12,7 @@ import torch.nn as nn
 
 from .errors import RetinasegError, file_error
 from .models import create_model
+from .models.blocks import fuse_batchnorm
 
 FORMAT = "retinaseg-checkpoint-1"
 
@@ -89,8 +90,13 @@ def read_checkpoint(path) -> dict:
     return payload
 
 
-def load_checkpoint(path, expect_architecture: str | None = None) -> ModelBundle:
-    """Rebuild the model a checkpoint describes and load its weights."""
+def load_checkpoint(path, expect_architecture: str | None = None,
+                    for_inference: bool = True) -> ModelBundle:
+    """Rebuild the model a checkpoint describes and load its weights.
+
+    ``for_inference`` folds batch norms into convolutions (faster, not trainable
+    as before); pass False to fine-tune the loaded model.
+    """
     payload = read_checkpoint(path)
     meta = ModelMeta(**payload["meta"])
     if expect_architecture and meta.architecture != expect_architecture:
@@ -104,4 +110,9 @@ def load_checkpoint(path, expect_architecture: str | None = None) -> ModelBundle
         raise file_error(path, f"weights do not fit a {meta.architecture!r} model with "
                                f"{meta.kwargs} (another architecture?)") from None
     module.eval()
+    if for_inference:
+        fuse_batchnorm(module)
+    # Inputs are fed channels_last (inference.forward_logits); weights in the
+    # same layout take oneDNN's fast path, about 2x faster on this kind of CPU.
+    module.to(memory_format=torch.channels_last)
     return ModelBundle(module, meta, str(path), sha256_of(path))

@@ -53,7 +53,7 @@ def pinned_hashes() -> dict[str, str]:
 
 def export_weights(checkpoint, name: str) -> Path:
     """Ship a trained checkpoint as ``name``: fp16 weights, hash pinned."""
-    bundle = load_checkpoint(checkpoint)
+    bundle = load_checkpoint(checkpoint, for_inference=False)  # ship the unfused weights
     target = pretrained_path(name)
     save_model(target, bundle.module, bundle.meta, half=True)
     hashes = {**pinned_hashes(), target.name: sha256_of(target)}

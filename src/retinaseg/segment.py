@@ -8,12 +8,11 @@ import numpy as np
 
 from .checkpoint import ModelBundle
 from .data.fov import estimate_fov
-from .data.io import read_image
+from .data.io import IMAGE_SUFFIXES, read_image
 from .errors import RetinasegError
 from .inference import predict_probabilities
 from .outputs import mask_png, probability_png, write_all_or_nothing
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".ppm", ".gif"}
 SAMPLE_NAME = "skimage-retina"
 
 
@@ -33,7 +32,7 @@ def collect_inputs(inputs: list[str]) -> list[Path]:
                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
                 raise RetinasegError(f"{path}: folder holds no images "
-                                     f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+                                     f"({', '.join(IMAGE_SUFFIXES)})")
             paths += found
         elif path.exists():
             paths.append(path)

@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import RetinasegError, file_error
+from .io import IMAGE_SUFFIXES
 from .registry import SampleFiles
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".ppm", ".pgm")
 MASK_SUFFIXES = ("", "_mask")
 FOV_SUFFIXES = ("", "_mask", "_fov")
 

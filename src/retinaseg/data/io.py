@@ -10,6 +10,9 @@ from PIL import Image, UnidentifiedImageError
 
 from ..errors import file_error
 
+# File types read as images, wherever images are looked for by suffix.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".ppm", ".pgm")
+
 # A mask may carry a few anti-aliased grey pixels (HRF's 11_h-13_h have ~0.02%);
 # past this share it is a grey-level image, not a mask.
 MAX_GREY_FRACTION = 0.01
