@@ -40,3 +40,19 @@ def test_misspelt_model_keyword_is_a_clear_error():
 def test_list_models_filters_by_pattern():
     assert "unet" in list_models("u*")
     assert list_models("zzz*") == []
+
+
+def test_folding_batchnorm_keeps_the_outputs():
+    from retinaseg.models.blocks import fuse_batchnorm
+
+    torch.manual_seed(0)
+    model = create_model("unet", in_channels=1, base_channels=4, depth=2)
+    model.train()
+    for _ in range(3):  # give the batch norms non-trivial running statistics
+        model(torch.randn(4, 1, 32, 32) * 3 + 1)
+    model.eval()
+    x = torch.randn(2, 1, 32, 32)
+    expected = model(x)
+    fused = fuse_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
+    assert torch.allclose(fused(x), expected, atol=1e-4)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import torch.nn as nn
 
 from .errors import RetinasegError, file_error
 from .models import create_model
+from .outputs import temp_beside
 from .models.blocks import fuse_batchnorm
 
 FORMAT = "retinaseg-checkpoint-1"
@@ -52,8 +52,7 @@ def atomic_torch_save(payload: dict, path: Path) -> None:
     """Write to a temporary file then rename, so a crash never leaves half a file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = temp_beside(path)
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)

@@ -10,9 +10,14 @@ import numpy as np
 from PIL import Image
 
 
-def _temp_beside(path: Path) -> Path:
+def temp_beside(path: Path) -> Path:
+    """A new temporary file next to ``path``, with the permissions a plain
+    ``open()`` would give (``mkstemp``'s 0600 would hide results from others)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 
@@ -27,7 +32,7 @@ def write_all_or_nothing(files: dict[Path, bytes | np.ndarray | dict]) -> None:
         for path, content in files.items():
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = _temp_beside(path)
+            tmp = temp_beside(path)
             staged.append((tmp, path))
             _write_one(tmp, path.suffix, content)
         for tmp, path in staged:
