@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from retinaseg.utils import git_commit, machine_info
 import PIL
 import scipy
 from skimage.morphology import convex_hull_image
@@ -72,24 +74,10 @@ def summarise(rows: list[dict], key: str) -> dict:
             "max_seconds": round(float(np.max([r["seconds"] for r in rows])), 4)}
 
 
-def machine() -> dict:
-    cpuinfo = Path("/proc/cpuinfo")
-    lines = cpuinfo.read_text().splitlines() if cpuinfo.exists() else []
-    models = [line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")]
-    return {"platform": platform.platform(), "cpu": models[0] if models else platform.processor(),
-            "cores": len(models) or None, "python": platform.python_version(),
-            "numpy": np.__version__, "scipy": scipy.__version__, "pillow": PIL.__version__}
-
-
-def git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
-
-
 def markdown(result: dict) -> str:
     lines = ["# FOV estimation vs official masks", "",
              f"Command: `{result['command']}`  ",
-             f"Commit: `{result['commit']}`" + (" (with uncommitted changes)  " if result["dirty"]
-                                                 else "  "),
+             f"Commit: `{result['commit']}`  ",
              "Machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), "",
              "| dataset | images | mean IoU | min IoU (image) | mean s | max s |",
              "|---|---:|---:|---:|---:|---:|"]
@@ -117,8 +105,7 @@ def main(argv=None) -> None:
     summary = {name: summarise(rows, "iou" if name in WITH_MASKS else "solidity")
                for name, rows in per_image.items()}
     result = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain")),
-              "machine": machine(), "summary": summary, "per_image": per_image}
+              "commit": git_commit(REPO), "machine": machine_info(), "summary": summary, "per_image": per_image}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "fov_estimate.json").write_text(json.dumps(result, indent=1) + "\n")
     (args.out / "fov_estimate.md").write_text(markdown(result))

@@ -38,11 +38,16 @@ def machine_info() -> dict:
 
 
 def git_commit(path=".") -> str:
-    """The commit of the working tree at ``path``, marked ``-dirty`` if modified."""
+    """The commit of the working tree at ``path``, marked ``-dirty`` if modified.
+
+    Result files under ``benchmarks/results`` do not count: rewriting them is
+    what the benchmarks do, and a second benchmark run must not look dirty.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":!benchmarks/results"], cwd=path,
                                capture_output=True, text=True).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
