@@ -13,20 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-
-from retinaseg.utils import git_commit, machine_info
-import PIL
-import scipy
 from skimage.morphology import convex_hull_image
 
 from retinaseg.data import estimate_fov, fov_diameter, load_dataset
+from retinaseg.utils import git_commit, machine_info
 
 REPO = Path(__file__).resolve().parents[1]
 WITH_MASKS = ("drive", "hrf")
