@@ -59,6 +59,7 @@ def cmd_evaluate(args) -> int:
     bundle = load_model(args.model)
     options = EvalOptions(args.threshold, args.tta, args.bf16)
     result = evaluate_model(bundle, data, options, _progress(sys.stderr.isatty(), "evaluate"))
+    result["model_name"] = args.model
     result["command"] = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     write_all_or_nothing({Path(args.out) / "metrics.json": result})
     print(format_table(result))

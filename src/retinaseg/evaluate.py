@@ -70,7 +70,7 @@ def format_table(result: dict) -> str:
             _row("model (mean/image)", result["mean"]), _row("  sd", result["sd"])]
     for name, observer in result.get("observers", {}).items():
         rows.append(_row(f"{name} (pooled)", observer["pooled"]))
-    title = (f"{result['architecture']} on {result['dataset']}:{result['split']} "
+    title = (f"{result.get('model_name', result['architecture'])} on {result['dataset']}:{result['split']} "
              f"({result['images']} images, FOV only, threshold {result['threshold']:.3f} "
              f"from {result['threshold_source']})")
     return "\n".join([title, *rows])
