@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from retinaseg.checkpoint import load_checkpoint
 from retinaseg.config import load_config
 from retinaseg.data import load_dataset
-from retinaseg.evaluate import SCORE_KEYS, EvalOptions, evaluate_model
+from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.inference import predict_probabilities
 from retinaseg.pretrained import export_weights
 from retinaseg.train import fit

@@ -69,3 +69,11 @@ def test_bad_loss_and_validation_split_are_clear_errors(synthetic_root, tmp_path
         fit(_config(synthetic_root, tmp_path / "b", "data.val_count=99"))
     with pytest.raises(RetinasegError, match="not in the training split"):
         fit(_config(synthetic_root, tmp_path / "c", "data.val_ids=['nope']"))
+
+
+def test_resuming_from_a_corrupt_checkpoint_is_a_clear_error(synthetic_root, tmp_path):
+    out = tmp_path / "run"
+    fit(_config(synthetic_root, out, "epochs=1"))
+    (out / "last.pt").write_bytes(b"truncated")
+    with pytest.raises(RetinasegError, match="last.pt: not a readable checkpoint"):
+        fit(_config(synthetic_root, out, "epochs=2", "resume=true"))

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from .errors import RetinasegError, file_error
+from .errors import file_error
 from .models import create_model
 from .outputs import temp_beside
 from .models.blocks import fuse_batchnorm

@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from . import metrics
-from .checkpoint import ModelMeta, atomic_torch_save, build_module, save_model
+from .checkpoint import ModelMeta, build_module, read_checkpoint, save_model
 from .config import TrainConfig, config_to_dict, save_config
 from .data import fov_diameter, load_dataset
 from .data.augment import photometric, random_crops, whole_image_size
@@ -220,7 +220,7 @@ def save_last(path, module, optimizer, meta, cfg, state, rng) -> None:
 
 
 def resume_from(path: Path, module, optimizer, state: dict) -> np.random.Generator:
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = read_checkpoint(path)  # a corrupt file is a one-line error, not a traceback
     module.load_state_dict(payload["state_dict"])
     optimizer.load_state_dict(payload["optimizer"])
     saved = payload["state"]
@@ -235,8 +235,7 @@ def resume_from(path: Path, module, optimizer, state: dict) -> np.random.Generat
 def finalise(out: Path, module, data, meta, cfg, state) -> Path:
     """Reload the best epoch, choose its threshold on validation, write model.pt."""
     if (out / "best.pt").exists():
-        best = torch.load(out / "best.pt", map_location="cpu", weights_only=False)
-        module.load_state_dict(best["state_dict"])
+        module.load_state_dict(read_checkpoint(out / "best.pt")["state_dict"])
     if data.val_inputs:
         scores = validate(module, data, cfg)
         meta.threshold, meta.threshold_source = scores["threshold"], "validation-f1"
