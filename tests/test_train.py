@@ -77,3 +77,21 @@ def test_resuming_from_a_corrupt_checkpoint_is_a_clear_error(synthetic_root, tmp
     (out / "last.pt").write_bytes(b"truncated")
     with pytest.raises(RetinasegError, match="last.pt: not a readable checkpoint"):
         fit(_config(synthetic_root, out, "epochs=2", "resume=true"))
+
+
+def test_weight_average_is_what_gets_validated_and_saved(synthetic_root, tmp_path):
+    out = tmp_path / "ema"
+    fit(_config(synthetic_root, out, "epochs=2", "ema=0.9", "val_every=99"))
+    last = torch.load(out / "last.pt", weights_only=False)
+    best = torch.load(out / "best.pt", weights_only=False)
+    name = next(k for k, v in last["state_dict"].items() if v.is_floating_point() and "weight" in k)
+    # best.pt holds the average, which lags the raw weights kept for resuming
+    assert torch.equal(best["state_dict"][name], last["average"][name])
+    assert not torch.allclose(last["average"][name], last["state_dict"][name])
+    fit(_config(synthetic_root, out, "epochs=3", "ema=0.9", "resume=true"))
+    assert [r["epoch"] for r in _log(out)] == ["1", "2", "3"]
+
+
+def test_weight_average_decay_must_be_below_one(synthetic_root, tmp_path):
+    with pytest.raises(RetinasegError, match="ema"):
+        fit(_config(synthetic_root, tmp_path / "x", "ema=1.0"))

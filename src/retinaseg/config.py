@@ -75,6 +75,8 @@ class TrainConfig:
     epochs: int = 50
     val_every: int = 1
     select_metric: str = "auc_roc"  # validation metric choosing the best checkpoint
+    ema: float = 0.0              # per-step decay of an exponential moving average of the
+                                  # weights, validated and saved instead of the raw ones; 0 = off
     seed: int = 0
     bf16: bool = False
     threads: int = 0              # torch threads; 0 = torch's default

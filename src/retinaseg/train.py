@@ -9,6 +9,7 @@ threshold is chosen on the same validation images.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import time
@@ -116,7 +117,28 @@ def validate(module, data: TrainingData, cfg: TrainConfig) -> dict:
     return {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
 
 
-def train_one_epoch(module, optimizer, batches, cfg: TrainConfig, schedule_state: dict) -> float:
+class WeightAverage:
+    """Exponential moving average of a module's weights (BatchNorm statistics copied).
+
+    The averaged weights are smoother than the last step's, which steadies the
+    validation curve near the end of a schedule; they are what gets validated and saved.
+    """
+
+    def __init__(self, module, decay: float):
+        self.decay = decay
+        self.module = copy.deepcopy(module)
+        self.module.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module) -> None:
+        for averaged, current in zip(self.module.parameters(), module.parameters()):
+            averaged.lerp_(current, 1.0 - self.decay)
+        for averaged, current in zip(self.module.buffers(), module.buffers()):
+            averaged.copy_(current)
+
+
+def train_one_epoch(module, optimizer, batches, cfg: TrainConfig, schedule_state: dict,
+                    average: WeightAverage | None = None) -> float:
     losses = []
     for crops, vessels, fovs in batches:
         lr = lr_at(cfg.schedule, cfg.optim.lr, schedule_state["step"], schedule_state["total"],
@@ -131,6 +153,8 @@ def train_one_epoch(module, optimizer, batches, cfg: TrainConfig, schedule_state
         if cfg.optim.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.optim.grad_clip)
         optimizer.step()
+        if average is not None:
+            average.update(module)
         schedule_state["step"] += 1
         schedule_state["lr"] = lr
         losses.append(loss.item())
@@ -143,6 +167,8 @@ def check_config(cfg: TrainConfig) -> None:
     check_schedule(cfg.schedule)
     if cfg.epochs < 1 or cfg.data.batch_size < 1:
         raise RetinasegError("epochs and data.batch_size must be at least 1")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise RetinasegError(f"ema must be in [0, 1), not {cfg.ema}")
 
 
 def model_meta(cfg: TrainConfig, data: TrainingData, threshold=0.5, source="default") -> ModelMeta:
@@ -183,8 +209,10 @@ def fit(cfg: TrainConfig) -> Path:
     state = {"step": 0, "total": per_epoch * cfg.epochs, "per_epoch": per_epoch,
              "plateau": PlateauTracker(cfg.schedule), "lr": cfg.optim.lr,
              "epoch": 0, "best": -math.inf, "best_epoch": 0, "seconds": 0.0}
+    average = WeightAverage(module, cfg.ema) if cfg.ema > 0 else None
     if cfg.resume and (out / "last.pt").exists():
-        rng = resume_from(out / "last.pt", module, optimizer, state)
+        rng = resume_from(out / "last.pt", module, optimizer, state, average)
+    evaluated = average.module if average is not None else module
     save_config(cfg, out / "config.yaml")
     log = RunLog(out / "log.csv", fresh=state["epoch"] == 0)
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
@@ -192,36 +220,40 @@ def fit(cfg: TrainConfig) -> Path:
         batches = epoch_batches(data, cfg, module.stride, rng)
         batches = tqdm(batches, total=per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
                        disable=not cfg.progress, leave=False)
-        loss = train_one_epoch(module, optimizer, batches, cfg, state)
+        loss = train_one_epoch(module, optimizer, batches, cfg, state, average)
         row = {"epoch": epoch, "lr": f"{state['lr']:.3g}", "train_loss": f"{loss:.5f}"}
         if data.val_inputs and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
-            scores = validate(module, data, cfg)
+            scores = validate(evaluated, data, cfg)
             row.update(val_auc_roc=f"{scores['auc_roc']:.5f}", val_f1=f"{scores['f1']:.5f}",
                        val_threshold=f"{scores['threshold']:.4f}")
             state["plateau"].update(scores[cfg.select_metric])
             if scores[cfg.select_metric] > state["best"]:
                 state["best"], state["best_epoch"] = scores[cfg.select_metric], epoch
-                save_model(out / "best.pt", module, meta, config=config_to_dict(cfg), epoch=epoch)
+                save_model(out / "best.pt", evaluated, meta, config=config_to_dict(cfg), epoch=epoch)
         state["seconds"] += time.perf_counter() - started
         row["seconds"] = f"{state['seconds']:.1f}"
         log.write(row)
         state["epoch"] = epoch
-        save_last(out / "last.pt", module, optimizer, meta, cfg, state, rng)
+        save_last(out / "last.pt", module, optimizer, meta, cfg, state, rng, average)
         if cfg.progress:
             print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
-    return finalise(out, module, data, meta, cfg, state)
+    return finalise(out, evaluated, data, meta, cfg, state)
 
 
-def save_last(path, module, optimizer, meta, cfg, state, rng) -> None:
+def save_last(path, module, optimizer, meta, cfg, state, rng, average=None) -> None:
     payload_state = {**state, "plateau": state["plateau"].state_dict()}
+    extra = {"average": average.module.state_dict()} if average is not None else {}
     save_model(path, module, meta, config=config_to_dict(cfg), optimizer=optimizer.state_dict(),
                state=payload_state, rng=rng.bit_generator.state,
-               torch_rng=torch.get_rng_state())
+               torch_rng=torch.get_rng_state(), **extra)
 
 
-def resume_from(path: Path, module, optimizer, state: dict) -> np.random.Generator:
+def resume_from(path: Path, module, optimizer, state: dict, average=None) -> np.random.Generator:
     payload = read_checkpoint(path)  # a corrupt file is a one-line error, not a traceback
     module.load_state_dict(payload["state_dict"])
+    if average is not None:
+        # A run started without averaging resumes with the average seeded from its weights.
+        average.module.load_state_dict(payload.get("average", payload["state_dict"]))
     optimizer.load_state_dict(payload["optimizer"])
     saved = payload["state"]
     state.update({k: v for k, v in saved.items() if k != "plateau"})
