@@ -20,6 +20,22 @@ def synthetic_root(tmp_path_factory) -> Path:
     return root
 
 
+TINY_TRAINING = ["--set", "model.kwargs={base_channels: 4, depth: 2}", "--set",
+                 "data.crop_size=32", "--set", "data.crops_per_image=2", "--set",
+                 "progress=false", "--set", "threads=1"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(synthetic_root, tmp_path_factory) -> Path:
+    """A checkpoint trained through the CLI on the synthetic DRIVE layout (seconds)."""
+    from retinaseg.cli import main
+
+    out = tmp_path_factory.mktemp("run")
+    assert main(["train", "--data-root", str(synthetic_root), "--out", str(out),
+                 "--set", "epochs=2", *TINY_TRAINING]) == 0
+    return out / "model.pt"
+
+
 @pytest.fixture
 def make_dataset(tmp_path):
     """``make_dataset(name, **kwargs) -> (root, folder)``: a fresh copy a test may damage."""

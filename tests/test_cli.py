@@ -13,19 +13,6 @@ from retinaseg.checkpoint import ModelMeta, save_model
 from retinaseg.cli import main
 from retinaseg.models import create_model
 
-TINY = ["--set", "model.kwargs={base_channels: 4, depth: 2}", "--set", "data.crop_size=32",
-        "--set", "data.crops_per_image=2", "--set", "progress=false", "--set", "threads=1"]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(synthetic_root, tmp_path_factory):
-    """A checkpoint trained through the CLI on the synthetic DRIVE layout."""
-    out = tmp_path_factory.mktemp("run")
-    assert main(["train", "--data-root", str(synthetic_root), "--out", str(out),
-                 "--set", "epochs=2", *TINY]) == 0
-    return out / "model.pt"
-
-
 def run_cli(*args):
     """Run the installed console script as a user would, in a subprocess."""
     exe = Path(sys.executable).with_name("retinaseg")

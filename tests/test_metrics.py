@@ -380,3 +380,29 @@ def test_counts_at_uses_the_same_threshold_rule():
     assert hist.counts_at(0.5) == confusion_counts(prob >= 0.5, truth, fov)
     with pytest.raises(RetinasegError, match="not a multiple"):
         hist.counts_at(0.3)
+
+
+def test_coarsened_histogram_is_exact_on_its_own_grid_and_round_trips_through_json():
+    import json
+
+    rng = np.random.default_rng(11)
+    truth = rng.random((60, 70)) < 0.2
+    prob = np.clip(truth * 0.5 + rng.random(truth.shape) * 0.6, 0, 1)
+    prob[0, :5] = 1.0  # the lone top bin must survive coarsening
+    fov = np.ones_like(truth)
+    fine = ScoreHistogram(16).update(prob, truth, fov)
+    coarse = fine.coarsened(8)
+    assert (coarse.n_pos, coarse.n_neg) == (fine.n_pos, fine.n_neg)
+    for threshold in (1 / 256, 0.25, 100 / 256, 1.0):
+        assert coarse.counts_at(threshold) == fine.counts_at(threshold)
+    assert abs(coarse.auc_roc() - fine.auc_roc()) <= 2 ** -8
+    thresholds, sweep = coarse.scores_sweep()
+    k = 64  # threshold 0.25
+    assert thresholds[k - 1] == 0.25
+    assert sweep["f1"][k - 1] == pytest.approx(scores_from_counts(fine.counts_at(0.25))["f1"])
+    back = ScoreHistogram.from_dict(json.loads(json.dumps(coarse.to_dict())))
+    assert back.auc_roc() == coarse.auc_roc() and back.bits == 8
+    with pytest.raises(RetinasegError, match="bins"):
+        ScoreHistogram.from_dict({"bits": 8, "pos": [0] * 3, "neg": [0] * 3})
+    with pytest.raises(RetinasegError, match="coarsen"):
+        coarse.coarsened(12)

@@ -42,6 +42,7 @@ class ModelBundle:
     meta: ModelMeta
     source: str = ""
     sha256: str = ""
+    config: dict = field(default_factory=dict)  # the training config, when the file holds one
 
 
 def build_module(meta: ModelMeta) -> nn.Module:
@@ -114,4 +115,4 @@ def load_checkpoint(path, expect_architecture: str | None = None,
     # Inputs are fed channels_last (inference.forward_logits); weights in the
     # same layout take oneDNN's fast path, about 2x faster on this kind of CPU.
     module.to(memory_format=torch.channels_last)
-    return ModelBundle(module, meta, str(path), sha256_of(path))
+    return ModelBundle(module, meta, str(path), sha256_of(path), payload.get("config") or {})

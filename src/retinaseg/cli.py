@@ -57,13 +57,56 @@ def cmd_evaluate(args) -> int:
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
     bundle = load_model(args.model)
-    options = EvalOptions(args.threshold, args.tta, args.bf16)
-    result = evaluate_model(bundle, data, options, _progress(sys.stderr.isatty(), "evaluate"))
+    bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
+    options = EvalOptions(args.threshold, args.tta, args.bf16,
+                          topology=args.topology or args.report, bootstrap=bootstrap)
+    out = Path(args.out)
+    progress = _progress(sys.stderr.isatty(), "evaluate")
+    if args.report:
+        written = _evaluate_with_report(bundle, data, options, progress, out, args)
+    else:
+        result = _described(evaluate_model(bundle, data, options, progress), args)
+        write_all_or_nothing({out / "metrics.json": result})
+        written = [out / "metrics.json"]
+    print(format_table(json_result(out)))
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _evaluate_with_report(bundle, data, options, progress, out: Path, args) -> list:
+    from .evaluate import evaluate_model
+    from .report import PanelWriter, publish_report, staged_report
+
+    with staged_report(out) as staging:
+        result = evaluate_model(bundle, data, options, progress, on_image=PanelWriter(staging))
+        return publish_report(_described(result, args), out, staging,
+                              {out / "metrics.json": result})
+
+
+def _described(result: dict, args) -> dict:
     result["model_name"] = args.model
     result["command"] = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    write_all_or_nothing({Path(args.out) / "metrics.json": result})
-    print(format_table(result))
-    print(f"wrote {Path(args.out) / 'metrics.json'}")
+    return result
+
+
+def json_result(out: Path) -> dict:
+    import json
+
+    return json.loads((out / "metrics.json").read_text())
+
+
+def cmd_report(args) -> int:
+    from .report import check_report_folders, rebuild_report, write_comparison
+
+    check_report_folders(args.runs)
+    written = []
+    for folder in args.runs:
+        written += rebuild_report(folder)
+    if len(args.runs) > 1 or args.out:
+        written += write_comparison(args.runs, args.out or DEFAULT_OUT)[:2]
+    for path in written:
+        print(f"wrote {path}")
     return 0
 
 
@@ -141,7 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test")
     ev.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     ev.add_argument("--out", default=DEFAULT_OUT, help="writes OUT/metrics.json")
+    ev.add_argument("--report", action="store_true",
+                    help="also write OUT/report.html and OUT/report.md: tables with 95%% "
+                         "confidence intervals, curves, per-image panels, topology")
+    ev.add_argument("--topology", action="store_true",
+                    help="add clDice and connected-component counts (on with --report)")
+    ev.add_argument("--bootstrap", type=int, metavar="N",
+                    help="bootstrap resamples for 95%% intervals (default 1000 with --report, "
+                         "else none)")
     ev.set_defaults(run=cmd_evaluate)
+
+    rp = verbs.add_parser("report", help="rebuild evaluation reports, or compare several")
+    rp.add_argument("runs", nargs="+", metavar="EVAL_DIR",
+                    help="folders written by 'retinaseg evaluate --out'")
+    rp.add_argument("--out", help=f"where the comparison page goes (default {DEFAULT_OUT}; "
+                                  "written when several folders are given)")
+    rp.set_defaults(run=cmd_report)
 
     tr = verbs.add_parser("train", help="train a model from a YAML config")
     tr.add_argument("--config", help="YAML file (see configs/)")

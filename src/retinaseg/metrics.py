@@ -236,6 +236,48 @@ class ScoreHistogram:
         merged.pos, merged.neg = self.pos + other.pos, self.neg + other.neg
         return merged
 
+    def coarsened(self, bits: int) -> ScoreHistogram:
+        """The same pixels in ``2**bits`` bins (``bits`` <= this one's).
+
+        Bin edges of the coarse grid are edges of the fine one, so curves read
+        off it are exact at its thresholds; AUCs differ by at most ``2**-bits``.
+        """
+        if not 1 <= bits <= self.bits:
+            raise RetinasegError(f"can only coarsen {self.bits}-bit histograms to 1..{self.bits} "
+                                 f"bits, not {bits!r}")
+        coarse, group = ScoreHistogram(bits), 2 ** (self.bits - bits)
+        # The lone top bin (score exactly 1.0) stays the coarse top bin.
+        coarse.pos[:-1] = self.pos[:-1].reshape(-1, group).sum(axis=1)
+        coarse.neg[:-1] = self.neg[:-1].reshape(-1, group).sum(axis=1)
+        coarse.pos[-1], coarse.neg[-1] = self.pos[-1], self.neg[-1]
+        return coarse
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (plain int lists), read back by :meth:`from_dict`."""
+        return {"bits": self.bits, "pos": self.pos.tolist(), "neg": self.neg.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ScoreHistogram:
+        hist = cls(int(data["bits"]))
+        pos, neg = np.asarray(data["pos"], np.int64), np.asarray(data["neg"], np.int64)
+        if pos.shape != hist.pos.shape or neg.shape != hist.neg.shape:
+            raise RetinasegError(f"a {hist.bits}-bit histogram needs {hist.scale + 1} bins, "
+                                 f"got {pos.size} and {neg.size}")
+        hist.pos, hist.neg = pos, neg
+        return hist
+
+    def counts_sweep(self) -> tuple[np.ndarray, Counts]:
+        """Thresholds ``k / scale`` for k = 1..scale and their confusion counts as arrays."""
+        tps, fps = self._cumulative()
+        tps, fps = tps[1:], fps[1:]
+        thresholds = np.arange(1, self.scale + 1) / self.scale
+        return thresholds, Counts(tps, fps, self.n_pos - tps, self.n_neg - fps)
+
+    def scores_sweep(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Every threshold score at every grid threshold (for metric-versus-threshold plots)."""
+        thresholds, c = self.counts_sweep()
+        return thresholds, _score_arrays(c.tp, c.fp, c.fn, c.tn)
+
     def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
         """tp and fp at threshold ``k / scale`` for every k (pixels with bin >= k)."""
         return np.cumsum(self.pos[::-1])[::-1], np.cumsum(self.neg[::-1])[::-1]
@@ -316,9 +358,8 @@ class ScoreHistogram:
                                  f"{', '.join(BEST_THRESHOLD_METRICS)}")
         if self.n_pos + self.n_neg == 0:
             raise RetinasegError("the histogram is empty; update it with images first")
-        tps, fps = self._cumulative()
-        tps, fps = tps[1:], fps[1:]  # k = 1 .. scale; k = 0 is threshold 0
-        values = _score_arrays(tps, fps, self.n_pos - tps, self.n_neg - fps)[metric]
+        _, sweep = self.scores_sweep()  # k = 1 .. scale; k = 0 is threshold 0
+        values = sweep[metric]
         best_k = self.scale - int(np.argmax(values[::-1]))
         return best_k / self.scale, float(values[best_k - 1])
 
@@ -369,15 +410,19 @@ class SegmentationMetrics:
         result = metrics.compute()
     """
 
-    def __init__(self, threshold: float = 0.5, bits: int = 16):
+    def __init__(self, threshold: float = 0.5, bits: int = 16, keep_images: bool = False):
         self.threshold = check_threshold(threshold)
         self.bits = bits
+        # Per-image counts and histograms, for bootstrap intervals: 1 MB an image.
+        self.keep_images = keep_images
         self.reset()
 
     def reset(self) -> None:
         self.counts = Counts()
         self.hist = ScoreHistogram(self.bits)
         self.per_image: list[dict] = []
+        self.image_counts: list[Counts] = []
+        self.image_hists: list[ScoreHistogram] = []
         self._ids: set = set()
 
     def update(self, prob, truth, fov, id=None) -> dict[str, float]:  # noqa: A002
@@ -391,6 +436,9 @@ class SegmentationMetrics:
         row = {"id": image_id, **image_scores(counts, hist, self.threshold)}
         self.per_image.append(row)
         self._ids.add(image_id)
+        if self.keep_images:
+            self.image_counts.append(counts)
+            self.image_hists.append(hist)
         return row
 
     def compute(self) -> dict:

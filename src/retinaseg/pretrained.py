@@ -55,7 +55,7 @@ def export_weights(checkpoint, name: str) -> Path:
     """Ship a trained checkpoint as ``name``: fp16 weights, hash pinned."""
     bundle = load_checkpoint(checkpoint, for_inference=False)  # ship the unfused weights
     target = pretrained_path(name)
-    save_model(target, bundle.module, bundle.meta, half=True)
+    save_model(target, bundle.module, bundle.meta, half=True, config=bundle.config)
     hashes = {**pinned_hashes(), target.name: sha256_of(target)}
     lines = "".join(f"{digest}  {filename}\n" for filename, digest in sorted(hashes.items()))
     (weights_dir() / HASH_FILE).write_text(lines)

@@ -11,6 +11,7 @@ from .data.fov import estimate_fov
 from .data.io import IMAGE_SUFFIXES, read_image
 from .errors import RetinasegError
 from .inference import predict_probabilities
+from .overlays import probability_overlay
 from .outputs import mask_png, probability_png, write_all_or_nothing
 
 SAMPLE_NAME = "skimage-retina"
@@ -51,13 +52,10 @@ def _check_unique_stems(paths: list[Path]) -> None:
         seen[path.stem] = path
 
 
-def overlay(image: np.ndarray, mask: np.ndarray, fov: np.ndarray) -> np.ndarray:
-    """The photo, dimmed outside the FOV, with the vessel mask tinted over it."""
-    out = image.astype(np.float32)
-    out[~fov] *= 0.4
-    tint = np.array([0.0, 255.0, 90.0], dtype=np.float32)
-    out[mask] = 0.45 * out[mask] + 0.55 * tint
-    return np.clip(out, 0, 255).astype(np.uint8)
+def overlay(image: np.ndarray, prob: np.ndarray, mask: np.ndarray,
+            fov: np.ndarray) -> np.ndarray:
+    """The ``_overlay.png`` picture: probability heat over the photo, mask outlined."""
+    return probability_overlay(image, prob, mask, fov)
 
 
 def segment_image(bundle: ModelBundle, image: np.ndarray, threshold: float | None = None,
@@ -73,7 +71,7 @@ def write_segmentation(out_dir: Path, stem: str, image, prob, mask, fov) -> list
     files = {
         out_dir / f"{stem}_prob.png": probability_png(prob),
         out_dir / f"{stem}_mask.png": mask_png(mask),
-        out_dir / f"{stem}_overlay.png": overlay(image, mask, fov),
+        out_dir / f"{stem}_overlay.png": overlay(image, prob, mask, fov),
     }
     write_all_or_nothing(files)
     return list(files)

@@ -37,6 +37,20 @@ def machine_info() -> dict:
     }
 
 
+def software_versions() -> dict:
+    """Versions of the packages a result depends on, for a report's provenance."""
+    from importlib import metadata
+
+    versions = {"python": sys.version.split()[0]}
+    for package in ("retinaseg", "torch", "numpy", "scipy", "scikit-image", "pillow",
+                    "matplotlib"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
 def git_commit(path=".") -> str:
     """The commit of the working tree at ``path``, marked ``-dirty`` if modified.
 

@@ -1,0 +1,91 @@
+"""Open an evaluation report in headless Chromium and check that everything shows.
+
+    python benchmarks/report_browser_check.py --data-root ../shared/data \\
+        [--dataset drive --split test --model unet-drive] [--out retinaseg-out/report-check]
+
+Evaluates with ``--report``, loads report.html in Chromium (the flags this
+machine needs: no sandbox as root, no background networking), reads back how
+many images the page holds and how many failed to load, and takes a full-page
+screenshot to look at. Writes benchmarks/results/report_browser_<dataset>.{json,md}
+with the page's size on disk; the screenshot stays in --out (it shows the
+dataset's photos, which must not be committed).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from retinaseg.cli import main as retinaseg
+from retinaseg.utils import git_commit, machine_info
+
+ROOT = Path(__file__).resolve().parents[1]
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--virtual-time-budget=20000"]
+
+
+def chromium(*args: str) -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        sys.exit("chromium not found; install Debian's 'chromium' package")
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", *args],
+                              capture_output=True, text=True, timeout=300)
+    return done.stdout
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--dataset", default="drive")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--model", default="unet-drive")
+    parser.add_argument("--out", default="retinaseg-out/report-check")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    if retinaseg(["evaluate", "--model", args.model, "--dataset", args.dataset, "--split",
+                  args.split, "--data-root", args.data_root, "--out", str(out), "--report"]):
+        return 1
+    url = (out / "report.html").resolve().as_uri()
+    dom = chromium("--dump-dom", url)
+    total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
+    broken = int(re.search(r'data-images-broken="(\d+)"', dom).group(1))
+    chromium("--window-size=1400,4000", f"--screenshot={(out / 'screenshot.png').resolve()}", url)
+    images = json.loads((out / "metrics.json").read_text())["images"]
+    result = {"command": "python " + " ".join(sys.argv), "commit": git_commit(ROOT),
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine_info(), "dataset": args.dataset, "split": args.split,
+              "images_in_split": images, "images_on_page": total, "images_broken": broken,
+              "expected_on_page": 3 + 4 * images,
+              "html_bytes": (out / "report.html").stat().st_size,
+              "markdown_bytes": (out / "report.md").stat().st_size,
+              "report_files_bytes": folder_bytes(out / "report_files"),
+              "screenshot": str(out / "screenshot.png")}
+    stem = ROOT / "benchmarks" / "results" / f"report_browser_{args.dataset}"
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(
+        f"# Report of {args.model} on {args.dataset}/{args.split} in headless Chromium\n\n"
+        f"- command: `{result['command']}`\n- commit: `{result['commit']}`\n"
+        f"- date: {result['date']}\n- machine: {result['machine']['cpu']}, "
+        f"{result['machine']['cores']} cores\n\n"
+        f"| images in split | images on page (expected) | failed to load | report.html | "
+        f"report_files/ |\n|---|---|---|---|---|\n"
+        f"| {images} | {total} ({result['expected_on_page']}) | {broken} | "
+        f"{result['html_bytes'] / 1024:.0f} KiB | {result['report_files_bytes'] / 2**20:.1f} MiB |\n")
+    print(stem.with_suffix(".md").read_text())
+    return 0 if broken == 0 and total == result["expected_on_page"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
