@@ -1,0 +1,136 @@
+"""ConvLSTM (Shi et al. 2015) and the ConvLSTM U-Net of the fine-tuning paper.
+
+PyTorch has no convolutional LSTM, so the cell is written here. The U-Net
+follows BCDU-Net (Azad et al. 2019), which the fine-tuning paper builds on: at
+each decoder level the skip features and the up-sampled features form a
+two-step sequence, and a bidirectional ConvLSTM reads it and fuses the two
+into one feature map, where a plain U-Net would concatenate them.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ._registry import register_model
+from .blocks import ConvBlock
+
+
+class ConvLSTMCell(nn.Module):
+    """One step: the four LSTM gates from one convolution over ``[input, hidden]``.
+
+    Gate order in the convolution's output channels is input, forget, cell
+    candidate, output (as ``torch.nn.LSTM``), so a 1x1 kernel is exactly an LSTM
+    applied to every pixel.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd to keep the size, not {kernel_size}")
+        self.hidden_channels = hidden_channels
+        self.gates = nn.Conv2d(in_channels + hidden_channels, 4 * hidden_channels, kernel_size,
+                               padding=kernel_size // 2)
+        with torch.no_grad():  # forget gate biased open, so early training keeps memory
+            self.gates.bias[hidden_channels:2 * hidden_channels].fill_(1.0)
+
+    def initial_state(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, _, h, w = x.shape
+        zeros = x.new_zeros(n, self.hidden_channels, h, w)
+        return zeros, zeros
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
+        hidden, cell = state
+        i, f, g, o = self.gates(torch.cat([x, hidden], dim=1)).chunk(4, dim=1)
+        cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
+        hidden = torch.sigmoid(o) * torch.tanh(cell)
+        return hidden, cell
+
+
+class ConvLSTM(nn.Module):
+    """Run a cell over a sequence ``(N, T, C, H, W)``; return the last hidden state.
+
+    Bidirectional: a second cell reads the sequence backwards, and the two
+    last hidden states are concatenated (``2 * hidden_channels`` channels),
+    as Keras's ``Bidirectional(ConvLSTM2D(return_sequences=False))`` does.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3,
+                 bidirectional: bool = True):
+        super().__init__()
+        self.forward_cell = ConvLSTMCell(in_channels, hidden_channels, kernel_size)
+        self.backward_cell = (ConvLSTMCell(in_channels, hidden_channels, kernel_size)
+                              if bidirectional else None)
+        self.out_channels = hidden_channels * (2 if bidirectional else 1)
+
+    @staticmethod
+    def _run(cell: ConvLSTMCell, steps) -> torch.Tensor:
+        state = cell.initial_state(steps[0])
+        for x in steps:
+            state = cell(x, state)
+        return state[0]
+
+    def forward(self, sequence: torch.Tensor) -> torch.Tensor:
+        steps = sequence.unbind(dim=1)
+        last = self._run(self.forward_cell, steps)
+        if self.backward_cell is None:
+            return last
+        return torch.cat([last, self._run(self.backward_cell, steps[::-1])], dim=1)
+
+
+class UpBlock(nn.Sequential):
+    """Transposed convolution doubling the size, then batch norm and ReLU (the paper's up6-8)."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2, bias=False),
+                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+
+
+class ConvLSTMUNet(nn.Module):
+    """U-Net whose decoder fuses skip and up-sampled features with a (bi)ConvLSTM.
+
+    ``depth`` down-sampling blocks (three in the paper), a bottleneck, and per
+    decoder level: up-sample, ConvLSTM over ``[skip, up]``, two 3x3 convolutions.
+    Returns logits ``(N, 1, H, W)``; H and W must be multiples of :attr:`stride`.
+    """
+
+    def __init__(self, in_channels: int = 1, base_channels: int = 16, depth: int = 3,
+                 bidirectional: bool = True, lstm_kernel: int = 3, dropout: float = 0.0):
+        super().__init__()
+        widths = [base_channels * 2**i for i in range(depth + 1)]
+        self.stride = 2**depth
+        self.in_channels = in_channels
+        self.encoders = nn.ModuleList()
+        previous = in_channels
+        for width in widths:
+            self.encoders.append(ConvBlock(previous, width, dropout))
+            previous = width
+        self.upsamplers, self.fusers, self.decoders = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
+        for deep, shallow in zip(widths[:0:-1], widths[-2::-1]):
+            self.upsamplers.append(UpBlock(deep, shallow))
+            # Bidirectional halves the hidden width so the fused map has `shallow` channels.
+            hidden = shallow // 2 if bidirectional else shallow
+            fuser = ConvLSTM(shallow, hidden, lstm_kernel, bidirectional)
+            self.fusers.append(fuser)
+            self.decoders.append(ConvBlock(fuser.out_channels, shallow, dropout))
+        self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for level, encoder in enumerate(self.encoders):
+            if level > 0:
+                x = F.max_pool2d(x, 2)
+            x = encoder(x)
+            skips.append(x)
+        skips.pop()  # the bottleneck output is x itself
+        for upsampler, fuser, decoder in zip(self.upsamplers, self.fusers, self.decoders):
+            sequence = torch.stack([skips.pop(), upsampler(x)], dim=1)
+            x = decoder(fuser(sequence))
+        return self.head(x)
+
+
+@register_model("convlstm-unet")
+def convlstm_unet(**kwargs) -> ConvLSTMUNet:
+    """ConvLSTM U-Net (BCDU-Net style); kwargs: in_channels, base_channels, depth,
+    bidirectional, lstm_kernel, dropout."""
+    return ConvLSTMUNet(**kwargs)
