@@ -95,3 +95,49 @@ def test_weight_average_is_what_gets_validated_and_saved(synthetic_root, tmp_pat
 def test_weight_average_decay_must_be_below_one(synthetic_root, tmp_path):
     with pytest.raises(RetinasegError, match="ema"):
         fit(_config(synthetic_root, tmp_path / "x", "ema=1.0"))
+
+
+def test_fine_tuning_with_a_frozen_encoder_changes_only_the_decoder(synthetic_root, tmp_path):
+    first = fit(_config(synthetic_root, tmp_path / "a", "epochs=1"))
+    start = torch.load(first, weights_only=False)["state_dict"]
+    tuned = fit(_config(synthetic_root, tmp_path / "b", "epochs=1", f"init_from={first}",
+                        "freeze_encoder=true", "val_every=99"))
+    after = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["state_dict"]
+    assert tuned.is_file()
+    encoder = [k for k in start if k.startswith("encoders.")]
+    decoder = [k for k in start if k.startswith("decoders.") and after[k].is_floating_point()]
+    # encoder weights and batch-norm statistics are untouched, the decoder moved
+    assert all(torch.equal(start[k], after[k]) for k in encoder)
+    assert any(not torch.equal(start[k], after[k]) for k in decoder)
+
+
+def test_encoder_learning_rate_scale_slows_the_encoder(synthetic_root, tmp_path):
+    first = fit(_config(synthetic_root, tmp_path / "a", "epochs=1"))
+    start = torch.load(first, weights_only=False)["state_dict"]
+
+    def encoder_shift(scale):
+        out = tmp_path / f"s{scale}"
+        fit(_config(synthetic_root, out, "epochs=1", f"init_from={first}", "val_every=99",
+                    f"encoder_lr_scale={scale}", "optim.name=sgd", "optim.lr=0.05"))
+        after = torch.load(out / "last.pt", weights_only=False)["state_dict"]
+        return sum((after[k] - start[k]).abs().sum().item() for k in start
+                   if k.startswith("encoders.") and k.endswith("weight"))
+
+    assert encoder_shift(0.01) < 0.05 * encoder_shift(1.0)
+
+
+def test_init_from_weights_of_another_shape_is_a_clear_error(synthetic_root, tmp_path):
+    with pytest.raises(RetinasegError, match="do not fit"):
+        fit(_config(synthetic_root, tmp_path / "x", "epochs=1", "init_from=unet-drive"))
+
+
+def test_joined_datasets_train_at_one_scale(synthetic_root, tmp_path):
+    with pytest.raises(RetinasegError, match="fov_diameter"):
+        fit(_config(synthetic_root, tmp_path / "x", "data.dataset=chase_db1+hrf",
+                    "data.split=all"))
+    out = tmp_path / "joined"
+    fit(_config(synthetic_root, out, "epochs=1", "data.dataset=chase_db1+hrf", "data.split=all",
+                "data.fov_diameter=48"))
+    bundle = load_checkpoint(out / "model.pt")
+    assert bundle.meta.fov_diameter == pytest.approx(48, abs=2)
+    assert all(":" in i for i in bundle.meta.extra["val_ids"])  # dataset-prefixed ids

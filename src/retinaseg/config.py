@@ -22,7 +22,7 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    dataset: str = "drive"
+    dataset: str = "drive"        # a name, a folder, or several names joined by "+"
     split: str = "train"
     root: str | None = None
     val_count: int = 2            # images held out of the training split for validation
@@ -31,6 +31,8 @@ class DataConfig:
     crop_size: int = 256          # 0 = whole images
     crops_per_image: int = 8      # crops drawn from each training image per epoch
     batch_size: int = 8
+    fov_diameter: float = 0.0     # resample every image to this FOV width (px); 0 = as stored.
+                                  # Needed to train on datasets of different scales together.
 
 
 @dataclass
@@ -75,6 +77,9 @@ class TrainConfig:
     epochs: int = 50
     val_every: int = 1
     select_metric: str = "auc_roc"  # validation metric choosing the best checkpoint
+    init_from: str | None = None  # start from these weights (shipped name or checkpoint path)
+    freeze_encoder: bool = False  # fine-tuning: encoder weights and batch-norm statistics fixed
+    encoder_lr_scale: float = 1.0  # fine-tuning: encoder learning rate = this x optim.lr
     ema: float = 0.0              # per-step decay of an exponential moving average of the
                                   # weights, validated and saved instead of the raw ones; 0 = off
     seed: int = 0

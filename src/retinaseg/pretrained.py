@@ -62,7 +62,8 @@ def export_weights(checkpoint, name: str) -> Path:
     return target
 
 
-def load_pretrained(name: str) -> ModelBundle:
+def verified_pretrained_path(name: str) -> Path:
+    """The shipped file of ``name``, after checking it against its pinned SHA-256."""
     weights = PRETRAINED[name]
     path = pretrained_path(name)
     if not path.is_file():
@@ -73,7 +74,11 @@ def load_pretrained(name: str) -> ModelBundle:
     if sha256_of(path) != pinned:
         raise RetinasegError(f"{path}: SHA-256 does not match the pinned hash for {name!r} "
                              "(corrupt or replaced file)")
-    return load_checkpoint(path)
+    return path
+
+
+def load_pretrained(name: str) -> ModelBundle:
+    return load_checkpoint(verified_pretrained_path(name))
 
 
 def load_model(name_or_path: str) -> ModelBundle:

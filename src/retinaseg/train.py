@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from tqdm import tqdm
 
 from . import metrics
@@ -27,7 +29,7 @@ from .data import fov_diameter, load_dataset
 from .data.augment import photometric, random_crops, whole_image_size
 from .data.preprocess import pipeline_channels, preprocess
 from .errors import RetinasegError
-from .inference import predict_tensor
+from .inference import predict_tensor, resample
 from .losses import LOSSES, compute_loss
 from .optim import PlateauTracker, build_optimizer, check_schedule, lr_at
 from .utils import seed_everything
@@ -61,13 +63,44 @@ def split_validation(ids: list[str], cfg, rng: np.random.Generator) -> list[str]
     return sorted(rng.choice(ids, size=cfg.data.val_count, replace=False).tolist())
 
 
+def training_samples(cfg: TrainConfig):
+    """The samples of every dataset named in ``data.dataset`` ("a+b" joins several).
+
+    Ids of joined datasets are prefixed with the dataset's name, so they stay unique.
+    """
+    names = cfg.data.dataset.split("+")
+    datasets = [load_dataset(name, cfg.data.split, cfg.data.root) for name in names]
+    if len(datasets) > 1 and not cfg.data.fov_diameter:
+        raise RetinasegError(f"data.dataset {cfg.data.dataset!r} joins datasets of different "
+                             "scales; set data.fov_diameter (e.g. 540) to train on them together")
+    ids = [f"{d.name}:{i}" if len(datasets) > 1 else i for d in datasets for i in d.ids]
+    samples = (sample for d in datasets for sample in d)
+    return ids, samples
+
+
+def rescaled(sample, target: float):
+    """Image, vessel mask and FOV resampled so the FOV is ``target`` pixels wide."""
+    if not target:
+        return sample.image, sample.vessel, sample.fov
+    scale = target / fov_diameter(sample.fov)
+    if abs(scale - 1.0) < 0.02:
+        return sample.image, sample.vessel, sample.fov
+    image, fov = resample(sample.image, sample.fov, scale)
+    size = (fov.shape[1], fov.shape[0])
+    # Bilinear then > 0.5 keeps thin vessels' width in proportion, unlike nearest.
+    vessel = Image.fromarray(sample.vessel.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
+    return image, np.asarray(vessel) > 0.5, fov
+
+
 def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingData:
-    dataset = load_dataset(cfg.data.dataset, cfg.data.split, cfg.data.root)
-    val_ids = set(split_validation(dataset.ids, cfg, rng))
+    ids, samples = training_samples(cfg)
+    val_ids = set(split_validation(ids, cfg, rng))
     data = TrainingData([], [], [])
-    for sample in dataset:
+    for sample_id, sample in zip(ids, samples):
         if sample.vessel is None:
             raise RetinasegError(f"{sample.image_path}: training image has no vessel mask")
+        image, vessel, fov = rescaled(sample, cfg.data.fov_diameter)
+        sample = dataclasses.replace(sample, id=sample_id, image=image, vessel=vessel, fov=fov)
         if sample.id in val_ids:
             data.val_inputs.append(torch.from_numpy(preprocess(sample.image, sample.fov,
                                                                cfg.data.preprocess)))
@@ -112,7 +145,7 @@ def validate(module, data: TrainingData, cfg: TrainConfig) -> dict:
     histogram = metrics.ScoreHistogram()
     for x, vessel, fov in zip(data.val_inputs, data.val_vessels, data.val_fovs):
         histogram.update(predict_tensor(module, x, bf16=cfg.bf16).numpy(), vessel, fov)
-    module.train()
+    set_training_mode(module, cfg)
     threshold, f1 = histogram.best_threshold("f1")
     return {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
 
@@ -144,7 +177,7 @@ def train_one_epoch(module, optimizer, batches, cfg: TrainConfig, schedule_state
         lr = lr_at(cfg.schedule, cfg.optim.lr, schedule_state["step"], schedule_state["total"],
                    schedule_state["per_epoch"], schedule_state["plateau"].factor)
         for group in optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = module(crops.contiguous(memory_format=torch.channels_last))
         loss = compute_loss(cfg.loss, logits, vessels, fovs, cfg.pos_weight)
@@ -161,12 +194,56 @@ def train_one_epoch(module, optimizer, batches, cfg: TrainConfig, schedule_state
     return float(np.mean(losses))
 
 
+def encoder_of(module) -> torch.nn.Module:
+    encoder = getattr(module, "encoders", None)
+    if encoder is None:
+        raise RetinasegError(f"{type(module).__name__} has no encoder to freeze or slow down")
+    return encoder
+
+
+def parameter_groups(module, cfg: TrainConfig) -> list[dict]:
+    """Encoder and the rest as two groups, so fine-tuning can freeze or slow the encoder."""
+    if not cfg.freeze_encoder and cfg.encoder_lr_scale == 1.0:
+        return [{"params": list(module.parameters())}]
+    encoder = encoder_of(module)
+    encoder.requires_grad_(not cfg.freeze_encoder)
+    inside = {id(p) for p in encoder.parameters()}
+    rest = [p for p in module.parameters() if id(p) not in inside]
+    groups = [{"params": rest, "lr_scale": 1.0}]
+    if not cfg.freeze_encoder:
+        groups.append({"params": list(encoder.parameters()), "lr_scale": cfg.encoder_lr_scale})
+    return groups
+
+
+def set_training_mode(module, cfg: TrainConfig) -> None:
+    """Train mode, except a frozen encoder's batch norms keep their pretrained statistics."""
+    module.train()
+    if cfg.freeze_encoder:
+        encoder_of(module).eval()
+
+
+def load_initial_weights(module, source: str) -> None:
+    """Weights of a shipped model or checkpoint of the same architecture and shape."""
+    from .pretrained import PRETRAINED, verified_pretrained_path
+
+    path = verified_pretrained_path(source) if source in PRETRAINED else Path(source)
+    state = read_checkpoint(path)["state_dict"]
+    try:
+        module.load_state_dict({k: v.float() if v.is_floating_point() else v
+                                for k, v in state.items()})
+    except RuntimeError:
+        raise RetinasegError(f"{path}: weights do not fit this model (init_from needs the same "
+                             "architecture, widths and input channels)") from None
+
+
 def check_config(cfg: TrainConfig) -> None:
     if cfg.loss not in LOSSES:
         raise RetinasegError(f"unknown loss {cfg.loss!r}; known: {', '.join(LOSSES)}")
     check_schedule(cfg.schedule)
     if cfg.epochs < 1 or cfg.data.batch_size < 1:
         raise RetinasegError("epochs and data.batch_size must be at least 1")
+    if cfg.encoder_lr_scale < 0:
+        raise RetinasegError(f"encoder_lr_scale must be >= 0, not {cfg.encoder_lr_scale}")
     if not 0.0 <= cfg.ema < 1.0:
         raise RetinasegError(f"ema must be in [0, 1), not {cfg.ema}")
 
@@ -203,8 +280,10 @@ def fit(cfg: TrainConfig) -> Path:
     data = load_training_data(cfg, rng)
     meta = model_meta(cfg, data)
     module = build_module(meta).to(memory_format=torch.channels_last)
-    module.train()
-    optimizer = build_optimizer(module.parameters(), cfg.optim)
+    if cfg.init_from:
+        load_initial_weights(module, cfg.init_from)
+    set_training_mode(module, cfg)
+    optimizer = build_optimizer(parameter_groups(module, cfg), cfg.optim)
     per_epoch = steps_per_epoch(data, cfg)
     state = {"step": 0, "total": per_epoch * cfg.epochs, "per_epoch": per_epoch,
              "plateau": PlateauTracker(cfg.schedule), "lr": cfg.optim.lr,
