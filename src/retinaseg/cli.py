@@ -127,6 +127,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    from .study import load_study, run_study
+
+    study = load_study(args.config, args.out)
+    rows = run_study(study, args.data_root, log=lambda line: print(line, flush=True))
+    print(f"{len(rows)} runs in {study.out_dir / 'study.md'} and {study.out_dir / 'study.csv'}")
+    return 0
+
+
 def cmd_models(args) -> int:
     from .models import list_models
     from .pretrained import PRETRAINED, pretrained_path
@@ -209,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="run folder (overrides out_dir)")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     tr.set_defaults(run=cmd_train)
+
+    st = verbs.add_parser("study", help="train, evaluate and table a grid of training variants")
+    st.add_argument("--config", required=True, help="study YAML (see configs/study-*.yaml)")
+    st.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
+    st.add_argument("--out", help="study folder (overrides out_dir); a rerun skips finished runs")
+    st.set_defaults(run=cmd_study)
 
     verbs.add_parser("models", help="list architectures and shipped weights").set_defaults(
         run=cmd_models)

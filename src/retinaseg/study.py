@@ -1,0 +1,256 @@
+"""Training studies: a grid of variants of one recipe, trained, evaluated and tabled.
+
+A study file names a base training config, the variants (each a set of
+config overrides), the seeds, and where to evaluate::
+
+    base: convlstm-unet-drive.yaml        # relative to the study file
+    out_dir: runs/study
+    seeds: [0]
+    set: {epochs: 20}                     # applied to every run
+    evaluate: {dataset: drive, split: test}
+    pretrain:                             # optional: a run others start from ("@pretrain")
+      set: {data.dataset: chase_db1+hrf, data.split: all, data.fov_diameter: 540}
+    variants:
+      baseline: {}
+      schedule-step: {schedule.name: step, schedule.step_epochs: 8}
+      start-frozen: {init_from: "@pretrain", freeze_encoder: true}
+    repeat: {variants: [baseline, schedule-step], seeds: [1]}   # extra seeds
+
+Every run gets ``OUT/<variant>-seed<k>/`` with the training run and an
+``eval/`` folder holding metrics.json and the report with its figures. A run
+whose eval/metrics.json exists is finished and skipped on a rerun; a run cut
+short resumes from its last.pt. The table (``OUT/study.csv`` and
+``OUT/study.md``) is rewritten after every run, so an interrupted study keeps
+what it finished. Variants are compared on their validation scores (chosen
+before any test image is seen); the test columns say how the choice holds up.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .config import TrainConfig, apply_overrides, config_from_dict
+from .errors import RetinasegError, file_error
+
+PRETRAIN = "@pretrain"
+TEST_KEYS = ("auc_roc", "f1", "accuracy", "sensitivity", "specificity", "precision", "mcc")
+STUDY_KEYS = ("base", "out_dir", "seeds", "set", "evaluate", "pretrain", "variants", "repeat")
+
+
+@dataclass
+class Study:
+    path: Path
+    base: dict
+    out_dir: Path
+    seeds: list
+    common: dict
+    dataset: str
+    split: str
+    variants: dict
+    pretrain: dict | None = None
+    repeat: dict = field(default_factory=dict)
+
+
+@dataclass
+class PlannedRun:
+    variant: str
+    seed: int
+    overrides: dict
+
+    @property
+    def name(self) -> str:
+        return f"{self.variant}-seed{self.seed}"
+
+
+def _read_yaml(path: Path) -> dict:
+    if not path.is_file():
+        raise file_error(path, "no such file")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise file_error(path, f"invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise file_error(path, "must be a mapping")
+    return values
+
+
+def load_study(path, out_dir=None) -> Study:
+    path = Path(path)
+    values = _read_yaml(path)
+    unknown = sorted(set(values) - set(STUDY_KEYS))
+    if unknown:
+        raise file_error(path, f"unknown study key {unknown[0]!r}; known: {', '.join(STUDY_KEYS)}")
+    if not values.get("base") or not values.get("variants"):
+        raise file_error(path, "a study needs 'base' (a training config) and 'variants'")
+    base = _read_yaml(path.parent / values["base"])
+    evaluate = values.get("evaluate") or {}
+    study = Study(path, base, Path(out_dir or values.get("out_dir") or "runs/study"),
+                  [int(s) for s in values.get("seeds", [0])], values.get("set") or {},
+                  evaluate.get("dataset", base.get("data", {}).get("dataset", "drive")),
+                  evaluate.get("split", "test"), dict(values["variants"]),
+                  values.get("pretrain"), values.get("repeat") or {})
+    for run in planned_runs(study):  # every variant must be a valid config before hours of training
+        run_config(study, run, data_root=None)
+    return study
+
+
+def planned_runs(study: Study) -> list[PlannedRun]:
+    runs = [PlannedRun(name, seed, overrides or {})
+            for name, overrides in study.variants.items() for seed in study.seeds]
+    for name in study.repeat.get("variants", []):
+        if name not in study.variants:
+            raise file_error(study.path, f"repeat names unknown variant {name!r}")
+        runs += [PlannedRun(name, int(seed), study.variants[name] or {})
+                 for seed in study.repeat.get("seeds", []) if int(seed) not in study.seeds]
+    return runs
+
+
+def _as_overrides(values: dict) -> list[str]:
+    # JSON is valid YAML, so values round-trip through apply_overrides unchanged.
+    return [f"{key}={json.dumps(value)}" for key, value in values.items()]
+
+
+def run_config(study: Study, run: PlannedRun, data_root) -> TrainConfig:
+    overrides = {**study.common, **run.overrides, "seed": run.seed,
+                 "out_dir": str(study.out_dir / run.name), "resume": True}
+    if overrides.get("init_from") == PRETRAIN:
+        if not study.pretrain:
+            raise file_error(study.path, f"variant {run.variant!r} starts from {PRETRAIN} "
+                                         "but the study has no 'pretrain' section")
+        overrides["init_from"] = str(study.out_dir / "pretrain" / "model.pt")
+    if data_root:
+        overrides["data.root"] = str(data_root)
+    values = json.loads(json.dumps(study.base))  # a deep copy per run
+    try:
+        return config_from_dict(apply_overrides(values, _as_overrides(overrides)))
+    except RetinasegError as exc:
+        raise file_error(study.path, f"variant {run.variant!r}: {exc}") from None
+
+
+def pretrain_config(study: Study, data_root) -> TrainConfig:
+    overrides = {**study.common, **(study.pretrain.get("set") or {}),
+                 "out_dir": str(study.out_dir / "pretrain"), "resume": True}
+    if data_root:
+        overrides["data.root"] = str(data_root)
+    values = json.loads(json.dumps(study.base))
+    return config_from_dict(apply_overrides(values, _as_overrides(overrides)))
+
+
+# --------------------------------------------------------------------------- running
+
+def run_study(study: Study, data_root=None, log=print) -> list[dict]:
+    """Train and evaluate every planned run not yet finished; returns the table rows."""
+    from .train import fit
+
+    study.out_dir.mkdir(parents=True, exist_ok=True)
+    runs = planned_runs(study)
+    if study.pretrain and not (study.out_dir / "pretrain" / "model.pt").is_file():
+        log("pretraining: " + json.dumps(study.pretrain.get("set") or {}))
+        fit(pretrain_config(study, data_root))
+    for index, run in enumerate(runs, 1):
+        folder = study.out_dir / run.name
+        if (folder / "eval" / "metrics.json").is_file():
+            log(f"[{index}/{len(runs)}] {run.name}: finished earlier, kept")
+            continue
+        log(f"[{index}/{len(runs)}] {run.name}: training")
+        model_path = fit(run_config(study, run, data_root))
+        evaluate_run(model_path, study, data_root, folder / "eval")
+        write_table(study)
+    return write_table(study)
+
+
+def evaluate_run(model_path: Path, study: Study, data_root, out: Path) -> None:
+    from .checkpoint import load_checkpoint
+    from .data import load_dataset
+    from .evaluate import EvalOptions, evaluate_model
+    from .report import PanelWriter, publish_report, staged_report
+
+    data = load_dataset(study.dataset, study.split, data_root)
+    bundle = load_checkpoint(model_path)
+    with staged_report(out) as staging:
+        result = evaluate_model(bundle, data, EvalOptions(bootstrap=200), on_image=PanelWriter(staging))
+        result["model_name"] = f"{out.parent.name}"
+        publish_report(result, out, staging, {out / "metrics.json": result})
+
+
+# --------------------------------------------------------------------------- table
+
+def run_row(study: Study, run: PlannedRun) -> dict | None:
+    folder = study.out_dir / run.name
+    metrics_path = folder / "eval" / "metrics.json"
+    if not metrics_path.is_file():
+        return None
+    result = json.loads(metrics_path.read_text())
+    with open(folder / "log.csv", newline="") as handle:
+        log = list(csv.DictReader(handle))
+    scored = [r for r in log if r["val_auc_roc"]]
+    best = max(scored, key=lambda r: float(r["val_auc_roc"])) if scored else {}
+    row = {"variant": run.variant, "seed": run.seed,
+           "val_auc_roc": float(best.get("val_auc_roc", "nan")),
+           "val_f1": float(best.get("val_f1", "nan"))}
+    row.update({f"test_{k}": result["pooled"][k] for k in TEST_KEYS})
+    row.update(train_minutes=float(log[-1]["seconds"]) / 60 if log else math.nan,
+               epochs=len(log), epochs_to_best=int(best.get("epoch", 0)),
+               report=str(Path(run.name) / "eval" / "report.html"))
+    return row
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean and sd over seeds per variant, best validation AUC first."""
+    by_variant: dict[str, list[dict]] = {}
+    for row in rows:
+        by_variant.setdefault(row["variant"], []).append(row)
+    numeric = [k for k in rows[0] if k not in ("variant", "seed", "report")] if rows else []
+    summary = []
+    for variant, group in by_variant.items():
+        entry = {"variant": variant, "seeds": len(group)}
+        for key in numeric:
+            values = np.array([r[key] for r in group], dtype=float)
+            entry[key] = float(values.mean())
+            entry[f"{key}_sd"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+        summary.append(entry)
+    return sorted(summary, key=lambda e: -e["val_auc_roc"] if not math.isnan(e["val_auc_roc"]) else 0)
+
+
+def write_table(study: Study) -> list[dict]:
+    rows = [row for run in planned_runs(study) for row in [run_row(study, run)] if row]
+    if not rows:
+        return rows
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    (study.out_dir / "study.csv").write_text(buffer.getvalue())
+    (study.out_dir / "study.md").write_text(study_markdown(study, rows))
+    return rows
+
+
+def _cell(entry: dict, key: str) -> str:
+    value, sd = entry[key], entry.get(f"{key}_sd", math.nan)
+    if key in ("train_minutes", "epochs", "epochs_to_best"):
+        text = f"{value:.1f}"
+        return text if math.isnan(sd) else f"{text} ± {sd:.1f}"
+    return f"{value:.4f}" if math.isnan(sd) else f"{value:.4f} ± {sd:.4f}"
+
+
+def study_markdown(study: Study, rows: list[dict]) -> str:
+    keys = ["val_auc_roc", "val_f1", *[f"test_{k}" for k in TEST_KEYS], "train_minutes",
+            "epochs_to_best"]
+    lines = [f"# Study {study.path.name}: {len(rows)} runs", "",
+             f"Test set: {study.dataset}/{study.split} (FOV, pooled, threshold from validation). "
+             "Variants ranked by validation AUC; mean ± sd over seeds where there are several.",
+             "", "| variant | seeds | " + " | ".join(keys) + " |",
+             "|---|---|" + "---|" * len(keys)]
+    for entry in summarise(rows):
+        lines.append(f"| {entry['variant']} | {entry['seeds']} | "
+                     + " | ".join(_cell(entry, k) for k in keys) + " |")
+    lines += ["", "Per run (each has a report with ROC / PR curves and per-image panels):", ""]
+    lines += [f"- {r['variant']} seed {r['seed']}: [{r['report']}]({r['report']})" for r in rows]
+    return "\n".join(lines) + "\n"
