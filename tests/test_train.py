@@ -1,5 +1,6 @@
 import csv
 
+import numpy as np
 import pytest
 import torch
 
@@ -141,3 +142,11 @@ def test_joined_datasets_train_at_one_scale(synthetic_root, tmp_path):
     bundle = load_checkpoint(out / "model.pt")
     assert bundle.meta.fov_diameter == pytest.approx(48, abs=2)
     assert all(":" in i for i in bundle.meta.extra["val_ids"])  # dataset-prefixed ids
+
+
+def test_max_train_images_keeps_the_first_n_besides_validation(synthetic_root, tmp_path):
+    from retinaseg.train import load_training_data
+
+    cfg = _config(synthetic_root, tmp_path, "data.max_train_images=2", "data.val_ids=['21']")
+    data = load_training_data(cfg, np.random.default_rng(0))
+    assert len(data.train_images) == 2 and data.val_ids == ["21"]

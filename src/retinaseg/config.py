@@ -31,6 +31,7 @@ class DataConfig:
     crop_size: int = 256          # 0 = whole images
     crops_per_image: int = 8      # crops drawn from each training image per epoch
     batch_size: int = 8
+    max_train_images: int = 0     # use only the first N training images (few-label studies); 0 = all
     fov_diameter: float = 0.0     # resample every image to this FOV width (px); 0 = as stored.
                                   # Needed to train on datasets of different scales together.
 

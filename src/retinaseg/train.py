@@ -95,8 +95,13 @@ def rescaled(sample, target: float):
 def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingData:
     ids, samples = training_samples(cfg)
     val_ids = set(split_validation(ids, cfg, rng))
+    kept = [i for i in ids if i not in val_ids]
+    if cfg.data.max_train_images:
+        kept = kept[:cfg.data.max_train_images]
     data = TrainingData([], [], [])
     for sample_id, sample in zip(ids, samples):
+        if sample_id not in val_ids and sample_id not in kept:
+            continue
         if sample.vessel is None:
             raise RetinasegError(f"{sample.image_path}: training image has no vessel mask")
         image, vessel, fov = rescaled(sample, cfg.data.fov_diameter)
