@@ -1,6 +1,7 @@
 """Train `unet-drive`, ship it, and measure it on the DRIVE test set.
 
     python benchmarks/drive_unet.py --data-root ../shared/data [--export]
+    python benchmarks/drive_unet.py --data-root ../shared/data --shipped   # measure only
 
 Writes benchmarks/results/drive_unet.{json,md}: the DRIVE test table (FOV,
 1st manual, pooled and per-image mean), the 2nd human observer on the same
@@ -24,7 +25,8 @@ from retinaseg.config import load_config
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.inference import predict_probabilities
-from retinaseg.pretrained import export_weights
+from retinaseg.metrics import ScoreHistogram
+from retinaseg.pretrained import export_weights, pretrained_path
 from retinaseg.train import fit
 from retinaseg.utils import git_commit, machine_info
 
@@ -44,6 +46,21 @@ def time_inference(bundle, samples, bf16: bool, repeats: int = 2, tta: str = "no
             predict_probabilities(bundle, sample.image, sample.fov, tta, bf16)
             times.append(time.perf_counter() - started)
     return float(np.median(times))
+
+
+def validation_tta(bundle, data_root: str) -> dict:
+    """Pooled AUC and best F1 on the validation images for each TTA mode: the
+    held-out evidence for (or against) test-time augmentation, never the test set."""
+    val_ids = set(bundle.meta.extra.get("val_ids") or [])
+    samples = [s for s in load_dataset("drive", "train", data_root) if s.id in val_ids]
+    scores = {}
+    for mode in ("none", "flip", "flip+rot90"):
+        hist = ScoreHistogram()
+        for sample in samples:
+            hist.update(predict_probabilities(bundle, sample.image, sample.fov, mode),
+                        sample.vessel, sample.fov)
+        scores[mode] = {"auc_roc": hist.auc_roc(), "best_f1": hist.best_threshold("f1")[1]}
+    return scores
 
 
 def train(args) -> tuple[Path, float]:
@@ -79,7 +96,10 @@ def markdown(result: dict) -> str:
             f"best epoch {result['best_epoch']} of {result['epochs']}\n"
             f"- inference, seconds per DRIVE image (median): fp32 {t['fp32_s_per_image']:.3f}, "
             f"bf16 {t['bf16_s_per_image']:.3f}, fp32 with flip TTA "
-            f"{t['fp32_tta_flip_s_per_image']:.3f} (preprocessing included)\n- bf16 verdict: {result['bf16_verdict']}\n")
+            f"{t['fp32_tta_flip_s_per_image']:.3f} (preprocessing included)\n- bf16 verdict: {result['bf16_verdict']}\n"
+            f"- test-time augmentation on the validation images {result['val_ids']} (pooled AUC / "
+            f"best F1): " + ", ".join(f"{mode} {v['auc_roc']:.4f} / {v['best_f1']:.4f}"
+                                     for mode, v in result["validation_tta"].items()) + "\n")
 
 
 def main(argv=None) -> int:
@@ -90,11 +110,15 @@ def main(argv=None) -> int:
     parser.add_argument("--set", action="append", help="config override key=value")
     parser.add_argument("--skip-train", action="store_true", help="reuse RUN_DIR/model.pt")
     parser.add_argument("--export", action="store_true", help="ship the model as unet-drive")
+    parser.add_argument("--shipped", action="store_true",
+                        help="measure the shipped unet-drive weights (no training, no export)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/drive_unet"))
     args = parser.parse_args(argv)
 
     commit = git_commit(ROOT)
-    if args.skip_train:
+    if args.shipped:
+        model_path, wall = pretrained_path("unet-drive"), None
+    elif args.skip_train:
         model_path, wall = Path(args.run_dir) / "model.pt", None
     else:
         model_path, wall = train(args)
@@ -121,7 +145,8 @@ def main(argv=None) -> int:
               "threshold": bundle.meta.threshold, "val_ids": bundle.meta.extra.get("val_ids"),
               "best_epoch": bundle.meta.extra.get("best_epoch"),
               "epochs": bundle.meta.extra.get("epochs"), "paper": PAPER, "fp32": fp32,
-              "bf16": bf16, "tta_flip": tta, "timing": timing, "bf16_verdict": verdict}
+              "bf16": bf16, "tta_flip": tta, "timing": timing, "bf16_verdict": verdict,
+              "validation_tta": validation_tta(bundle, args.data_root)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
