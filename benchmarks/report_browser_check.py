@@ -62,7 +62,8 @@ def main(argv=None) -> int:
     total = int(re.search(r'data-images-total="(\d+)"', dom).group(1))
     broken = int(re.search(r'data-images-broken="(\d+)"', dom).group(1))
     chromium("--window-size=1400,4000", f"--screenshot={(out / 'screenshot.png').resolve()}", url)
-    images = json.loads((out / "metrics.json").read_text())["images"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    images = metrics["images"]
     result = {"command": "python " + " ".join(sys.argv), "commit": git_commit(ROOT),
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine_info(), "dataset": args.dataset, "split": args.split,
@@ -71,7 +72,10 @@ def main(argv=None) -> int:
               "html_bytes": (out / "report.html").stat().st_size,
               "markdown_bytes": (out / "report.md").stat().st_size,
               "report_files_bytes": folder_bytes(out / "report_files"),
-              "screenshot": str(out / "screenshot.png")}
+              "screenshot": str(out / "screenshot.png"),
+              "pooled": {k: metrics["pooled"][k] for k in ("f1", "auc_roc")},
+              "ci95_pooled": {k: metrics["ci95"]["pooled"][k] for k in ("f1", "auc_roc")},
+              "topology": metrics.get("topology")}
     stem = ROOT / "benchmarks" / "results" / f"report_browser_{args.dataset}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(
@@ -82,7 +86,10 @@ def main(argv=None) -> int:
         f"| images in split | images on page (expected) | failed to load | report.html | "
         f"report_files/ |\n|---|---|---|---|---|\n"
         f"| {images} | {total} ({result['expected_on_page']}) | {broken} | "
-        f"{result['html_bytes'] / 1024:.0f} KiB | {result['report_files_bytes'] / 2**20:.1f} MiB |\n")
+        f"{result['html_bytes'] / 1024:.0f} KiB | {result['report_files_bytes'] / 2**20:.1f} MiB |\n\n"
+        + "".join(f"- pooled {k}: {v:.4f}, 95% bootstrap interval over images "
+                  f"[{result['ci95_pooled'][k][0]:.4f}, {result['ci95_pooled'][k][1]:.4f}]\n"
+                  for k, v in result["pooled"].items()))
     print(stem.with_suffix(".md").read_text())
     return 0 if broken == 0 and total == result["expected_on_page"] else 1
 
