@@ -149,16 +149,22 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
 
 
 def load_config(path=None, overrides: list[str] | None = None) -> TrainConfig:
-    values = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise file_error(path, "no such config file")
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise file_error(path, f"invalid YAML ({str(exc).splitlines()[0]})") from None
+    values = read_yaml(path, "config file") if path is not None else {}
     return config_from_dict(apply_overrides(values, overrides or []))
+
+
+def read_yaml(path, what: str = "file") -> dict:
+    """A YAML mapping from a file; a missing file or bad YAML is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, f"no such {what}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise file_error(path, f"invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise file_error(path, "must be a YAML mapping")
+    return values
 
 
 def config_to_dict(config: TrainConfig) -> dict:

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .config import TrainConfig, apply_overrides, config_from_dict
+from .config import TrainConfig, apply_overrides, config_from_dict, read_yaml
 from .errors import RetinasegError, file_error
 
 PRETRAIN = "@pretrain"
@@ -69,27 +69,15 @@ class PlannedRun:
         return f"{self.variant}-seed{self.seed}"
 
 
-def _read_yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise file_error(path, "no such file")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise file_error(path, f"invalid YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(values, dict):
-        raise file_error(path, "must be a mapping")
-    return values
-
-
 def load_study(path, out_dir=None) -> Study:
     path = Path(path)
-    values = _read_yaml(path)
+    values = read_yaml(path)
     unknown = sorted(set(values) - set(STUDY_KEYS))
     if unknown:
         raise file_error(path, f"unknown study key {unknown[0]!r}; known: {', '.join(STUDY_KEYS)}")
     if not values.get("base") or not values.get("variants"):
         raise file_error(path, "a study needs 'base' (a training config) and 'variants'")
-    base = _read_yaml(path.parent / values["base"])
+    base = read_yaml(path.parent / values["base"])
     evaluate = values.get("evaluate") or {}
     study = Study(path, base, Path(out_dir or values.get("out_dir") or "runs/study"),
                   [int(s) for s in values.get("seeds", [0])], values.get("set") or {},

@@ -1,7 +1,9 @@
 """Building blocks shared by the convolutional architectures."""
 from __future__ import annotations
 
+import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 
 class ConvBlock(nn.Sequential):
@@ -38,3 +40,16 @@ def fuse_batchnorm(module: nn.Module) -> nn.Module:
                 parent._modules[conv_name] = fuse_conv_bn_eval(conv, bn)
                 parent._modules[bn_name] = nn.Identity()
     return module
+
+
+def encode(encoders: nn.ModuleList, x: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """Run a U-Net encoder (max-pooling between levels); return the bottleneck
+    output and the skip features of the levels above it, shallowest first."""
+    skips = []
+    for level, encoder in enumerate(encoders):
+        if level > 0:
+            x = F.max_pool2d(x, 2)
+        x = encoder(x)
+        skips.append(x)
+    skips.pop()  # the bottleneck output is x itself
+    return x, skips

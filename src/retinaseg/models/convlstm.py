@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ._registry import register_model
-from .blocks import ConvBlock
+from .blocks import ConvBlock, encode
 
 
 class ConvLSTMCell(nn.Module):
@@ -116,13 +115,7 @@ class ConvLSTMUNet(nn.Module):
         self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for level, encoder in enumerate(self.encoders):
-            if level > 0:
-                x = F.max_pool2d(x, 2)
-            x = encoder(x)
-            skips.append(x)
-        skips.pop()  # the bottleneck output is x itself
+        x, skips = encode(self.encoders, x)
         for upsampler, fuser, decoder in zip(self.upsamplers, self.fusers, self.decoders):
             sequence = torch.stack([skips.pop(), upsampler(x)], dim=1)
             x = decoder(fuser(sequence))

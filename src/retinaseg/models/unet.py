@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from ._registry import register_model
-from .blocks import ConvBlock
+from .blocks import ConvBlock, encode
 
 
 class UNet(nn.Module):
@@ -37,13 +36,7 @@ class UNet(nn.Module):
         self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skips = []
-        for level, encoder in enumerate(self.encoders):
-            if level > 0:
-                x = F.max_pool2d(x, 2)
-            x = encoder(x)
-            skips.append(x)
-        skips.pop()  # the bottleneck output is x itself
+        x, skips = encode(self.encoders, x)
         for upsampler, decoder in zip(self.upsamplers, self.decoders):
             x = decoder(torch.cat([skips.pop(), upsampler(x)], dim=1))
         return self.head(x)
