@@ -12,11 +12,12 @@ def test_cell_with_a_1x1_kernel_is_torch_lstm_at_every_pixel():
     torch.manual_seed(0)
     cell = ConvLSTMCell(3, 5, kernel_size=1)
     lstm = torch.nn.LSTM(3, 5, batch_first=True)
-    weight = cell.gates.weight[:, :, 0, 0]
+    # ours: input, forget, output, candidate; torch's: input, forget, candidate, output
+    order = torch.cat([torch.arange(0, 10), torch.arange(15, 20), torch.arange(10, 15)])
     with torch.no_grad():
-        lstm.weight_ih_l0.copy_(weight[:, :3])
-        lstm.weight_hh_l0.copy_(weight[:, 3:])
-        lstm.bias_ih_l0.copy_(cell.gates.bias)
+        lstm.weight_ih_l0.copy_(cell.input_gates.weight[order, :, 0, 0])
+        lstm.weight_hh_l0.copy_(cell.hidden_gates.weight[order, :, 0, 0])
+        lstm.bias_ih_l0.copy_(cell.input_gates.bias[order])
         lstm.bias_hh_l0.zero_()
     sequence = torch.randn(2, 4, 3, 6, 7)  # N, T, C, H, W
     got = ConvLSTM(3, 5, kernel_size=1, bidirectional=False)
@@ -34,11 +35,13 @@ def test_sequence_matches_a_naive_step_by_step_loop_in_both_directions():
     sequence = torch.randn(1, 3, 2, 8, 8)
 
     def naive(cell, steps):
-        w, b = cell.gates.weight, cell.gates.bias
+        # one convolution over [input, hidden], the textbook form, from the cell's two kernels
+        w = torch.cat([cell.input_gates.weight, cell.hidden_gates.weight], dim=1)
+        b = cell.input_gates.bias
         h = c = torch.zeros(1, 3, 8, 8)
         for x in steps:
             z = F.conv2d(torch.cat([x, h], 1), w, b, padding=1)
-            i, f, g, o = z[:, 0:3], z[:, 3:6], z[:, 6:9], z[:, 9:12]
+            i, f, o, g = z[:, 0:3], z[:, 3:6], z[:, 6:9], z[:, 9:12]
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             h = torch.sigmoid(o) * torch.tanh(c)
         return h

@@ -16,11 +16,14 @@ from .blocks import ConvBlock, encode
 
 
 class ConvLSTMCell(nn.Module):
-    """One step: the four LSTM gates from one convolution over ``[input, hidden]``.
+    """One step of a convolutional LSTM: gates from a convolution of the input plus
+    a convolution of the previous hidden state.
 
-    Gate order in the convolution's output channels is input, forget, cell
-    candidate, output (as ``torch.nn.LSTM``), so a 1x1 kernel is exactly an LSTM
-    applied to every pixel.
+    Two convolutions rather than one over ``[input, hidden]`` (the same function):
+    no concatenation per step, and the first step, whose state is zero, skips the
+    hidden one. Output channels hold the gates as input, forget, output, cell
+    candidate, so one sigmoid covers three gates; with a 1x1 kernel the cell is
+    exactly ``torch.nn.LSTM`` applied to every pixel.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3):
@@ -28,30 +31,33 @@ class ConvLSTMCell(nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd to keep the size, not {kernel_size}")
         self.hidden_channels = hidden_channels
-        self.gates = nn.Conv2d(in_channels + hidden_channels, 4 * hidden_channels, kernel_size,
-                               padding=kernel_size // 2)
+        padding = kernel_size // 2
+        self.input_gates = nn.Conv2d(in_channels, 4 * hidden_channels, kernel_size,
+                                     padding=padding)
+        self.hidden_gates = nn.Conv2d(hidden_channels, 4 * hidden_channels, kernel_size,
+                                      padding=padding, bias=False)
         with torch.no_grad():  # forget gate biased open, so early training keeps memory
-            self.gates.bias[hidden_channels:2 * hidden_channels].fill_(1.0)
+            self.input_gates.bias[hidden_channels:2 * hidden_channels].fill_(1.0)
 
-    def initial_state(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n, _, h, w = x.shape
-        zeros = x.new_zeros(n, self.hidden_channels, h, w)
-        return zeros, zeros
-
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]):
-        hidden, cell = state
-        i, f, g, o = self.gates(torch.cat([x, hidden], dim=1)).chunk(4, dim=1)
-        cell = torch.sigmoid(f) * cell + torch.sigmoid(i) * torch.tanh(g)
-        hidden = torch.sigmoid(o) * torch.tanh(cell)
-        return hidden, cell
+    def forward(self, x: torch.Tensor, state=None):
+        """One step; ``state`` is ``(hidden, cell)`` or None for the first (zero) state."""
+        gates = self.input_gates(x)
+        if state is not None:
+            gates = gates + self.hidden_gates(state[0])
+        split = 3 * self.hidden_channels
+        input_gate, forget_gate, output_gate = torch.sigmoid(gates[:, :split]).chunk(3, dim=1)
+        candidate = input_gate * torch.tanh(gates[:, split:])
+        cell = candidate if state is None else forget_gate * state[1] + candidate
+        return output_gate * torch.tanh(cell), cell
 
 
 class ConvLSTM(nn.Module):
-    """Run a cell over a sequence ``(N, T, C, H, W)``; return the last hidden state.
+    """Run a cell over a sequence of ``(N, C, H, W)`` maps; return the last hidden state.
 
-    Bidirectional: a second cell reads the sequence backwards, and the two
-    last hidden states are concatenated (``2 * hidden_channels`` channels),
-    as Keras's ``Bidirectional(ConvLSTM2D(return_sequences=False))`` does.
+    The sequence is a list of maps or a tensor ``(N, T, C, H, W)``. Bidirectional:
+    a second cell reads the sequence backwards, and the two last hidden states are
+    concatenated (``2 * hidden_channels`` channels), as Keras's
+    ``Bidirectional(ConvLSTM2D(return_sequences=False))`` does.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, kernel_size: int = 3,
@@ -64,13 +70,13 @@ class ConvLSTM(nn.Module):
 
     @staticmethod
     def _run(cell: ConvLSTMCell, steps) -> torch.Tensor:
-        state = cell.initial_state(steps[0])
+        state = None
         for x in steps:
             state = cell(x, state)
         return state[0]
 
-    def forward(self, sequence: torch.Tensor) -> torch.Tensor:
-        steps = sequence.unbind(dim=1)
+    def forward(self, sequence) -> torch.Tensor:
+        steps = list(sequence.unbind(dim=1) if torch.is_tensor(sequence) else sequence)
         last = self._run(self.forward_cell, steps)
         if self.backward_cell is None:
             return last
@@ -117,8 +123,7 @@ class ConvLSTMUNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, skips = encode(self.encoders, x)
         for upsampler, fuser, decoder in zip(self.upsamplers, self.fusers, self.decoders):
-            sequence = torch.stack([skips.pop(), upsampler(x)], dim=1)
-            x = decoder(fuser(sequence))
+            x = decoder(fuser([skips.pop(), upsampler(x)]))
         return self.head(x)
 
 
