@@ -63,25 +63,26 @@ def cmd_evaluate(args) -> int:
     out = Path(args.out)
     progress = _progress(sys.stderr.isatty(), "evaluate")
     if args.report:
-        written = _evaluate_with_report(bundle, data, options, progress, out, args)
+        result, written = _evaluate_with_report(bundle, data, options, progress, out, args)
     else:
         result = _described(evaluate_model(bundle, data, options, progress), args)
         write_all_or_nothing({out / "metrics.json": result})
         written = [out / "metrics.json"]
-    print(format_table(json_result(out)))
+    print(format_table(result))
     for path in written:
         print(f"wrote {path}")
     return 0
 
 
-def _evaluate_with_report(bundle, data, options, progress, out: Path, args) -> list:
+def _evaluate_with_report(bundle, data, options, progress, out: Path, args):
     from .evaluate import evaluate_model
     from .report import PanelWriter, publish_report, staged_report
 
     with staged_report(out) as staging:
         result = evaluate_model(bundle, data, options, progress, on_image=PanelWriter(staging))
-        return publish_report(_described(result, args), out, staging,
-                              {out / "metrics.json": result})
+        written = publish_report(_described(result, args), out, staging,
+                                 {out / "metrics.json": result})
+    return result, written
 
 
 def _described(result: dict, args) -> dict:
@@ -90,16 +91,9 @@ def _described(result: dict, args) -> dict:
     return result
 
 
-def json_result(out: Path) -> dict:
-    import json
-
-    return json.loads((out / "metrics.json").read_text())
-
-
 def cmd_report(args) -> int:
-    from .report import check_report_folders, rebuild_report, write_comparison
+    from .report import rebuild_report, write_comparison
 
-    check_report_folders(args.runs)
     written = []
     for folder in args.runs:
         written += rebuild_report(folder)

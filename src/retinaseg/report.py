@@ -36,7 +36,7 @@ import yaml
 from PIL import Image
 
 from . import plots
-from .errors import RetinasegError, file_error
+from .errors import file_error
 from .outputs import write_all_or_nothing
 from .overlays import ERROR_COLOURS, error_overlay, mask_image, thumbnail
 
@@ -118,15 +118,14 @@ def publish_report(result: dict, out_dir, staging: Path, extra_files: dict | Non
     """
     out_dir = Path(out_dir)
     figures = figure_files(result)
+    (staging / ASSETS).mkdir(parents=True, exist_ok=True)
     for name, data in figures.items():
-        (staging / ASSETS).mkdir(parents=True, exist_ok=True)
         (staging / ASSETS / name).write_bytes(data)
     page, markdown = render_report(result, staging, figures)
     pages = {out_dir / "report.html": page, out_dir / "report.md": markdown}
     old = out_dir / ASSETS
-    retired = staging / "previous"
-    if old.exists():
-        os.replace(old, retired)
+    if old.exists():  # moved into the staging folder, which is removed on exit
+        os.replace(old, staging / "previous")
     os.replace(staging / ASSETS, old)
     write_all_or_nothing({**pages, **(extra_files or {})})
     return [*pages, *(extra_files or {})]
@@ -563,8 +562,3 @@ def _run_link(run: Run, out_dir: Path) -> str:
     href = _run_path(run, out_dir)
     return f'<a href="{_e(href)}">report</a>' if href else "-"
 
-
-def check_report_folders(folders) -> None:
-    if not folders:
-        raise RetinasegError("give at least one evaluation folder (written by "
-                             "'retinaseg evaluate --out DIR')")

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from .config import TrainConfig, apply_overrides, config_from_dict, read_yaml
 from .errors import RetinasegError, file_error
@@ -105,30 +104,31 @@ def _as_overrides(values: dict) -> list[str]:
     return [f"{key}={json.dumps(value)}" for key, value in values.items()]
 
 
+def _build_config(study: Study, overrides: dict, data_root) -> TrainConfig:
+    """The base config with the study's common settings, then ``overrides``."""
+    overrides = {**study.common, **overrides, "resume": True}
+    if data_root:
+        overrides["data.root"] = str(data_root)
+    values = json.loads(json.dumps(study.base))  # a deep copy per run
+    return config_from_dict(apply_overrides(values, _as_overrides(overrides)))
+
+
 def run_config(study: Study, run: PlannedRun, data_root) -> TrainConfig:
-    overrides = {**study.common, **run.overrides, "seed": run.seed,
-                 "out_dir": str(study.out_dir / run.name), "resume": True}
+    overrides = {**run.overrides, "seed": run.seed, "out_dir": str(study.out_dir / run.name)}
     if overrides.get("init_from") == PRETRAIN:
         if not study.pretrain:
             raise file_error(study.path, f"variant {run.variant!r} starts from {PRETRAIN} "
                                          "but the study has no 'pretrain' section")
         overrides["init_from"] = str(study.out_dir / "pretrain" / "model.pt")
-    if data_root:
-        overrides["data.root"] = str(data_root)
-    values = json.loads(json.dumps(study.base))  # a deep copy per run
     try:
-        return config_from_dict(apply_overrides(values, _as_overrides(overrides)))
+        return _build_config(study, overrides, data_root)
     except RetinasegError as exc:
         raise file_error(study.path, f"variant {run.variant!r}: {exc}") from None
 
 
 def pretrain_config(study: Study, data_root) -> TrainConfig:
-    overrides = {**study.common, **(study.pretrain.get("set") or {}),
-                 "out_dir": str(study.out_dir / "pretrain"), "resume": True}
-    if data_root:
-        overrides["data.root"] = str(data_root)
-    values = json.loads(json.dumps(study.base))
-    return config_from_dict(apply_overrides(values, _as_overrides(overrides)))
+    overrides = {**(study.pretrain.get("set") or {}), "out_dir": str(study.out_dir / "pretrain")}
+    return _build_config(study, overrides, data_root)
 
 
 # --------------------------------------------------------------------------- running

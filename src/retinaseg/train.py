@@ -29,7 +29,7 @@ from .data import fov_diameter, load_dataset
 from .data.augment import photometric, random_crops, whole_image_size
 from .data.preprocess import pipeline_channels, preprocess
 from .errors import RetinasegError
-from .inference import predict_tensor, resample
+from .inference import SCALE_TOLERANCE, predict_tensor, resample
 from .losses import LOSSES, compute_loss
 from .optim import PlateauTracker, build_optimizer, check_schedule, lr_at
 from .utils import seed_everything
@@ -83,7 +83,7 @@ def rescaled(sample, target: float):
     if not target:
         return sample.image, sample.vessel, sample.fov
     scale = target / fov_diameter(sample.fov)
-    if abs(scale - 1.0) < 0.02:
+    if abs(scale - 1.0) < SCALE_TOLERANCE:  # as inference does: no resampling within 5%
         return sample.image, sample.vessel, sample.fov
     image, fov = resample(sample.image, sample.fov, scale)
     size = (fov.shape[1], fov.shape[0])

@@ -42,6 +42,15 @@ def fuse_batchnorm(module: nn.Module) -> nn.Module:
     return module
 
 
+def encoder_blocks(in_channels: int, widths: list[int], dropout: float) -> nn.ModuleList:
+    """One ConvBlock per U-Net level, widths from the top level to the bottleneck."""
+    blocks = nn.ModuleList()
+    for width in widths:
+        blocks.append(ConvBlock(in_channels, width, dropout))
+        in_channels = width
+    return blocks
+
+
 def encode(encoders: nn.ModuleList, x: torch.Tensor) -> tuple[torch.Tensor, list]:
     """Run a U-Net encoder (max-pooling between levels); return the bottleneck
     output and the skip features of the levels above it, shallowest first."""

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from ._registry import register_model
-from .blocks import ConvBlock, encode
+from .blocks import ConvBlock, encode, encoder_blocks
 
 
 class ConvLSTMCell(nn.Module):
@@ -105,11 +105,7 @@ class ConvLSTMUNet(nn.Module):
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.stride = 2**depth
         self.in_channels = in_channels
-        self.encoders = nn.ModuleList()
-        previous = in_channels
-        for width in widths:
-            self.encoders.append(ConvBlock(previous, width, dropout))
-            previous = width
+        self.encoders = encoder_blocks(in_channels, widths, dropout)
         self.upsamplers, self.fusers, self.decoders = nn.ModuleList(), nn.ModuleList(), nn.ModuleList()
         for deep, shallow in zip(widths[:0:-1], widths[-2::-1]):
             self.upsamplers.append(UpBlock(deep, shallow))

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from ._registry import register_model
-from .blocks import ConvBlock, encode
+from .blocks import ConvBlock, encode, encoder_blocks
 
 
 class UNet(nn.Module):
@@ -23,11 +23,7 @@ class UNet(nn.Module):
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.stride = 2**depth
         self.in_channels = in_channels
-        self.encoders = nn.ModuleList()
-        previous = in_channels
-        for width in widths:
-            self.encoders.append(ConvBlock(previous, width, dropout))
-            previous = width
+        self.encoders = encoder_blocks(in_channels, widths, dropout)
         self.upsamplers = nn.ModuleList()
         self.decoders = nn.ModuleList()
         for deep, shallow in zip(widths[:0:-1], widths[-2::-1]):
