@@ -231,6 +231,25 @@ def test_best_threshold_is_the_maximum_over_all_thresholds(seed, bits):
     assert best == pytest.approx(f1_at[threshold], rel=1e-12)  # a score seen, not a gap
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_specificity_floor_gives_the_best_f1_among_specific_enough_thresholds(seed):
+    prob, truth, fov = _image(seed, grid=8)
+    hist = ScoreHistogram(3).update(prob, truth, fov)
+    free, _ = hist.best_threshold("f1")
+    spec_at_free = skm.recall_score(truth[fov], prob[fov] >= free, pos_label=False)
+    floor = (spec_at_free + 1) / 2  # stricter than the free choice, still reachable
+    threshold, best = hist.best_threshold("f1", min_specificity=floor)
+    allowed = {}
+    for t in np.unique(prob[fov]):
+        pred = prob[fov] >= t
+        if t > 0 and skm.recall_score(truth[fov], pred, pos_label=False) >= floor:
+            allowed[t] = skm.f1_score(truth[fov], pred, zero_division=1.0)
+    assert threshold >= free and threshold in allowed
+    assert best == pytest.approx(max(allowed.values()), rel=1e-12)
+    with pytest.raises(RetinasegError, match="specificity"):
+        ScoreHistogram().update(prob, 1 - truth, fov).best_threshold("f1", min_specificity=1.5)
+
+
 def test_best_threshold_rejects_unknown_metric():
     hist = ScoreHistogram().update(*_image(0))
     with pytest.raises(RetinasegError, match="f1"):

@@ -43,12 +43,25 @@ def test_study_trains_evaluates_tables_and_skips_finished_runs(synthetic_root, t
         assert (out / f"{r['variant']}-seed{r['seed']}" / "eval" / "report_files" / "roc.png").is_file()
     table = (out / "study.md").read_text()
     assert "| baseline | 2 |" in table and " ± " in table  # two seeds: mean ± sd
+    assert "Wall time" in table and "in 1 sitting(s)" in table
     capsys.readouterr()
     # a rerun trains nothing; a run whose evaluation is missing is redone alone
     (out / "sgd-step-seed0" / "eval" / "metrics.json").unlink()
     assert main(["study", "--config", str(path), "--data-root", str(synthetic_root)]) == 0
     said = capsys.readouterr().out
-    assert said.count("finished earlier, kept") == 3 and "sgd-step-seed0: training" in said
+    assert "finished earlier, kept: baseline-seed0, frozen-seed0, baseline-seed1" in said
+    assert "sgd-step-seed0: training" in said
+
+
+def test_ranked_repeat_adds_a_seed_to_the_best_variant_by_validation_auc(synthetic_root, tmp_path):
+    path = _study(tmp_path, repeat={"top": 1, "seeds": [1]})
+    study = load_study(path)
+    assert [run.name for run in planned_runs(study)] == ["baseline-seed0", "sgd-step-seed0"]
+    assert main(["study", "--config", str(path), "--data-root", str(synthetic_root)]) == 0
+    with open(tmp_path / "out" / "study.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    first = {r["variant"]: float(r["val_auc_roc"]) for r in rows if r["seed"] == "0"}
+    assert [(r["variant"], r["seed"]) for r in rows[2:]] == [(max(first, key=first.get), "1")]
 
 
 def test_a_bad_variant_is_refused_before_any_training(tmp_path):

@@ -132,6 +132,28 @@ def test_init_from_weights_of_another_shape_is_a_clear_error(synthetic_root, tmp
         fit(_config(synthetic_root, tmp_path / "x", "epochs=1", "init_from=unet-drive"))
 
 
+def test_a_unet_encoder_starts_a_convlstm_unet(synthetic_root, tmp_path):
+    first = fit(_config(synthetic_root, tmp_path / "a", "epochs=1", "model.kwargs.depth=3"))
+    unet = torch.load(first, weights_only=False)["state_dict"]
+    convlstm = ["model.name=convlstm-unet", "model.kwargs={base_channels: 4, depth: 2}",
+                f"init_from={first}", "init_scope=encoder", "epochs=1", "val_every=99",
+                "freeze_encoder=true"]
+    fit(_config(synthetic_root, tmp_path / "b", *convlstm))
+    after = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["state_dict"]
+    encoder = [k for k in after if k.startswith("encoders.")]
+    assert encoder and all(torch.equal(unet[k], after[k]) for k in encoder)
+    with pytest.raises(RetinasegError, match="encoder does not fit"):
+        fit(_config(synthetic_root, tmp_path / "c", *convlstm, "model.kwargs.base_channels=8"))
+
+
+def test_specificity_floor_sets_the_shipped_threshold(synthetic_root, tmp_path):
+    loose = load_checkpoint(fit(_config(synthetic_root, tmp_path / "a", "epochs=1")))
+    strict = load_checkpoint(fit(_config(synthetic_root, tmp_path / "b", "epochs=1",
+                                         "threshold_min_specificity=0.999")))
+    assert strict.meta.threshold_source == "validation-f1 at specificity >= 0.999"
+    assert strict.meta.threshold >= loose.meta.threshold
+
+
 def test_joined_datasets_train_at_one_scale(synthetic_root, tmp_path):
     with pytest.raises(RetinasegError, match="fov_diameter"):
         fit(_config(synthetic_root, tmp_path / "x", "data.dataset=chase_db1+hrf",

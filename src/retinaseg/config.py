@@ -79,6 +79,10 @@ class TrainConfig:
     val_every: int = 1
     select_metric: str = "auc_roc"  # validation metric choosing the best checkpoint
     init_from: str | None = None  # start from these weights (shipped name or checkpoint path)
+    init_scope: str = "all"       # all: every weight must fit; encoder: only the encoder's,
+                                  # e.g. a U-Net's encoder under a ConvLSTM U-Net's decoder
+    threshold_min_specificity: float = 0.0  # the validation threshold maximises F1 among
+                                  # thresholds at least this specific (0 = any)
     freeze_encoder: bool = False  # fine-tuning: encoder weights and batch-norm statistics fixed
     encoder_lr_scale: float = 1.0  # fine-tuning: encoder learning rate = this x optim.lr
     ema: float = 0.0              # per-step decay of an exponential moving average of the

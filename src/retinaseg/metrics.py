@@ -346,12 +346,15 @@ class ScoreHistogram:
         recall = np.concatenate([_ratio(tps[k], self.n_pos, math.nan), [0.0]])
         return precision, recall, k / self.scale
 
-    def best_threshold(self, metric: str = "f1") -> tuple[float, float]:
+    def best_threshold(self, metric: str = "f1",
+                       min_specificity: float = 0.0) -> tuple[float, float]:
         """The grid threshold in (0, 1] that maximises ``metric``, and that maximum.
 
         Applying ``prob >= threshold`` to the same pixels reproduces the score
         exactly. Among tied thresholds the highest wins, which is an occupied
-        bin's edge, i.e. a score actually seen.
+        bin's edge, i.e. a score actually seen. ``min_specificity`` restricts
+        the choice to thresholds at least that specific (an operating point
+        matched to a published table, chosen without looking at its test set).
         """
         if metric not in BEST_THRESHOLD_METRICS:
             raise RetinasegError(f"unknown metric {metric!r}; choose one of "
@@ -360,6 +363,11 @@ class ScoreHistogram:
             raise RetinasegError("the histogram is empty; update it with images first")
         _, sweep = self.scores_sweep()  # k = 1 .. scale; k = 0 is threshold 0
         values = sweep[metric]
+        if min_specificity > 0:
+            allowed = sweep["specificity"] >= min_specificity
+            if not allowed.any():
+                raise RetinasegError(f"no threshold reaches specificity {min_specificity}")
+            values = np.where(allowed, values, -np.inf)
         best_k = self.scale - int(np.argmax(values[::-1]))
         return best_k / self.scale, float(values[best_k - 1])
 

@@ -15,6 +15,8 @@ config overrides), the seeds, and where to evaluate::
       schedule-step: {schedule.name: step, schedule.step_epochs: 8}
       start-frozen: {init_from: "@pretrain", freeze_encoder: true}
     repeat: {variants: [baseline, schedule-step], seeds: [1]}   # extra seeds
+    # or  repeat: {top: 4, seeds: [1]}: extra seeds for the 4 variants with the
+    # best validation AUC, chosen once every variant has its first runs
 
 Every run gets ``OUT/<variant>-seed<k>/`` with the training run and an
 ``eval/`` folder holding metrics.json and the report with its figures. A run
@@ -27,9 +29,12 @@ before any test image is seen); the test columns say how the choice holds up.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +42,7 @@ import numpy as np
 
 from .config import TrainConfig, apply_overrides, config_from_dict, read_yaml
 from .errors import RetinasegError, file_error
+from .outputs import write_all_or_nothing
 
 PRETRAIN = "@pretrain"
 TEST_KEYS = ("auc_roc", "f1", "accuracy", "sensitivity", "specificity", "precision", "mcc")
@@ -89,14 +95,30 @@ def load_study(path, out_dir=None) -> Study:
 
 
 def planned_runs(study: Study) -> list[PlannedRun]:
+    """Every variant at every seed, then the repeats. Repeats chosen by rank
+    (``repeat.top``) appear only once all first runs are finished."""
     runs = [PlannedRun(name, seed, overrides or {})
             for name, overrides in study.variants.items() for seed in study.seeds]
-    for name in study.repeat.get("variants", []):
+    for name in study.repeat.get("variants", []) + leading_variants(study, runs):
         if name not in study.variants:
             raise file_error(study.path, f"repeat names unknown variant {name!r}")
         runs += [PlannedRun(name, int(seed), study.variants[name] or {})
                  for seed in study.repeat.get("seeds", []) if int(seed) not in study.seeds]
     return runs
+
+
+def leading_variants(study: Study, first_runs: list[PlannedRun]) -> list[str]:
+    """The ``repeat.top`` variants by mean validation AUC over their first runs,
+    or none while any first run is unfinished (the ranking would still change)."""
+    top = int(study.repeat.get("top", 0))
+    if top <= 0:
+        return []
+    rows = [run_row(study, run) for run in first_runs]
+    if any(row is None for row in rows):
+        return []
+    named = set(study.repeat.get("variants", []))
+    ranked = [e["variant"] for e in summarise(rows) if e["variant"] not in named]
+    return ranked[:top]
 
 
 def _as_overrides(values: dict) -> list[str]:
@@ -138,20 +160,58 @@ def run_study(study: Study, data_root=None, log=print) -> list[dict]:
     from .train import fit
 
     study.out_dir.mkdir(parents=True, exist_ok=True)
-    runs = planned_runs(study)
+    session = StudySession(study.out_dir / SESSIONS_FILE)
     if study.pretrain and not (study.out_dir / "pretrain" / "model.pt").is_file():
         log("pretraining: " + json.dumps(study.pretrain.get("set") or {}))
         fit(pretrain_config(study, data_root))
-    for index, run in enumerate(runs, 1):
-        folder = study.out_dir / run.name
-        if (folder / "eval" / "metrics.json").is_file():
-            log(f"[{index}/{len(runs)}] {run.name}: finished earlier, kept")
-            continue
-        log(f"[{index}/{len(runs)}] {run.name}: training")
+        session.record("pretrain")
+    kept = [run.name for run in planned_runs(study) if is_finished(study, run)]
+    if kept:
+        log(f"finished earlier, kept: {', '.join(kept)}")
+    # The plan is re-read after every run: ranked repeats join once the first runs are in.
+    while pending := [run for run in planned_runs(study) if not is_finished(study, run)]:
+        run = pending[0]
+        log(f"[{len(pending)} to go] {run.name}: training")
         model_path = fit(run_config(study, run, data_root))
-        evaluate_run(model_path, study, data_root, folder / "eval")
+        evaluate_run(model_path, study, data_root, study.out_dir / run.name / "eval")
+        session.record(run.name)
         write_table(study)
     return write_table(study)
+
+
+SESSIONS_FILE = "sessions.json"
+
+
+class StudySession:
+    """One invocation of a study, appended to ``sessions.json`` after every run:
+    the command, commit, machine, and wall time spent, so the table can say how
+    long the study took even when it was run in several sittings."""
+
+    def __init__(self, path: Path):
+        from .utils import git_commit, machine_info
+
+        self.path = path
+        self.started = time.perf_counter()
+        self.entry = {"command": " ".join(sys.argv),
+                      "commit": git_commit(Path(__file__).resolve().parent),
+                      "machine": machine_info(),
+                      "started": datetime.datetime.now(datetime.timezone.utc)
+                      .isoformat(timespec="seconds"),
+                      "seconds": 0.0, "finished": []}
+        self.earlier = read_sessions(path)
+
+    def record(self, name: str) -> None:
+        self.entry["seconds"] = round(time.perf_counter() - self.started, 1)
+        self.entry["finished"].append(name)
+        write_all_or_nothing({self.path: {"sessions": self.earlier + [self.entry]}})
+
+
+def read_sessions(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["sessions"] if path.is_file() else []
+
+
+def is_finished(study: Study, run: PlannedRun) -> bool:
+    return (study.out_dir / run.name / "eval" / "metrics.json").is_file()
 
 
 def evaluate_run(model_path: Path, study: Study, data_root, out: Path) -> None:
@@ -231,7 +291,7 @@ def _cell(entry: dict, key: str) -> str:
 def study_markdown(study: Study, rows: list[dict]) -> str:
     keys = ["val_auc_roc", "val_f1", *[f"test_{k}" for k in TEST_KEYS], "train_minutes",
             "epochs_to_best"]
-    lines = [f"# Study {study.path.name}: {len(rows)} runs", "",
+    lines = [f"# Study {study.path.name}: {len(rows)} runs", "", *provenance_lines(study), "",
              f"Test set: {study.dataset}/{study.split} (FOV, pooled, threshold from validation). "
              "Variants ranked by validation AUC; mean ± sd over seeds where there are several.",
              "", "| variant | seeds | " + " | ".join(keys) + " |",
@@ -242,3 +302,19 @@ def study_markdown(study: Study, rows: list[dict]) -> str:
     lines += ["", "Per run (each has a report with ROC / PR curves and per-image panels):", ""]
     lines += [f"- {r['variant']} seed {r['seed']}: [{r['report']}]({r['report']})" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def provenance_lines(study: Study) -> list[str]:
+    """Wall time, commands, commits and machines of every sitting of the study."""
+    sessions = read_sessions(study.out_dir / SESSIONS_FILE)
+    if not sessions:
+        return []
+    total = sum(entry["seconds"] for entry in sessions)
+    lines = [f"Wall time {total / 60:.1f} min in {len(sessions)} sitting(s), "
+             "training and evaluation included:"]
+    for entry in sessions:
+        machine = entry["machine"]
+        lines.append(f"- {entry['started']}: `{entry['command']}`, commit `{entry['commit']}`, "
+                     f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), "
+                     f"{entry['seconds'] / 60:.1f} min, {len(entry['finished'])} run(s)")
+    return lines

@@ -151,8 +151,14 @@ def validate(module, data: TrainingData, cfg: TrainConfig) -> dict:
     for x, vessel, fov in zip(data.val_inputs, data.val_vessels, data.val_fovs):
         histogram.update(predict_tensor(module, x, bf16=cfg.bf16).numpy(), vessel, fov)
     set_training_mode(module, cfg)
-    threshold, f1 = histogram.best_threshold("f1")
+    threshold, f1 = histogram.best_threshold("f1", cfg.threshold_min_specificity)
     return {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
+
+
+def threshold_source(cfg: TrainConfig) -> str:
+    if cfg.threshold_min_specificity > 0:
+        return f"validation-f1 at specificity >= {cfg.threshold_min_specificity:g}"
+    return "validation-f1"
 
 
 class WeightAverage:
@@ -227,18 +233,36 @@ def set_training_mode(module, cfg: TrainConfig) -> None:
         encoder_of(module).eval()
 
 
-def load_initial_weights(module, source: str) -> None:
-    """Weights of a shipped model or checkpoint of the same architecture and shape."""
+INIT_SCOPES = ("all", "encoder")
+
+
+def load_initial_weights(module, source: str, scope: str = "all") -> None:
+    """Weights of a shipped model or checkpoint: all of them (same architecture and
+    shape), or only the encoder's, which may come from another architecture whose
+    encoder levels match (a U-Net's first levels under a ConvLSTM U-Net)."""
     from .pretrained import PRETRAINED, verified_pretrained_path
 
     path = verified_pretrained_path(source) if source in PRETRAINED else Path(source)
-    state = read_checkpoint(path)["state_dict"]
+    state = {k: v.float() if v.is_floating_point() else v
+             for k, v in read_checkpoint(path)["state_dict"].items()}
+    if scope == "encoder":
+        _load_encoder(module, state, path)
+        return
     try:
-        module.load_state_dict({k: v.float() if v.is_floating_point() else v
-                                for k, v in state.items()})
+        module.load_state_dict(state)
     except RuntimeError:
         raise RetinasegError(f"{path}: weights do not fit this model (init_from needs the same "
                              "architecture, widths and input channels)") from None
+
+
+def _load_encoder(module, state: dict, path: Path) -> None:
+    wanted = {f"encoders.{k}": v for k, v in encoder_of(module).state_dict().items()}
+    missing = [k for k, v in wanted.items() if k not in state or state[k].shape != v.shape]
+    if missing:
+        raise RetinasegError(f"{path}: its encoder does not fit this model's "
+                             f"({len(missing)} of {len(wanted)} tensors missing or of another "
+                             f"shape, first {missing[0]})")
+    encoder_of(module).load_state_dict({k[len("encoders."):]: state[k] for k in wanted})
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -249,6 +273,12 @@ def check_config(cfg: TrainConfig) -> None:
         raise RetinasegError("epochs and data.batch_size must be at least 1")
     if cfg.encoder_lr_scale < 0:
         raise RetinasegError(f"encoder_lr_scale must be >= 0, not {cfg.encoder_lr_scale}")
+    if cfg.init_scope not in INIT_SCOPES:
+        raise RetinasegError(f"init_scope must be one of {', '.join(INIT_SCOPES)}, "
+                             f"not {cfg.init_scope!r}")
+    if not 0.0 <= cfg.threshold_min_specificity < 1.0:
+        raise RetinasegError("threshold_min_specificity must be in [0, 1), not "
+                             f"{cfg.threshold_min_specificity}")
     if not 0.0 <= cfg.ema < 1.0:
         raise RetinasegError(f"ema must be in [0, 1), not {cfg.ema}")
 
@@ -286,7 +316,7 @@ def fit(cfg: TrainConfig) -> Path:
     meta = model_meta(cfg, data)
     module = build_module(meta).to(memory_format=torch.channels_last)
     if cfg.init_from:
-        load_initial_weights(module, cfg.init_from)
+        load_initial_weights(module, cfg.init_from, cfg.init_scope)
     set_training_mode(module, cfg)
     optimizer = build_optimizer(parameter_groups(module, cfg), cfg.optim)
     per_epoch = steps_per_epoch(data, cfg)
@@ -354,7 +384,7 @@ def finalise(out: Path, module, data, meta, cfg, state) -> Path:
         module.load_state_dict(read_checkpoint(out / "best.pt")["state_dict"])
     if data.val_inputs:
         scores = validate(module, data, cfg)
-        meta.threshold, meta.threshold_source = scores["threshold"], "validation-f1"
+        meta.threshold, meta.threshold_source = scores["threshold"], threshold_source(cfg)
     meta.extra.update(best_epoch=state["best_epoch"], train_seconds=round(state["seconds"], 1),
                       epochs=state["epoch"])
     save_model(out / "model.pt", module, meta, config=config_to_dict(cfg))
