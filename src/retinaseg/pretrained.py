@@ -34,6 +34,14 @@ _register(PretrainedWeights(
     config="configs/unet-drive.yaml",
 ))
 
+_register(PretrainedWeights(
+    name="convlstm-unet-drive",
+    filename="convlstm-unet-drive.pt",
+    description="ConvLSTM U-Net (fine-tuning paper), DRIVE training/ (18 train, 2 validation); "
+                "encoder started from unet-drive; threshold at validation specificity >= 0.985",
+    config="configs/convlstm-unet-drive.yaml",
+))
+
 
 def weights_dir() -> Path:
     return Path(str(resources.files("retinaseg") / "weights"))
