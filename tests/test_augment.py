@@ -65,3 +65,56 @@ def test_photometric_changes_intensity_but_not_shape():
 def test_whole_image_size_is_a_stride_multiple_holding_the_fov():
     side = whole_image_size((584, 565), 16)
     assert side % 16 == 0 and side >= 584
+
+
+def test_rotation_by_multiples_of_90_is_exact_and_turns_like_interpolation():
+    from retinaseg.data.augment import rotate
+
+    x = torch.rand(1, 2, 12, 12)
+    for degrees in (90, 180, 270, -90):
+        exact = rotate(x, degrees)
+        assert torch.equal(exact, torch.rot90(x, -degrees // 90, (-2, -1)))
+        # a hair off the right angle takes the interpolating path: same direction
+        assert torch.allclose(rotate(x, degrees + 1e-9), exact, atol=1e-5)
+    wide = torch.rand(1, 1, 6, 10)
+    assert torch.allclose(rotate(rotate(wide, 180), 180), wide)
+
+
+def test_a_whole_image_rotated_keeps_image_mask_and_fov_aligned():
+    from retinaseg.data.augment import rotated_whole
+
+    vessel, fov = _pattern(64, 72)
+    image = torch.stack([vessel, fov])  # the image *is* the masks: any misalignment shows
+    cfg = AugmentConfig(rotate=0, scale=0, flip=True)
+    for angle in (30.0, 90.0, 225.0):
+        crops, masks, fovs = rotated_whole(image, vessel, fov, angle, cfg, np.random.default_rng(4))
+        assert crops.shape == (1, 2, 64, 72) and masks.shape == fovs.shape == (1, 1, 64, 72)
+        assert set(masks.unique().tolist()) <= {0.0, 1.0} and set(fovs.unique().tolist()) <= {0.0, 1.0}
+        assert ((crops[:, :1] > 0.5) == (masks > 0.5)).float().mean() > 0.99
+        assert ((crops[:, 1:] > 0.5) == (fovs > 0.5)).float().mean() > 0.99
+    # at 45 degrees the frame's corners come from outside the photo: no FOV there
+    _, _, fovs = rotated_whole(image, vessel, torch.ones(64, 72), 45.0, AugmentConfig(flip=False, scale=0),
+                               np.random.default_rng(0))
+    assert fovs[0, 0, 0, 0] == 0 and fovs[0, 0, 32, 36] == 1
+    # the same angle turns the same way as inference's rotate()
+    square, _ = _pattern(40, 40)
+    turned, _, _ = rotated_whole(square[None], square, square, 90.0,
+                                 AugmentConfig(flip=False, scale=0), np.random.default_rng(0))
+    assert torch.allclose(turned[0, 0], torch.rot90(square, -1), atol=1e-5)
+
+
+def test_crops_at_a_fixed_angle_match_the_rotated_image():
+    from retinaseg.data.augment import rotate
+
+    vessel, fov = _pattern(64, 64)
+    fov[:] = 0
+    fov[16:48, 16:48] = 1  # crop centres far enough from the edges to stay inside the image
+    cfg = AugmentConfig(rotate=0, scale=0, flip=False)
+    crops, masks, _ = random_crops(vessel[None], vessel, fov, 8, 16, cfg, np.random.default_rng(6),
+                                   angle=90.0)
+    turned = rotate(vessel[None, None], 90.0)[0, 0]
+    # every 90-degree crop is an exact window of the rotated image
+    windows = turned.unfold(0, 16, 1).unfold(1, 16, 1).reshape(-1, 16, 16)
+    for crop in crops[:, 0]:
+        assert ((windows - crop).abs().amax(dim=(1, 2)) < 1e-5).any()
+    assert torch.equal(crops, masks)

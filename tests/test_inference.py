@@ -75,3 +75,58 @@ def test_empty_fov_is_a_clear_error():
     with pytest.raises(RetinasegError, match="field of view is empty"):
         predict_probabilities(_bundle(50.0), np.zeros((40, 40, 3), np.uint8),
                               np.zeros((40, 40), bool))
+
+
+def _smooth(height, width):
+    """A slowly varying field: rotations interpolate it almost exactly."""
+    rows, cols = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width),
+                                indexing="ij")
+    return torch.stack([torch.sin(2 * rows) + torch.cos(3 * cols), rows * cols])
+
+
+def _conv(kernel: int, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
+    conv.stride = 1
+    return conv.eval()
+
+
+def test_rotation_tta_leaves_an_equivariant_model_unchanged():
+    x = _smooth(40, 52)
+    plain = predict_tensor(_conv(1), x, "none")
+    fused = predict_tensor(_conv(1), x, "rot12")
+    assert fused.shape == plain.shape
+    # Up to interpolation: no pixel is lost to the rotated frames. Only the frame's
+    # outermost pixels, outside any FOV, blend with the zero padding.
+    inner = (slice(1, -1), slice(1, -1))
+    assert (fused - plain)[inner].abs().max() < 1e-3
+
+
+def test_rot4_is_the_average_of_exact_quarter_turns():
+    x = _smooth(20, 28) + 0.3 * torch.randn(2, 20, 28)
+    model = _conv(3)  # not rotation-equivariant; zero padding makes the frame padding harmless
+    manual = torch.stack([torch.sigmoid(model(x[None].rot90(k, (-2, -1)))).rot90(-k, (-2, -1))[0, 0]
+                          for k in range(4)]).mean(0)
+    assert torch.allclose(predict_tensor(model, x, "rot4"), manual, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["rot1", "rot", "rotx", "rot-3", "flip+rot12"])
+def test_unknown_rotation_modes_are_clear_errors(mode):
+    with pytest.raises(RetinasegError, match="rot<K>"):
+        predict_tensor(Pointwise(), torch.zeros(1, 16, 16), mode)
+    assert inference.check_tta("rot3") == "rot3"
+
+
+def test_square_size_model_predicts_at_native_size():
+    image = np.zeros((50, 70, 3), np.uint8)
+    image[..., 1] = 200
+    fov = np.zeros((50, 70), bool)
+    fov[5:45, 5:65] = True
+    meta = ModelMeta("unet", {}, ["green"], fov_diameter=500.0, square_size=32)
+    seen = []
+    model = Pointwise()
+    model.forward = lambda x: seen.append(tuple(x.shape[-2:])) or x[:, :1] * 1.0
+    prob = predict_probabilities(ModelBundle(model, meta), image, fov)
+    assert seen == [(32, 32)]  # square_size wins over fov_diameter
+    assert prob.shape == (50, 70) and np.all(prob[~fov] == 0)
+    assert np.allclose(prob[15:35, 15:55], 1 / (1 + np.exp(-200 / 255)), atol=0.02)

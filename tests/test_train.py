@@ -172,3 +172,111 @@ def test_max_train_images_keeps_the_first_n_besides_validation(synthetic_root, t
     cfg = _config(synthetic_root, tmp_path, "data.max_train_images=2", "data.val_ids=['21']")
     data = load_training_data(cfg, np.random.default_rng(0))
     assert len(data.train_images) == 2 and data.val_ids == ["21"]
+
+
+def test_square_size_trains_square_and_predicts_at_native_size(synthetic_root, tmp_path):
+    from synthetic import synthetic_fundus
+
+    from retinaseg.inference import predict_probabilities
+    from retinaseg.train import load_training_data
+
+    cfg = _config(synthetic_root, tmp_path / "sq", "epochs=1", "data.square_size=48")
+    data = load_training_data(cfg, np.random.default_rng(0))
+    assert {i.shape for i in data.train_images} == {(48, 48, 3)}
+    assert {v.shape for v in data.val_vessels + data.val_fovs} == {(48, 48)}
+    assert set(torch.cat([v.flatten() for v in data.train_vessels]).unique().tolist()) == {0.0, 1.0}
+    bundle = load_checkpoint(fit(cfg))
+    assert bundle.meta.square_size == 48
+    image, _, fov = synthetic_fundus(50, 70, seed=3)  # not square, not the training size
+    prob = predict_probabilities(bundle, image, fov)
+    assert prob.shape == (50, 70) and np.all(prob[~fov] == 0)
+
+
+def test_a_checkpoint_from_before_square_size_loads(tiny_model, tmp_path):
+    payload = torch.load(tiny_model, weights_only=False)
+    del payload["meta"]["square_size"]
+    torch.save(payload, tmp_path / "old.pt")
+    assert load_checkpoint(tmp_path / "old.pt").meta.square_size == 0
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["data.square_size=48", "data.fov_diameter=40"], "square_size and data.fov_diameter"),
+    (["augment.fixed_rotations=4"], "set augment.rotate=0"),
+    (["augment.fixed_rotations=-1", "augment.rotate=0"], "fixed_rotations must be >= 0"),
+    (["fixed_threshold=1.5"], "fixed_threshold"),
+    (["pos_weight=-1"], "pos_weight"),
+])
+def test_conflicting_or_bad_options_are_clear_errors(synthetic_root, tmp_path, extra, message):
+    with pytest.raises(RetinasegError, match=message):
+        fit(_config(synthetic_root, tmp_path / "x", *extra))
+
+
+def _aligned_data(count=2, height=40, width=48):
+    """Images whose red channel *is* the vessel mask: any misalignment shows."""
+    from retinaseg.train import TrainingData
+
+    rng = np.random.default_rng(0)
+    data = TrainingData([], [], [])
+    for _ in range(count):
+        vessel = np.zeros((height, width), bool)
+        for _ in range(4):
+            vessel[rng.integers(4, height - 4) + np.arange(-1, 2), :] = True
+            vessel[:, rng.integers(4, width - 4) + np.arange(-1, 2)] = True
+        image = np.zeros((height, width, 3), np.uint8)
+        image[..., 0] = vessel * 255
+        data.train_images.append(image)
+        data.train_vessels.append(torch.from_numpy(vessel.astype(np.float32)))
+        data.train_fovs.append(np.ones((height, width), bool))
+    return data
+
+
+@pytest.mark.parametrize("crop", [0, 16])
+def test_fixed_rotations_show_every_image_at_every_angle_aligned(tmp_path, crop):
+    from retinaseg.config import config_from_dict
+    from retinaseg.train import epoch_batches, steps_per_epoch
+
+    data = _aligned_data()
+    cfg = config_from_dict({
+        "data": {"preprocess": ["rgb"], "crop_size": crop, "crops_per_image": 2, "batch_size": 4},
+        "augment": {"fixed_rotations": 6, "rotate": 0, "scale": 0, "flip": False,
+                    "brightness": 0, "contrast": 0, "gamma": 0}})
+    views = 2 * 6 * (2 if crop else 1)  # images x angles x crops
+    assert steps_per_epoch(data, cfg) == -(-views // 4)
+    batches = list(epoch_batches(data, cfg, 8, np.random.default_rng(1)))
+    assert len(batches) == steps_per_epoch(data, cfg)
+    images, vessels, fovs = (torch.cat(t) for t in zip(*batches))
+    assert len(images) == views
+    assert images.shape[-2:] == ((16, 16) if crop else (40, 48))  # stride 8 divides both
+    assert set(vessels.unique().tolist()) <= {0.0, 1.0} and set(fovs.unique().tolist()) <= {0.0, 1.0}
+    assert ((images[:, :1] > 0.5) == (vessels > 0.5)).float().mean() > 0.99
+    if not crop:  # at 60 degrees the corners rotate in from outside the photo
+        assert fovs.mean() < 1.0 and fovs[:, :, 20, 24].all()
+
+
+def test_fixed_rotations_train_on_whole_images(synthetic_root, tmp_path):
+    out = tmp_path / "rot"
+    fit(_config(synthetic_root, out, "epochs=1", "augment.fixed_rotations=4", "augment.rotate=0",
+                "data.crop_size=0", "data.batch_size=4", "val_every=99"))
+    assert np.isfinite(float(_log(out)[0]["train_loss"]))
+
+
+def test_fixed_threshold_is_shipped_and_validation_still_picks_the_epoch(synthetic_root, tmp_path):
+    out = tmp_path / "fixed"
+    bundle = load_checkpoint(fit(_config(synthetic_root, out, "epochs=2", "fixed_threshold=0.5")))
+    assert bundle.meta.threshold == 0.5 and bundle.meta.threshold_source == "fixed"
+    assert (out / "best.pt").is_file() and all(r["val_auc_roc"] for r in _log(out))
+
+
+def test_automatic_pos_weight_is_the_class_balance_inside_the_fov(synthetic_root, tmp_path):
+    from retinaseg.config import load_config as reload
+    from retinaseg.train import load_training_data
+
+    cfg = _config(synthetic_root, tmp_path / "auto", "epochs=1", "loss=weighted_bce",
+                  "pos_weight=0", "val_every=99")
+    data = load_training_data(cfg, np.random.default_rng(0))
+    vessel = sum(int(v.numpy()[f].sum()) for v, f in zip(data.train_vessels, data.train_fovs))
+    inside = sum(int(f.sum()) for f in data.train_fovs)
+    assert data.pos_weight == pytest.approx((inside - vessel) / vessel, rel=1e-4)
+    bundle = load_checkpoint(fit(cfg))
+    assert bundle.meta.extra["pos_weight_auto"] == data.pos_weight
+    assert reload(tmp_path / "auto" / "config.yaml").pos_weight == data.pos_weight

@@ -22,8 +22,10 @@ class ModelMeta:
     """What inference needs besides the weights.
 
     ``fov_diameter`` is the FOV width (pixels) of the training images: photos
-    are resampled to it before segmentation. ``threshold`` turns probabilities
-    into a mask; ``threshold_source`` says where it came from.
+    are resampled to it before segmentation. ``square_size``, when not 0, replaces
+    that: photos are resized to that many pixels square and the probabilities
+    back (0 in checkpoints older than the field). ``threshold`` turns
+    probabilities into a mask; ``threshold_source`` says where it came from.
     """
 
     architecture: str
@@ -34,6 +36,7 @@ class ModelMeta:
     threshold_source: str = "default"
     trained_on: str = ""
     extra: dict = field(default_factory=dict)
+    square_size: int = 0
 
 
 @dataclass

@@ -232,9 +232,19 @@ def _model_options(parser) -> None:
                         help=f"shipped weights name or checkpoint path (default {DEFAULT_MODEL})")
     parser.add_argument("--threshold", type=float,
                         help="probability threshold (default: the model's validation threshold)")
-    parser.add_argument("--tta", default="none", choices=["none", "flip", "flip+rot90"],
-                        help="test-time augmentation")
+    parser.add_argument("--tta", default="none", type=_tta_mode,
+                        help="test-time augmentation: none, flip, flip+rot90, or rot<K> "
+                             "(average over K equally spaced rotations, e.g. rot12)")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+
+
+def _tta_mode(value: str) -> str:
+    from .inference import check_tta
+
+    try:
+        return check_tta(value)
+    except RetinasegError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _version() -> str:

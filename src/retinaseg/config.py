@@ -34,6 +34,9 @@ class DataConfig:
     max_train_images: int = 0     # use only the first N training images (few-label studies); 0 = all
     fov_diameter: float = 0.0     # resample every image to this FOV width (px); 0 = as stored.
                                   # Needed to train on datasets of different scales together.
+    square_size: int = 0          # resize every image to this many pixels square (non-uniformly
+                                  # for non-square photos; inference does the same and resizes
+                                  # back); 0 = off. Excludes fov_diameter.
 
 
 @dataclass
@@ -44,6 +47,8 @@ class AugmentConfig:
     brightness: float = 0.1       # additive, on [0, 1] RGB
     contrast: float = 0.1         # multiplicative around the mean
     gamma: float = 0.1            # gamma drawn from [1 - gamma, 1 + gamma]
+    fixed_rotations: int = 0      # show every image at K equally spaced angles each epoch
+                                  # (K x the steps); 0 = off. Needs rotate: 0.
 
 
 @dataclass
@@ -74,7 +79,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     loss: str = "bce"             # bce | dice | bce+dice | weighted_bce
-    pos_weight: float = 3.0       # weighted_bce: weight of vessel pixels
+    pos_weight: float = 3.0       # weighted_bce: weight of vessel pixels; 0 = auto: background
+                                  # / vessel pixels inside the training FOVs (class-balanced)
     epochs: int = 50
     val_every: int = 1
     select_metric: str = "auc_roc"  # validation metric choosing the best checkpoint
@@ -83,6 +89,8 @@ class TrainConfig:
                                   # e.g. a U-Net's encoder under a ConvLSTM U-Net's decoder
     threshold_min_specificity: float = 0.0  # the validation threshold maximises F1 among
                                   # thresholds at least this specific (0 = any)
+    fixed_threshold: float = 0.0  # ship this threshold instead of the validation-chosen one
+                                  # (validation still picks the best epoch); 0 = choose
     freeze_encoder: bool = False  # fine-tuning: encoder weights and batch-norm statistics fixed
     encoder_lr_scale: float = 1.0  # fine-tuning: encoder learning rate = this x optim.lr
     ema: float = 0.0              # per-step decay of an exponential moving average of the

@@ -1,13 +1,16 @@
 """Whole-image and tiled prediction at the model's training scale.
 
 A photo of any size is resampled so that its FOV is as wide as the training
-images' FOV, preprocessed, segmented (whole, or in overlapping tiles blended
+images' FOV (or, for a model trained with ``square_size``, resized to that
+square), preprocessed, segmented (whole, or in overlapping tiles blended
 with a linear ramp when large), and its probabilities resized back to native
 resolution, where every metric is computed.
 """
 from __future__ import annotations
 
 import contextlib
+import math
+import re
 
 import numpy as np
 import torch
@@ -15,6 +18,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from .checkpoint import ModelBundle
+from .data.augment import rotate
 from .data.fov import estimate_fov, fov_diameter
 from .data.preprocess import preprocess
 from .errors import RetinasegError
@@ -24,6 +28,7 @@ SCALE_TOLERANCE = 0.05
 # Working images larger than this many pixels are segmented in tiles.
 MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
 TILE_SIZE, TILE_OVERLAP = 512, 64
+# Besides these, "rot<K>" averages over K equally spaced rotations (see tta_rotations).
 TTA_MODES = ("none", "flip", "flip+rot90")
 
 
@@ -41,6 +46,27 @@ def resample(image: np.ndarray, fov: np.ndarray, scale: float):
     resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
     resized_fov = np.asarray(Image.fromarray(fov).resize(size, Image.Resampling.NEAREST))
     return resized, resized_fov.astype(bool)
+
+
+def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """An RGB uint8 photo resized to ``shape`` (H, W); Pillow's bilinear filter
+    widens with the reduction, so downsizing is antialiased."""
+    return np.asarray(Image.fromarray(image).resize(shape[::-1], Image.Resampling.BILINEAR))
+
+
+def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A boolean mask resized to ``shape`` (H, W): bilinear then > 0.5 keeps thin
+    vessels' width in proportion, unlike nearest."""
+    resized = Image.fromarray(mask.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR)
+    return np.asarray(resized) > 0.5
+
+
+def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray):
+    """The photo and its FOV brought to the geometry the model was trained at."""
+    size = bundle.meta.square_size
+    if size:
+        return resize_image(image, (size, size)), resize_mask(fov, (size, size))
+    return resample(image, fov, working_scale(bundle, fov))
 
 
 def pad_to_stride(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -99,10 +125,26 @@ def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
     return total / weight
 
 
+def tta_rotations(mode: str) -> int:
+    """K of a ``rot<K>`` mode (K >= 2), 0 for any other mode."""
+    match = re.fullmatch(r"rot(\d+)", mode)
+    return int(match.group(1)) if match and int(match.group(1)) >= 2 else 0
+
+
+def check_tta(mode: str) -> str:
+    if mode not in TTA_MODES and not tta_rotations(mode):
+        raise RetinasegError(f"unknown test-time augmentation {mode!r}; known: "
+                             f"{', '.join(TTA_MODES)}, rot<K> (K >= 2 equally spaced rotations, "
+                             "e.g. rot12)")
+    return mode
+
+
 def _tta_variants(mode: str):
     """(forward transform, inverse transform) pairs on ``(..., H, W)`` tensors."""
-    if mode not in TTA_MODES:
-        raise RetinasegError(f"unknown test-time augmentation {mode!r}; known: {', '.join(TTA_MODES)}")
+    check_tta(mode)
+    if tta_rotations(mode):
+        angles = [360.0 * k / tta_rotations(mode) for k in range(tta_rotations(mode))]
+        return [(lambda t, a=a: rotate(t, a), lambda t, a=a: rotate(t, -a)) for a in angles]
     variants = [(lambda t: t, lambda t: t)]
     if mode in ("flip", "flip+rot90"):
         variants += [(lambda t: t.flip(-1), lambda t: t.flip(-1)),
@@ -114,18 +156,40 @@ def _tta_variants(mode: str):
     return variants
 
 
+def pad_to_diagonal(x: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, slice]]:
+    """``x`` centred in a square as wide as its diagonal, so that no pixel leaves
+    the frame at any rotation; returns the padded tensor and the slices of ``x``."""
+    height, width = x.shape[-2:]
+    side = math.ceil(math.hypot(height, width))
+    top, left = (side - height) // 2, (side - width) // 2
+    padded = F.pad(x, (left, side - width - left, top, side - height - top))
+    return padded, (slice(top, top + height), slice(left, left + width))
+
+
+def _probabilities(module, view: torch.Tensor, bf16: bool) -> torch.Tensor:
+    if view.shape[-2] * view.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS:
+        return torch.sigmoid(forward_logits(module, view, bf16))
+    return torch.sigmoid(sliding_window_logits(module, view, bf16=bf16))
+
+
 def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = False) -> torch.Tensor:
-    """Vessel probabilities ``(H, W)`` for a preprocessed ``(C, H, W)`` tensor."""
-    batch = x[None]
-    whole = batch.shape[-2] * batch.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS
+    """Vessel probabilities ``(H, W)`` for a preprocessed ``(C, H, W)`` tensor.
+
+    Each TTA view's map is transformed back with a map of ones beside it, so a
+    pixel is averaged over the views whose frame it was inside (rotations by
+    other angles than multiples of 90 degrees cut corners off the frame).
+    """
+    batch, inside = x[None], (slice(None), slice(None))
+    if tta_rotations(tta):
+        batch, inside = pad_to_diagonal(batch)
     total = torch.zeros(batch.shape[-2:])
-    variants = _tta_variants(tta)
-    for forward, inverse in variants:
-        view = forward(batch)
-        logits = forward_logits(module, view, bf16) if whole else \
-            sliding_window_logits(module, view, bf16=bf16)
-        total += inverse(torch.sigmoid(logits))[0, 0]
-    return total / len(variants)
+    weight = torch.zeros(batch.shape[-2:])
+    for forward, inverse in _tta_variants(tta):
+        prob = _probabilities(module, forward(batch), bf16)
+        back = inverse(torch.cat([prob, torch.ones_like(prob)], dim=1))
+        total += back[0, 0]
+        weight += back[0, 1]
+    return (total / weight.clamp_min(1e-6))[inside]
 
 
 def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray | None = None,
@@ -138,13 +202,12 @@ def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarra
         fov = estimate_fov(image)
     if not fov.any():
         raise RetinasegError("the field of view is empty: nothing to segment")
-    scale = working_scale(bundle, fov)
-    work_image, work_fov = resample(image, fov, scale)
+    work_image, work_fov = working_copy(bundle, image, fov)
     x = torch.from_numpy(preprocess(work_image, work_fov, bundle.meta.preprocess))
     prob = predict_tensor(bundle.module, x, tta, bf16)
-    if scale != 1.0:
+    if prob.shape != fov.shape:
         prob = F.interpolate(prob[None, None], size=fov.shape, mode="bilinear",
-                             align_corners=False)[0, 0]
+                             align_corners=False, antialias=True)[0, 0]
     prob = prob.clamp_(0.0, 1.0).numpy()
     prob[~fov] = 0.0
     return prob

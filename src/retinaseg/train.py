@@ -3,9 +3,10 @@ log, ``last.pt`` (to resume), ``best.pt`` and the final ``model.pt``.
 
 Data: the training split minus a few validation images, preprocessed once per
 epoch after a photometric augmentation, then cut into randomly rotated, scaled
-and flipped crops (or whole images). Validation segments the held-out images
-exactly as inference does; the best epoch by ``select_metric`` is kept and its
-threshold is chosen on the same validation images.
+and flipped crops (or whole images), or, with ``augment.fixed_rotations``, shown
+at each of K fixed angles. Validation segments the held-out images exactly as
+inference does; the best epoch by ``select_metric`` is kept and its threshold
+is chosen on the same validation images (or fixed by ``fixed_threshold``).
 """
 from __future__ import annotations
 
@@ -19,17 +20,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from . import metrics
 from .checkpoint import ModelMeta, build_module, read_checkpoint, save_model
 from .config import TrainConfig, config_to_dict, save_config
 from .data import fov_diameter, load_dataset
-from .data.augment import photometric, random_crops, whole_image_size
+from .data.augment import photometric, random_crops, rotated_whole, whole_image_size
 from .data.preprocess import pipeline_channels, preprocess
 from .errors import RetinasegError
-from .inference import SCALE_TOLERANCE, predict_tensor, resample
+from .inference import (SCALE_TOLERANCE, pad_to_stride, predict_tensor, resample, resize_image,
+                        resize_mask)
 from .losses import LOSSES, compute_loss
 from .optim import PlateauTracker, build_optimizer, check_schedule, lr_at
 from .utils import seed_everything
@@ -49,6 +50,7 @@ class TrainingData:
     val_fovs: list = field(default_factory=list)
     val_ids: list = field(default_factory=list)
     fov_diameter: float = 0.0
+    pos_weight: float = 0.0       # measured class balance when the config asks for auto, else 0
 
 
 def split_validation(ids: list[str], cfg, rng: np.random.Generator) -> list[str]:
@@ -70,26 +72,30 @@ def training_samples(cfg: TrainConfig):
     """
     names = cfg.data.dataset.split("+")
     datasets = [load_dataset(name, cfg.data.split, cfg.data.root) for name in names]
-    if len(datasets) > 1 and not cfg.data.fov_diameter:
+    if len(datasets) > 1 and not (cfg.data.fov_diameter or cfg.data.square_size):
         raise RetinasegError(f"data.dataset {cfg.data.dataset!r} joins datasets of different "
-                             "scales; set data.fov_diameter (e.g. 540) to train on them together")
+                             "scales; set data.fov_diameter (e.g. 540) or data.square_size to "
+                             "train on them together")
     ids = [f"{d.name}:{i}" if len(datasets) > 1 else i for d in datasets for i in d.ids]
     samples = (sample for d in datasets for sample in d)
     return ids, samples
 
 
-def rescaled(sample, target: float):
-    """Image, vessel mask and FOV resampled so the FOV is ``target`` pixels wide."""
-    if not target:
+def rescaled(sample, data_cfg):
+    """Image, vessel mask and FOV at the training geometry: resized to
+    ``square_size`` square, or resampled so the FOV is ``fov_diameter`` pixels
+    wide, or as stored (inference.working_copy does the same to a photo)."""
+    if data_cfg.square_size:
+        shape = (data_cfg.square_size, data_cfg.square_size)
+        return (resize_image(sample.image, shape), resize_mask(sample.vessel, shape),
+                resize_mask(sample.fov, shape))
+    if not data_cfg.fov_diameter:
         return sample.image, sample.vessel, sample.fov
-    scale = target / fov_diameter(sample.fov)
+    scale = data_cfg.fov_diameter / fov_diameter(sample.fov)
     if abs(scale - 1.0) < SCALE_TOLERANCE:  # as inference does: no resampling within 5%
         return sample.image, sample.vessel, sample.fov
     image, fov = resample(sample.image, sample.fov, scale)
-    size = (fov.shape[1], fov.shape[0])
-    # Bilinear then > 0.5 keeps thin vessels' width in proportion, unlike nearest.
-    vessel = Image.fromarray(sample.vessel.astype(np.float32)).resize(size, Image.Resampling.BILINEAR)
-    return image, np.asarray(vessel) > 0.5, fov
+    return image, resize_mask(sample.vessel, fov.shape), fov
 
 
 def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingData:
@@ -104,7 +110,7 @@ def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingDa
             continue
         if sample.vessel is None:
             raise RetinasegError(f"{sample.image_path}: training image has no vessel mask")
-        image, vessel, fov = rescaled(sample, cfg.data.fov_diameter)
+        image, vessel, fov = rescaled(sample, cfg.data)
         sample = dataclasses.replace(sample, id=sample_id, image=image, vessel=vessel, fov=fov)
         if sample.id in val_ids:
             data.val_inputs.append(torch.from_numpy(preprocess(sample.image, sample.fov,
@@ -117,18 +123,42 @@ def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingDa
             data.train_vessels.append(torch.from_numpy(sample.vessel.astype(np.float32)))
             data.train_fovs.append(sample.fov)
     data.fov_diameter = float(np.median([fov_diameter(f) for f in data.train_fovs]))
+    if cfg.loss == "weighted_bce" and cfg.pos_weight == 0:
+        data.pos_weight = vessel_balance(data.train_vessels, data.train_fovs)
     return data
 
 
-def epoch_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.random.Generator):
-    """All crops of one epoch, shuffled and cut into batches."""
-    crops, vessels, fovs = [], [], []
+def vessel_balance(vessels: list, fovs: list) -> float:
+    """Background / vessel pixels inside the FOVs: the vessel weight that makes
+    both classes weigh the same in the loss (``pos_weight: 0``)."""
+    vessel = sum(float(v.numpy()[f].sum()) for v, f in zip(vessels, fovs))
+    inside = sum(int(f.sum()) for f in fovs)
+    if vessel == 0:
+        raise RetinasegError("pos_weight 0 (auto) needs vessel pixels in the training masks")
+    return round((inside - vessel) / vessel, 4)
+
+
+def epoch_inputs(data: TrainingData, cfg: TrainConfig, rng: np.random.Generator):
+    """(preprocessed image, vessel, FOV) tensors, after this epoch's photometric change."""
     for image, vessel, fov in zip(data.train_images, data.train_vessels, data.train_fovs):
         x = torch.from_numpy(preprocess(photometric(image, cfg.augment, rng), fov, cfg.data.preprocess))
-        size = cfg.data.crop_size or whole_image_size(fov.shape, stride)
+        yield x, vessel, torch.from_numpy(fov.astype(np.float32))
+
+
+def epoch_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.random.Generator):
+    """One epoch of ``(images, vessels, fovs)`` batches, in shuffled order."""
+    if cfg.augment.fixed_rotations:
+        return rotation_batches(data, cfg, stride, rng)
+    return random_batches(data, cfg, stride, rng)
+
+
+def random_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.random.Generator):
+    """All crops of one epoch, shuffled and cut into batches."""
+    crops, vessels, fovs = [], [], []
+    for x, vessel, fov in epoch_inputs(data, cfg, rng):
+        size = cfg.data.crop_size or whole_image_size(tuple(fov.shape), stride)
         count = cfg.data.crops_per_image if cfg.data.crop_size else 1
-        c, v, f = random_crops(x, vessel, torch.from_numpy(fov.astype(np.float32)), count, size,
-                               cfg.augment, rng)
+        c, v, f = random_crops(x, vessel, fov, count, size, cfg.augment, rng)
         crops.append(c), vessels.append(v), fovs.append(f)
     crops, vessels, fovs = torch.cat(crops), torch.cat(vessels), torch.cat(fovs)
     order = torch.from_numpy(rng.permutation(len(crops)))
@@ -137,9 +167,36 @@ def epoch_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.ran
         yield crops[pick], vessels[pick], fovs[pick]
 
 
+def rotation_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.random.Generator):
+    """Every training image at each of K equally spaced angles (whole, or that many
+    crops per angle), shuffled. Views are built batch by batch, so K rotated
+    copies of the training set never sit in memory together."""
+    inputs = list(epoch_inputs(data, cfg, rng))
+    turns = cfg.augment.fixed_rotations
+    per_angle = cfg.data.crops_per_image if cfg.data.crop_size else 1
+    views = [(i, 360.0 * k / turns) for i in range(len(inputs)) for k in range(turns)
+             for _ in range(per_angle)]
+    order = rng.permutation(len(views))
+    for start in range(0, len(order), cfg.data.batch_size):
+        parts = [rotated_view(*inputs[views[i][0]], views[i][1], cfg, stride, rng)
+                 for i in order[start:start + cfg.data.batch_size]]
+        yield tuple(torch.cat(tensors) for tensors in zip(*parts))
+
+
+def rotated_view(x, vessel, fov, angle: float, cfg: TrainConfig, stride: int,
+                 rng: np.random.Generator):
+    """One crop of the image rotated by ``angle`` (cut straight from the unrotated
+    image, the same pixels without rotating all of it), or the whole rotated
+    image in its own frame padded to the stride."""
+    if cfg.data.crop_size:
+        return random_crops(x, vessel, fov, 1, cfg.data.crop_size, cfg.augment, rng, angle)
+    views = rotated_whole(x, vessel, fov, angle, cfg.augment, rng)
+    return tuple(pad_to_stride(t, stride)[0] for t in views)
+
+
 def steps_per_epoch(data: TrainingData, cfg: TrainConfig) -> int:
     crops = len(data.train_images) * (cfg.data.crops_per_image if cfg.data.crop_size else 1)
-    return math.ceil(crops / cfg.data.batch_size)
+    return math.ceil(crops * max(1, cfg.augment.fixed_rotations) / cfg.data.batch_size)
 
 
 def validate(module, data: TrainingData, cfg: TrainConfig) -> dict:
@@ -281,13 +338,44 @@ def check_config(cfg: TrainConfig) -> None:
                              f"{cfg.threshold_min_specificity}")
     if not 0.0 <= cfg.ema < 1.0:
         raise RetinasegError(f"ema must be in [0, 1), not {cfg.ema}")
+    if not 0.0 <= cfg.fixed_threshold < 1.0:
+        raise RetinasegError(f"fixed_threshold must be in (0, 1), or 0 to choose it on "
+                             f"validation; not {cfg.fixed_threshold}")
+    if cfg.pos_weight < 0:
+        raise RetinasegError(f"pos_weight must be > 0, or 0 for auto; not {cfg.pos_weight}")
+    check_geometry(cfg)
+
+
+def check_geometry(cfg: TrainConfig) -> None:
+    """Options that would otherwise silently combine two ways of doing one thing."""
+    if cfg.data.square_size < 0 or cfg.augment.fixed_rotations < 0:
+        raise RetinasegError("data.square_size and augment.fixed_rotations must be >= 0 (0 = off)")
+    if cfg.data.square_size and cfg.data.fov_diameter:
+        raise RetinasegError("data.square_size and data.fov_diameter both rescale the images; "
+                             "set one of them to 0")
+    if cfg.augment.fixed_rotations and cfg.augment.rotate:
+        raise RetinasegError(f"augment.fixed_rotations={cfg.augment.fixed_rotations} replaces "
+                             f"random rotation; set augment.rotate=0 (it is {cfg.augment.rotate:g})")
 
 
 def model_meta(cfg: TrainConfig, data: TrainingData, threshold=0.5, source="default") -> ModelMeta:
     kwargs = {"in_channels": pipeline_channels(cfg.data.preprocess), **cfg.model.kwargs}
+    extra = {"val_ids": data.val_ids}
+    if data.pos_weight:
+        extra["pos_weight_auto"] = data.pos_weight
     return ModelMeta(cfg.model.name, kwargs, list(cfg.data.preprocess), data.fov_diameter,
-                     threshold, source, f"{cfg.data.dataset}:{cfg.data.split}",
-                     {"val_ids": data.val_ids})
+                     threshold, source, f"{cfg.data.dataset}:{cfg.data.split}", extra,
+                     square_size=cfg.data.square_size)
+
+
+def with_measured_weight(cfg: TrainConfig, data: TrainingData) -> TrainConfig:
+    """``pos_weight: 0`` (auto) replaced by the measured class balance, so that is
+    what trains and what the run's config.yaml and checkpoints record."""
+    if not data.pos_weight:
+        return cfg
+    if cfg.progress:
+        print(f"pos_weight auto: {data.pos_weight:g} (background / vessel pixels)", flush=True)
+    return dataclasses.replace(cfg, pos_weight=data.pos_weight)
 
 
 class RunLog:
@@ -313,6 +401,7 @@ def fit(cfg: TrainConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rng = seed_everything(cfg.seed)
     data = load_training_data(cfg, rng)
+    cfg = with_measured_weight(cfg, data)
     meta = model_meta(cfg, data)
     module = build_module(meta).to(memory_format=torch.channels_last)
     if cfg.init_from:
@@ -382,7 +471,9 @@ def finalise(out: Path, module, data, meta, cfg, state) -> Path:
     """Reload the best epoch, choose its threshold on validation, write model.pt."""
     if (out / "best.pt").exists():
         module.load_state_dict(read_checkpoint(out / "best.pt")["state_dict"])
-    if data.val_inputs:
+    if cfg.fixed_threshold:
+        meta.threshold, meta.threshold_source = cfg.fixed_threshold, "fixed"
+    elif data.val_inputs:
         scores = validate(module, data, cfg)
         meta.threshold, meta.threshold_source = scores["threshold"], threshold_source(cfg)
     meta.extra.update(best_epoch=state["best_epoch"], train_seconds=round(state["seconds"], 1),

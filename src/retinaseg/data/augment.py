@@ -4,6 +4,8 @@ Photometric changes act on the RGB photo before preprocessing, as a different
 camera exposure would. Geometric changes (any rotation angle, scale, flips)
 happen while cutting crops: one ``grid_sample`` call per image moves the
 image, vessel mask and FOV together, so they can never fall out of alignment.
+The same affine matrices rotate whole images by fixed angles (training with
+``fixed_rotations``, rotation test-time augmentation).
 """
 from __future__ import annotations
 
@@ -30,24 +32,41 @@ def photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator)
 
 
 def crop_transforms(centres: np.ndarray, size: int, shape: tuple[int, int], cfg: AugmentConfig,
-                    rng: np.random.Generator) -> torch.Tensor:
+                    rng: np.random.Generator, angle: float | None = None) -> torch.Tensor:
     """Affine matrices ``(N, 2, 3)`` for ``affine_grid``: crops of ``size`` pixels
-    around ``centres`` (x, y in pixels), rotated, scaled and flipped at random."""
-    height, width = shape
+    around ``centres`` (x, y in pixels), rotated (by ``angle`` degrees if given,
+    else at random), scaled and flipped at random."""
     count = len(centres)
     # An even-sized crop has no centre pixel: shift by half a pixel so that the
     # sampling points land on pixel centres (no interpolation blur without rotation).
     centres = centres + (0.5 if size % 2 == 0 else 0.0)
-    angles = np.deg2rad(rng.uniform(-cfg.rotate, cfg.rotate, count))
+    # Draws in this order (angles, zoom, flip) so runs without a fixed angle repeat exactly.
+    # theta maps crop to image, so it turns by minus the angle the content turns by (as rotate()).
+    degrees = rng.uniform(-cfg.rotate, cfg.rotate, count) if angle is None else np.full(count, -angle)
+    zoom, flip = _zoom_and_flip(count, cfg, rng)
+    return view_transforms(centres, (size, size), shape, np.deg2rad(degrees), zoom, flip)
+
+
+def _zoom_and_flip(count: int, cfg: AugmentConfig, rng: np.random.Generator):
     zoom = 1.0 + rng.uniform(-cfg.scale, cfg.scale, count)
     flip = np.where(rng.random(count) < 0.5, -1.0, 1.0) if cfg.flip else np.ones(count)
-    half = size / 2.0 / zoom
+    return zoom, flip
+
+
+def view_transforms(centres: np.ndarray, out_shape: tuple[int, int], shape: tuple[int, int],
+                    angles: np.ndarray, zoom: np.ndarray, flip: np.ndarray) -> torch.Tensor:
+    """Affine matrices ``(N, 2, 3)`` sampling ``out_shape`` windows of a ``shape`` image
+    centred on ``centres`` (x, y in pixel units, fractional allowed): the window
+    turns by ``angles`` (radians; the content it shows turns the other way), is
+    magnified by ``zoom`` and mirrored where ``flip`` is -1."""
+    height, width = shape
+    half_h, half_w = out_shape[0] / 2.0 / zoom, out_shape[1] / 2.0 / zoom
     cos, sin = np.cos(angles), np.sin(angles)
-    theta = np.zeros((count, 2, 3), dtype=np.float32)
-    theta[:, 0, 0] = 2.0 / width * half * cos * flip
-    theta[:, 0, 1] = -2.0 / width * half * sin
-    theta[:, 1, 0] = 2.0 / height * half * sin * flip
-    theta[:, 1, 1] = 2.0 / height * half * cos
+    theta = np.zeros((len(centres), 2, 3), dtype=np.float32)
+    theta[:, 0, 0] = 2.0 / width * half_w * cos * flip
+    theta[:, 0, 1] = -2.0 / width * half_h * sin
+    theta[:, 1, 0] = 2.0 / height * half_w * sin * flip
+    theta[:, 1, 1] = 2.0 / height * half_h * cos
     theta[:, 0, 2] = (2.0 * centres[:, 0] + 1.0) / width - 1.0
     theta[:, 1, 2] = (2.0 * centres[:, 1] + 1.0) / height - 1.0
     return torch.from_numpy(theta)
@@ -61,14 +80,36 @@ def sample_centres(fov: np.ndarray, count: int, rng: np.random.Generator) -> np.
 
 
 def random_crops(image: torch.Tensor, vessel: torch.Tensor, fov: torch.Tensor, count: int,
-                 size: int, cfg: AugmentConfig, rng: np.random.Generator):
+                 size: int, cfg: AugmentConfig, rng: np.random.Generator,
+                 angle: float | None = None):
     """``count`` augmented crops of one image: ``(N, C, S, S)``, ``(N, 1, S, S)`` x2.
 
-    Pixels sampled from outside the photo get FOV 0 and so never reach the loss.
+    A fixed ``angle`` (degrees) gives crops of the image rotated by it, cut
+    without rotating the whole image. Pixels sampled from outside the photo get
+    FOV 0 and so never reach the loss.
     """
     centres = sample_centres(fov.numpy() > 0.5, count, rng)
-    theta = crop_transforms(centres, size, tuple(image.shape[-2:]), cfg, rng)
-    grid = F.affine_grid(theta, (count, 1, size, size), align_corners=False)
+    theta = crop_transforms(centres, size, tuple(image.shape[-2:]), cfg, rng, angle)
+    return warp(image, vessel, fov, theta, (size, size))
+
+
+def rotated_whole(image: torch.Tensor, vessel: torch.Tensor, fov: torch.Tensor, angle: float,
+                  cfg: AugmentConfig, rng: np.random.Generator):
+    """The whole image rotated by ``angle`` degrees about its centre in its own frame
+    (corners rotated out are lost, background rotates in), scaled and flipped at
+    random as ``cfg`` says: ``(1, C, H, W)``, ``(1, 1, H, W)`` x2."""
+    shape = tuple(image.shape[-2:])
+    centre = np.array([[(shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0]])
+    zoom, flip = _zoom_and_flip(1, cfg, rng)
+    theta = view_transforms(centre, shape, shape, np.deg2rad([-angle]), zoom, flip)
+    return warp(image, vessel, fov, theta, shape)
+
+
+def warp(image: torch.Tensor, vessel: torch.Tensor, fov: torch.Tensor, theta: torch.Tensor,
+         out_shape: tuple[int, int]):
+    """Image, vessel mask and FOV sampled together through the same ``theta``."""
+    count = len(theta)
+    grid = F.affine_grid(theta, (count, 1, *out_shape), align_corners=False)
     expand = lambda t: t[None].expand(count, *t.shape)  # noqa: E731
     crops = F.grid_sample(expand(image), grid, mode="bilinear", align_corners=False)
     masks = F.grid_sample(expand(torch.stack([vessel, fov])), grid, mode="bilinear",
@@ -76,6 +117,24 @@ def random_crops(image: torch.Tensor, vessel: torch.Tensor, fov: torch.Tensor, c
     # Re-binarise: bilinear sampling of a 0/1 mask blurs its edges.
     masks = (masks > 0.5).float()
     return crops, masks[:, :1], masks[:, 1:]
+
+
+def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
+    """``(N, C, H, W)`` rotated about its centre in its own frame (zeros rotate in).
+
+    Multiples of 90 degrees are exact (``rot90``) where the frame allows it;
+    other angles interpolate bilinearly. Positive angles turn the content
+    clockwise on screen, as ``rot90`` with a negative ``k`` does.
+    """
+    turns = degrees / 90.0
+    height, width = x.shape[-2:]
+    if turns == round(turns) and (height == width or round(turns) % 2 == 0):
+        return torch.rot90(x, -round(turns) % 4, (-2, -1))
+    centre = np.array([[(width - 1) / 2.0, (height - 1) / 2.0]])
+    theta = view_transforms(centre, (height, width), (height, width), np.deg2rad([-degrees]),
+                            np.ones(1), np.ones(1))
+    grid = F.affine_grid(theta.expand(len(x), 2, 3), (len(x), 1, height, width), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", align_corners=False)
 
 
 def whole_image_size(shape: tuple[int, int], stride: int) -> int:
