@@ -1,0 +1,115 @@
+"""The column Bi-LSTM paper's comparison, on one protocol, as one table.
+
+    python benchmarks/compare_column.py --study configs/compare-hrf-cpu.yaml --data-root ../shared/data
+
+The study file (see src/retinaseg/study.py) lists the trained models: the
+column Bi-LSTM, its row+column variant and the paper's baselines, all on the
+same images, split and preprocessing. They are trained and evaluated through the
+study runner (finished runs are kept, so a rerun only adds what is missing);
+then the column model is also evaluated with rotation fusion (``--fusion``, a
+``rot<K>`` test-time augmentation the paper proposes but does not try). Every
+row is scored on the test images at their native resolution.
+
+Writes benchmarks/results/<study name>.{json,md}: accuracy, recall,
+specificity, precision, F1, FPR, MCC and AUC-ROC per model, with its
+parameter count, training minutes and inference seconds per image on this
+machine, plus the command, commit and machine.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from retinaseg.checkpoint import load_checkpoint
+from retinaseg.data import load_dataset
+from retinaseg.evaluate import EvalOptions, evaluate_model
+from retinaseg.study import load_study, planned_runs, run_study
+from retinaseg.utils import git_commit, machine_info
+
+ROOT = Path(__file__).resolve().parents[1]
+KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "fpr", "mcc", "auc_roc")
+COLUMN_MODEL = "column-bilstm"  # the variant that also gets rotation fusion
+
+
+def run_facts(folder: Path, result: dict) -> dict:
+    """A table row's scores and costs from a finished run folder."""
+    bundle = load_checkpoint(folder / "model.pt")
+    with open(folder / "log.csv", newline="") as handle:
+        log = list(csv.DictReader(handle))
+    return {**{k: result["pooled"][k] for k in KEYS},
+            "parameters": sum(p.numel() for p in bundle.module.parameters()),
+            "train_minutes": float(log[-1]["seconds"]) / 60 if log else None,
+            "seconds_per_image": result["seconds_per_image"], "tta": result.get("tta", "none"),
+            "threshold": result["threshold"], "threshold_source": result["threshold_source"]}
+
+
+def fused_result(folder: Path, study, data_root, fusion: str) -> dict:
+    """The column model's test scores with rotation fusion, computed once and kept."""
+    path = folder / f"eval-{fusion}" / "metrics.json"
+    if not path.is_file():
+        data = load_dataset(study.dataset, study.split, data_root)
+        result = evaluate_model(load_checkpoint(folder / "model.pt"), data, EvalOptions(tta=fusion))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result) + "\n")
+    return json.loads(path.read_text())
+
+
+def table_rows(study, data_root, fusion: str) -> list[dict]:
+    rows = []
+    for run in planned_runs(study):
+        if run.seed != study.seeds[0]:
+            continue
+        folder = study.out_dir / run.name
+        result = json.loads((folder / "eval" / "metrics.json").read_text())
+        rows.append({"model": run.variant, **run_facts(folder, result)})
+        if run.variant == COLUMN_MODEL:
+            fused = fused_result(folder, study, data_root, fusion)
+            rows.append({"model": f"{run.variant} + rotation fusion ({fusion})",
+                         **run_facts(folder, fused)})
+    return rows
+
+
+def markdown(result: dict) -> str:
+    head = ["model", *KEYS, "parameters", "train min", "s / image"]
+    lines = [f"# {result['study']}: {result['dataset']} {result['split']}", "",
+             f"- command: `{result['command']}`", f"- commit: `{result['commit']}`",
+             f"- date: {result['date']}",
+             f"- machine: {result['machine']['cpu']}, {result['machine']['cores']} cores", "",
+             "Scored at native resolution inside the FOV, pooled over the test images.", "",
+             "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for row in result["rows"]:
+        cells = [f"{row[k]:.4f}" for k in KEYS] + [
+            f"{row['parameters']:,}", f"{row['train_minutes']:.1f}", f"{row['seconds_per_image']:.2f}"]
+        lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", required=True, help="study YAML listing the models")
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--fusion", default="rot12", help="rotation fusion mode (rot<K>)")
+    parser.add_argument("--out", help="result path without suffix "
+                                      "(default benchmarks/results/<study file name>)")
+    args = parser.parse_args(argv)
+    commit = git_commit(ROOT)
+    study = load_study(args.study)
+    run_study(study, args.data_root, log=lambda line: print(line, flush=True))
+    result = {"study": Path(args.study).name, "dataset": study.dataset, "split": study.split,
+              "command": "python " + " ".join(sys.argv), "commit": commit,
+              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine_info(), "fusion": args.fusion,
+              "rows": table_rows(study, args.data_root, args.fusion)}
+    out = Path(args.out or ROOT / "benchmarks/results" / Path(args.study).stem)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

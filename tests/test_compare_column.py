@@ -1,0 +1,46 @@
+"""benchmarks/compare_column.py end to end on the synthetic HRF layout, tiny models."""
+import importlib.util
+import json
+from pathlib import Path
+
+import yaml
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_column.py"
+BASE = {"model": {"name": "column-bilstm", "kwargs": {"hidden_size": 4, "num_layers": 1}},
+        "data": {"dataset": "hrf", "split": "train", "val_count": 2, "preprocess": ["lab"],
+                 "square_size": 32, "crop_size": 0, "batch_size": 2},
+        "augment": {"fixed_rotations": 2, "flip": False, "rotate": 0, "scale": 0,
+                    "brightness": 0, "contrast": 0, "gamma": 0},
+        "schedule": {"name": "constant"}, "epochs": 1, "fixed_threshold": 0.5,
+        "progress": False, "threads": 1}
+
+
+def _benchmark():
+    spec = importlib.util.spec_from_file_location("compare_column", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_comparison_table_has_every_model_and_the_fused_column_model(synthetic_root, tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    study = {"base": "base.yaml", "out_dir": str(tmp_path / "runs"), "seeds": [0],
+             "evaluate": {"dataset": "hrf", "split": "test"},
+             "variants": {"column-bilstm": {},
+                          "unet": {"model.name": "unet",
+                                   "model.kwargs": {"base_channels": 4, "depth": 2}}}}
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    out = tmp_path / "result"
+    assert _benchmark().main(["--study", str(path), "--data-root", str(synthetic_root),
+                              "--fusion", "rot4", "--out", str(out)]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert [r["model"] for r in result["rows"]] == [
+        "column-bilstm", "column-bilstm + rotation fusion (rot4)", "unet"]
+    for row in result["rows"]:
+        assert 0 <= row["f1"] <= 1 and abs(row["fpr"] + row["specificity"] - 1) < 1e-9
+        assert row["parameters"] > 0 and row["threshold"] == 0.5
+    plain, fused = result["rows"][:2]
+    assert fused["tta"] == "rot4" and plain["tta"] == "none"
+    assert fused["parameters"] == plain["parameters"]
+    assert "| column-bilstm + rotation fusion (rot4) |" in out.with_suffix(".md").read_text()
