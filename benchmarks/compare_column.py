@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -28,7 +27,7 @@ from retinaseg.checkpoint import load_checkpoint
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.study import load_study, planned_runs, run_study
-from retinaseg.utils import git_commit, machine_info
+from retinaseg.utils import git_commit, provenance, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "fpr", "mcc", "auc_roc")
@@ -96,18 +95,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="result path without suffix "
                                       "(default benchmarks/results/<study file name>)")
     args = parser.parse_args(argv)
-    commit = git_commit(ROOT)
+    commit = git_commit(ROOT)  # before training writes anything
     study = load_study(args.study)
     run_study(study, args.data_root, log=lambda line: print(line, flush=True))
     result = {"study": Path(args.study).name, "dataset": study.dataset, "split": study.split,
-              "command": "python " + " ".join(sys.argv), "commit": commit,
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(), "fusion": args.fusion,
+              **provenance(ROOT, commit), "fusion": args.fusion,
               "rows": table_rows(study, args.data_root, args.fusion)}
-    out = Path(args.out or ROOT / "benchmarks/results" / Path(args.study).stem)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(args.out or ROOT / "benchmarks/results" / Path(args.study).stem, result,
+                 markdown(result))
     return 0
 
 

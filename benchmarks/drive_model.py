@@ -17,7 +17,6 @@ same process. With ``--export`` the trained model becomes shipped weights.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -33,7 +32,7 @@ from retinaseg.inference import predict_probabilities
 from retinaseg.metrics import ScoreHistogram
 from retinaseg.pretrained import export_weights, load_pretrained, pretrained_path
 from retinaseg.train import fit
-from retinaseg.utils import git_commit, machine_info
+from retinaseg.utils import git_commit, provenance, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7153,
@@ -218,9 +217,8 @@ def main(argv=None) -> int:
     fp32 = evaluate_model(bundle, test_set, EvalOptions())
     bf16 = evaluate_model(bundle, test_set, EvalOptions(bf16=True))
     times = timing(bundle, samples, wall)
-    result = {"name": args.name, "command": "python " + " ".join(sys.argv), "commit": commit,
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(), "model": str(model_path), "sha256": bundle.sha256,
+    result = {"name": args.name, **provenance(ROOT, commit),
+              "model": str(model_path), "sha256": bundle.sha256,
               "threshold": bundle.meta.threshold,
               "threshold_source": bundle.meta.threshold_source,
               "val_ids": bundle.meta.extra.get("val_ids"),
@@ -232,11 +230,7 @@ def main(argv=None) -> int:
               "validation_tta": validation_tta(bundle, args.data_root)}
     if args.name != "unet-drive":
         result["unet_reference"] = unet_reference(samples)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(args.out, result, markdown(result))
     return 0
 
 

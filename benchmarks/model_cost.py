@@ -13,7 +13,6 @@ Writes benchmarks/results/model_cost.{json,md}.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -25,7 +24,7 @@ import torch.nn.functional as F
 
 from retinaseg.models import create_model
 from retinaseg.models.blocks import fuse_batchnorm
-from retinaseg.utils import git_commit, machine_info
+from retinaseg.utils import provenance, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [("unet", {"base_channels": 16, "depth": 4}),
@@ -120,14 +119,9 @@ def main(argv=None) -> int:
     for name, kwargs in MODELS:
         rows.append(measure(name, kwargs, args.repeats))
         print(json.dumps(rows[-1]), flush=True)
-    result = {"command": "python " + " ".join(sys.argv), "commit": git_commit(ROOT),
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(), "threads": torch.get_num_threads(),
+    result = {**provenance(ROOT), "threads": torch.get_num_threads(),
               "repeats": args.repeats, "rows": rows}
-    stem = ROOT / "benchmarks" / "results" / "model_cost"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(ROOT / "benchmarks" / "results" / "model_cost", result, markdown(result))
     return 0
 
 

@@ -1,6 +1,8 @@
 """Small helpers shared by training, evaluation and the benchmarks."""
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import platform
 import random
@@ -66,3 +68,20 @@ def git_commit(path=".") -> str:
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def provenance(root, commit: str | None = None) -> dict:
+    """Command, commit, date and machine: what every result file must say."""
+    return {"command": "python " + " ".join(sys.argv),
+            "commit": commit if commit is not None else git_commit(root),
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "machine": machine_info()}
+
+
+def write_result(stem, result: dict, markdown: str) -> None:
+    """``stem.json`` and ``stem.md`` of a benchmark, and the Markdown on stdout."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown)
+    print(markdown)
