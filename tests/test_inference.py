@@ -49,6 +49,22 @@ def test_large_images_are_tiled(monkeypatch):
     assert calls
 
 
+def test_a_column_model_is_never_tiled(monkeypatch):
+    from retinaseg.models import create_model
+
+    monkeypatch.setattr(inference, "MAX_WHOLE_IMAGE_PIXELS", 16 * 16)
+    tiled = []
+    monkeypatch.setattr(inference, "sliding_window_logits", lambda *a, **k: tiled.append(1))
+    model = create_model("column-bilstm", in_channels=1, hidden_size=4, num_layers=1).eval()
+    x = torch.randn(1, 40, 24)
+    with torch.no_grad():
+        whole = torch.sigmoid(model(x[None]))[0, 0]
+    # tiles would cut every column into shorter sequences and change the answer
+    assert torch.allclose(predict_tensor(model, x), whole, atol=1e-6)
+    assert predict_tensor(model, x, tta="rot4").shape == x.shape[1:]  # padded to 47x47
+    assert not tiled
+
+
 def _bundle(fov_diameter):
     meta = ModelMeta("unet", {}, ["green"], fov_diameter=fov_diameter)
     return ModelBundle(Pointwise(), meta)

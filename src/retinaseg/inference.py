@@ -167,7 +167,10 @@ def pad_to_diagonal(x: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, slice]]
 
 
 def _probabilities(module, view: torch.Tensor, bf16: bool) -> torch.Tensor:
-    if view.shape[-2] * view.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS:
+    # A model whose context is a whole row or column (a sequence model) must never
+    # see tiles: a tile would cut its sequences short.
+    whole_only = getattr(module, "needs_whole_image", False)
+    if whole_only or view.shape[-2] * view.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS:
         return torch.sigmoid(forward_logits(module, view, bf16))
     return torch.sigmoid(sliding_window_logits(module, view, bf16=bf16))
 

@@ -20,8 +20,11 @@ DIRECTIONS = ("columns", "rows+columns")
 class ColumnBiLSTM(nn.Module):
     """Per-pixel logits ``(N, 1, H, W)`` from Bi-LSTMs over columns (and rows).
 
-    Any H and W work (:attr:`stride` is 1).
+    Any H and W work (:attr:`stride` is 1). Inference never tiles it
+    (:attr:`needs_whole_image`): every column is one sequence.
     """
+
+    needs_whole_image = True
 
     def __init__(self, in_channels: int = 3, hidden_size: int = 64, num_layers: int = 2,
                  dropout: float = 0.2, direction: str = "columns"):
