@@ -18,7 +18,6 @@ machine, plus the command, commit and machine.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 from retinaseg.checkpoint import load_checkpoint
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.study import load_study, planned_runs, run_study
+from retinaseg.study import load_study, planned_runs, run_row, run_study
 from retinaseg.utils import git_commit, provenance, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,14 +33,13 @@ KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "fpr", "mcc
 COLUMN_MODEL = "column-bilstm"  # the variant that also gets rotation fusion
 
 
-def run_facts(folder: Path, result: dict) -> dict:
-    """A table row's scores and costs from a finished run folder."""
-    bundle = load_checkpoint(folder / "model.pt")
-    with open(folder / "log.csv", newline="") as handle:
-        log = list(csv.DictReader(handle))
+def run_facts(study, run, result: dict) -> dict:
+    """A table row's scores and costs from a finished run and one of its evaluations."""
+    # Unfused weights: the parameters the model trains (folding drops batch norms).
+    bundle = load_checkpoint(study.out_dir / run.name / "model.pt", for_inference=False)
     return {**{k: result["pooled"][k] for k in KEYS},
             "parameters": sum(p.numel() for p in bundle.module.parameters()),
-            "train_minutes": float(log[-1]["seconds"]) / 60 if log else None,
+            "train_minutes": run_row(study, run)["train_minutes"],
             "seconds_per_image": result["seconds_per_image"], "tta": result.get("tta", "none"),
             "threshold": result["threshold"], "threshold_source": result["threshold_source"]}
 
@@ -64,11 +62,11 @@ def table_rows(study, data_root, fusion: str) -> list[dict]:
             continue
         folder = study.out_dir / run.name
         result = json.loads((folder / "eval" / "metrics.json").read_text())
-        rows.append({"model": run.variant, **run_facts(folder, result)})
+        rows.append({"model": run.variant, **run_facts(study, run, result)})
         if run.variant == COLUMN_MODEL:
             fused = fused_result(folder, study, data_root, fusion)
             rows.append({"model": f"{run.variant} + rotation fusion ({fusion})",
-                         **run_facts(folder, fused)})
+                         **run_facts(study, run, fused)})
     return rows
 
 

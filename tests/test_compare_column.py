@@ -5,6 +5,8 @@ from pathlib import Path
 
 import yaml
 
+from retinaseg.models import create_model
+
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_column.py"
 BASE = {"model": {"name": "column-bilstm", "kwargs": {"hidden_size": 4, "num_layers": 1}},
         "data": {"dataset": "hrf", "split": "train", "val_count": 2, "preprocess": ["lab"],
@@ -43,4 +45,6 @@ def test_comparison_table_has_every_model_and_the_fused_column_model(synthetic_r
     plain, fused = result["rows"][:2]
     assert fused["tta"] == "rot4" and plain["tta"] == "none"
     assert fused["parameters"] == plain["parameters"]
+    unet = create_model("unet", in_channels=3, base_channels=4, depth=2)
+    assert result["rows"][2]["parameters"] == sum(p.numel() for p in unet.parameters())
     assert "| column-bilstm + rotation fusion (rot4) |" in out.with_suffix(".md").read_text()
