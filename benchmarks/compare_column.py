@@ -13,7 +13,9 @@ row is scored on the test images at their native resolution.
 Writes benchmarks/results/<study name>.{json,md}: accuracy, recall,
 specificity, precision, F1, FPR, MCC and AUC-ROC per model, with its
 parameter count, training minutes and inference seconds per image on this
-machine, plus the command, commit and machine.
+machine, plus the command, commit and machine. With ``--export NAME`` the
+column model with the best validation AUC (plain or row+column, never chosen on
+the test images) becomes the shipped weights NAME.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from pathlib import Path
 from retinaseg.checkpoint import load_checkpoint
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
+from retinaseg.pretrained import export_weights
 from retinaseg.study import load_study, planned_runs, run_row, run_study
 from retinaseg.utils import git_commit, provenance, write_result
 
@@ -70,6 +73,20 @@ def table_rows(study, data_root, fusion: str) -> list[dict]:
     return rows
 
 
+def best_column_run(study):
+    """The column model variant with the best validation AUC, and that AUC."""
+    scored = [(run_row(study, run)["val_auc_roc"], run) for run in planned_runs(study)
+              if run.variant.startswith(COLUMN_MODEL) and run.seed == study.seeds[0]]
+    auc, run = max(scored, key=lambda pair: pair[0])
+    return run, auc
+
+
+def export_best_column_model(study, name: str) -> dict:
+    run, auc = best_column_run(study)
+    path = export_weights(study.out_dir / run.name / "model.pt", name)
+    return {"name": name, "variant": run.variant, "val_auc_roc": auc, "file": path.name}
+
+
 def markdown(result: dict) -> str:
     head = ["model", *KEYS, "parameters", "train min", "s / image"]
     lines = [f"# {result['study']}: {result['dataset']} {result['split']}", "",
@@ -82,6 +99,10 @@ def markdown(result: dict) -> str:
         cells = [f"{row[k]:.4f}" for k in KEYS] + [
             f"{row['parameters']:,}", f"{row['train_minutes']:.1f}", f"{row['seconds_per_image']:.2f}"]
         lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+    if result.get("exported"):
+        shipped = result["exported"]
+        lines += ["", f"Shipped as `{shipped['name']}`: {shipped['variant']}, the column model "
+                      f"with the best validation AUC ({shipped['val_auc_roc']:.4f})."]
     return "\n".join(lines) + "\n"
 
 
@@ -92,6 +113,8 @@ def main(argv=None) -> int:
     parser.add_argument("--fusion", default="rot12", help="rotation fusion mode (rot<K>)")
     parser.add_argument("--out", help="result path without suffix "
                                       "(default benchmarks/results/<study file name>)")
+    parser.add_argument("--export", metavar="NAME",
+                        help="ship the column model with the best validation AUC as NAME")
     args = parser.parse_args(argv)
     commit = git_commit(ROOT)  # before training writes anything
     study = load_study(args.study)
@@ -99,6 +122,8 @@ def main(argv=None) -> int:
     result = {"study": Path(args.study).name, "dataset": study.dataset, "split": study.split,
               **provenance(ROOT, commit), "fusion": args.fusion,
               "rows": table_rows(study, args.data_root, args.fusion)}
+    if args.export:
+        result["exported"] = export_best_column_model(study, args.export)
     write_result(args.out or ROOT / "benchmarks/results" / Path(args.study).stem, result,
                  markdown(result))
     return 0

@@ -48,3 +48,36 @@ def test_comparison_table_has_every_model_and_the_fused_column_model(synthetic_r
     unet = create_model("unet", in_channels=3, base_channels=4, depth=2)
     assert result["rows"][2]["parameters"] == sum(p.numel() for p in unet.parameters())
     assert "| column-bilstm + rotation fusion (rot4) |" in out.with_suffix(".md").read_text()
+
+
+def test_export_ships_the_column_model_with_the_best_validation_auc(
+        synthetic_root, tmp_path, monkeypatch):
+    import retinaseg.pretrained as pretrained
+    from retinaseg.checkpoint import load_checkpoint
+    from retinaseg.study import load_study, planned_runs, run_row
+
+    weights = tmp_path / "weights"
+    weights.mkdir()
+    monkeypatch.setattr(pretrained, "weights_dir", lambda: weights)
+    monkeypatch.setitem(pretrained.PRETRAINED, "column-test", pretrained.PretrainedWeights(
+        "column-test", "column-test.pt", "a test", "configs/column-bilstm-cpu.yaml"))
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
+    study = {"base": "base.yaml", "out_dir": str(tmp_path / "runs"), "seeds": [0],
+             "evaluate": {"dataset": "hrf", "split": "test"},
+             "variants": {"column-bilstm": {},
+                          "column-bilstm-rows+columns": {"model.kwargs.direction": "rows+columns"}}}
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    out = tmp_path / "result"
+    assert _benchmark().main(["--study", str(path), "--data-root", str(synthetic_root),
+                              "--fusion", "rot4", "--out", str(out), "--export", "column-test"]) == 0
+
+    loaded = load_study(path)
+    val_auc = {run.variant: run_row(loaded, run)["val_auc_roc"] for run in planned_runs(loaded)}
+    best = max(val_auc, key=val_auc.get)
+    exported = json.loads(out.with_suffix(".json").read_text())["exported"]
+    assert exported["variant"] == best and exported["val_auc_roc"] == val_auc[best]
+    shipped = load_checkpoint(weights / "column-test.pt", for_inference=False)
+    assert shipped.meta.kwargs.get("direction", "columns") == ("rows+columns" if "rows" in best else "columns")
+    assert "column-test.pt" in (weights / "SHA256SUMS").read_text()
+    assert f"Shipped as `column-test`: {best}" in out.with_suffix(".md").read_text()
