@@ -13,7 +13,10 @@ row is scored on the test images at their native resolution.
 Writes benchmarks/results/<study name>.{json,md}: accuracy, recall,
 specificity, precision, F1, FPR, MCC and AUC-ROC per model, with its
 parameter count, training minutes and inference seconds per image on this
-machine, plus the command, commit and machine. With ``--export NAME`` the
+machine, plus the command, commit and machine. To train on several cores, start
+``retinaseg study --config <the same study file>`` beside it (OMP_NUM_THREADS=1
+each): the processes share the runs, and this one writes the table once all are
+done. With ``--export NAME`` the
 column model with the best validation AUC (plain or row+column, never chosen on
 the test images) becomes the shipped weights NAME.
 """
@@ -22,13 +25,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 
 from retinaseg.checkpoint import load_checkpoint
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.pretrained import export_weights
-from retinaseg.study import load_study, planned_runs, run_row, run_study
+from retinaseg.study import is_finished, load_study, planned_runs, run_row, run_study
 from retinaseg.utils import git_commit, provenance, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +75,12 @@ def table_rows(study, data_root, fusion: str) -> list[dict]:
             rows.append({"model": f"{run.variant} + rotation fusion ({fusion})",
                          **run_facts(study, run, fused)})
     return rows
+
+
+def wait_for_other_processes(study, poll_seconds: float = 30) -> None:
+    """Runs claimed by another process sharing the study: wait until they finish."""
+    while not all(is_finished(study, run) for run in planned_runs(study)):
+        time.sleep(poll_seconds)
 
 
 def best_column_run(study):
@@ -119,6 +129,7 @@ def main(argv=None) -> int:
     commit = git_commit(ROOT)  # before training writes anything
     study = load_study(args.study)
     run_study(study, args.data_root, log=lambda line: print(line, flush=True))
+    wait_for_other_processes(study)
     result = {"study": Path(args.study).name, "dataset": study.dataset, "split": study.split,
               **provenance(ROOT, commit), "fusion": args.fusion,
               "rows": table_rows(study, args.data_root, args.fusion)}

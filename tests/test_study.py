@@ -77,3 +77,57 @@ def test_repeat_adds_seeds_only_for_the_named_variants(tmp_path):
     study = load_study(_study(tmp_path))
     assert [run.name for run in planned_runs(study)] == [
         "baseline-seed0", "sgd-step-seed0", "baseline-seed1"]
+
+
+def test_a_claim_is_held_while_its_process_lives_and_taken_over_after(tmp_path):
+    import json
+    import socket
+    import subprocess
+    import sys
+
+    from retinaseg.study import CLAIM_FILE, claim, release
+
+    run = tmp_path / "baseline-seed0"
+    assert claim(run) and not claim(run)  # this process holds it
+    release(run)
+    assert claim(run)
+    release(run)
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    (run / CLAIM_FILE).write_text(json.dumps({"host": socket.gethostname(),
+                                              "pid": int(finished.stdout)}))
+    assert claim(run)  # its process has exited: the run is taken over
+    (run / CLAIM_FILE).write_text(json.dumps({"host": "another-machine", "pid": 1}))
+    assert not claim(run)  # cannot be checked from here, so it is respected
+
+
+def test_sittings_that_overlap_count_once_in_the_wall_time():
+    from retinaseg.study import wall_seconds
+
+    def sitting(start, seconds):
+        return {"started": f"2026-11-24T03:{start:02d}:00+00:00", "seconds": seconds}
+
+    assert wall_seconds([sitting(0, 600), sitting(5, 600)]) == 900
+    assert wall_seconds([sitting(0, 60), sitting(10, 60)]) == 120
+
+
+def test_two_processes_share_a_study_and_train_each_run_once(synthetic_root, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    path = _study(tmp_path, variants={"a": {}, "b": {"optim.lr": 0.002},
+                                      "c": {"optim.lr": 0.003}}, repeat={})
+    command = [sys.executable, "-m", "retinaseg.cli", "study", "--config", str(path),
+               "--data-root", str(synthetic_root)]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True) for _ in range(2)]
+    outputs = [w.communicate(timeout=600)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], outputs
+    sessions = json.loads((tmp_path / "out" / "sessions.json").read_text())["sessions"]
+    assert 1 <= len(sessions) <= 2  # the second may find every run taken
+    trained = [name for entry in sessions for name in entry["finished"]]
+    assert sorted(trained) == ["a-seed0", "b-seed0", "c-seed0"]  # each once
+    with open(tmp_path / "out" / "study.csv") as handle:
+        assert len(list(csv.DictReader(handle))) == 3
+    assert not list((tmp_path / "out").glob("*/.claim"))

@@ -25,6 +25,12 @@ short resumes from its last.pt. The table (``OUT/study.csv`` and
 ``OUT/study.md``) is rewritten after every run, so an interrupted study keeps
 what it finished. Variants are compared on their validation scores (chosen
 before any test image is seen); the test columns say how the choice holds up.
+
+Several processes can share one study: start ``retinaseg study`` again with the
+same folder (e.g. one per core with OMP_NUM_THREADS=1). Each run is claimed by
+the process that trains it (``OUT/<run>/.claim``, created atomically); a claim
+whose process has died is taken over, and the run resumes. A process stops when
+every run left is claimed by another one.
 """
 from __future__ import annotations
 
@@ -33,6 +39,8 @@ import datetime
 import io
 import json
 import math
+import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -161,22 +169,90 @@ def run_study(study: Study, data_root=None, log=print) -> list[dict]:
 
     study.out_dir.mkdir(parents=True, exist_ok=True)
     session = StudySession(study.out_dir / SESSIONS_FILE)
-    if study.pretrain and not (study.out_dir / "pretrain" / "model.pt").is_file():
-        log("pretraining: " + json.dumps(study.pretrain.get("set") or {}))
-        fit(pretrain_config(study, data_root))
-        session.record("pretrain")
+    if study.pretrain:
+        _pretrain(study, data_root, session, log)
     kept = [run.name for run in planned_runs(study) if is_finished(study, run)]
     if kept:
         log(f"finished earlier, kept: {', '.join(kept)}")
     # The plan is re-read after every run: ranked repeats join once the first runs are in.
     while pending := [run for run in planned_runs(study) if not is_finished(study, run)]:
-        run = pending[0]
-        log(f"[{len(pending)} to go] {run.name}: training")
-        model_path = fit(run_config(study, run, data_root))
-        evaluate_run(model_path, study, data_root, study.out_dir / run.name / "eval")
+        run = next((r for r in pending if claim(study.out_dir / r.name)), None)
+        if run is None:
+            log(f"{len(pending)} run(s) left, all claimed by other processes: "
+                f"{', '.join(r.name for r in pending)}")
+            break
+        try:
+            log(f"[{len(pending)} to go] {run.name}: training")
+            model_path = fit(run_config(study, run, data_root))
+            evaluate_run(model_path, study, data_root, study.out_dir / run.name / "eval")
+        finally:
+            release(study.out_dir / run.name)
         session.record(run.name)
         write_table(study)
     return write_table(study)
+
+
+def _pretrain(study: Study, data_root, session: "StudySession", log) -> None:
+    """Train the shared starting point once, or wait while another process does."""
+    from .train import fit
+
+    folder = study.out_dir / "pretrain"
+    while not (folder / "model.pt").is_file():
+        if claim(folder):
+            try:
+                log("pretraining: " + json.dumps(study.pretrain.get("set") or {}))
+                fit(pretrain_config(study, data_root))
+            finally:
+                release(folder)
+            session.record("pretrain")
+            return
+        log("waiting for another process to finish pretraining")
+        time.sleep(30)
+
+
+# --------------------------------------------------------------------------- claims
+
+CLAIM_FILE = ".claim"
+
+
+def claim(folder: Path) -> bool:
+    """Take ``folder``'s run for this process; False while a live process holds it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / CLAIM_FILE
+    for _ in range(2):  # a second try after clearing a dead process's claim
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            if claim_is_live(path):
+                return False
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"host": socket.gethostname(), "pid": os.getpid()}, handle)
+        return True
+    return False
+
+
+def claim_is_live(path: Path) -> bool:
+    """Whether the process that wrote the claim still runs (claims from another
+    host are trusted: there is no way to check them from here)."""
+    try:
+        holder = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False  # half-written or gone: its writer died or just finished
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def release(folder: Path) -> None:
+    (folder / CLAIM_FILE).unlink(missing_ok=True)
 
 
 SESSIONS_FILE = "sessions.json"
@@ -198,12 +274,22 @@ class StudySession:
                       "started": datetime.datetime.now(datetime.timezone.utc)
                       .isoformat(timespec="seconds"),
                       "seconds": 0.0, "finished": []}
-        self.earlier = read_sessions(path)
+        self.entry["pid"] = os.getpid()
 
     def record(self, name: str) -> None:
+        """Add ``name`` to this sitting's entry; other processes' entries are kept."""
+        import fcntl
+
         self.entry["seconds"] = round(time.perf_counter() - self.started, 1)
         self.entry["finished"].append(name)
-        write_all_or_nothing({self.path: {"sessions": self.earlier + [self.entry]}})
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # concurrent processes of one study
+            others = [e for e in read_sessions(self.path) if not self._is_mine(e)]
+            write_all_or_nothing({self.path: {"sessions": others + [self.entry]}})
+
+    def _is_mine(self, entry: dict) -> bool:
+        return (entry.get("pid") == self.entry["pid"]
+                and entry.get("started") == self.entry["started"])
 
 
 def read_sessions(path: Path) -> list[dict]:
@@ -309,12 +395,27 @@ def provenance_lines(study: Study) -> list[str]:
     sessions = read_sessions(study.out_dir / SESSIONS_FILE)
     if not sessions:
         return []
-    total = sum(entry["seconds"] for entry in sessions)
-    lines = [f"Wall time {total / 60:.1f} min in {len(sessions)} sitting(s), "
+    process = sum(entry["seconds"] for entry in sessions)
+    wall = wall_seconds(sessions)
+    parallel = (f" ({process / 60:.1f} process-minutes: some sittings ran side by side)"
+                if process - wall > 1 else "")
+    lines = [f"Wall time {wall / 60:.1f} min in {len(sessions)} sitting(s){parallel}, "
              "training and evaluation included:"]
     for entry in sessions:
         machine = entry["machine"]
+        threads = f", {machine['torch_threads']} thread(s)" if "torch_threads" in machine else ""
         lines.append(f"- {entry['started']}: `{entry['command']}`, commit `{entry['commit']}`, "
-                     f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores), "
+                     f"{machine.get('cpu', '?')} ({machine.get('cores', '?')} cores{threads}), "
                      f"{entry['seconds'] / 60:.1f} min, {len(entry['finished'])} run(s)")
     return lines
+
+
+def wall_seconds(sessions: list[dict]) -> float:
+    """Seconds during which at least one sitting was running (overlaps counted once)."""
+    spans = sorted((start, start + e["seconds"]) for e in sessions
+                   for start in [datetime.datetime.fromisoformat(e["started"]).timestamp()])
+    total, reach = 0.0, -math.inf
+    for start, end in spans:
+        total += max(0.0, end - max(start, reach))
+        reach = max(reach, end)
+    return total

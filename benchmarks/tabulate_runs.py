@@ -1,0 +1,86 @@
+"""A table of finished training runs: what differs between their configs, and
+their validation AUC epoch by epoch. For short tuning probes run with
+``retinaseg train`` (every one on the training images' validation split).
+
+    python benchmarks/tabulate_runs.py runs/probe-a runs/probe-b ... \
+        --title "column-bilstm CPU tuning" --command "how the runs were started" \
+        --out benchmarks/results/column_bilstm_cpu_tuning
+
+Reads each run folder's config.yaml and log.csv; writes <out>.{json,md} with the
+commit and machine of this tabulation (the runs' own command goes in --command).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import yaml
+
+from retinaseg.utils import git_commit, provenance, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+IGNORED = {"out_dir", "data.root", "progress"}  # differ between runs without changing them
+
+
+def flatten(values: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def read_run(folder: Path) -> dict:
+    config = flatten(yaml.safe_load((folder / "config.yaml").read_text()))
+    with open(folder / "log.csv", newline="") as handle:
+        log = [row for row in csv.DictReader(handle)]
+    aucs = [float(row["val_auc_roc"]) for row in log if row["val_auc_roc"]]
+    return {"run": folder.name, "config": config, "val_auc_by_epoch": aucs,
+            "best_val_auc": max(aucs) if aucs else float("nan"),
+            "seconds": float(log[-1]["seconds"]) if log else float("nan")}
+
+
+def differing_keys(runs: list[dict]) -> list[str]:
+    keys = sorted({k for run in runs for k in run["config"]} - IGNORED)
+    return [k for k in keys if len({repr(run["config"].get(k)) for run in runs}) > 1]
+
+
+def markdown(result: dict) -> str:
+    keys = result["differs"]
+    epochs = max(len(run["val_auc_by_epoch"]) for run in result["runs"])
+    head = ["run", *keys, *(f"val AUC ep {e + 1}" for e in range(epochs)), "seconds"]
+    lines = [f"# {result['title']}", "", f"- runs started by: {result['run_command']}",
+             f"- tabulated by: `{result['command']}`", f"- commit: `{result['commit']}`",
+             f"- date: {result['date']}",
+             f"- machine: {result['machine']['cpu']}, {result['machine']['cores']} cores", "",
+             "Validation AUC on the held-out training images, by epoch.", "",
+             "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for run in result["runs"]:
+        cells = [run["run"], *(str(run["config"].get(k)) for k in keys)]
+        aucs = run["val_auc_by_epoch"]
+        cells += [f"{aucs[e]:.4f}" if e < len(aucs) else "" for e in range(epochs)]
+        lines.append("| " + " | ".join(cells + [f"{run['seconds']:.0f}"]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders")
+    parser.add_argument("--title", required=True)
+    parser.add_argument("--command", required=True, help="how the runs were started")
+    parser.add_argument("--out", required=True, help="result path without suffix")
+    args = parser.parse_args(argv)
+    runs = [read_run(folder) for folder in args.runs]
+    result = {"title": args.title, "run_command": args.command,
+              **provenance(ROOT, git_commit(ROOT)), "differs": differing_keys(runs), "runs": runs}
+    write_result(args.out, result, markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
