@@ -59,8 +59,6 @@ def test_export_ships_the_column_model_with_the_best_validation_auc(
     weights = tmp_path / "weights"
     weights.mkdir()
     monkeypatch.setattr(pretrained, "weights_dir", lambda: weights)
-    monkeypatch.setitem(pretrained.PRETRAINED, "column-test", pretrained.PretrainedWeights(
-        "column-test", "column-test.pt", "a test", "configs/column-bilstm-cpu.yaml"))
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
     study = {"base": "base.yaml", "out_dir": str(tmp_path / "runs"), "seeds": [0],
              "evaluate": {"dataset": "hrf", "split": "test"},

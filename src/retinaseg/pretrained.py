@@ -48,7 +48,10 @@ def weights_dir() -> Path:
 
 
 def pretrained_path(name: str) -> Path:
-    return weights_dir() / PRETRAINED[name].filename
+    """Where ``name``'s weights live; ``<name>.pt`` for a name not registered yet
+    (a model being exported for the first time)."""
+    weights = PRETRAINED.get(name)
+    return weights_dir() / (weights.filename if weights else f"{name}.pt")
 
 
 def pinned_hashes() -> dict[str, str]:
