@@ -44,6 +44,13 @@ def test_registered_and_a_misspelt_keyword_is_a_clear_error(name):
         create_model(name, in_chanels=3)
 
 
+def test_a_bad_keyword_value_is_a_clear_error():
+    with pytest.raises(RetinasegError, match="model 'column-bilstm': direction must be one of"):
+        create_model("column-bilstm", direction="diagonal")
+    with pytest.raises(RetinasegError, match="model 'deeplabv3plus'"):
+        create_model("deeplabv3plus", output_stride=4)
+
+
 def bilstm(direction: str):
     torch.manual_seed(0)
     return create_model("column-bilstm", hidden_size=8, direction=direction).eval()

@@ -126,7 +126,7 @@ def test_rot4_is_the_average_of_exact_quarter_turns():
     assert torch.allclose(predict_tensor(model, x, "rot4"), manual, atol=1e-5)
 
 
-@pytest.mark.parametrize("mode", ["rot1", "rot", "rotx", "rot-3", "flip+rot12"])
+@pytest.mark.parametrize("mode", ["rot1", "rot", "rotx", "rot-3", "flip+rot12", "rot90"])
 def test_unknown_rotation_modes_are_clear_errors(mode):
     with pytest.raises(RetinasegError, match="rot<K>"):
         predict_tensor(Pointwise(), torch.zeros(1, 16, 16), mode)

@@ -234,7 +234,7 @@ def _model_options(parser) -> None:
                         help="probability threshold (default: the model's validation threshold)")
     parser.add_argument("--tta", default="none", type=_tta_mode,
                         help="test-time augmentation: none, flip, flip+rot90, or rot<K> "
-                             "(average over K equally spaced rotations, e.g. rot12)")
+                             "(average over K equally spaced rotations, 2 to 36, e.g. rot12)")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
 
 

@@ -125,17 +125,21 @@ def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
     return total / weight
 
 
+MAX_TTA_ROTATIONS = 36  # every 10 degrees; beyond that, "rot90" is a likely typo for a quarter turn
+
+
 def tta_rotations(mode: str) -> int:
-    """K of a ``rot<K>`` mode (K >= 2), 0 for any other mode."""
+    """K of a ``rot<K>`` mode (2 <= K <= 36), 0 for any other mode."""
     match = re.fullmatch(r"rot(\d+)", mode)
-    return int(match.group(1)) if match and int(match.group(1)) >= 2 else 0
+    return int(match.group(1)) if match and 2 <= int(match.group(1)) <= MAX_TTA_ROTATIONS else 0
 
 
 def check_tta(mode: str) -> str:
     if mode not in TTA_MODES and not tta_rotations(mode):
         raise RetinasegError(f"unknown test-time augmentation {mode!r}; known: "
-                             f"{', '.join(TTA_MODES)}, rot<K> (K >= 2 equally spaced rotations, "
-                             "e.g. rot12)")
+                             f"{', '.join(TTA_MODES)}, rot<K> (K equally spaced rotations, "
+                             f"2 <= K <= {MAX_TTA_ROTATIONS}, e.g. rot12; rot4 is the quarter "
+                             "turns)")
     return mode
 
 

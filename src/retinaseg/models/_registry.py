@@ -36,5 +36,5 @@ def create_model(name: str, **kwargs) -> nn.Module:
         )
     try:
         return _MODEL_BUILDERS[name](**kwargs)
-    except TypeError as exc:  # a misspelt keyword from a config file
+    except (TypeError, ValueError) as exc:  # a misspelt keyword or a bad value in a config
         raise RetinasegError(f"model {name!r}: {exc}") from None
