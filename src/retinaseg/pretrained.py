@@ -43,6 +43,16 @@ _register(PretrainedWeights(
 ))
 
 
+_register(PretrainedWeights(
+    name="column-bilstm-hrf",
+    filename="column-bilstm-hrf.pt",
+    description="Column Bi-LSTM (RETA paper) with the row pass (rows+columns), HRF images "
+                "01-05 of each category (13 train, 2 validation) at 512 px in CIE-Lab; "
+                "threshold 0.5 as in the paper",
+    config="configs/compare-hrf-cpu.yaml",
+))
+
+
 def weights_dir() -> Path:
     return Path(str(resources.files("retinaseg") / "weights"))
 
