@@ -33,7 +33,7 @@ from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.pretrained import export_weights
 from retinaseg.study import is_finished, load_study, planned_runs, run_row, run_study
-from retinaseg.utils import git_commit, provenance, write_result
+from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "fpr", "mcc", "auc_roc")
@@ -100,9 +100,7 @@ def export_best_column_model(study, name: str) -> dict:
 def markdown(result: dict) -> str:
     head = ["model", *KEYS, "parameters", "train min", "s / image"]
     lines = [f"# {result['study']}: {result['dataset']} {result['split']}", "",
-             f"- command: `{result['command']}`", f"- commit: `{result['commit']}`",
-             f"- date: {result['date']}",
-             f"- machine: {result['machine']['cpu']}, {result['machine']['cores']} cores", "",
+             provenance_markdown(result),
              "Scored at native resolution inside the FOV, pooled over the test images.", "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for row in result["rows"]:

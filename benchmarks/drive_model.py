@@ -32,7 +32,7 @@ from retinaseg.inference import predict_probabilities
 from retinaseg.metrics import ScoreHistogram
 from retinaseg.pretrained import export_weights, load_pretrained, pretrained_path
 from retinaseg.train import fit
-from retinaseg.utils import git_commit, provenance, write_result
+from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7153,
@@ -112,9 +112,7 @@ def markdown(result: dict) -> str:
     table = head + "".join(f"| {row} | " + " | ".join(cell(s, k) for k in keys) + " |\n"
                            for row, s in rows)
     return (f"# {name} on the DRIVE test set\n\n"
-            f"- command: `{result['command']}`\n- commit: `{result['commit']}`\n"
-            f"- date: {result['date']}\n- machine: {result['machine']['cpu']}, "
-            f"{result['machine']['cores']} cores, torch {result['machine']['torch']}\n"
+            + provenance_markdown(result) +
             f"- protocol: DRIVE test images 01-20, 1st_manual ground truth, FOV masks, native "
             f"565x584; threshold {result['threshold']:.4f} ({result['threshold_source']}) "
             f"chosen on validation images {result['val_ids']} (held out of training/), never "

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from retinaseg.models import create_model
 from retinaseg.models.blocks import fuse_batchnorm
-from retinaseg.utils import provenance, write_result
+from retinaseg.utils import provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [("unet", {"base_channels": 16, "depth": 4}),
@@ -87,10 +87,7 @@ def measure(name: str, kwargs: dict, repeats: int) -> dict:
 def markdown(result: dict) -> str:
     base = result["rows"][0]
     lines = ["# Compute cost on this CPU\n",
-             f"- command: `{result['command']}`\n- commit: `{result['commit']}`\n"
-             f"- date: {result['date']}\n- machine: {result['machine']['cpu']}, "
-             f"{result['machine']['cores']} cores, torch {result['machine']['torch']}, "
-             f"{result['threads']} threads\n",
+             provenance_markdown(result) + f"- torch threads: {result['threads']}\n",
              "Training step: batch 8 of 256x256 crops, forward + backward + SGD. Inference: "
              "one 592x576 input (DRIVE padded to stride), batch norm folded, channels_last. "
              f"Median of {result['repeats']} after a warm-up. 'x' = relative to the first row "

@@ -13,7 +13,6 @@ dataset's photos, which must not be committed).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import re
 import shutil
@@ -23,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from retinaseg.cli import main as retinaseg
-from retinaseg.utils import git_commit, machine_info
+from retinaseg.utils import provenance, provenance_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -64,9 +63,7 @@ def main(argv=None) -> int:
     chromium("--window-size=1400,4000", f"--screenshot={(out / 'screenshot.png').resolve()}", url)
     metrics = json.loads((out / "metrics.json").read_text())
     images = metrics["images"]
-    result = {"command": "python " + " ".join(sys.argv), "commit": git_commit(ROOT),
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(), "dataset": args.dataset, "split": args.split,
+    result = {**provenance(ROOT), "dataset": args.dataset, "split": args.split,
               "images_in_split": images, "images_on_page": total, "images_broken": broken,
               "expected_on_page": 3 + 4 * images,
               "html_bytes": (out / "report.html").stat().st_size,
@@ -80,9 +77,7 @@ def main(argv=None) -> int:
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(
         f"# Report of {args.model} on {args.dataset}/{args.split} in headless Chromium\n\n"
-        f"- command: `{result['command']}`\n- commit: `{result['commit']}`\n"
-        f"- date: {result['date']}\n- machine: {result['machine']['cpu']}, "
-        f"{result['machine']['cores']} cores\n\n"
+        + provenance_markdown(result) + "\n"
         f"| images in split | images on page (expected) | failed to load | report.html | "
         f"report_files/ |\n|---|---|---|---|---|\n"
         f"| {images} | {total} ({result['expected_on_page']}) | {broken} | "

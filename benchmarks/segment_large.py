@@ -60,23 +60,21 @@ def main(argv=None) -> int:
     if args.case:
         print(json.dumps(measure(args.case, args.data_root)))
         return 0
-    from retinaseg.utils import git_commit, machine_info
+    from retinaseg.utils import provenance, provenance_markdown
 
     rows = []
     for case in ("resampled", "native-tiled"):
         child = subprocess.run([sys.executable, __file__, "--data-root", args.data_root,
                                 "--case", case], capture_output=True, text=True, check=True)
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
-    result = {"command": "python " + " ".join(sys.argv), "commit": git_commit(ROOT),
-              "machine": machine_info(), "rows": rows}
+    result = {**provenance(ROOT), "rows": rows}
     out = ROOT / "benchmarks/results/segment_large"
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     table = "| case | images | seconds / image | peak RSS (MiB) |\n|---|---|---|---|\n" + "".join(
         f"| {r['case']} | {', '.join(r['images'])} ({r['size'][0]}x{r['size'][1]}) | "
         f"{r['seconds_per_image']:.2f} | {r['peak_rss_mib']} |\n" for r in rows)
-    text = (f"# Segmenting HRF photographs (3504x2336) with unet-drive\n\n- command: "
-            f"`{result['command']}`\n- commit: `{result['commit']}`\n- machine: "
-            f"{result['machine']['cpu']}, {result['machine']['cores']} cores\n\n{table}")
+    text = (f"# Segmenting HRF photographs (3504x2336) with unet-drive\n\n"
+            f"{provenance_markdown(result)}\n{table}")
     out.with_suffix(".md").write_text(text)
     print(text)
     return 0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from retinaseg.utils import git_commit, provenance, write_result
+from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 IGNORED = {"out_dir", "data.root", "progress"}  # differ between runs without changing them
@@ -55,9 +55,7 @@ def markdown(result: dict) -> str:
     epochs = max(len(run["val_auc_by_epoch"]) for run in result["runs"])
     head = ["run", *keys, *(f"val AUC ep {e + 1}" for e in range(epochs)), "seconds"]
     lines = [f"# {result['title']}", "", f"- runs started by: {result['run_command']}",
-             f"- tabulated by: `{result['command']}`", f"- commit: `{result['commit']}`",
-             f"- date: {result['date']}",
-             f"- machine: {result['machine']['cpu']}, {result['machine']['cores']} cores", "",
+             "- tabulated by:", provenance_markdown(result),
              "Validation AUC on the held-out training images, by epoch.", "",
              "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for run in result["runs"]:

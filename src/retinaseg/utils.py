@@ -78,6 +78,14 @@ def provenance(root, commit: str | None = None) -> dict:
             "machine": machine_info()}
 
 
+def provenance_markdown(result: dict) -> str:
+    """The Markdown lines of a result's :func:`provenance`, one ``- key: value`` each."""
+    machine = result["machine"]
+    return (f"- command: `{result['command']}`\n- commit: `{result['commit']}`\n"
+            f"- date: {result['date']}\n- machine: {machine['cpu']}, {machine['cores']} cores, "
+            f"torch {machine['torch']}\n")
+
+
 def write_result(stem, result: dict, markdown: str) -> None:
     """``stem.json`` and ``stem.md`` of a benchmark, and the Markdown on stdout."""
     stem = Path(stem)
