@@ -31,7 +31,7 @@ from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.inference import predict_probabilities
 from retinaseg.metrics import ScoreHistogram
 from retinaseg.pretrained import export_weights, load_pretrained, pretrained_path
-from retinaseg.train import fit
+from retinaseg.train import calibrate, fit, threshold_source
 from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,7 +61,7 @@ def paper_verdict(pooled: dict) -> dict:
     return verdict
 
 
-def time_inference(bundle, samples, bf16: bool, repeats: int = 2, tta: str = "none") -> float:
+def time_inference(bundle, samples, bf16: bool, repeats: int = 2, tta: str | None = None) -> float:
     """Median seconds per image over the test images (after one warm-up), from the
     RGB photo and its FOV to the probability map: preprocessing included."""
     predict_probabilities(bundle, samples[0].image, samples[0].fov, tta, bf16)
@@ -89,9 +89,13 @@ def validation_tta(bundle, data_root: str) -> dict:
     return scores
 
 
-def train(args) -> tuple[Path, float]:
+def recipe(args):
     overrides = [f"data.root={args.data_root}", f"out_dir={args.run_dir}", "progress=false"]
-    cfg = load_config(ROOT / args.config, overrides + (args.set or []))
+    return load_config(ROOT / args.config, overrides + (args.set or []))
+
+
+def train(args) -> tuple[Path, float]:
+    cfg = recipe(args)
     started = time.perf_counter()
     model_path = fit(cfg)
     return model_path, time.perf_counter() - started
@@ -103,10 +107,12 @@ def markdown(result: dict) -> str:
             "iou", "auc_pr"]
     head = "| row | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys) + "\n"
     cell = lambda s, k: f"{s[k]:.4f}" if s.get(k) is not None else "-"  # noqa: E731
-    rows = [(f"{name}, pooled (fp32)", result["fp32"]["pooled"]),
-            (f"{name}, per-image mean (fp32)", result["fp32"]["mean"]),
-            (f"{name}, pooled (bf16)", result["bf16"]["pooled"]),
-            (f"{name}, pooled (fp32, flip TTA x4)", result["tta_flip"]["pooled"]),
+    tta, other = result["tta"], result["other_tta"]["tta"]
+    rows = [(f"{name}, pooled (fp32, TTA {tta})", result["fp32"]["pooled"]),
+            (f"{name}, per-image mean (fp32, TTA {tta})", result["fp32"]["mean"]),
+            (f"{name}, pooled (bf16, TTA {tta})", result["bf16"]["pooled"]),
+            (f"{name}, pooled (fp32, TTA {other}, same threshold)",
+             result["other_tta"]["pooled"]),
             ("2nd human observer, pooled", result["fp32"]["observers"]["2nd_manual"]["pooled"]),
             ("fine-tuning paper (Table 1; MCC implied by its Se, Sp, Pr)", PAPER)]
     table = head + "".join(f"| {row} | " + " | ".join(cell(s, k) for k in keys) + " |\n"
@@ -114,9 +120,9 @@ def markdown(result: dict) -> str:
     return (f"# {name} on the DRIVE test set\n\n"
             + provenance_markdown(result) +
             f"- protocol: DRIVE test images 01-20, 1st_manual ground truth, FOV masks, native "
-            f"565x584; threshold {result['threshold']:.4f} ({result['threshold_source']}) "
-            f"chosen on validation images {result['val_ids']} (held out of training/), never "
-            f"on the test set\n\n{table}\n" + verdict_lines(result) + timing_lines(result)
+            f"565x584; threshold {result['threshold']:.4f} ({result['threshold_source']}, "
+            f"under TTA {tta}) chosen on validation images {result['val_ids']} (held out of "
+            f"training/), never on the test set\n\n{table}\n" + verdict_lines(result) + timing_lines(result)
             + f"- bf16 verdict: {result['bf16_verdict']}\n"
             f"- test-time augmentation on the validation images {result['val_ids']} (pooled AUC / "
             f"best F1): " + ", ".join(f"{mode} {v['auc_roc']:.4f} / {v['best_f1']:.4f}"
@@ -135,8 +141,9 @@ def timing_lines(result: dict) -> str:
     text = (f"- training wall time: {t['train_wall_s']:.0f} s ({t['train_wall_s'] / 60:.1f} min), "
             f"best epoch {result['best_epoch']} of {result['epochs']}\n"
             f"- inference, seconds per DRIVE image (median): fp32 {t['fp32_s_per_image']:.3f}, "
-            f"bf16 {t['bf16_s_per_image']:.3f}, fp32 with flip TTA "
-            f"{t['fp32_tta_flip_s_per_image']:.3f} (preprocessing included)\n")
+            f"bf16 {t['bf16_s_per_image']:.3f} (both with TTA {result['tta']}), fp32 with TTA "
+            f"{result['other_tta']['tta']} {t['fp32_other_tta_s_per_image']:.3f} "
+            f"(preprocessing included)\n")
     unet = result.get("unet_reference")
     if unet:
         text += (f"- the plain U-Net (`unet-drive`) timed in the same run: "
@@ -173,7 +180,7 @@ def model_to_measure(args) -> tuple[Path, float | None]:
     if args.shipped:
         return pretrained_path(args.name), None
     if args.skip_train:
-        model_path, wall = Path(args.run_dir) / "model.pt", None
+        model_path, wall = calibrated(args, Path(args.run_dir) / "model.pt"), None
     else:
         model_path, wall = train(args)
     if args.export:
@@ -181,10 +188,26 @@ def model_to_measure(args) -> tuple[Path, float | None]:
     return model_path, wall
 
 
+def calibrated(args, model_path: Path) -> Path:
+    """A model trained before its recipe named its TTA (or threshold rule) gets
+    its threshold re-chosen on the same validation images, as training now would."""
+    cfg = recipe(args)
+    meta = load_checkpoint(model_path).meta
+    if meta.tta == cfg.tta and meta.threshold_source == threshold_source(cfg):
+        return model_path
+    return calibrate(model_path, cfg, model_path.with_name("model-calibrated.pt"))
+
+
+def other_tta(tta: str) -> str:
+    """The TTA row beside the model's own: flip for a model without, none for one with."""
+    return "flip" if tta == "none" else "none"
+
+
 def timing(bundle, samples, wall) -> dict:
     return {"train_wall_s": wall, "fp32_s_per_image": time_inference(bundle, samples, False),
             "bf16_s_per_image": time_inference(bundle, samples, True),
-            "fp32_tta_flip_s_per_image": time_inference(bundle, samples, False, tta="flip")}
+            "fp32_other_tta_s_per_image": time_inference(bundle, samples, False,
+                                                         tta=other_tta(bundle.meta.tta))}
 
 
 def unet_reference(samples) -> dict:
@@ -222,7 +245,9 @@ def main(argv=None) -> int:
               "val_ids": bundle.meta.extra.get("val_ids"),
               "best_epoch": bundle.meta.extra.get("best_epoch"),
               "epochs": bundle.meta.extra.get("epochs"), "paper": PAPER, "fp32": fp32,
-              "bf16": bf16, "tta_flip": evaluate_model(bundle, test_set, EvalOptions(tta="flip")),
+              "bf16": bf16, "tta": bundle.meta.tta,
+              "other_tta": evaluate_model(bundle, test_set,
+                                          EvalOptions(tta=other_tta(bundle.meta.tta))),
               "timing": times, "bf16_verdict": bf16_verdict(fp32, bf16, times),
               "paper_verdict": paper_verdict(fp32["pooled"]),
               "validation_tta": validation_tta(bundle, args.data_root)}

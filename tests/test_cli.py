@@ -65,6 +65,8 @@ def test_segment_folder_keeps_going_past_bad_files(tiny_model, user_folder, tmp_
     (["segment", "missing.png"], ["missing.png: no such file"]),
     (["train", "--config", "missing.yaml"], ["missing.yaml: no such config file"]),
     (["segment"], ["nothing to segment"]),
+    (["calibrate", "--model", "missing.pt", "--config", "missing.yaml", "--out", "x.pt"],
+     ["missing.yaml: no such config file"]),
 ])
 def test_user_mistakes_are_one_line_errors(args, fragments, tmp_path):
     _one_line_error(run_cli(*args), *fragments)
@@ -116,3 +118,19 @@ def test_outputs_are_readable_by_others(tiny_model, user_folder, tmp_path):
     out = tmp_path / "out"
     assert run_cli("segment", user_folder / "images", "--model", tiny_model, "--out", out).returncode == 0
     assert all(p.stat().st_mode & 0o044 == 0o044 for p in out.iterdir())
+
+
+def test_calibrate_ships_a_tta_that_evaluate_then_uses(tiny_model, synthetic_root, tmp_path,
+                                                      capsys):
+    calibrated = tmp_path / "calibrated.pt"
+    assert main(["calibrate", "--model", str(tiny_model), "--config",
+                 str(tiny_model.with_name("config.yaml")), "--data-root", str(synthetic_root),
+                 "--tta", "flip", "--out", str(calibrated)]) == 0
+    assert "TTA flip" in capsys.readouterr().out
+    assert main(["evaluate", "--model", str(calibrated), "--dataset", "drive", "--split", "test",
+                 "--data-root", str(synthetic_root), "--out", str(tmp_path / "eval")]) == 0
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text())["tta"] == "flip"
+    assert main(["evaluate", "--model", str(calibrated), "--dataset", "drive", "--split", "test",
+                 "--data-root", str(synthetic_root), "--tta", "none",
+                 "--out", str(tmp_path / "plain")]) == 0
+    assert json.loads((tmp_path / "plain" / "metrics.json").read_text())["tta"] == "none"

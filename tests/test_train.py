@@ -205,6 +205,7 @@ def test_a_checkpoint_from_before_square_size_loads(tiny_model, tmp_path):
     (["augment.fixed_rotations=-1", "augment.rotate=0"], "fixed_rotations must be >= 0"),
     (["fixed_threshold=1.5"], "fixed_threshold"),
     (["pos_weight=-1"], "pos_weight"),
+    (["tta=mirror"], "mirror"),
 ])
 def test_conflicting_or_bad_options_are_clear_errors(synthetic_root, tmp_path, extra, message):
     with pytest.raises(RetinasegError, match=message):
@@ -280,3 +281,49 @@ def test_automatic_pos_weight_is_the_class_balance_inside_the_fov(synthetic_root
     bundle = load_checkpoint(fit(cfg))
     assert bundle.meta.extra["pos_weight_auto"] == data.pos_weight
     assert reload(tmp_path / "auto" / "config.yaml").pos_weight == data.pos_weight
+
+
+def test_a_recipe_tta_chooses_the_threshold_and_becomes_the_models_default(synthetic_root,
+                                                                           tmp_path):
+    from synthetic import synthetic_fundus
+
+    from retinaseg.inference import predict_probabilities
+
+    bundle = load_checkpoint(fit(_config(synthetic_root, tmp_path / "flip", "epochs=1",
+                                         "tta=flip")))
+    assert bundle.meta.tta == "flip" and 0 < bundle.meta.threshold < 1
+    image, _, fov = synthetic_fundus(48, 48, seed=5)
+    default = predict_probabilities(bundle, image, fov)
+    assert np.array_equal(default, predict_probabilities(bundle, image, fov, "flip"))
+    assert not np.array_equal(default, predict_probabilities(bundle, image, fov, "none"))
+
+
+def test_calibrate_rechooses_the_threshold_without_touching_the_weights(synthetic_root, tmp_path):
+    from retinaseg.train import calibrate
+
+    out = tmp_path / "run"
+    plain = load_checkpoint(fit(_config(synthetic_root, out, "epochs=1")), for_inference=False)
+    same = load_checkpoint(calibrate(out / "model.pt", _config(synthetic_root, out),
+                                     tmp_path / "same.pt"))
+    assert same.meta.threshold == pytest.approx(plain.meta.threshold)  # same rule: same answer
+    strict = calibrate(out / "model.pt", _config(synthetic_root, out, "tta=flip",
+                                                 "threshold_min_specificity=0.999"),
+                       tmp_path / "strict.pt")
+    strict = load_checkpoint(strict, for_inference=False)
+    assert strict.meta.tta == "flip"
+    assert strict.meta.threshold_source == "validation-f1 at specificity >= 0.999"
+    assert strict.meta.threshold != plain.meta.threshold
+    assert strict.config["tta"] == "flip"
+    for name, weight in plain.module.state_dict().items():
+        assert torch.equal(weight, strict.module.state_dict()[name]), name
+
+
+def test_calibrating_on_other_validation_images_is_a_clear_error(synthetic_root, tmp_path):
+    from retinaseg.train import calibrate
+
+    out = tmp_path / "run"
+    fit(_config(synthetic_root, out, "epochs=1", "data.val_ids=['21', '22']"))
+    with pytest.raises(RetinasegError, match="was validated on"):
+        calibrate(out / "model.pt", _config(synthetic_root, out, "data.val_ids=['23', '24']"),
+                  tmp_path / "x.pt")
+    assert not (tmp_path / "x.pt").exists()

@@ -26,6 +26,8 @@ class ModelMeta:
     that: photos are resized to that many pixels square and the probabilities
     back (0 in checkpoints older than the field). ``threshold`` turns
     probabilities into a mask; ``threshold_source`` says where it came from.
+    ``tta`` is the test-time augmentation the threshold was chosen under, which
+    inference applies unless told otherwise ("none" in checkpoints older than the field).
     """
 
     architecture: str
@@ -37,6 +39,7 @@ class ModelMeta:
     trained_on: str = ""
     extra: dict = field(default_factory=dict)
     square_size: int = 0
+    tta: str = "none"
 
 
 @dataclass

@@ -121,6 +121,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from .config import load_config
+    from .train import calibrate
+
+    overrides = list(args.set or [])
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    if args.tta:
+        overrides.append(f"tta={args.tta}")
+    config = load_config(args.config, overrides)
+    path = calibrate(args.model, config, args.out)
+    bundle_meta = _meta_of(path)
+    print(f"threshold {bundle_meta.threshold:.4f} ({bundle_meta.threshold_source}, "
+          f"TTA {bundle_meta.tta}); wrote {path}")
+    return 0
+
+
+def _meta_of(path):
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(path).meta
+
+
 def cmd_study(args) -> int:
     from .study import load_study, run_study
 
@@ -213,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     tr.set_defaults(run=cmd_train)
 
+    ca = verbs.add_parser("calibrate", help="re-choose a trained model's threshold on its "
+                                            "validation images (e.g. under a TTA), no training")
+    ca.add_argument("--model", required=True, help="trained checkpoint (a run's model.pt)")
+    ca.add_argument("--config", required=True, help="the YAML it was trained with")
+    ca.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config value, e.g. --set threshold_min_specificity=0.98")
+    ca.add_argument("--tta", type=_tta_mode, help="calibrate and ship with this TTA")
+    ca.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
+    ca.add_argument("--out", required=True, help="where to write the calibrated checkpoint")
+    ca.set_defaults(run=cmd_calibrate)
+
     st = verbs.add_parser("study", help="train, evaluate and table a grid of training variants")
     st.add_argument("--config", required=True, help="study YAML (see configs/study-*.yaml)")
     st.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
@@ -232,9 +266,10 @@ def _model_options(parser) -> None:
                         help=f"shipped weights name or checkpoint path (default {DEFAULT_MODEL})")
     parser.add_argument("--threshold", type=float,
                         help="probability threshold (default: the model's validation threshold)")
-    parser.add_argument("--tta", default="none", type=_tta_mode,
+    parser.add_argument("--tta", type=_tta_mode,
                         help="test-time augmentation: none, flip, flip+rot90, or rot<K> "
-                             "(average over K equally spaced rotations, 2 to 36, e.g. rot12)")
+                             "(average over K equally spaced rotations, 2 to 36, e.g. rot12); "
+                             "default: the one the model's threshold was chosen under")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
 
 

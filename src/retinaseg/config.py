@@ -91,6 +91,9 @@ class TrainConfig:
                                   # thresholds at least this specific (0 = any)
     fixed_threshold: float = 0.0  # ship this threshold instead of the validation-chosen one
                                   # (validation still picks the best epoch); 0 = choose
+    tta: str = "none"             # test-time augmentation the finished model ships with: its
+                                  # threshold is chosen on validation under it, and inference
+                                  # applies it by default (epochs are still validated without)
     freeze_encoder: bool = False  # fine-tuning: encoder weights and batch-norm statistics fixed
     encoder_lr_scale: float = 1.0  # fine-tuning: encoder learning rate = this x optim.lr
     ema: float = 0.0              # per-step decay of an exponential moving average of the

@@ -11,7 +11,7 @@ from .bootstrap import bootstrap_intervals
 from .checkpoint import ModelBundle
 from .data import Dataset
 from .errors import RetinasegError
-from .inference import predict_probabilities
+from .inference import model_tta, predict_probabilities
 from .metrics import SegmentationMetrics
 from .topology import TopologyCounts, topology_counts, topology_scores
 from .utils import machine_info, software_versions
@@ -26,7 +26,7 @@ CURVE_BITS = 10  # the pooled histogram kept in metrics.json: 1025 bins, curves 
 @dataclass
 class EvalOptions:
     threshold: float | None = None   # None: the model's own (validation-chosen) threshold
-    tta: str = "none"
+    tta: str | None = None           # None: the model's own (the one its threshold was chosen under)
     bf16: bool = False
     topology: bool = False           # clDice and connected components (skeletons: slower)
     bootstrap: int = 0               # resamples for 95% intervals over images; 0 = none
@@ -76,6 +76,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     options = options or EvalOptions()
     threshold = options.threshold if options.threshold is not None else bundle.meta.threshold
     source = "command line" if options.threshold is not None else bundle.meta.threshold_source
+    tta = model_tta(bundle, options.tta)
     if len(data) == 0:
         raise RetinasegError(f"dataset {data.name!r} split {data.split!r} has no images")
     model_scorer = Scorer(threshold, options)
@@ -85,7 +86,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         if sample.vessel is None:
             raise RetinasegError(f"{sample.image_path}: no vessel annotation to evaluate against")
         started = time.perf_counter()
-        prob = predict_probabilities(bundle, sample.image, sample.fov, options.tta, options.bf16)
+        prob = predict_probabilities(bundle, sample.image, sample.fov, tta, options.bf16)
         seconds.append(time.perf_counter() - started)
         estimated_fov |= sample.fov_estimated
         row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id)
@@ -99,7 +100,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     result.update(
         model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
-        threshold_source=source, tta=options.tta, bf16=options.bf16,
+        threshold_source=source, tta=tta, bf16=options.bf16,
         fov="estimated from the images" if estimated_fov else "dataset masks",
         seconds_per_image=float(np.mean(seconds)), machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

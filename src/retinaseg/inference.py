@@ -179,6 +179,11 @@ def _probabilities(module, view: torch.Tensor, bf16: bool) -> torch.Tensor:
     return torch.sigmoid(sliding_window_logits(module, view, bf16=bf16))
 
 
+def model_tta(bundle: ModelBundle, tta: str | None) -> str:
+    """The TTA mode to use: the one asked for, else the one the model was calibrated with."""
+    return check_tta(bundle.meta.tta if tta is None else tta)
+
+
 def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = False) -> torch.Tensor:
     """Vessel probabilities ``(H, W)`` for a preprocessed ``(C, H, W)`` tensor.
 
@@ -200,11 +205,13 @@ def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = Fals
 
 
 def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray | None = None,
-                          tta: str = "none", bf16: bool = False) -> np.ndarray:
+                          tta: str | None = None, bf16: bool = False) -> np.ndarray:
     """Vessel probability map of an RGB photo at its native resolution.
 
-    ``fov`` is estimated when not given; probabilities outside it are 0.
+    ``fov`` is estimated when not given; probabilities outside it are 0. ``tta``
+    None means the model's own (``meta.tta``, which its threshold was chosen under).
     """
+    tta = model_tta(bundle, tta)
     if fov is None:
         fov = estimate_fov(image)
     if not fov.any():

@@ -59,7 +59,7 @@ def overlay(image: np.ndarray, prob: np.ndarray, mask: np.ndarray,
 
 
 def segment_image(bundle: ModelBundle, image: np.ndarray, threshold: float | None = None,
-                  tta: str = "none", bf16: bool = False):
+                  tta: str | None = None, bf16: bool = False):
     """Probability map, mask, FOV of one RGB photo (FOV estimated)."""
     fov = estimate_fov(image)
     prob = predict_probabilities(bundle, image, fov, tta, bf16)
@@ -78,7 +78,7 @@ def write_segmentation(out_dir: Path, stem: str, image, prob, mask, fov) -> list
 
 
 def segment_files(bundle: ModelBundle, paths: list[Path], out_dir: Path, threshold=None,
-                  tta: str = "none", bf16: bool = False, progress=None) -> SegmentReport:
+                  tta: str | None = None, bf16: bool = False, progress=None) -> SegmentReport:
     """Segment every file; a bad file is reported and skipped, never fatal."""
     report = SegmentReport()
     for path in (progress(paths) if progress else paths):

@@ -23,14 +23,14 @@ import torch
 from tqdm import tqdm
 
 from . import metrics
-from .checkpoint import ModelMeta, build_module, read_checkpoint, save_model
+from .checkpoint import ModelMeta, build_module, load_checkpoint, read_checkpoint, save_model
 from .config import TrainConfig, config_to_dict, save_config
 from .data import fov_diameter, load_dataset
 from .data.augment import photometric, random_crops, rotated_whole, whole_image_size
 from .data.preprocess import pipeline_channels, preprocess
 from .errors import RetinasegError
-from .inference import (SCALE_TOLERANCE, pad_to_stride, predict_tensor, resample, resize_image,
-                        resize_mask)
+from .inference import (SCALE_TOLERANCE, check_tta, pad_to_stride, predict_tensor, resample,
+                        resize_image, resize_mask)
 from .losses import LOSSES, compute_loss
 from .optim import PlateauTracker, build_optimizer, check_schedule, lr_at
 from .utils import seed_everything
@@ -199,14 +199,14 @@ def steps_per_epoch(data: TrainingData, cfg: TrainConfig) -> int:
     return math.ceil(crops * max(1, cfg.augment.fixed_rotations) / cfg.data.batch_size)
 
 
-def validate(module, data: TrainingData, cfg: TrainConfig) -> dict:
+def validate(module, data: TrainingData, cfg: TrainConfig, tta: str = "none") -> dict:
     """Pooled validation AUC, and the best F1 with the threshold that reaches it."""
     if not data.val_inputs:
         return {}
     module.eval()
     histogram = metrics.ScoreHistogram()
     for x, vessel, fov in zip(data.val_inputs, data.val_vessels, data.val_fovs):
-        histogram.update(predict_tensor(module, x, bf16=cfg.bf16).numpy(), vessel, fov)
+        histogram.update(predict_tensor(module, x, tta, bf16=cfg.bf16).numpy(), vessel, fov)
     set_training_mode(module, cfg)
     threshold, f1 = histogram.best_threshold("f1", cfg.threshold_min_specificity)
     return {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
@@ -341,6 +341,8 @@ def check_config(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.fixed_threshold < 1.0:
         raise RetinasegError(f"fixed_threshold must be in (0, 1), or 0 to choose it on "
                              f"validation; not {cfg.fixed_threshold}")
+    if cfg.tta != "none":
+        check_tta(cfg.tta)
     if cfg.pos_weight < 0:
         raise RetinasegError(f"pos_weight must be > 0, or 0 for auto; not {cfg.pos_weight}")
     check_geometry(cfg)
@@ -467,15 +469,41 @@ def resume_from(path: Path, module, optimizer, state: dict, average=None) -> np.
     return rng
 
 
+def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConfig) -> None:
+    """Set ``meta``'s threshold as the recipe says: fixed, or chosen on the
+    validation images under the recipe's test-time augmentation."""
+    meta.tta = cfg.tta
+    if cfg.fixed_threshold:
+        meta.threshold, meta.threshold_source = cfg.fixed_threshold, "fixed"
+    elif data.val_inputs:
+        scores = validate(module, data, cfg, cfg.tta)
+        meta.threshold, meta.threshold_source = scores["threshold"], threshold_source(cfg)
+        meta.extra["val_auc_roc"] = round(scores["auc_roc"], 5)
+
+
+def calibrate(model_path, cfg: TrainConfig, out_path) -> Path:
+    """Re-choose a trained model's threshold as ``cfg`` now says (a new ``tta`` or
+    ``threshold_min_specificity``) on the same validation images, without training
+    again; the weights are unchanged. Writes ``out_path``."""
+    bundle = load_checkpoint(model_path, for_inference=False)
+    data = load_training_data(cfg, seed_everything(cfg.seed))
+    trained_on = bundle.meta.extra.get("val_ids")
+    if trained_on is not None and sorted(map(str, trained_on)) != sorted(data.val_ids):
+        raise RetinasegError(f"{model_path}: was validated on {trained_on}, but the config's "
+                             f"validation images are {data.val_ids}")
+    bundle.module.eval()
+    choose_threshold(bundle.module, data, bundle.meta, cfg)
+    config = {**bundle.config, "tta": cfg.tta,
+              "threshold_min_specificity": cfg.threshold_min_specificity}
+    save_model(out_path, bundle.module, bundle.meta, config=config)
+    return Path(out_path)
+
+
 def finalise(out: Path, module, data, meta, cfg, state) -> Path:
     """Reload the best epoch, choose its threshold on validation, write model.pt."""
     if (out / "best.pt").exists():
         module.load_state_dict(read_checkpoint(out / "best.pt")["state_dict"])
-    if cfg.fixed_threshold:
-        meta.threshold, meta.threshold_source = cfg.fixed_threshold, "fixed"
-    elif data.val_inputs:
-        scores = validate(module, data, cfg)
-        meta.threshold, meta.threshold_source = scores["threshold"], threshold_source(cfg)
+    choose_threshold(module, data, meta, cfg)
     meta.extra.update(best_epoch=state["best_epoch"], train_seconds=round(state["seconds"], 1),
                       epochs=state["epoch"])
     save_model(out / "model.pt", module, meta, config=config_to_dict(cfg))
