@@ -30,7 +30,7 @@ from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.inference import predict_probabilities
 from retinaseg.metrics import ScoreHistogram
-from retinaseg.pretrained import export_weights, load_pretrained, pretrained_path
+from retinaseg.pretrained import PRETRAINED, export_weights, load_pretrained, pretrained_path
 from retinaseg.train import calibrate, fit, threshold_source
 from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
@@ -139,11 +139,14 @@ def verdict_lines(result: dict) -> str:
 def timing_lines(result: dict) -> str:
     t = result["timing"]
     text = (f"- training wall time: {t['train_wall_s']:.0f} s ({t['train_wall_s'] / 60:.1f} min), "
-            f"best epoch {result['best_epoch']} of {result['epochs']}\n"
-            f"- inference, seconds per DRIVE image (median): fp32 {t['fp32_s_per_image']:.3f}, "
-            f"bf16 {t['bf16_s_per_image']:.3f} (both with TTA {result['tta']}), fp32 with TTA "
-            f"{result['other_tta']['tta']} {t['fp32_other_tta_s_per_image']:.3f} "
-            f"(preprocessing included)\n")
+            f"best epoch {result['best_epoch']} of {result['epochs']}\n")
+    for stage in result.get("earlier_stages", []):
+        text += (f"  - it started from `{stage['source']}`, trained for "
+                 f"{stage['train_seconds'] / 60:.1f} min ({stage['epochs']} epochs)\n")
+    text += (f"- inference, seconds per DRIVE image (median): fp32 {t['fp32_s_per_image']:.3f}, "
+             f"bf16 {t['bf16_s_per_image']:.3f} (both with TTA {result['tta']}), fp32 with TTA "
+             f"{result['other_tta']['tta']} {t['fp32_other_tta_s_per_image']:.3f} "
+             f"(preprocessing included)\n")
     unet = result.get("unet_reference")
     if unet:
         text += (f"- the plain U-Net (`unet-drive`) timed in the same run: "
@@ -198,6 +201,21 @@ def calibrated(args, model_path: Path) -> Path:
     return calibrate(model_path, cfg, model_path.with_name("model-calibrated.pt"))
 
 
+def earlier_stages(bundle) -> list[dict]:
+    """The trained weights a model started from (``init_from``), and theirs in turn,
+    with the training time each recorded: a staged recipe's cost is all of them."""
+    stages, source = [], bundle.config.get("init_from")
+    while source and len(stages) < 10:
+        path = pretrained_path(source) if source in PRETRAINED else Path(source)
+        if not path.is_file():
+            break
+        start = load_checkpoint(path)
+        stages.append({"source": source, "train_seconds": start.meta.extra.get("train_seconds"),
+                       "epochs": start.meta.extra.get("epochs")})
+        source = start.config.get("init_from")
+    return [stage for stage in stages if stage["train_seconds"] is not None]
+
+
 def other_tta(tta: str) -> str:
     """The TTA row beside the model's own: flip for a model without, none for one with."""
     return "flip" if tta == "none" else "none"
@@ -250,7 +268,8 @@ def main(argv=None) -> int:
                                           EvalOptions(tta=other_tta(bundle.meta.tta))),
               "timing": times, "bf16_verdict": bf16_verdict(fp32, bf16, times),
               "paper_verdict": paper_verdict(fp32["pooled"]),
-              "validation_tta": validation_tta(bundle, args.data_root)}
+              "validation_tta": validation_tta(bundle, args.data_root),
+              "earlier_stages": earlier_stages(bundle)}
     if args.name != "unet-drive":
         result["unet_reference"] = unet_reference(samples)
     write_result(args.out, result, markdown(result))

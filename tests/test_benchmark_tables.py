@@ -43,3 +43,39 @@ def test_tabulate_runs_shows_what_differs_and_auc_by_epoch(tmp_path):
     text = out.with_suffix(".md").read_text()
     assert "| slow | 2 | 0.001 | 0.5000 | 0.6000 |  | 20 |" in text
     assert "| fast | 3 | 0.01 | 0.8000 | 0.9000 | 0.9500 | 30 |" in text
+
+
+def _benchmark(name: str):
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_drive_model_counts_the_training_of_every_stage_a_model_started_from(synthetic_root,
+                                                                            tmp_path):
+    from retinaseg.checkpoint import load_checkpoint
+    from retinaseg.config import load_config
+    from retinaseg.train import fit
+
+    drive_model = _benchmark("drive_model")
+    tiny = [f"data.root={synthetic_root}", "model.kwargs={base_channels: 4, depth: 2}",
+            "data.crop_size=32", "data.crops_per_image=2", "progress=false", "threads=1"]
+    first = fit(load_config(None, [*tiny, f"out_dir={tmp_path / 'a'}", "epochs=2"]))
+    second = fit(load_config(None, [*tiny, f"out_dir={tmp_path / 'b'}", "epochs=1",
+                                    f"init_from={first}"]))
+    stages = drive_model.earlier_stages(load_checkpoint(second))
+    assert [(s["source"], s["epochs"]) for s in stages] == [(str(first), 2)]
+    assert stages[0]["train_seconds"] == load_checkpoint(first).meta.extra["train_seconds"]
+    assert drive_model.earlier_stages(load_checkpoint(first)) == []
+
+
+def test_the_paper_table_implies_its_own_mcc():
+    drive_model = _benchmark("drive_model")
+    # Se, Sp and precision fix the vessel fraction; the MCC they imply is about 0.775.
+    assert 0.77 < drive_model.PAPER["mcc"] < 0.78
+    verdict = drive_model.paper_verdict({**drive_model.PAPER, "auc_roc": 0.9774,
+                                         "specificity": 0.9827})
+    assert verdict["auc_roc"]["ok"] and verdict["specificity"]["ok"]
+    assert not verdict["f1"]["ok"]  # equal is not better
