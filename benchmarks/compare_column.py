@@ -6,7 +6,7 @@ The study file (see src/retinaseg/study.py) lists the trained models: the
 column Bi-LSTM, its row+column variant and the paper's baselines, all on the
 same images, split and preprocessing. They are trained and evaluated through the
 study runner (finished runs are kept, so a rerun only adds what is missing);
-then the column model is also evaluated with rotation fusion (``--fusion``, a
+then each column model is also evaluated with rotation fusion (``--fusion``, a
 ``rot<K>`` test-time augmentation the paper proposes but does not try). Every
 row is scored on the test images at their native resolution.
 
@@ -37,7 +37,7 @@ from retinaseg.utils import git_commit, provenance, provenance_markdown, write_r
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "fpr", "mcc", "auc_roc")
-COLUMN_MODEL = "column-bilstm"  # the variant that also gets rotation fusion
+COLUMN_MODEL = "column-bilstm"  # its variants (plain, rows+columns) also get rotation fusion
 
 
 def run_facts(study, run, result: dict) -> dict:
@@ -70,7 +70,7 @@ def table_rows(study, data_root, fusion: str) -> list[dict]:
         folder = study.out_dir / run.name
         result = json.loads((folder / "eval" / "metrics.json").read_text())
         rows.append({"model": run.variant, **run_facts(study, run, result)})
-        if run.variant == COLUMN_MODEL:
+        if run.variant.startswith(COLUMN_MODEL):
             fused = fused_result(folder, study, data_root, fusion)
             rows.append({"model": f"{run.variant} + rotation fusion ({fusion})",
                          **run_facts(study, run, fused)})

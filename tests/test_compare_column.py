@@ -24,11 +24,12 @@ def _benchmark():
     return module
 
 
-def test_comparison_table_has_every_model_and_the_fused_column_model(synthetic_root, tmp_path):
+def test_comparison_table_has_every_model_and_each_fused_column_model(synthetic_root, tmp_path):
     (tmp_path / "base.yaml").write_text(yaml.safe_dump(BASE))
     study = {"base": "base.yaml", "out_dir": str(tmp_path / "runs"), "seeds": [0],
              "evaluate": {"dataset": "hrf", "split": "test"},
              "variants": {"column-bilstm": {},
+                          "column-bilstm-rows+columns": {"model.kwargs.direction": "rows+columns"},
                           "unet": {"model.name": "unet",
                                    "model.kwargs": {"base_channels": 4, "depth": 2}}}}
     path = tmp_path / "compare.yaml"
@@ -38,7 +39,8 @@ def test_comparison_table_has_every_model_and_the_fused_column_model(synthetic_r
                               "--fusion", "rot4", "--out", str(out)]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     assert [r["model"] for r in result["rows"]] == [
-        "column-bilstm", "column-bilstm + rotation fusion (rot4)", "unet"]
+        "column-bilstm", "column-bilstm + rotation fusion (rot4)", "column-bilstm-rows+columns",
+        "column-bilstm-rows+columns + rotation fusion (rot4)", "unet"]
     for row in result["rows"]:
         assert 0 <= row["f1"] <= 1 and abs(row["fpr"] + row["specificity"] - 1) < 1e-9
         assert row["parameters"] > 0 and row["threshold"] == 0.5
@@ -46,7 +48,10 @@ def test_comparison_table_has_every_model_and_the_fused_column_model(synthetic_r
     assert fused["tta"] == "rot4" and plain["tta"] == "none"
     assert fused["parameters"] == plain["parameters"]
     unet = create_model("unet", in_channels=3, base_channels=4, depth=2)
-    assert result["rows"][2]["parameters"] == sum(p.numel() for p in unet.parameters())
+    assert result["rows"][4]["parameters"] == sum(p.numel() for p in unet.parameters())
+    both, both_fused = result["rows"][2:4]
+    assert both_fused["tta"] == "rot4" and both["parameters"] == both_fused["parameters"]
+    assert both["parameters"] > plain["parameters"]  # the row pass has weights of its own
     assert "| column-bilstm + rotation fusion (rot4) |" in out.with_suffix(".md").read_text()
 
 
