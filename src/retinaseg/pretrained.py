@@ -1,11 +1,14 @@
 """Weights shipped inside the package, each pinned to its SHA-256."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
-from .checkpoint import ModelBundle, load_checkpoint, save_model, sha256_of
+import torch
+
+from .checkpoint import (ModelBundle, ModelMeta, load_checkpoint, read_checkpoint, save_model,
+                         sha256_of)
 from .errors import RetinasegError
 
 
@@ -77,11 +80,30 @@ def export_weights(checkpoint, name: str) -> Path:
     """Ship a trained checkpoint as ``name``: fp16 weights, hash pinned."""
     bundle = load_checkpoint(checkpoint, for_inference=False)  # ship the unfused weights
     target = pretrained_path(name)
-    save_model(target, bundle.module, bundle.meta, half=True, config=bundle.config)
+    # torch.save is not byte-reproducible: rewriting the same model would change its
+    # pinned hash for nothing, so a file that already ships the same model is kept.
+    if not ships_the_same(target, bundle):
+        save_model(target, bundle.module, bundle.meta, half=True, config=bundle.config)
     hashes = {**pinned_hashes(), target.name: sha256_of(target)}
     lines = "".join(f"{digest}  {filename}\n" for filename, digest in sorted(hashes.items()))
     (weights_dir() / HASH_FILE).write_text(lines)
     return target
+
+
+def ships_the_same(path: Path, bundle: ModelBundle) -> bool:
+    """Whether the weights file ``path`` holds ``bundle``'s model as export writes it:
+    same meta, same training config, same fp16 weights."""
+    if not path.is_file():
+        return False
+    shipped = read_checkpoint(path)
+    same_meta = asdict(ModelMeta(**shipped["meta"])) == asdict(bundle.meta)  # old files: defaults
+    if not same_meta or (shipped.get("config") or {}) != bundle.config:
+        return False
+    state = bundle.module.state_dict()
+    if shipped["state_dict"].keys() != state.keys():
+        return False
+    return all(torch.equal(shipped["state_dict"][k], v.half() if v.is_floating_point() else v)
+               for k, v in state.items())
 
 
 def verified_pretrained_path(name: str) -> Path:
