@@ -32,7 +32,8 @@ from retinaseg.checkpoint import load_checkpoint
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.pretrained import export_weights
-from retinaseg.study import is_finished, load_study, planned_runs, run_row, run_study
+from retinaseg.study import (is_finished, load_study, planned_runs, provenance_lines, run_row,
+                             run_study)
 from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +108,10 @@ def markdown(result: dict) -> str:
         cells = [f"{row[k]:.4f}" for k in KEYS] + [
             f"{row['parameters']:,}", f"{row['train_minutes']:.1f}", f"{row['seconds_per_image']:.2f}"]
         lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+    if result.get("sittings"):
+        lines += ["", "The table above was written by the command at the top; the models were "
+                      "trained and evaluated in these sittings of the study:", "",
+                  *result["sittings"]]
     if result.get("exported"):
         shipped = result["exported"]
         lines += ["", f"Shipped as `{shipped['name']}`: {shipped['variant']}, the column model "
@@ -130,7 +135,8 @@ def main(argv=None) -> int:
     wait_for_other_processes(study)
     result = {"study": Path(args.study).name, "dataset": study.dataset, "split": study.split,
               **provenance(ROOT, commit), "fusion": args.fusion,
-              "rows": table_rows(study, args.data_root, args.fusion)}
+              "rows": table_rows(study, args.data_root, args.fusion),
+              "sittings": provenance_lines(study)}
     if args.export:
         result["exported"] = export_best_column_model(study, args.export)
     write_result(args.out or ROOT / "benchmarks/results" / Path(args.study).stem, result,

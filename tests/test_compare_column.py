@@ -52,7 +52,10 @@ def test_comparison_table_has_every_model_and_each_fused_column_model(synthetic_
     both, both_fused = result["rows"][2:4]
     assert both_fused["tta"] == "rot4" and both["parameters"] == both_fused["parameters"]
     assert both["parameters"] > plain["parameters"]  # the row pass has weights of its own
-    assert "| column-bilstm + rotation fusion (rot4) |" in out.with_suffix(".md").read_text()
+    text = out.with_suffix(".md").read_text()
+    assert "| column-bilstm + rotation fusion (rot4) |" in text
+    assert "sittings of the study" in text and result["sittings"][0].startswith("Wall time")
+    assert "compare_column" in result["sittings"][1]  # the sitting that trained the models
 
 
 def test_export_ships_the_column_model_with_the_best_validation_auc(
