@@ -1,10 +1,16 @@
 """The shipped weights: pinned, loadable, and accurate on real DRIVE images."""
+from pathlib import Path
+
 import pytest
+import yaml
 
 from retinaseg import RetinasegError
+from retinaseg.config import load_config
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.pretrained import PRETRAINED, load_model, pinned_hashes, pretrained_path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("name", sorted(PRETRAINED))
@@ -16,6 +22,12 @@ def test_every_shipped_model_is_present_pinned_and_loads(name):
     assert (bundle.meta.threshold_source.startswith("validation-f1")
             or bundle.meta.threshold_source == "fixed")
     assert pretrained_path(name).stat().st_size < 8 * 2**20  # "a few MB"
+    # The recipe named in the registry exists and is the one the file was calibrated by
+    # (a study file, which lists several recipes, is only checked to exist).
+    recipe = REPO / PRETRAINED[name].config
+    assert recipe.is_file()
+    if "variants" not in yaml.safe_load(recipe.read_text()):
+        assert bundle.meta.tta == load_config(recipe, []).tta
 
 
 def test_a_replaced_weights_file_is_refused(tmp_path, monkeypatch):
