@@ -79,3 +79,10 @@ def test_the_paper_table_implies_its_own_mcc():
                                          "specificity": 0.9827})
     assert verdict["auc_roc"]["ok"] and verdict["specificity"]["ok"]
     assert not verdict["f1"]["ok"]  # equal is not better
+
+
+def test_drive_model_says_where_the_papers_value_lies_in_our_interval():
+    drive_model = _benchmark("drive_model")
+    assert drive_model.interval_verdict("auc_roc", (0.9764, 0.9808)).endswith("inside)")
+    assert drive_model.interval_verdict("f1", (0.7972, 0.8197)).endswith("below)")
+    assert drive_model.interval_verdict("specificity", (0.9827, 0.9869)).endswith("above)")
