@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaseg.checkpoint import load_checkpoint
+from retinaseg.checkpoint import load_checkpoint, read_checkpoint
 from retinaseg.config import load_config
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
@@ -210,10 +210,12 @@ def calibrated(args, model_path: Path) -> Path:
     """A model trained before its recipe named its TTA (or threshold rule) gets
     its threshold re-chosen on the same validation images, as training now would."""
     cfg = recipe(args)
-    meta = load_checkpoint(model_path).meta
-    if meta.tta == cfg.tta and meta.threshold_source == threshold_source(cfg):
+    meta = read_checkpoint(model_path)["meta"]
+    if meta.get("tta", "none") == cfg.tta and meta["threshold_source"] == threshold_source(cfg):
         return model_path
-    return calibrate(model_path, cfg, model_path.with_name("model-calibrated.pt"))
+    target = model_path.with_name("model-calibrated.pt")
+    calibrate(model_path, cfg, target)
+    return target
 
 
 def earlier_stages(bundle) -> list[dict]:
@@ -224,10 +226,11 @@ def earlier_stages(bundle) -> list[dict]:
         path = pretrained_path(source) if source in PRETRAINED else Path(source)
         if not path.is_file():
             break
-        start = load_checkpoint(path)
-        stages.append({"source": source, "train_seconds": start.meta.extra.get("train_seconds"),
-                       "epochs": start.meta.extra.get("epochs")})
-        source = start.config.get("init_from")
+        start = read_checkpoint(path)  # meta and config only: no model to build
+        extra = start["meta"].get("extra", {})
+        stages.append({"source": source, "train_seconds": extra.get("train_seconds"),
+                       "epochs": extra.get("epochs")})
+        source = (start.get("config") or {}).get("init_from")
     return [stage for stage in stages if stage["train_seconds"] is not None]
 
 

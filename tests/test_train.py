@@ -303,13 +303,11 @@ def test_calibrate_rechooses_the_threshold_without_touching_the_weights(syntheti
 
     out = tmp_path / "run"
     plain = load_checkpoint(fit(_config(synthetic_root, out, "epochs=1")), for_inference=False)
-    same = load_checkpoint(calibrate(out / "model.pt", _config(synthetic_root, out),
-                                     tmp_path / "same.pt"))
-    assert same.meta.threshold == pytest.approx(plain.meta.threshold)  # same rule: same answer
-    strict = calibrate(out / "model.pt", _config(synthetic_root, out, "tta=flip",
-                                                 "threshold_min_specificity=0.999"),
-                       tmp_path / "strict.pt")
-    strict = load_checkpoint(strict, for_inference=False)
+    same = calibrate(out / "model.pt", _config(synthetic_root, out), tmp_path / "same.pt")
+    assert same.threshold == pytest.approx(plain.meta.threshold)  # same rule: same answer
+    calibrate(out / "model.pt", _config(synthetic_root, out, "tta=flip",
+                                        "threshold_min_specificity=0.999"), tmp_path / "strict.pt")
+    strict = load_checkpoint(tmp_path / "strict.pt", for_inference=False)
     assert strict.meta.tta == "flip"
     assert strict.meta.threshold_source == "validation-f1 at specificity >= 0.999"
     assert strict.meta.threshold != plain.meta.threshold

@@ -108,9 +108,7 @@ def cmd_train(args) -> int:
     from .config import load_config
     from .train import fit
 
-    overrides = list(args.set or [])
-    if args.data_root:
-        overrides.append(f"data.root={args.data_root}")
+    overrides = _config_overrides(args)
     if args.resume:
         overrides.append("resume=true")
     if args.out:
@@ -125,23 +123,19 @@ def cmd_calibrate(args) -> int:
     from .config import load_config
     from .train import calibrate
 
-    overrides = list(args.set or [])
-    if args.data_root:
-        overrides.append(f"data.root={args.data_root}")
-    if args.tta:
-        overrides.append(f"tta={args.tta}")
-    config = load_config(args.config, overrides)
-    path = calibrate(args.model, config, args.out)
-    bundle_meta = _meta_of(path)
-    print(f"threshold {bundle_meta.threshold:.4f} ({bundle_meta.threshold_source}, "
-          f"TTA {bundle_meta.tta}); wrote {path}")
+    overrides = _config_overrides(args) + ([f"tta={args.tta}"] if args.tta else [])
+    meta = calibrate(args.model, load_config(args.config, overrides), args.out)
+    print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}); "
+          f"wrote {args.out}")
     return 0
 
 
-def _meta_of(path):
-    from .checkpoint import load_checkpoint
-
-    return load_checkpoint(path).meta
+def _config_overrides(args) -> list[str]:
+    """``--set`` values, and ``--data-root`` as ``data.root``."""
+    overrides = list(args.set or [])
+    if args.data_root:
+        overrides.append(f"data.root={args.data_root}")
+    return overrides
 
 
 def cmd_study(args) -> int:

@@ -341,8 +341,7 @@ def check_config(cfg: TrainConfig) -> None:
     if not 0.0 <= cfg.fixed_threshold < 1.0:
         raise RetinasegError(f"fixed_threshold must be in (0, 1), or 0 to choose it on "
                              f"validation; not {cfg.fixed_threshold}")
-    if cfg.tta != "none":
-        check_tta(cfg.tta)
+    check_tta(cfg.tta)
     if cfg.pos_weight < 0:
         raise RetinasegError(f"pos_weight must be > 0, or 0 for auto; not {cfg.pos_weight}")
     check_geometry(cfg)
@@ -478,13 +477,13 @@ def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConf
     elif data.val_inputs:
         scores = validate(module, data, cfg, cfg.tta)
         meta.threshold, meta.threshold_source = scores["threshold"], threshold_source(cfg)
-        meta.extra["val_auc_roc"] = round(scores["auc_roc"], 5)
 
 
-def calibrate(model_path, cfg: TrainConfig, out_path) -> Path:
+def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     """Re-choose a trained model's threshold as ``cfg`` now says (a new ``tta`` or
     ``threshold_min_specificity``) on the same validation images, without training
-    again; the weights are unchanged. Writes ``out_path``."""
+    again; the weights are unchanged. Writes ``out_path``; returns its meta."""
+    check_config(cfg)
     bundle = load_checkpoint(model_path, for_inference=False)
     data = load_training_data(cfg, seed_everything(cfg.seed))
     trained_on = bundle.meta.extra.get("val_ids")
@@ -493,10 +492,11 @@ def calibrate(model_path, cfg: TrainConfig, out_path) -> Path:
                              f"validation images are {data.val_ids}")
     bundle.module.eval()
     choose_threshold(bundle.module, data, bundle.meta, cfg)
-    config = {**bundle.config, "tta": cfg.tta,
+    # The recorded recipe keeps its training keys; only the threshold rule changed.
+    config = {**bundle.config, "tta": cfg.tta, "fixed_threshold": cfg.fixed_threshold,
               "threshold_min_specificity": cfg.threshold_min_specificity}
     save_model(out_path, bundle.module, bundle.meta, config=config)
-    return Path(out_path)
+    return bundle.meta
 
 
 def finalise(out: Path, module, data, meta, cfg, state) -> Path:
