@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .errors import RetinasegError
-from .metrics import AUC_NAMES, SCORE_NAMES, ScoreHistogram, SegmentationMetrics, _score_arrays
+from .metrics import AUC_NAMES, SCORE_NAMES, ScoreHistogram, SegmentationMetrics, score_arrays
 
 CHUNK = 64  # resamples whose pooled histograms are held at once (64 x 65537 floats)
 
@@ -41,7 +41,7 @@ def _interval(values: np.ndarray, level: float) -> list[float]:
 def pooled_threshold_scores(weights: np.ndarray, metrics: SegmentationMetrics) -> dict:
     counts = np.array([[c.tp, c.fp, c.fn, c.tn] for c in metrics.image_counts], np.float64)
     tp, fp, fn, tn = (weights @ counts).T
-    return _score_arrays(tp, fp, fn, tn)
+    return score_arrays(tp, fp, fn, tn)
 
 
 def pooled_aucs(weights: np.ndarray, metrics: SegmentationMetrics) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .data.augment import AugmentConfig  # the augmentation's own parameters
 from .errors import RetinasegError, file_error
 
 
@@ -37,18 +38,6 @@ class DataConfig:
     square_size: int = 0          # resize every image to this many pixels square (non-uniformly
                                   # for non-square photos; inference does the same and resizes
                                   # back); 0 = off. Excludes fov_diameter.
-
-
-@dataclass
-class AugmentConfig:
-    flip: bool = True
-    rotate: float = 180.0         # max absolute angle in degrees (any angle, not just 90s)
-    scale: float = 0.1            # scale drawn from [1 - scale, 1 + scale]
-    brightness: float = 0.1       # additive, on [0, 1] RGB
-    contrast: float = 0.1         # multiplicative around the mean
-    gamma: float = 0.1            # gamma drawn from [1 - gamma, 1 + gamma]
-    fixed_rotations: int = 0      # show every image at K equally spaced angles each epoch
-                                  # (K x the steps); 0 = off. Needs rotate: 0.
 
 
 @dataclass

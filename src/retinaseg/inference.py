@@ -15,16 +15,14 @@ import re
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 from .checkpoint import ModelBundle
 from .data.augment import rotate
-from .data.fov import estimate_fov, fov_diameter
+from .data.fov import estimate_fov
+from .data.geometry import pad_to_stride, scale_to, to_working_geometry
 from .data.preprocess import preprocess
 from .errors import RetinasegError
 
-# Below this relative change a resample would only blur: segment as is.
-SCALE_TOLERANCE = 0.05
 # Working images larger than this many pixels are segmented in tiles.
 MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
 TILE_SIZE, TILE_OVERLAP = 512, 64
@@ -34,45 +32,12 @@ TTA_MODES = ("none", "flip", "flip+rot90")
 
 def working_scale(bundle: ModelBundle, fov: np.ndarray) -> float:
     """Factor taking this photo to the model's training scale (1.0 = as is)."""
-    scale = bundle.meta.fov_diameter / fov_diameter(fov)
-    return 1.0 if abs(scale - 1.0) < SCALE_TOLERANCE else scale
-
-
-def resample(image: np.ndarray, fov: np.ndarray, scale: float):
-    if scale == 1.0:
-        return image, fov
-    height, width = fov.shape
-    size = (max(16, round(width * scale)), max(16, round(height * scale)))
-    resized = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
-    resized_fov = np.asarray(Image.fromarray(fov).resize(size, Image.Resampling.NEAREST))
-    return resized, resized_fov.astype(bool)
-
-
-def resize_image(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """An RGB uint8 photo resized to ``shape`` (H, W); Pillow's bilinear filter
-    widens with the reduction, so downsizing is antialiased."""
-    return np.asarray(Image.fromarray(image).resize(shape[::-1], Image.Resampling.BILINEAR))
-
-
-def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """A boolean mask resized to ``shape`` (H, W): bilinear then > 0.5 keeps thin
-    vessels' width in proportion, unlike nearest."""
-    resized = Image.fromarray(mask.astype(np.float32)).resize(shape[::-1], Image.Resampling.BILINEAR)
-    return np.asarray(resized) > 0.5
+    return scale_to(bundle.meta.fov_diameter, fov)
 
 
 def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray):
     """The photo and its FOV brought to the geometry the model was trained at."""
-    size = bundle.meta.square_size
-    if size:
-        return resize_image(image, (size, size)), resize_mask(fov, (size, size))
-    return resample(image, fov, working_scale(bundle, fov))
-
-
-def pad_to_stride(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    height, width = x.shape[-2:]
-    pad_h, pad_w = (-height) % stride, (-width) % stride
-    return F.pad(x, (0, pad_w, 0, pad_h)), (height, width)
+    return to_working_geometry(image, fov, bundle.meta.fov_diameter, bundle.meta.square_size)
 
 
 def _autocast(bf16: bool):

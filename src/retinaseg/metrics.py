@@ -92,7 +92,7 @@ def _check_shapes(first_name: str, first, truth, fov, image_id) -> None:
         raise RetinasegError(f"{_where(image_id)}shapes must match pixel for pixel, got {listed}")
 
 
-def _validated(first_name: str, first, truth, fov, image_id):
+def validated_inputs(first_name: str, first, truth, fov, image_id):
     """Check one image at the boundary; return (first, truth, fov) as clean arrays."""
     _check_shapes(first_name, first, truth, fov, image_id)
     truth = _as_mask(truth, "truth", image_id)
@@ -141,7 +141,7 @@ def confusion_counts(pred, truth, fov, image_id=None) -> Counts:
         pred, truth, fov: Arrays of one shape, bool or 0/1.
         image_id: Named in error messages.
     """
-    pred, truth, fov = _validated("pred", pred, truth, fov, image_id)
+    pred, truth, fov = validated_inputs("pred", pred, truth, fov, image_id)
     return _count(pred[fov], truth[fov])
 
 
@@ -155,7 +155,7 @@ def _ratio(num, den, empty: float) -> np.ndarray:
     return out
 
 
-def _score_arrays(tp, fp, fn, tn) -> dict[str, np.ndarray]:
+def score_arrays(tp, fp, fn, tn) -> dict[str, np.ndarray]:
     """Every score for count arrays; floats throughout, so int64 cannot overflow."""
     tp, fp, fn, tn = (np.asarray(x, dtype=np.float64) for x in (tp, fp, fn, tn))
     mcc_den = np.sqrt((tp + fp) * (tp + fn)) * np.sqrt((tn + fp) * (tn + fn))
@@ -176,7 +176,7 @@ def scores_from_counts(counts: Counts) -> dict[str, float]:
 
     Zero-division conventions are in the module docstring.
     """
-    arrays = _score_arrays(counts.tp, counts.fp, counts.fn, counts.tn)
+    arrays = score_arrays(counts.tp, counts.fp, counts.fn, counts.tn)
     return {name: float(arrays[name]) for name in SCORE_NAMES}
 
 
@@ -215,7 +215,7 @@ class ScoreHistogram:
 
     def update(self, prob, truth, fov, image_id=None) -> ScoreHistogram:
         """Add one image's FOV pixels; returns ``self`` for chaining."""
-        prob, truth, fov = _validated("prob", prob, truth, fov, image_id)
+        prob, truth, fov = validated_inputs("prob", prob, truth, fov, image_id)
         return self._add(prob[fov], truth[fov])
 
     def _add(self, prob: np.ndarray, truth: np.ndarray) -> ScoreHistogram:
@@ -276,7 +276,7 @@ class ScoreHistogram:
     def scores_sweep(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Every threshold score at every grid threshold (for metric-versus-threshold plots)."""
         thresholds, c = self.counts_sweep()
-        return thresholds, _score_arrays(c.tp, c.fp, c.fn, c.tn)
+        return thresholds, score_arrays(c.tp, c.fp, c.fn, c.tn)
 
     def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
         """tp and fp at threshold ``k / scale`` for every k (pixels with bin >= k)."""
@@ -376,7 +376,7 @@ class ScoreHistogram:
 
 def _image_state(prob, truth, fov, threshold: float, image_id, bits: int):
     """Reduce one image to what evaluation keeps: its counts and its histogram."""
-    prob, truth, fov = _validated("prob", prob, truth, fov, image_id)
+    prob, truth, fov = validated_inputs("prob", prob, truth, fov, image_id)
     prob, truth = prob[fov], truth[fov]
     return _count(prob >= threshold, truth), ScoreHistogram(bits)._add(prob, truth)
 

@@ -42,7 +42,7 @@ import numpy as np
 from skimage.measure import label
 from skimage.morphology import skeletonize
 
-from .metrics import _validated  # the same boundary checks, so both modules reject the same inputs
+from .metrics import validated_inputs  # the same boundary checks, so both modules reject the same inputs
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def topology_counts(pred, truth, fov, image_id=None) -> TopologyCounts:
         pred, truth, fov: Arrays of one 2-D shape, bool or 0/1.
         image_id: Named in error messages.
     """
-    pred, truth, fov = _validated("pred", pred, truth, fov, image_id)
+    pred, truth, fov = validated_inputs("pred", pred, truth, fov, image_id)
     pred, truth = pred & fov, truth & fov  # outside the FOV is background, before skeletonizing
     pred_skeleton, true_skeleton = skeleton(pred), skeleton(truth)
     return TopologyCounts(

@@ -10,12 +10,25 @@ The same affine matrices rotate whole images by fixed angles (training with
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import AugmentConfig
+
+@dataclass
+class AugmentConfig:
+    """The augmentation's parameters (a training config's ``augment`` section)."""
+
+    flip: bool = True
+    rotate: float = 180.0         # max absolute angle in degrees (any angle, not just 90s)
+    scale: float = 0.1            # scale drawn from [1 - scale, 1 + scale]
+    brightness: float = 0.1       # additive, on [0, 1] RGB
+    contrast: float = 0.1         # multiplicative around the mean
+    gamma: float = 0.1            # gamma drawn from [1 - gamma, 1 + gamma]
+    fixed_rotations: int = 0      # show every image at K equally spaced angles each epoch
+                                  # (K x the steps); 0 = off. Needs rotate: 0.
 
 
 def photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

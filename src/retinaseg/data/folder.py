@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import RetinasegError, file_error
 from .io import IMAGE_SUFFIXES
-from .registry import SampleFiles
+from .sample import SampleFiles
 MASK_SUFFIXES = ("", "_mask")
 FOV_SUFFIXES = ("", "_mask", "_fov")
 

@@ -14,20 +14,9 @@ from typing import Callable
 from ..errors import RetinasegError
 from .fov import estimate_fov
 from .io import read_image, read_mask
-from .sample import Sample
+from .sample import Sample, SampleFiles
 
 DATA_ROOT_ENV = "RETINASEG_DATA"
-
-
-@dataclass(frozen=True)
-class SampleFiles:
-    """Paths of one sample; ``vessel``/``fov`` may be absent in some layouts."""
-
-    id: str
-    image: Path
-    vessel: Path | None = None
-    fov: Path | None = None
-    observers: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

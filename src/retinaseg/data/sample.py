@@ -1,10 +1,21 @@
-"""The unit every loader yields: an image with its masks."""
+"""The units a loader deals in: the files of a sample, and the decoded sample."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class SampleFiles:
+    """Paths of one sample; ``vessel``/``fov`` may be absent in some layouts."""
+
+    id: str
+    image: Path
+    vessel: Path | None = None
+    fov: Path | None = None
+    observers: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass

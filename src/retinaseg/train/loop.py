@@ -1,0 +1,152 @@
+"""The training loop: ``fit(config)`` writes a run folder with the resolved
+config, a CSV log, ``last.pt`` (to resume), ``best.pt`` and the final ``model.pt``.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..checkpoint import ModelMeta, build_module, read_checkpoint, save_model
+from ..config import TrainConfig, config_to_dict, save_config
+from ..data.preprocess import pipeline_channels
+from ..losses import compute_loss
+from ..optim import PlateauTracker, build_optimizer, lr_at
+from ..utils import seed_everything
+from .checks import check_config
+from .data import TrainingData, epoch_batches, load_training_data, steps_per_epoch
+from .finetune import load_initial_weights, parameter_groups, set_training_mode
+from .state import RunLog, resume_from, save_last
+from .threshold import choose_threshold, validate
+
+
+class WeightAverage:
+    """Exponential moving average of a module's weights (BatchNorm statistics copied).
+
+    The averaged weights are smoother than the last step's, which steadies the
+    validation curve near the end of a schedule; they are what gets validated and saved.
+    """
+
+    def __init__(self, module, decay: float):
+        self.decay = decay
+        self.module = copy.deepcopy(module)
+        self.module.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, module) -> None:
+        for averaged, current in zip(self.module.parameters(), module.parameters()):
+            averaged.lerp_(current, 1.0 - self.decay)
+        for averaged, current in zip(self.module.buffers(), module.buffers()):
+            averaged.copy_(current)
+
+
+def train_one_epoch(module, optimizer, batches, cfg: TrainConfig, schedule_state: dict,
+                    average: WeightAverage | None = None) -> float:
+    losses = []
+    for crops, vessels, fovs in batches:
+        lr = lr_at(cfg.schedule, cfg.optim.lr, schedule_state["step"], schedule_state["total"],
+                   schedule_state["per_epoch"], schedule_state["plateau"].factor)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            logits = module(crops.contiguous(memory_format=torch.channels_last))
+        loss = compute_loss(cfg.loss, logits, vessels, fovs, cfg.pos_weight)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.optim.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.optim.grad_clip)
+        optimizer.step()
+        if average is not None:
+            average.update(module)
+        schedule_state["step"] += 1
+        schedule_state["lr"] = lr
+        losses.append(loss.item())
+    return float(np.mean(losses))
+
+
+def model_meta(cfg: TrainConfig, data: TrainingData, threshold=0.5, source="default") -> ModelMeta:
+    kwargs = {"in_channels": pipeline_channels(cfg.data.preprocess), **cfg.model.kwargs}
+    extra = {"val_ids": data.val_ids}
+    if data.pos_weight:
+        extra["pos_weight_auto"] = data.pos_weight
+    return ModelMeta(cfg.model.name, kwargs, list(cfg.data.preprocess), data.fov_diameter,
+                     threshold, source, f"{cfg.data.dataset}:{cfg.data.split}", extra,
+                     square_size=cfg.data.square_size)
+
+
+def with_measured_weight(cfg: TrainConfig, data: TrainingData) -> TrainConfig:
+    """``pos_weight: 0`` (auto) replaced by the measured class balance, so that is
+    what trains and what the run's config.yaml and checkpoints record."""
+    if not data.pos_weight:
+        return cfg
+    if cfg.progress:
+        print(f"pos_weight auto: {data.pos_weight:g} (background / vessel pixels)", flush=True)
+    return dataclasses.replace(cfg, pos_weight=data.pos_weight)
+
+
+def fit(cfg: TrainConfig) -> Path:
+    """Train a model as ``cfg`` says; returns the path of the final ``model.pt``."""
+    check_config(cfg)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = seed_everything(cfg.seed)
+    data = load_training_data(cfg, rng)
+    cfg = with_measured_weight(cfg, data)
+    meta = model_meta(cfg, data)
+    module = build_module(meta).to(memory_format=torch.channels_last)
+    if cfg.init_from:
+        load_initial_weights(module, cfg.init_from, cfg.init_scope)
+    set_training_mode(module, cfg)
+    optimizer = build_optimizer(parameter_groups(module, cfg), cfg.optim)
+    per_epoch = steps_per_epoch(data, cfg)
+    state = {"step": 0, "total": per_epoch * cfg.epochs, "per_epoch": per_epoch,
+             "plateau": PlateauTracker(cfg.schedule), "lr": cfg.optim.lr,
+             "epoch": 0, "best": -math.inf, "best_epoch": 0, "seconds": 0.0}
+    average = WeightAverage(module, cfg.ema) if cfg.ema > 0 else None
+    if cfg.resume and (out / "last.pt").exists():
+        rng = resume_from(out / "last.pt", module, optimizer, state, average)
+    evaluated = average.module if average is not None else module
+    save_config(cfg, out / "config.yaml")
+    log = RunLog(out / "log.csv", fresh=state["epoch"] == 0)
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        started = time.perf_counter()
+        batches = epoch_batches(data, cfg, module.stride, rng)
+        batches = tqdm(batches, total=per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
+                       disable=not cfg.progress, leave=False)
+        loss = train_one_epoch(module, optimizer, batches, cfg, state, average)
+        row = {"epoch": epoch, "lr": f"{state['lr']:.3g}", "train_loss": f"{loss:.5f}"}
+        if data.val_inputs and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
+            scores = validate(evaluated, data, cfg)
+            row.update(val_auc_roc=f"{scores['auc_roc']:.5f}", val_f1=f"{scores['f1']:.5f}",
+                       val_threshold=f"{scores['threshold']:.4f}")
+            state["plateau"].update(scores[cfg.select_metric])
+            if scores[cfg.select_metric] > state["best"]:
+                state["best"], state["best_epoch"] = scores[cfg.select_metric], epoch
+                save_model(out / "best.pt", evaluated, meta, config=config_to_dict(cfg), epoch=epoch)
+        state["seconds"] += time.perf_counter() - started
+        row["seconds"] = f"{state['seconds']:.1f}"
+        log.write(row)
+        state["epoch"] = epoch
+        save_last(out / "last.pt", module, optimizer, meta, cfg, state, rng, average)
+        if cfg.progress:
+            print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
+    return finalise(out, evaluated, data, meta, cfg, state)
+
+
+def finalise(out: Path, module, data, meta, cfg, state) -> Path:
+    """Reload the best epoch, choose its threshold on validation, write model.pt."""
+    if (out / "best.pt").exists():
+        module.load_state_dict(read_checkpoint(out / "best.pt")["state_dict"])
+    choose_threshold(module, data, meta, cfg)
+    meta.extra.update(best_epoch=state["best_epoch"], train_seconds=round(state["seconds"], 1),
+                      epochs=state["epoch"])
+    save_model(out / "model.pt", module, meta, config=config_to_dict(cfg))
+    return out / "model.pt"

@@ -1,0 +1,63 @@
+"""Validation scores, and the threshold a finished model ships with.
+"""
+from __future__ import annotations
+
+from .. import metrics
+from ..checkpoint import ModelMeta, load_checkpoint, save_model
+from ..config import TrainConfig
+from ..errors import RetinasegError
+from ..inference import predict_tensor
+from ..utils import seed_everything
+from .checks import check_config
+from .data import TrainingData, load_training_data
+from .finetune import set_training_mode
+
+
+def validate(module, data: TrainingData, cfg: TrainConfig, tta: str = "none") -> dict:
+    """Pooled validation AUC, and the best F1 with the threshold that reaches it."""
+    if not data.val_inputs:
+        return {}
+    module.eval()
+    histogram = metrics.ScoreHistogram()
+    for x, vessel, fov in zip(data.val_inputs, data.val_vessels, data.val_fovs):
+        histogram.update(predict_tensor(module, x, tta, bf16=cfg.bf16).numpy(), vessel, fov)
+    set_training_mode(module, cfg)
+    threshold, f1 = histogram.best_threshold("f1", cfg.threshold_min_specificity)
+    return {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
+
+
+def threshold_source(cfg: TrainConfig) -> str:
+    if cfg.threshold_min_specificity > 0:
+        return f"validation-f1 at specificity >= {cfg.threshold_min_specificity:g}"
+    return "validation-f1"
+
+
+def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConfig) -> None:
+    """Set ``meta``'s threshold as the recipe says: fixed, or chosen on the
+    validation images under the recipe's test-time augmentation."""
+    meta.tta = cfg.tta
+    if cfg.fixed_threshold:
+        meta.threshold, meta.threshold_source = cfg.fixed_threshold, "fixed"
+    elif data.val_inputs:
+        scores = validate(module, data, cfg, cfg.tta)
+        meta.threshold, meta.threshold_source = scores["threshold"], threshold_source(cfg)
+
+
+def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
+    """Re-choose a trained model's threshold as ``cfg`` now says (a new ``tta`` or
+    ``threshold_min_specificity``) on the same validation images, without training
+    again; the weights are unchanged. Writes ``out_path``; returns its meta."""
+    check_config(cfg)
+    bundle = load_checkpoint(model_path, for_inference=False)
+    data = load_training_data(cfg, seed_everything(cfg.seed))
+    trained_on = bundle.meta.extra.get("val_ids")
+    if trained_on is not None and sorted(map(str, trained_on)) != sorted(data.val_ids):
+        raise RetinasegError(f"{model_path}: was validated on {trained_on}, but the config's "
+                             f"validation images are {data.val_ids}")
+    bundle.module.eval()
+    choose_threshold(bundle.module, data, bundle.meta, cfg)
+    # The recorded recipe keeps its training keys; only the threshold rule changed.
+    config = {**bundle.config, "tta": cfg.tta, "fixed_threshold": cfg.fixed_threshold,
+              "threshold_min_specificity": cfg.threshold_min_specificity}
+    save_model(out_path, bundle.module, bundle.meta, config=config)
+    return bundle.meta
