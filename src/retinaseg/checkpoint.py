@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch.nn as nn
 
 from .errors import file_error
 from .models import create_model
-from .outputs import temp_beside
+from .outputs import atomic_write
 from .models.blocks import fuse_batchnorm
 
 FORMAT = "retinaseg-checkpoint-1"
@@ -56,16 +55,9 @@ def build_module(meta: ModelMeta) -> nn.Module:
 
 
 def atomic_torch_save(payload: dict, path: Path) -> None:
-    """Write to a temporary file then rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_beside(path)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    """Write to a temporary file then rename, so a crash never leaves half a file
+    (and a full disk is an ``OutputError`` naming the file)."""
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def save_model(path, module: nn.Module, meta: ModelMeta, half: bool = False, **extra) -> None:

@@ -1,14 +1,31 @@
-"""``retinaseg <verb>``: parse, call the library, print. Nothing else lives here."""
+"""``retinaseg <verb>``: parse, call the library, print. Nothing else lives here.
+
+One error boundary, :func:`main`, turns every failure into one line on stderr
+and an exit status (README, "Exit codes"):
+
+- 0: done.
+- 1: a batch job (``segment``) finished, but some inputs failed; each is listed.
+- 2: usage, bad input, bad config, unreadable file; nothing was done or written.
+- 3: an output could not be written (a file where the folder should be, a
+  read-only file system, a full disk); the line says what was and was not written.
+- 4: internal error, a bug: one line, and ``retinaseg --debug VERB ...`` shows
+  the traceback.
+- 130: interrupted (Ctrl-C).
+
+Output folders are checked before the work starts, so a long evaluation never
+ends in "cannot write".
+"""
 from __future__ import annotations
 
 import argparse
+import errno
 import shlex
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import RetinasegError
+from .errors import OutputError, RetinasegError
 
 DEFAULT_MODEL = "unet-drive"
 DEFAULT_OUT = "retinaseg-out"
@@ -25,9 +42,11 @@ def cmd_segment(args) -> int:
 
     if not args.inputs and not args.sample:
         raise RetinasegError("nothing to segment: give image files or folders, or --sample")
+    from .outputs import check_output_folder
+
     paths = collect_inputs(args.inputs)
+    out = check_output_folder(args.out)
     bundle = load_model(args.model)
-    out = Path(args.out)
     written = []
     if args.sample:
         image = sample_image()
@@ -39,6 +58,8 @@ def cmd_segment(args) -> int:
     for path in written:
         print(path)
     images = len(paths) + bool(args.sample)
+    if report.write_error is not None:
+        raise _stopped(report, images)
     print(f"segmented {images - len(report.failures)} of {images} images with {args.model} "
           f"into {out}/", file=sys.stderr)
     if report.failures:
@@ -49,25 +70,41 @@ def cmd_segment(args) -> int:
     return 0
 
 
+def _stopped(report, images: int) -> OutputError:
+    """The write error that stopped a segment job, with what was and was not written."""
+    names = [str(p) for p in report.not_written]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    done = images - len(report.not_written) - len(report.failures)
+    return OutputError(report.write_error.path,
+                       f"{str(report.write_error).rsplit(': ', 1)[-1]}; stopped with {done} of "
+                       f"{images} images written (their files are listed above); not written: "
+                       f"{shown}")
+
+
 def cmd_evaluate(args) -> int:
     from .data import load_dataset
     from .evaluate import EvalOptions, evaluate_model, format_table
-    from .outputs import write_all_or_nothing
+    from .outputs import check_output_folder, write_all_or_nothing
     from .pretrained import load_model
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
+    out = check_output_folder(args.out)
     bundle = load_model(args.model)
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
     options = EvalOptions(args.threshold, args.tta, args.bf16,
                           topology=args.topology or args.report, bootstrap=bootstrap)
-    out = Path(args.out)
     progress = _progress(sys.stderr.isatty(), "evaluate")
-    if args.report:
-        result, written = _evaluate_with_report(bundle, data, options, progress, out, args)
-    else:
-        result = _described(evaluate_model(bundle, data, options, progress), args)
-        write_all_or_nothing({out / "metrics.json": result})
-        written = [out / "metrics.json"]
+    try:
+        if args.report:
+            result, written = _evaluate_with_report(bundle, data, options, progress, out, args)
+        else:
+            result = _described(evaluate_model(bundle, data, options, progress), args)
+            write_all_or_nothing({out / "metrics.json": result})
+            written = [out / "metrics.json"]
+    except OutputError as exc:  # the writers stage every file: none of them appeared
+        raise OutputError(exc.path, f"{str(exc).rsplit(': ', 1)[-1]}; nothing was written "
+                                    f"to {out}/ (metrics.json{', report' if args.report else ''})"
+                          ) from None
     print(format_table(result))
     for path in written:
         print(f"wrote {path}")
@@ -92,8 +129,14 @@ def _described(result: dict, args) -> dict:
 
 
 def cmd_report(args) -> int:
+    from .outputs import check_output_folder
     from .report import rebuild_report, write_comparison
 
+    for folder in args.runs:
+        if Path(folder).is_dir():
+            check_output_folder(folder)
+    if len(args.runs) > 1 or args.out:
+        check_output_folder(args.out or DEFAULT_OUT)
     written = []
     for folder in args.runs:
         written += rebuild_report(folder)
@@ -114,17 +157,19 @@ def cmd_train(args) -> int:
     if args.out:
         overrides.append(f"out_dir={args.out}")
     config = load_config(args.config, overrides)
-    model_path = fit(config)
+    model_path = fit(config)  # checks out_dir before it writes anything
     print(f"wrote {model_path}")
     return 0
 
 
 def cmd_calibrate(args) -> int:
     from .config import load_config
+    from .outputs import check_output_file
     from .train import calibrate
 
     overrides = _config_overrides(args) + ([f"tta={args.tta}"] if args.tta else [])
-    meta = calibrate(args.model, load_config(args.config, overrides), args.out)
+    config = load_config(args.config, overrides)
+    meta = calibrate(args.model, config, check_output_file(args.out))
     print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}); "
           f"wrote {args.out}")
     return 0
@@ -139,9 +184,11 @@ def _config_overrides(args) -> list[str]:
 
 
 def cmd_study(args) -> int:
+    from .outputs import check_output_folder
     from .study import load_study, run_study
 
     study = load_study(args.config, args.out)
+    check_output_folder(study.out_dir)
     rows = run_study(study, args.data_root, log=lambda line: print(line, flush=True))
     print(f"{len(rows)} runs in {study.out_dir / 'study.md'} and {study.out_dir / 'study.csv'}")
     return 0
@@ -187,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Retinal vessel segmentation in colour fundus photographs.",
         epilog="Run 'retinaseg VERB --help' for a verb's options.")
     parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, print the full traceback (give it before the verb)")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     seg = verbs.add_parser("segment", help="segment your own photographs")
@@ -283,15 +332,38 @@ def _version() -> str:
 
 
 def main(argv=None) -> int:
+    """Run one verb; every failure is one stderr line and an exit status (module docstring)."""
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except RetinasegError as exc:
-        print(f"retinaseg: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("retinaseg: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the one place every failure is turned into a line and a code
+        if args.debug:
+            raise
+        status, line = failure_report(exc)
+        print(line, file=sys.stderr)
+        return status
+
+
+# An OSError that no writer mapped: these errno values can only mean an output.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
+def failure_report(exc: Exception) -> tuple[int, str]:
+    """The exit status and the one stderr line for an exception out of a verb."""
+    if isinstance(exc, RetinasegError):
+        return exc.exit_status, f"retinaseg: error: {_one_line(exc)}"
+    if isinstance(exc, OSError) and exc.filename:
+        status = 3 if exc.errno in _WRITE_ERRNOS else 2
+        return status, f"retinaseg: error: {exc.filename}: {exc.strerror or exc}"
+    return 4, (f"retinaseg: internal error: {type(exc).__name__}: {_one_line(exc)} "
+               "(a bug; rerun as 'retinaseg --debug VERB ...' for the traceback and report it)")
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -6,13 +6,17 @@ a run can be repeated from its folder alone.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from .data.augment import AugmentConfig  # the augmentation's own parameters
+from .config_rules import check_config, keyed
 from .errors import RetinasegError, file_error
+from .outputs import atomic_write
+from .safe_yaml import check_plain_text, parse_yaml, read_yaml_file
 
 
 @dataclass
@@ -97,19 +101,22 @@ class TrainConfig:
 
 def _build(cls, values: dict, where: str):
     if not isinstance(values, dict):
-        raise RetinasegError(f"config section {where or 'top level'!r} must be a mapping")
+        raise keyed(RetinasegError(f"config section {where or 'top level'!r} must be a "
+                                   f"mapping, not {type(values).__name__} {_short(values)}"),
+                    where or None)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
+    prefix = where + "." if where else ""
+    unknown = sorted(map(str, set(values) - set(fields)))
     if unknown:
-        raise RetinasegError(f"unknown config key {where + '.' if where else ''}{unknown[0]}; "
-                             f"known: {', '.join(fields)}")
+        raise keyed(RetinasegError(f"unknown config key {prefix}{unknown[0]}; "
+                                   f"known: {', '.join(fields)}"), prefix + unknown[0])
     kwargs = {}
     for name, value in values.items():
         sub = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
         if sub is not None and dataclasses.is_dataclass(sub) and not isinstance(sub, dict):
-            value = _build(sub, value, f"{where}.{name}".strip("."))
+            value = _build(sub, value, prefix + name)
         else:
-            value = _checked_type(fields[name], value, f"{where}.{name}".strip("."))
+            value = _checked_type(fields[name], value, prefix + name)
         kwargs[name] = value
     return cls(**kwargs)
 
@@ -125,15 +132,21 @@ def _checked_type(spec: dataclasses.Field, value, key: str):
     if value is None and spec.default is None:
         return value
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > sys.float_info.max:
+            raise keyed(RetinasegError(f"config key {key}={_short(value)} is too large for a "
+                                       "float"), key)
         return float(value)
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise RetinasegError(f"config key {key} must be {_article(expected.__name__)}, "
-                             f"not {type(value).__name__} {value!r}")
+        raise keyed(RetinasegError(f"config key {key} must be {_article(expected.__name__)}, "
+                                   f"not {type(value).__name__} {_short(value)}"), key)
     return value
 
 
 def config_from_dict(values: dict) -> TrainConfig:
-    return _build(TrainConfig, values or {}, "")
+    """A checked config: types while building, then every rule of :mod:`config_rules`."""
+    config = _build(TrainConfig, {} if values is None else values, "")
+    check_config(config)
+    return config
 
 
 def apply_overrides(values: dict, overrides: list[str]) -> dict:
@@ -142,30 +155,64 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise RetinasegError(f"--set {item!r}: expected key=value, e.g. optim.lr=0.01")
-        node = values
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise RetinasegError(f"--set {item!r}: {part!r} is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        check_plain_text(raw, f"--set {key}")
+        try:
+            value = parse_yaml(raw)
+        except ValueError as exc:
+            raise RetinasegError(f"--set {_short(item)}: invalid YAML value ({exc})") from None
+        set_value(values, key, value, f"--set {_short(item)}")
     return values
 
 
+def set_value(values: dict, key: str, value, where: str) -> None:
+    """``values[a][b][c] = value`` for the dotted ``key`` "a.b.c"."""
+    node = values
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise RetinasegError(f"{where}: {part!r} is not a section")
+    node[leaf] = value
+
+
 def load_config(path=None, overrides: list[str] | None = None) -> TrainConfig:
+    """The config file's values, then ``--set`` overrides, checked whole.
+
+    An error names where the bad value came from: the ``--set`` item that set
+    it, else the file.
+    """
     values = read_yaml(path, "config file") if path is not None else {}
-    return config_from_dict(apply_overrides(values, overrides or []))
+    overrides = overrides or []
+    values = apply_overrides(values, overrides)
+    try:
+        return config_from_dict(values)
+    except RetinasegError as exc:
+        source = _source_of(getattr(exc, "key", None), overrides) or path
+        if source is None:
+            raise
+        raise _named(exc, source) from None
+
+
+def _source_of(key: str | None, overrides: list[str]) -> str | None:
+    """The last ``--set`` item that set ``key`` (or a section above it)."""
+    for item in reversed(overrides):
+        name = item.partition("=")[0]
+        if key and (key == name or key.startswith(name + ".") or name.startswith(key + ".")):
+            return f"--set {_short(item)}"
+    return None
+
+
+def _named(exc: RetinasegError, source) -> RetinasegError:
+    named = RetinasegError(f"{source}: {exc}")
+    named.key = getattr(exc, "key", None)
+    return named
 
 
 def read_yaml(path, what: str = "file") -> dict:
     """A YAML mapping from a file; a missing file or bad YAML is a one-line error."""
-    path = Path(path)
-    if not path.is_file():
-        raise file_error(path, f"no such {what}")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise file_error(path, f"invalid YAML ({str(exc).splitlines()[0]})") from None
+    values = read_yaml_file(path, what)
+    if values is None:
+        return {}
     if not isinstance(values, dict):
         raise file_error(path, "must be a YAML mapping")
     return values
@@ -176,7 +223,14 @@ def config_to_dict(config: TrainConfig) -> dict:
 
 
 def save_config(config: TrainConfig, path) -> None:
-    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def _short(value, limit: int = 80) -> str:
+    """``repr(value)``, cut short: a one-line error must stay one line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _article(noun: str) -> str:

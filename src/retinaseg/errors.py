@@ -1,12 +1,28 @@
-"""One exception type for everything a user can get wrong.
+"""The exceptions a user can cause, each with the exit status the CLI gives it.
 
-The CLI turns a :class:`RetinasegError` into one line on stderr and a non-zero
-exit; anything else is a bug and keeps its traceback.
+The CLI turns a :class:`RetinasegError` into one line on stderr and its
+``exit_status``; anything else is a bug, reported as an internal error (the
+traceback is printed with ``retinaseg --debug``).
 """
 
 
 class RetinasegError(Exception):
     """A problem with the user's input: a file, a name, a config value."""
+
+    exit_status = 2
+
+
+class OutputError(RetinasegError):
+    """An output could not be written: the folder is a file, read-only, or the disk is full.
+
+    ``path`` is the file or folder that could not be written.
+    """
+
+    exit_status = 3
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = path
 
 
 def file_error(path, problem: str) -> RetinasegError:

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 
-from .config import OptimConfig, ScheduleConfig
 from .errors import RetinasegError
+
+if TYPE_CHECKING:  # the config's rules use the names below: no import cycle at run time
+    from .config import OptimConfig, ScheduleConfig
 
 OPTIMIZERS = ("sgd", "sgd_momentum", "sgd_nesterov", "adam", "adamw")
 SCHEDULES = ("constant", "step", "cosine", "poly", "plateau", "onecycle")

@@ -37,7 +37,7 @@ from PIL import Image
 
 from . import plots
 from .errors import file_error
-from .outputs import write_all_or_nothing
+from .outputs import staged_files, write_all_or_nothing, writing
 from .overlays import ERROR_COLOURS, error_overlay, mask_image, thumbnail
 
 ASSETS = "report_files"
@@ -70,11 +70,12 @@ def panel_path(image_id: str, panel: str, thumb: bool) -> str:
 
 
 def _save_picture(array: np.ndarray, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".jpg":
-        Image.fromarray(array).save(path, quality=88)
-    else:
-        Image.fromarray(array).save(path, optimize=True)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".jpg":
+            Image.fromarray(array).save(path, quality=88)
+        else:
+            Image.fromarray(array).save(path, optimize=True)
 
 
 class PanelWriter:
@@ -103,8 +104,9 @@ def staged_report(out_dir):
     previous report (if any) is left untouched: nothing half-written.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".report-"))
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".report-"))
     try:
         yield staging
     finally:
@@ -118,16 +120,18 @@ def publish_report(result: dict, out_dir, staging: Path, extra_files: dict | Non
     """
     out_dir = Path(out_dir)
     figures = figure_files(result)
-    (staging / ASSETS).mkdir(parents=True, exist_ok=True)
-    for name, data in figures.items():
-        (staging / ASSETS / name).write_bytes(data)
+    with writing(staging / ASSETS):
+        (staging / ASSETS).mkdir(parents=True, exist_ok=True)
+        for name, data in figures.items():
+            (staging / ASSETS / name).write_bytes(data)
     page, markdown = render_report(result, staging, figures)
     pages = {out_dir / "report.html": page, out_dir / "report.md": markdown}
-    old = out_dir / ASSETS
-    if old.exists():  # moved into the staging folder, which is removed on exit
-        os.replace(old, staging / "previous")
-    os.replace(staging / ASSETS, old)
-    write_all_or_nothing({**pages, **(extra_files or {})})
+    # Pages and metrics are staged first, so a full disk fails before the swap.
+    with staged_files({**pages, **(extra_files or {})}), writing(out_dir / ASSETS):
+        old = out_dir / ASSETS
+        if old.exists():  # moved into the staging folder, which is removed on exit
+            os.replace(old, staging / "previous")
+        os.replace(staging / ASSETS, old)
     return [*pages, *(extra_files or {})]
 
 
@@ -139,8 +143,9 @@ def rebuild_report(run_dir) -> list:
     """
     run_dir = Path(run_dir)
     result = read_result(run_dir)
-    figures = figure_files(result)
-    page, markdown = render_report(result, run_dir, figures)
+    with rendering(run_dir / "metrics.json"):
+        figures = figure_files(result)
+        page, markdown = render_report(result, run_dir, figures)
     files = {run_dir / "report.html": page, run_dir / "report.md": markdown}
     files.update({run_dir / ASSETS / name: data for name, data in figures.items()})
     write_all_or_nothing(files)
@@ -160,11 +165,83 @@ def read_result(run_dir) -> dict:
     except (OSError, ValueError) as exc:
         raise file_error(path, f"not readable JSON ({type(exc).__name__})") from None
     missing = [k for k in ("pooled", "per_image", "mean", "histogram", "threshold")
-               if k not in result]
+               if not isinstance(result, dict) or k not in result]
     if missing:
         raise file_error(path, f"lacks {', '.join(missing)}; re-run 'retinaseg evaluate' "
                                "with this version to get a reportable result")
+    problem = result_problem(result)
+    if problem:
+        raise file_error(path, f"{problem}; re-run 'retinaseg evaluate' to write it again")
     return result
+
+
+MAX_HISTOGRAM_BITS = 16  # evaluate writes 10; more would only allocate
+
+
+def _number(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def _scores_problem(scores, where: str) -> str | None:
+    """What is wrong with one row's scores (the model's or an observer's), if anything."""
+    if not isinstance(scores, dict):
+        return f"{where or 'the result'} must be an object"
+    for key in ("pooled", "mean", "sd", "topology"):
+        table = scores.get(key, {})
+        if not isinstance(table, dict) or not all(_number(v) for v in table.values()):
+            return f"{where}{key} must map score names to numbers"
+    rows = scores.get("per_image", [])
+    if not isinstance(rows, list) or (not where and not rows):
+        return f"{where}per_image must be a non-empty list"
+    for row in rows:
+        if not isinstance(row, dict) or not isinstance(row.get("id"), (str, int)) \
+                or not _number(row.get("f1")) \
+                or not all(_number(v) for k, v in row.items() if k != "id"):
+            return f"{where}per_image rows must hold an id and numeric scores, f1 included"
+    return None
+
+
+def result_problem(result: dict) -> str | None:
+    """What a report could not be built from, in words, or None."""
+    problem = _scores_problem(result, "")
+    if problem:
+        return problem
+    if not _number(result["threshold"]) or result["threshold"] is None:
+        return "threshold must be a number"
+    observers = result.get("observers", {})
+    if not isinstance(observers, dict):
+        return "observers must be an object"
+    for name, scores in observers.items():
+        problem = _scores_problem(scores, f"observers.{name}.")
+        if problem:
+            return problem
+    for key in ("ci95", "model_meta", "model_config", "machine", "software"):
+        if not isinstance(result.get(key, {}), dict):
+            return f"{key} must be an object"
+    return _histogram_problem(result["histogram"])
+
+
+def _histogram_problem(histogram) -> str | None:
+    bits = histogram.get("bits") if isinstance(histogram, dict) else None
+    if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= MAX_HISTOGRAM_BITS:
+        return f"histogram.bits must be a whole number from 1 to {MAX_HISTOGRAM_BITS}"
+    for key in ("pos", "neg"):
+        counts = histogram.get(key)
+        if not isinstance(counts, list) or len(counts) != 2 ** bits + 1 or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+            return f"histogram.{key} must be {2 ** bits + 1} counts >= 0"
+    return None
+
+
+@contextmanager
+def rendering(path):
+    """A result that passed :func:`result_problem` but still trips the renderer
+    (a field of another shape deep inside) is the file's fault: one line naming it."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise file_error(path, f"a field has an unexpected type or shape "
+                               f"({type(exc).__name__}: {exc})") from None
 
 
 # --------------------------------------------------------------------------- numbers

@@ -9,7 +9,7 @@ import numpy as np
 from .checkpoint import ModelBundle
 from .data.fov import estimate_fov
 from .data.io import IMAGE_SUFFIXES, read_image
-from .errors import RetinasegError
+from .errors import OutputError, RetinasegError
 from .inference import predict_probabilities
 from .overlays import probability_overlay
 from .outputs import mask_png, probability_png, write_all_or_nothing
@@ -21,6 +21,8 @@ SAMPLE_NAME = "skimage-retina"
 class SegmentReport:
     written: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    write_error: OutputError | None = None  # the write that stopped the job, if one did
+    not_written: list[Path] = field(default_factory=list)  # inputs left when it stopped
 
 
 def collect_inputs(inputs: list[str]) -> list[Path]:
@@ -79,13 +81,21 @@ def write_segmentation(out_dir: Path, stem: str, image, prob, mask, fov) -> list
 
 def segment_files(bundle: ModelBundle, paths: list[Path], out_dir: Path, threshold=None,
                   tta: str | None = None, bf16: bool = False, progress=None) -> SegmentReport:
-    """Segment every file; a bad file is reported and skipped, never fatal."""
+    """Segment every file; a bad file is reported and skipped, never fatal.
+
+    An output that cannot be written (a full disk) stops the job instead: the
+    next image would fail the same way. Each image's files appear together or
+    not at all, so the report can say exactly which inputs were not written.
+    """
     report = SegmentReport()
-    for path in (progress(paths) if progress else paths):
+    for index, path in enumerate(progress(paths) if progress else paths):
         try:
             image = read_image(path)
             prob, mask, fov = segment_image(bundle, image, threshold, tta, bf16)
             report.written += write_segmentation(out_dir, path.stem, image, prob, mask, fov)
+        except OutputError as exc:
+            report.write_error, report.not_written = exc, list(paths[index:])
+            break
         except RetinasegError as exc:
             message = str(exc)
             report.failures.append(message if str(path) in message else f"{path}: {message}")

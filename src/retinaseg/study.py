@@ -34,6 +34,7 @@ every run left is claimed by another one.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import datetime
 import io
@@ -48,7 +49,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import TrainConfig, apply_overrides, config_from_dict, read_yaml
+from .config import TrainConfig, config_from_dict, read_yaml, set_value
 from .errors import RetinasegError, file_error
 from .outputs import write_all_or_nothing
 
@@ -83,23 +84,88 @@ class PlannedRun:
 
 
 def load_study(path, out_dir=None) -> Study:
+    """A study file checked whole: its own keys, and every run's training config."""
     path = Path(path)
-    values = read_yaml(path)
-    unknown = sorted(set(values) - set(STUDY_KEYS))
-    if unknown:
-        raise file_error(path, f"unknown study key {unknown[0]!r}; known: {', '.join(STUDY_KEYS)}")
-    if not values.get("base") or not values.get("variants"):
-        raise file_error(path, "a study needs 'base' (a training config) and 'variants'")
-    base = read_yaml(path.parent / values["base"])
+    values = read_yaml(path, "study file")
+    check_study_values(path, values)
+    base_path = path.parent / values["base"]
+    base = read_yaml(base_path, "base config file")
     evaluate = values.get("evaluate") or {}
+    base_data = base.get("data") if isinstance(base.get("data"), dict) else {}
     study = Study(path, base, Path(out_dir or values.get("out_dir") or "runs/study"),
-                  [int(s) for s in values.get("seeds", [0])], values.get("set") or {},
-                  evaluate.get("dataset", base.get("data", {}).get("dataset", "drive")),
+                  list(values.get("seeds", [0])), values.get("set") or {},
+                  evaluate.get("dataset", base_data.get("dataset", "drive")),
                   evaluate.get("split", "test"), dict(values["variants"]),
                   values.get("pretrain"), values.get("repeat") or {})
+    if not isinstance(study.dataset, str) or not study.dataset:
+        raise file_error(base_path, "data.dataset must be a dataset name")
     for run in planned_runs(study):  # every variant must be a valid config before hours of training
         run_config(study, run, data_root=None)
+    if study.pretrain:
+        try:
+            pretrain_config(study, data_root=None)
+        except RetinasegError as exc:
+            raise file_error(path, f"pretrain: {exc}") from None
     return study
+
+
+def check_study_values(path: Path, values: dict) -> None:
+    """The study file's own keys: types and ranges, before any config is built."""
+    def fail(problem: str):
+        raise file_error(path, problem)
+
+    unknown = sorted(map(str, set(values) - set(STUDY_KEYS)))
+    if unknown:
+        fail(f"unknown study key {unknown[0]!r}; known: {', '.join(STUDY_KEYS)}")
+    if not values.get("base") or not values.get("variants"):
+        fail("a study needs 'base' (a training config) and 'variants'")
+    if not isinstance(values["base"], str):
+        fail(f"base must be the path of a training config, not {values['base']!r}")
+    if values.get("out_dir") is not None and not isinstance(values["out_dir"], str):
+        fail(f"out_dir must be a folder path, not {values['out_dir']!r}")
+    _check_seeds(values.get("seeds", [0]), "seeds", fail)
+    _check_overrides(values.get("set") or {}, "set", fail)
+    variants = values["variants"]
+    if not isinstance(variants, dict) or not all(isinstance(k, str) for k in variants):
+        fail("variants must map variant names to config overrides")
+    for name, overrides in variants.items():
+        _check_overrides(overrides or {}, f"variant {name!r}", fail)
+    for section in ("evaluate", "pretrain", "repeat"):
+        if not isinstance(values.get(section) or {}, dict):
+            fail(f"{section} must be a mapping")
+    evaluate = values.get("evaluate") or {}
+    for key in set(evaluate) - {"dataset", "split"}:
+        fail(f"unknown key evaluate.{key}; known: dataset, split")
+    if not all(isinstance(v, str) and v for v in evaluate.values()):
+        fail("evaluate.dataset and evaluate.split must be names")
+    pretrain = values.get("pretrain") or {}
+    if set(pretrain) - {"set"}:
+        fail("pretrain holds only 'set' (its config overrides)")
+    _check_overrides(pretrain.get("set") or {}, "pretrain", fail)
+    _check_repeat(values.get("repeat") or {}, fail)
+
+
+def _check_seeds(seeds, where: str, fail) -> None:
+    if not isinstance(seeds, list) or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
+        fail(f"{where} must be a list of whole numbers >= 0, not {seeds!r}")
+
+
+def _check_overrides(overrides, where: str, fail) -> None:
+    if not isinstance(overrides, dict) or not all(isinstance(k, str) and k for k in overrides):
+        fail(f"{where}: config overrides must map dotted keys to values, not {overrides!r}")
+
+
+def _check_repeat(repeat: dict, fail) -> None:
+    if set(repeat) - {"variants", "seeds", "top"}:
+        fail("repeat holds only 'variants', 'top' and 'seeds'")
+    names = repeat.get("variants", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        fail(f"repeat.variants must be a list of variant names, not {names!r}")
+    top = repeat.get("top", 0)
+    if not isinstance(top, int) or isinstance(top, bool) or top < 0:
+        fail(f"repeat.top must be a whole number >= 0, not {top!r}")
+    _check_seeds(repeat.get("seeds", []), "repeat.seeds", fail)
 
 
 def planned_runs(study: Study) -> list[PlannedRun]:
@@ -129,18 +195,15 @@ def leading_variants(study: Study, first_runs: list[PlannedRun]) -> list[str]:
     return ranked[:top]
 
 
-def _as_overrides(values: dict) -> list[str]:
-    # JSON is valid YAML, so values round-trip through apply_overrides unchanged.
-    return [f"{key}={json.dumps(value)}" for key, value in values.items()]
-
-
 def _build_config(study: Study, overrides: dict, data_root) -> TrainConfig:
     """The base config with the study's common settings, then ``overrides``."""
     overrides = {**study.common, **overrides, "resume": True}
     if data_root:
         overrides["data.root"] = str(data_root)
-    values = json.loads(json.dumps(study.base))  # a deep copy per run
-    return config_from_dict(apply_overrides(values, _as_overrides(overrides)))
+    values = copy.deepcopy(study.base)  # one copy per run
+    for key, value in overrides.items():
+        set_value(values, key, copy.deepcopy(value), key)
+    return config_from_dict(values)
 
 
 def run_config(study: Study, run: PlannedRun, data_root) -> TrainConfig:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import fnmatch
+import inspect
+import typing
 from typing import Callable
 
 import torch.nn as nn
@@ -26,6 +28,28 @@ def register_model(name: str):
 def list_models(pattern: str = "*") -> list[str]:
     """Registered architecture names matching a shell-style pattern."""
     return sorted(n for n in _MODEL_BUILDERS if fnmatch.fnmatch(n, pattern))
+
+
+def builder_parameters(name: str) -> set[str] | None:
+    """Keyword names architecture ``name`` takes, or None when that cannot be told:
+    lets a config be checked without building the model. A builder that passes
+    ``**kwargs`` on is read through the class its return annotation names."""
+    builder = _MODEL_BUILDERS.get(name)
+    if builder is None:
+        return None
+    names = _keyword_names(builder)
+    if names is None:
+        returned = typing.get_type_hints(builder).get("return")
+        names = _keyword_names(returned.__init__) if inspect.isclass(returned) else None
+    return names - {"self"} if names is not None else None
+
+
+def _keyword_names(function) -> set[str] | None:
+    params = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params
+            if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
 
 
 def create_model(name: str, **kwargs) -> nn.Module:

@@ -8,6 +8,7 @@ import torch
 
 from ..checkpoint import read_checkpoint
 from ..config import TrainConfig
+from ..config_rules import INIT_SCOPES  # noqa: F401  (the choices live with the config's rules)
 from ..errors import RetinasegError
 
 
@@ -38,8 +39,6 @@ def set_training_mode(module, cfg: TrainConfig) -> None:
     if cfg.freeze_encoder:
         encoder_of(module).eval()
 
-
-INIT_SCOPES = ("all", "encoder")
 
 
 def load_initial_weights(module, source: str, scope: str = "all") -> None:

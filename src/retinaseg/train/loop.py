@@ -3,6 +3,7 @@ config, a CSV log, ``last.pt`` (to resume), ``best.pt`` and the final ``model.pt
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -17,6 +18,7 @@ from ..checkpoint import ModelMeta, build_module, read_checkpoint, save_model
 from ..config import TrainConfig, config_to_dict, save_config
 from ..data.preprocess import pipeline_channels
 from ..losses import compute_loss
+from ..outputs import check_output_folder, writing
 from ..optim import PlateauTracker, build_optimizer, lr_at
 from ..utils import seed_everything
 from .checks import check_config
@@ -93,10 +95,37 @@ def with_measured_weight(cfg: TrainConfig, data: TrainingData) -> TrainConfig:
 def fit(cfg: TrainConfig) -> Path:
     """Train a model as ``cfg`` says; returns the path of the final ``model.pt``."""
     check_config(cfg)
+    out = check_output_folder(cfg.out_dir)
+    with discarded_on_failed_start(out) as on_disk:
+        return _fit(cfg, out, on_disk)
+
+
+@contextlib.contextmanager
+def discarded_on_failed_start(out: Path):
+    """A run that fails before its first epoch is logged leaves no run folder behind
+    (nor, in a folder that was there, the config.yaml and header-only log.csv it wrote).
+
+    Yields a dict whose "epoch" the loop sets once an epoch is on disk; from then
+    on the folder holds a resumable run and is kept whatever happens.
+    """
+    created = not out.exists()
+    fresh = [out / name for name in ("config.yaml", "log.csv", "best.pt", "last.pt")
+             if not (out / name).exists()]
+    on_disk = {"epoch": 0}
+    try:
+        yield on_disk
+    except BaseException:
+        if not on_disk["epoch"]:
+            for path in fresh:
+                path.unlink(missing_ok=True)
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()
+        raise
+
+
+def _fit(cfg: TrainConfig, out: Path, on_disk: dict) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     rng = seed_everything(cfg.seed)
     data = load_training_data(cfg, rng)
     cfg = with_measured_weight(cfg, data)
@@ -114,6 +143,8 @@ def fit(cfg: TrainConfig) -> Path:
     if cfg.resume and (out / "last.pt").exists():
         rng = resume_from(out / "last.pt", module, optimizer, state, average)
     evaluated = average.module if average is not None else module
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     log = RunLog(out / "log.csv", fresh=state["epoch"] == 0)
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
@@ -136,6 +167,7 @@ def fit(cfg: TrainConfig) -> Path:
         log.write(row)
         state["epoch"] = epoch
         save_last(out / "last.pt", module, optimizer, meta, cfg, state, rng, average)
+        on_disk["epoch"] = epoch
         if cfg.progress:
             print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     return finalise(out, evaluated, data, meta, cfg, state)

@@ -10,6 +10,7 @@ import torch
 
 from ..checkpoint import read_checkpoint, save_model
 from ..config import config_to_dict
+from ..outputs import writing
 
 
 LOG_FIELDS = ["epoch", "lr", "train_loss", "val_auc_roc", "val_f1", "val_threshold", "seconds"]
@@ -21,11 +22,11 @@ class RunLog:
     def __init__(self, path: Path, fresh: bool):
         self.path = path
         if fresh or not path.exists():
-            with open(path, "w", newline="") as handle:
+            with writing(path), open(path, "w", newline="") as handle:
                 csv.writer(handle).writerow(LOG_FIELDS)
 
     def write(self, row: dict) -> None:
-        with open(self.path, "a", newline="") as handle:
+        with writing(self.path), open(self.path, "a", newline="") as handle:
             csv.writer(handle).writerow([row.get(k, "") for k in LOG_FIELDS])
 
 
