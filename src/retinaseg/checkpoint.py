@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -55,9 +56,15 @@ def build_module(meta: ModelMeta) -> nn.Module:
 
 
 def atomic_torch_save(payload: dict, path: Path) -> None:
-    """Write to a temporary file then rename, so a crash never leaves half a file
-    (and a full disk is an ``OutputError`` naming the file)."""
-    atomic_write(path, lambda tmp: torch.save(payload, tmp))
+    """Write to a temporary file then rename, so a crash never leaves half a file.
+
+    Serialised in memory first: torch's zip writer reports a full disk as a bare
+    RuntimeError, a plain file write as the ``OSError`` that becomes an
+    ``OutputError`` naming the file.
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
 def save_model(path, module: nn.Module, meta: ModelMeta, half: bool = False, **extra) -> None:

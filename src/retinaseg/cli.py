@@ -76,7 +76,7 @@ def _stopped(report, images: int) -> OutputError:
     shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
     done = images - len(report.not_written) - len(report.failures)
     return OutputError(report.write_error.path,
-                       f"{str(report.write_error).rsplit(': ', 1)[-1]}; stopped with {done} of "
+                       f"{report.write_error.problem}; stopped with {done} of "
                        f"{images} images written (their files are listed above); not written: "
                        f"{shown}")
 
@@ -102,7 +102,7 @@ def cmd_evaluate(args) -> int:
             write_all_or_nothing({out / "metrics.json": result})
             written = [out / "metrics.json"]
     except OutputError as exc:  # the writers stage every file: none of them appeared
-        raise OutputError(exc.path, f"{str(exc).rsplit(': ', 1)[-1]}; nothing was written "
+        raise OutputError(exc.path, f"{exc.problem}; nothing was written "
                                     f"to {out}/ (metrics.json{', report' if args.report else ''})"
                           ) from None
     print(format_table(result))
@@ -157,7 +157,13 @@ def cmd_train(args) -> int:
     if args.out:
         overrides.append(f"out_dir={args.out}")
     config = load_config(args.config, overrides)
-    model_path = fit(config)  # checks out_dir before it writes anything
+    try:
+        model_path = fit(config)  # checks out_dir before it writes anything
+    except OutputError as exc:
+        out = Path(config.out_dir)
+        kept = (f"{out}/ keeps the last finished epoch ('retinaseg train --resume' continues)"
+                if (out / "last.pt").is_file() else "no epoch had finished: nothing was kept")
+        raise OutputError(exc.path, f"{exc.problem}; {kept}") from None
     print(f"wrote {model_path}")
     return 0
 

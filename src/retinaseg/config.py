@@ -187,25 +187,24 @@ def load_config(path=None, overrides: list[str] | None = None) -> TrainConfig:
     try:
         return config_from_dict(values)
     except RetinasegError as exc:
-        source = _source_of(getattr(exc, "key", None), overrides) or path
+        source = _source_of(getattr(exc, "keys", ()), overrides) or path
         if source is None:
             raise
         raise _named(exc, source) from None
 
 
-def _source_of(key: str | None, overrides: list[str]) -> str | None:
-    """The last ``--set`` item that set ``key`` (or a section above it)."""
+def _source_of(keys: tuple, overrides: list[str]) -> str | None:
+    """The last ``--set`` item that set one of ``keys`` (or a section above or below it)."""
     for item in reversed(overrides):
         name = item.partition("=")[0]
-        if key and (key == name or key.startswith(name + ".") or name.startswith(key + ".")):
+        if any(key == name or key.startswith(name + ".") or name.startswith(key + ".")
+               for key in keys):
             return f"--set {_short(item)}"
     return None
 
 
 def _named(exc: RetinasegError, source) -> RetinasegError:
-    named = RetinasegError(f"{source}: {exc}")
-    named.key = getattr(exc, "key", None)
-    return named
+    return keyed(RetinasegError(f"{source}: {exc}"), *getattr(exc, "keys", ()))
 
 
 def read_yaml(path, what: str = "file") -> dict:

@@ -125,10 +125,10 @@ def config_value_error(key: str, value, allowed: str) -> RetinasegError:
     return keyed(RetinasegError(f"config key {key}={text} is not allowed: must be {allowed}"), key)
 
 
-def keyed(error: RetinasegError, key: str | None) -> RetinasegError:
-    """``error`` marked with the config key it is about, so that the loader can
+def keyed(error: RetinasegError, *keys: str | None) -> RetinasegError:
+    """``error`` marked with the config keys it is about, so that the loader can
     say whether the value came from the file or from a ``--set`` item."""
-    error.key = key
+    error.keys = tuple(k for k in keys if k)
     return error
 
 
@@ -180,12 +180,15 @@ def _check_model_kwargs(cfg) -> None:
 def _check_combinations(cfg) -> None:
     """Options that would otherwise silently combine two ways of doing one thing."""
     if cfg.data.square_size and cfg.data.fov_diameter:
-        raise RetinasegError("config keys data.square_size and data.fov_diameter both rescale "
-                             "the images; set one of them to 0")
+        raise keyed(RetinasegError("config keys data.square_size and data.fov_diameter both "
+                                   "rescale the images; set one of them to 0"),
+                    "data.square_size", "data.fov_diameter")
     if cfg.augment.fixed_rotations and cfg.augment.rotate:
-        raise RetinasegError(f"config key augment.fixed_rotations={cfg.augment.fixed_rotations} "
-                             f"replaces random rotation; set augment.rotate=0 "
-                             f"(it is {cfg.augment.rotate:g})")
+        raise keyed(RetinasegError(f"config key augment.fixed_rotations="
+                                   f"{cfg.augment.fixed_rotations} replaces random rotation; set "
+                                   f"augment.rotate=0 (it is {cfg.augment.rotate:g})"),
+                    "augment.fixed_rotations", "augment.rotate")
     if cfg.schedule.min_lr > cfg.optim.lr:
-        raise RetinasegError(f"config key schedule.min_lr={cfg.schedule.min_lr:g} is not "
-                             f"allowed: must be <= optim.lr ({cfg.optim.lr:g})")
+        raise keyed(RetinasegError(f"config key schedule.min_lr={cfg.schedule.min_lr:g} is not "
+                                   f"allowed: must be <= optim.lr ({cfg.optim.lr:g})"),
+                    "schedule.min_lr", "optim.lr")

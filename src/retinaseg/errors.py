@@ -22,7 +22,7 @@ class OutputError(RetinasegError):
 
     def __init__(self, path, problem: str):
         super().__init__(f"{path}: {problem}")
-        self.path = path
+        self.path, self.problem = path, problem
 
 
 def file_error(path, problem: str) -> RetinasegError:

@@ -59,13 +59,15 @@ def check_output_folder(folder) -> Path:
     if not existing.is_dir():
         what = "is a file, not a folder" if existing == folder else f"cannot be created: {existing} is a file"
         raise OutputError(folder, what)
-    with writing(existing):
+    try:
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".retinaseg-probe-")
         try:
             os.write(fd, b"x")
         finally:
             os.close(fd)
             os.unlink(probe)
+    except OSError as exc:  # named after the folder, not the probe file
+        raise OutputError(existing, f"cannot write ({write_problem(exc)})") from None
     return folder
 
 

@@ -7,6 +7,7 @@ others act on those channels. :func:`preprocess` returns ``(C, H, W)`` float32.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
@@ -82,9 +83,12 @@ def parse_step(step: str) -> tuple[str, float | None]:
     if name not in known:
         raise RetinasegError(f"unknown preprocessing step {name!r}; known: {', '.join(known)}")
     try:
-        return name, float(argument) if argument else None
+        value = float(argument) if argument else None
     except ValueError:
-        raise RetinasegError(f"preprocessing step {step!r}: argument must be a number") from None
+        value = math.nan
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise RetinasegError(f"preprocessing step {step!r}: argument must be a finite number > 0")
+    return name, value
 
 
 def validate_pipeline(steps: list[str]) -> list[tuple[str, float | None]]:
