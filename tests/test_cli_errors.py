@@ -180,7 +180,7 @@ def test_read_only_output_fails_before_any_work(tiny_disk, user_folder, syntheti
            "cannot write (read-only file system)")
     _fails(capsys, ["evaluate", "--dataset", "drive", "--data-root", synthetic_root,
                     "--out", disk / "eval"], 3, "read-only file system")
-    assert _files(disk) == []
+    assert _files(disk) == []  # not even the output folders
 
 
 def test_segment_on_a_full_disk_stops_and_lists_what_was_not_written(
@@ -210,6 +210,16 @@ def test_evaluate_on_a_full_disk_writes_nothing(tiny_model, synthetic_root, tiny
         assert _files(out) == []
 
 
+def test_calibrate_on_a_full_disk_leaves_no_partial_checkpoint(tiny_model, synthetic_root,
+                                                             tiny_disk, capsys):
+    disk = tiny_disk(PAGE)
+    out = disk / "calibrated.pt"
+    _fails(capsys, ["calibrate", "--model", tiny_model, "--config",
+                    tiny_model.with_name("config.yaml"), "--data-root", synthetic_root,
+                    "--out", out], 3, out, "cannot write (no space left on the device)")
+    assert _files(disk) == ["filler"]
+
+
 def test_training_on_a_full_disk_names_the_file_and_keeps_no_half_run(synthetic_root, tiny_disk,
                                                                       capsys):
     disk = tiny_disk(3 * PAGE)  # config.yaml and log.csv fit, a checkpoint does not
@@ -217,7 +227,7 @@ def test_training_on_a_full_disk_names_the_file_and_keeps_no_half_run(synthetic_
     _fails(capsys, ["train", "--data-root", synthetic_root, "--out", run, "--set", "epochs=1",
                     *TINY_TRAINING], 3, run, "no space left on the device",
            "no epoch had finished: nothing was kept")
-    assert not run.exists()
+    assert _files(disk) == ["filler"]  # the run folder it created is gone
 
 
 # --------------------------------------------------------------------------- 2: bad metrics.json

@@ -185,9 +185,9 @@ def _only_retinaseg_errors(call) -> None:
         assert RULES.get(key, lambda v: None)(value) is None, key
 
 
-FUZZ = settings(max_examples=300, deadline=None, derandomize=True,
+FUZZ = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
-FUZZ_SLOW = settings(max_examples=2500, deadline=None,
+FUZZ_SLOW = settings(max_examples=2000, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -53,7 +53,8 @@ def test_lab_lightness_of_white_is_one():
     (["sharpen"], "unknown preprocessing step"),
     (["clahe"], "must start with"),
     (["green", "grey"], "only the first"),
-    (["green", "gamma:x"], "must be a number"),
+    (["green", "gamma:x"], "must be a finite number > 0"),
+    (["green", "clahe:nan"], "must be a finite number > 0"),
 ])
 def test_bad_pipelines_are_clear_errors(photo, steps, message):
     with pytest.raises(RetinasegError, match=message):

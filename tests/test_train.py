@@ -64,7 +64,7 @@ def test_every_loss_trains(synthetic_root, tmp_path, loss):
 
 
 def test_bad_loss_and_validation_split_are_clear_errors(synthetic_root, tmp_path):
-    with pytest.raises(RetinasegError, match="unknown loss"):
+    with pytest.raises(RetinasegError, match="loss=.focal. is not allowed: must be one of bce"):
         fit(_config(synthetic_root, tmp_path / "a", "loss=focal"))
     with pytest.raises(RetinasegError, match="leaves no training images"):
         fit(_config(synthetic_root, tmp_path / "b", "data.val_count=99"))
@@ -202,7 +202,7 @@ def test_a_checkpoint_from_before_square_size_loads(tiny_model, tmp_path):
 @pytest.mark.parametrize("extra, message", [
     (["data.square_size=48", "data.fov_diameter=40"], "square_size and data.fov_diameter"),
     (["augment.fixed_rotations=4"], "set augment.rotate=0"),
-    (["augment.fixed_rotations=-1", "augment.rotate=0"], "fixed_rotations must be >= 0"),
+    (["augment.fixed_rotations=-1", "augment.rotate=0"], "fixed_rotations=-1 is not allowed"),
     (["fixed_threshold=1.5"], "fixed_threshold"),
     (["pos_weight=-1"], "pos_weight"),
     (["tta=mirror"], "mirror"),

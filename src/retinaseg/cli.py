@@ -36,14 +36,13 @@ def _progress(enabled: bool, what: str):
 
 
 def cmd_segment(args) -> int:
+    from .outputs import check_output_folder
     from .pretrained import load_model
     from .segment import SAMPLE_NAME, collect_inputs, sample_image, segment_files, \
         segment_image, write_segmentation
 
     if not args.inputs and not args.sample:
         raise RetinasegError("nothing to segment: give image files or folders, or --sample")
-    from .outputs import check_output_folder
-
     paths = collect_inputs(args.inputs)
     out = check_output_folder(args.out)
     bundle = load_model(args.model)

@@ -16,7 +16,7 @@ from .data.augment import AugmentConfig  # the augmentation's own parameters
 from .config_rules import check_config, keyed
 from .errors import RetinasegError, file_error
 from .outputs import atomic_write
-from .safe_yaml import check_plain_text, parse_yaml, read_yaml_file
+from .safe_yaml import check_text_size, parse_yaml, read_yaml_file
 
 
 @dataclass
@@ -155,7 +155,7 @@ def apply_overrides(values: dict, overrides: list[str]) -> dict:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise RetinasegError(f"--set {item!r}: expected key=value, e.g. optim.lr=0.01")
-        check_plain_text(raw, f"--set {key}")
+        check_text_size(raw, f"--set {key}")
         try:
             value = parse_yaml(raw)
         except ValueError as exc:

@@ -35,14 +35,14 @@ def write_problem(exc: OSError) -> str:
 
 @contextmanager
 def writing(path):
-    """Map any ``OSError`` raised inside to an :class:`OutputError` naming ``path``
-    (or the file the error itself names, when it names one)."""
+    """Map any ``OSError`` raised inside to an :class:`OutputError` naming ``path``:
+    the file the user asked for, not the temporary file it was being written to."""
     try:
         yield
     except OutputError:
         raise
     except OSError as exc:
-        raise OutputError(exc.filename or path, f"cannot write ({write_problem(exc)})") from None
+        raise OutputError(path, f"cannot write ({write_problem(exc)})") from None
 
 
 def check_output_folder(folder) -> Path:

@@ -99,7 +99,7 @@ def _first_line(exc: BaseException) -> str:
     return " ".join(lines[:3]) if lines else type(exc).__name__
 
 
-def check_plain_text(value: str, where: str, limit: int = 1 << 16) -> None:
+def check_text_size(value: str, where: str, limit: int = 1 << 16) -> None:
     """A ``--set`` value, or any other YAML text not read from a file, kept small."""
     if len(value) > limit:
         raise RetinasegError(f"{where}: {len(value)} characters; at most {limit}")

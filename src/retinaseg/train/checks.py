@@ -12,6 +12,3 @@ from ..config_rules import check_config as _check_rules
 
 def check_config(cfg: TrainConfig) -> None:
     _check_rules(cfg)
-
-
-check_geometry = check_config  # older name of the geometry part; the rules check it too
