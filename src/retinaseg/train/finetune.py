@@ -8,7 +8,6 @@ import torch
 
 from ..checkpoint import read_checkpoint
 from ..config import TrainConfig
-from ..config_rules import INIT_SCOPES  # noqa: F401  (the choices live with the config's rules)
 from ..errors import RetinasegError
 
 
