@@ -41,6 +41,34 @@ def check_geometry(cfg: TrainConfig) -> None:
     if cfg.data.square_size and cfg.data.fov_diameter:
         raise RetinasegError("data.square_size and data.fov_diameter both rescale the images; "
                              "set one of them to 0")
+    check_fov_range(cfg.data.fov_range)
+    check_camera_augmentation(cfg.augment)
+    if cfg.data.fov_range and (cfg.data.fov_diameter or cfg.data.square_size):
+        raise RetinasegError("data.fov_range sets each image's scale; set data.fov_diameter "
+                             "and data.square_size to 0")
     if cfg.augment.fixed_rotations and cfg.augment.rotate:
         raise RetinasegError(f"augment.fixed_rotations={cfg.augment.fixed_rotations} replaces "
                              f"random rotation; set augment.rotate=0 (it is {cfg.augment.rotate:g})")
+
+
+def check_fov_range(fov_range) -> None:
+    """``[]`` or ``[low, high]`` with 16 <= low <= high."""
+    if not fov_range:
+        return
+    if (len(fov_range) != 2 or not all(isinstance(v, (int, float)) for v in fov_range)
+            or not 16 <= fov_range[0] <= fov_range[1]):
+        raise RetinasegError(f"data.fov_range must be [low, high] pixels with 16 <= low <= high, "
+                             f"not {fov_range}")
+
+
+def check_camera_augmentation(augment) -> None:
+    """The camera changes' ranges: gains and light fields that keep pixels positive."""
+    for name in ("colour", "illumination"):
+        if not 0.0 <= getattr(augment, name) < 1.0:
+            raise RetinasegError(f"augment.{name} must be in [0, 1), not {getattr(augment, name)}")
+    if not 0.0 <= augment.blur <= 10.0 or not 0.0 <= augment.noise <= 0.5:
+        raise RetinasegError(f"augment.blur must be in [0, 10] px and augment.noise in [0, 0.5]; "
+                             f"not {augment.blur} and {augment.noise}")
+    if augment.jpeg and not 5 <= augment.jpeg <= 95:
+        raise RetinasegError(f"augment.jpeg must be 0 (off) or a JPEG quality in [5, 95], "
+                             f"not {augment.jpeg}")
