@@ -26,6 +26,8 @@ class ModelMeta:
     that: photos are resized to that many pixels square and the probabilities
     back (0 in checkpoints older than the field). ``threshold`` turns
     probabilities into a mask; ``threshold_source`` says where it came from.
+    ``fov_range`` ``[low, high]``, when set, replaces ``fov_diameter``: each photo's
+    FOV width is clamped into the range (``data.geometry.target_fov_width``).
     ``tta`` is the test-time augmentation the threshold was chosen under, which
     inference applies unless told otherwise ("none" in checkpoints older than the field).
     """
@@ -40,6 +42,7 @@ class ModelMeta:
     extra: dict = field(default_factory=dict)
     square_size: int = 0
     tta: str = "none"
+    fov_range: list = field(default_factory=list)
 
 
 @dataclass

@@ -41,6 +41,10 @@ class DataConfig:
     square_size: int = 0          # resize every image to this many pixels square (non-uniformly
                                   # for non-square photos; inference does the same and resizes
                                   # back); 0 = off. Excludes fov_diameter.
+    fov_range: list = field(default_factory=list)  # [low, high]: each image's FOV width clamped
+                                  # into this range (larger photos reduced to high, smaller
+                                  # enlarged to low, the rest kept); inference does the same.
+                                  # [] = off. Excludes fov_diameter and square_size.
 
 
 @dataclass

@@ -72,6 +72,17 @@ def model_name(v) -> str | None:
     return None if v in list_models() else f"one of {', '.join(list_models())}"
 
 
+def jpeg_quality(v) -> str | None:
+    return None if v == 0 or 5 <= v <= 95 else "0 (off) or a JPEG quality in [5, 95]"
+
+
+def fov_range(v) -> str | None:
+    ok = (v == [] or (len(v) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                          and math.isfinite(x) for x in v)
+                      and 16 <= v[0] <= v[1] <= MAX_PIXELS_SIDE))
+    return None if ok else f"[] (off) or [low, high] pixels with 16 <= low <= high <= {MAX_PIXELS_SIDE}"
+
+
 RULES: dict[str, Rule] = {
     "model.name": model_name,
     "data.dataset": non_empty, "data.split": non_empty,
@@ -81,10 +92,15 @@ RULES: dict[str, Rule] = {
     "data.max_train_images": at_least(0),
     "data.fov_diameter": between(0, MAX_PIXELS_SIDE),
     "data.square_size": between(0, MAX_PIXELS_SIDE),
+    "data.fov_range": fov_range,
     "augment.rotate": between(0, 180), "augment.scale": between(0, 1, high_open=True),
     "augment.brightness": between(0, 1), "augment.contrast": between(0, 1, high_open=True),
     "augment.gamma": between(0, 1, high_open=True),
     "augment.fixed_rotations": between(0, 360),
+    "augment.colour": between(0, 1, high_open=True),
+    "augment.illumination": between(0, 1, high_open=True),
+    "augment.blur": between(0, 10), "augment.noise": between(0, 0.5),
+    "augment.jpeg": jpeg_quality,
     "optim.name": one_of(OPTIMIZERS),
     "optim.lr": positive,
     "optim.momentum": between(0, 1, high_open=True),
@@ -188,6 +204,10 @@ def _check_combinations(cfg) -> None:
                                    f"{cfg.augment.fixed_rotations} replaces random rotation; set "
                                    f"augment.rotate=0 (it is {cfg.augment.rotate:g})"),
                     "augment.fixed_rotations", "augment.rotate")
+    if cfg.data.fov_range and (cfg.data.fov_diameter or cfg.data.square_size):
+        raise keyed(RetinasegError("config key data.fov_range sets each image's scale; set "
+                                   "data.fov_diameter and data.square_size to 0"),
+                    "data.fov_range", "data.fov_diameter", "data.square_size")
     if cfg.schedule.min_lr > cfg.optim.lr:
         raise keyed(RetinasegError(f"config key schedule.min_lr={cfg.schedule.min_lr:g} is not "
                                    f"allowed: must be <= optim.lr ({cfg.optim.lr:g})"),

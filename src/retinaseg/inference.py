@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from .checkpoint import ModelBundle
 from .data.augment import rotate
 from .data.fov import estimate_fov
-from .data.geometry import pad_to_stride, scale_to, to_working_geometry
+from .data.geometry import pad_to_stride, scale_to, target_fov_width, to_working_geometry
 from .data.preprocess import preprocess
 from .errors import RetinasegError
 
@@ -32,12 +32,14 @@ TTA_MODES = ("none", "flip", "flip+rot90")
 
 def working_scale(bundle: ModelBundle, fov: np.ndarray) -> float:
     """Factor taking this photo to the model's training scale (1.0 = as is)."""
-    return scale_to(bundle.meta.fov_diameter, fov)
+    target = target_fov_width(fov, bundle.meta.fov_diameter, bundle.meta.fov_range)
+    return scale_to(target, fov)
 
 
 def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray):
     """The photo and its FOV brought to the geometry the model was trained at."""
-    return to_working_geometry(image, fov, bundle.meta.fov_diameter, bundle.meta.square_size)
+    meta = bundle.meta
+    return to_working_geometry(image, fov, meta.fov_diameter, meta.square_size, meta.fov_range)
 
 
 def _autocast(bf16: bool):

@@ -29,12 +29,37 @@ class AugmentConfig:
     gamma: float = 0.1            # gamma drawn from [1 - gamma, 1 + gamma]
     fixed_rotations: int = 0      # show every image at K equally spaced angles each epoch
                                   # (K x the steps); 0 = off. Needs rotate: 0.
+    # Other cameras (all 0 = off, the default, so older recipes train exactly as before):
+    colour: float = 0.0           # per-channel gain drawn from [1 - colour, 1 + colour]
+                                  # (white balance, sensor response)
+    illumination: float = 0.0     # amplitude of a smooth multiplicative light field
+                                  # (uneven illumination, vignetting)
+    blur: float = 0.0             # Gaussian blur of sigma up to this many pixels, on half
+                                  # the images (defocus, a softer lens)
+    jpeg: int = 0                 # re-encode half the images as JPEG of quality drawn from
+                                  # [jpeg, 95] (compressed archives); 0 = off
+    noise: float = 0.0            # sd of additive Gaussian noise on [0, 1] RGB (sensor noise)
 
 
 def photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """Random brightness, contrast and gamma on a uint8 RGB photo."""
-    if not (cfg.brightness or cfg.contrast or cfg.gamma):
-        return image
+    """A uint8 RGB photo as another exposure or camera might have taken it:
+    brightness, contrast and gamma, then the camera changes of ``cfg``.
+
+    Random numbers are drawn only for the changes that are on, so a recipe that
+    leaves the camera changes off draws exactly what it always drew.
+    """
+    if cfg.brightness or cfg.contrast or cfg.gamma:
+        image = _exposure(image, cfg, rng)
+    if cfg.colour or cfg.illumination or cfg.noise:
+        image = _camera_response(image, cfg, rng)
+    if cfg.blur and rng.random() < 0.5:
+        image = _blurred(image, rng.uniform(0.3, cfg.blur))
+    if cfg.jpeg and rng.random() < 0.5:
+        image = _jpeg_round_trip(image, int(rng.integers(cfg.jpeg, 96)))
+    return image
+
+
+def _exposure(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     x = image.astype(np.float32) / 255.0
     mean = x.mean()
     contrast = 1.0 + rng.uniform(-cfg.contrast, cfg.contrast)
@@ -42,6 +67,46 @@ def photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator)
     x = np.clip((x - mean) * contrast + mean + brightness, 0.0, 1.0)
     x = x ** (1.0 + rng.uniform(-cfg.gamma, cfg.gamma))
     return (x * 255.0 + 0.5).astype(np.uint8)
+
+
+def _camera_response(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """Per-channel gains, a smooth light field and sensor noise."""
+    x = image.astype(np.float32) / 255.0
+    if cfg.colour:
+        x *= 1.0 + rng.uniform(-cfg.colour, cfg.colour, 3).astype(np.float32)
+    if cfg.illumination:
+        x *= _light_field(image.shape[:2], cfg.illumination, rng)[..., None]
+    if cfg.noise:
+        x += rng.normal(0.0, cfg.noise, x.shape).astype(np.float32)
+    return (np.clip(x, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def _light_field(shape: tuple[int, int], amplitude: float, rng: np.random.Generator) -> np.ndarray:
+    """1 + a random plane and radial term, at most ``amplitude`` away from 1:
+    brighter on one side, darker towards the rim, as flash and optics make it."""
+    rows, cols = np.meshgrid(np.linspace(-1, 1, shape[0], dtype=np.float32),
+                             np.linspace(-1, 1, shape[1], dtype=np.float32), indexing="ij")
+    tilt_r, tilt_c, radial = rng.uniform(-1.0, 1.0, 3).astype(np.float32)
+    field = tilt_r * rows + tilt_c * cols + radial * (rows ** 2 + cols ** 2 - 1.0)
+    return 1.0 + amplitude * field / max(1e-6, float(np.abs(field).max()))
+
+
+def _blurred(image: np.ndarray, sigma: float) -> np.ndarray:
+    from PIL import Image, ImageFilter
+
+    return np.asarray(Image.fromarray(image).filter(ImageFilter.GaussianBlur(sigma)))
+
+
+def _jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=quality)
+    buffer.seek(0)
+    with Image.open(buffer) as decoded:
+        return np.asarray(decoded.convert("RGB"))
 
 
 def crop_transforms(centres: np.ndarray, size: int, shape: tuple[int, int], cfg: AugmentConfig,

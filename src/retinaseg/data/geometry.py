@@ -48,16 +48,31 @@ def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(resized) > 0.5
 
 
+def target_fov_width(fov: np.ndarray, fov_target: float = 0.0, fov_range=()) -> float:
+    """The FOV width a photo is brought to: ``fov_target``, or with ``fov_range``
+    ``(low, high)`` the photo's own width clamped into that range (0 = as is).
+
+    A range lets one model serve cameras of every resolution at a scale close to
+    their own: a photo is reduced only as far as the model's largest training
+    scale, never to the smallest.
+    """
+    if fov_range:
+        low, high = fov_range
+        return float(np.clip(fov_diameter(fov), low, high))
+    return float(fov_target)
+
+
 def to_working_geometry(image: np.ndarray, fov: np.ndarray, fov_target: float = 0.0,
-                        square_size: int = 0):
+                        square_size: int = 0, fov_range=()):
     """The photo and its FOV at a model's geometry: ``square_size`` square, or
-    resampled so the FOV is ``fov_target`` pixels wide, or as they are (both 0)."""
+    resampled to the FOV width :func:`target_fov_width` gives, or as they are."""
     if square_size:
         shape = (square_size, square_size)
         return resize_image(image, shape), resize_mask(fov, shape)
-    if not fov_target:
+    target = target_fov_width(fov, fov_target, fov_range)
+    if not target:
         return image, fov
-    return resample(image, fov, scale_to(fov_target, fov))
+    return resample(image, fov, scale_to(target, fov))
 
 
 def pad_to_stride(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:

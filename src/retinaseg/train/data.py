@@ -52,10 +52,11 @@ def training_samples(cfg: TrainConfig):
     """
     names = cfg.data.dataset.split("+")
     datasets = [load_dataset(name, cfg.data.split, cfg.data.root) for name in names]
-    if len(datasets) > 1 and not (cfg.data.fov_diameter or cfg.data.square_size):
+    if len(datasets) > 1 and not (cfg.data.fov_diameter or cfg.data.square_size
+                                  or cfg.data.fov_range):
         raise RetinasegError(f"data.dataset {cfg.data.dataset!r} joins datasets of different "
-                             "scales; set data.fov_diameter (e.g. 540) or data.square_size to "
-                             "train on them together")
+                             "scales; set data.fov_diameter (e.g. 540), data.fov_range or "
+                             "data.square_size to train on them together")
     ids = [f"{d.name}:{i}" if len(datasets) > 1 else i for d in datasets for i in d.ids]
     samples = (sample for d in datasets for sample in d)
     return ids, samples
@@ -65,7 +66,7 @@ def rescaled(sample, data_cfg):
     """Image, vessel mask and FOV at the training geometry, the one inference
     brings a photo to (``data.geometry.to_working_geometry``)."""
     image, fov = to_working_geometry(sample.image, sample.fov, data_cfg.fov_diameter,
-                                     data_cfg.square_size)
+                                     data_cfg.square_size, data_cfg.fov_range)
     if fov is sample.fov:
         return sample.image, sample.vessel, sample.fov
     return image, resize_mask(sample.vessel, fov.shape), fov

@@ -79,7 +79,7 @@ def model_meta(cfg: TrainConfig, data: TrainingData, threshold=0.5, source="defa
         extra["pos_weight_auto"] = data.pos_weight
     return ModelMeta(cfg.model.name, kwargs, list(cfg.data.preprocess), data.fov_diameter,
                      threshold, source, f"{cfg.data.dataset}:{cfg.data.split}", extra,
-                     square_size=cfg.data.square_size)
+                     square_size=cfg.data.square_size, fov_range=list(cfg.data.fov_range))
 
 
 def with_measured_weight(cfg: TrainConfig, data: TrainingData) -> TrainConfig:
