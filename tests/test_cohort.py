@@ -238,3 +238,16 @@ def test_uncertain_fraction_counts_fov_pixels_near_the_threshold():
     fov = np.array([[True, True, True, True, True, False]])
     # band for threshold 0.5: [0.25, 0.75] -> 0.3, 0.5, 0.7 of the 5 FOV pixels
     assert quality_columns(None, fov, prob, 0.5)["uncertain_fraction"] == 0.6
+
+
+def test_an_unexpected_exception_is_an_error_row_not_the_end_of_the_job(tiny_model, photos,
+                                                                        tmp_path, monkeypatch):
+    from retinaseg.cohort import worker
+
+    def broken_hook(mask, fov, meta):
+        raise ZeroDivisionError("a bug in a hook")
+
+    monkeypatch.setattr(worker, "measurement_columns", broken_hook)
+    result = run_cohort(JobSpec(str(tiny_model), str(tmp_path)), collect_cohort([str(photos)]))
+    assert {r["status"] for r in result.rows} == {"error"}
+    assert "ZeroDivisionError: a bug in a hook (at test_cohort.py:" in result.rows[0]["error"]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from ..data.io import IMAGE_SUFFIXES
 from ..errors import RetinasegError, file_error
+from ..segment import SAMPLE_NAME
 
-SAMPLE_FILE = "skimage-retina (scikit-image sample)"
-SAMPLE_NAME = "skimage-retina"
+SAMPLE_FILE = f"{SAMPLE_NAME} (scikit-image sample)"
 MANIFEST_PATH_COLUMN = "path"
 MANIFEST_SCALE_COLUMN = "mm_per_pixel"
 

@@ -25,7 +25,8 @@ class Progress:
         if self.stream.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc="segment", unit="image", file=self.stream,
+            desc = f"segment ({skipped} done before)" if skipped else "segment"
+            self.bar = tqdm(total=total, desc=desc, unit="image", file=self.stream,
                             dynamic_ncols=True, smoothing=0.1)
         elif skipped:
             self._print(f"segment: {skipped} images already done, {total} to go")

@@ -109,7 +109,7 @@ class ResultsTable:
         json_rows = [json.loads(line) for line in _complete_lines(self.jsonl_path)]
         csv_lines = _complete_lines(self.csv_path)
         csv_rows = list(csv.DictReader(io.StringIO("".join(csv_lines))))
-        if csv_lines and tuple(csv.reader([csv_lines[0]]).__next__()) != self.columns:
+        if csv_lines and tuple(next(csv.reader(csv_lines[:1]))) != self.columns:
             raise file_error(self.csv_path, "has other columns than this version of retinaseg "
                                             "writes; use another --out")
         in_csv = {row["file"]: row["status"] for row in csv_rows}
@@ -129,16 +129,18 @@ class ResultsTable:
 
 
 def check_same_job(table: ResultsTable, identity: dict) -> None:
-    """Refuse, in one line, to mix rows of another model, threshold or TTA into a table."""
+    """Refuse, in one line, to mix rows of another model, threshold or TTA into a table.
+
+    Every ok row is checked: rows taken in from shard tables were each made by
+    their own run.
+    """
+    ours = {key: identity[key] for key in JOB_IDENTITY}
     for row in table.rows.values():
-        if row["status"] != OK:
-            continue
         theirs = {key: row[key] for key in JOB_IDENTITY}
-        if theirs != {key: identity[key] for key in JOB_IDENTITY}:
+        if row["status"] == OK and theirs != ours:
             raise file_error(table.csv_path, f"holds rows made with {_describe(theirs)}; "
-                                             f"this run uses {_describe(identity)}: use "
+                                             f"this run uses {_describe(ours)}: use "
                                              "another --out, or remove the table to redo all")
-        return
 
 
 def _describe(identity: dict) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,7 +122,10 @@ def process_input(spec: JobSpec, item: CohortInput) -> dict:
         row.update(status=FAILED, error=message if item.file in message else
                    f"{item.file}: {message}")
     except Exception as exc:  # noqa: BLE001 - one odd photo must not end a cohort of 100,000
-        row.update(status=ERROR, error=f"{item.file}: {type(exc).__name__}: {exc}")
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        row.update(status=ERROR, error=f"{item.file}: {type(exc).__name__}: {exc} (at "
+                                       f"{Path(where.filename).name}:{where.lineno}; a bug, "
+                                       "please report it)")
     row["seconds"] = round(time.perf_counter() - started, 3)
     return row
 
