@@ -35,8 +35,7 @@ class CohortResult:
 
 
 def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,
-               shard_of: tuple[int, int] | None = None, dask: str | None = None,
-               progress_interval: float | None = None) -> CohortResult:
+               shard_of: tuple[int, int] | None = None, dask: str | None = None) -> CohortResult:
     """Segment ``inputs`` (or shard K of N of them) into ``spec.out_dir``, resuming."""
     if jobs < 1:
         raise RetinasegError(f"--jobs {jobs}: needs at least 1 worker process")
@@ -50,8 +49,7 @@ def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,
     with ResultsTable(Path(spec.out_dir), table_columns(), stem) as table:
         check_same_job(table, _identity(spec, bundle))
         todo = [item for item in inputs if not is_done(table.rows.get(item.file), spec)]
-        progress = Progress(len(todo), len(inputs) - len(todo),
-                            **({"interval": progress_interval} if progress_interval else {}))
+        progress = Progress(len(todo), len(inputs) - len(todo))
         try:
             for row in _backend(spec, bundle, todo, jobs, dask):
                 table.append(row)
