@@ -194,6 +194,7 @@ def main(argv=None) -> int:
 def measure(data_root: Path, count: int, model: str, save: str) -> dict:
     from retinaseg.utils import provenance
 
+    where = provenance(ROOT)  # before the runs: the commit they ran, not a later one
     work = Path(tempfile.mkdtemp(prefix="cohort-bench-"))
     try:
         folder = work / "photos"
@@ -207,7 +208,7 @@ def measure(data_root: Path, count: int, model: str, save: str) -> dict:
         reference = read_rows(work / "serial")
         assert untimed(read_rows(work / "jobs2")) == untimed(reference)
         counts = {name: list(datasets.values()).count(name) for name in set(datasets.values())}
-        return {**provenance(ROOT), "count": count, "by_dataset": counts, "model": model,
+        return {**where, "count": count, "by_dataset": counts, "model": model,
                 "save": save, "forward": forward, "serial": serial, "jobs2": pool,
                 "kill_and_resume": kill, "pictures": costs,
                 "uncertain_fraction": uncertainty_by_dataset(reference, datasets),
