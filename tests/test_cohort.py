@@ -191,8 +191,25 @@ def test_manifest_paths_scales_and_missing_files(tiny_model, photos, tmp_path):
     assert "gone.png: no such file" in result.rows[2]["error"]
 
 
+def test_manifest_names_tell_repeated_stems_apart(tiny_model, photos, tmp_path):
+    other = tmp_path / "site2"
+    other.mkdir()
+    (other / "photo000.png").write_bytes((photos / "photo000.png").read_bytes())
+    rows = f"path\n{photos / 'photo000.png'}\n{other / 'photo000.png'}\n"
+    (tmp_path / "plain.csv").write_text(rows)
+    with pytest.raises(RetinasegError, match="same name as .*'name' column"):
+        collect_cohort([], manifest=str(tmp_path / "plain.csv"))
+    (tmp_path / "named.csv").write_text(f"path,name\n{photos / 'photo000.png'},\n"
+                                        f"{other / 'photo000.png'},site2-0001\n")
+    result = run_cohort(JobSpec(str(tiny_model), str(tmp_path / "out")),
+                        collect_cohort([], manifest=str(tmp_path / "named.csv")))
+    assert [r["name"] for r in result.rows] == ["photo000", "site2-0001"]
+    assert (tmp_path / "out" / "site2-0001_mask.png").is_file()
+
+
 @pytest.mark.parametrize("text,problem", [
     ("file\nx.png\n", "no 'path' column"),
+    ("path,name\nx.png,../x\n", "line 2: name '../x' must be a plain file name"),
     ("path,mm_per_pixel\nx.png,wide\n", "line 2: mm_per_pixel 'wide' is not a number"),
 ])
 def test_bad_manifest_is_one_clear_error(tmp_path, text, problem):

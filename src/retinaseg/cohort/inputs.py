@@ -19,6 +19,7 @@ from ..segment import SAMPLE_NAME
 SAMPLE_FILE = f"{SAMPLE_NAME} (scikit-image sample)"
 MANIFEST_PATH_COLUMN = "path"
 MANIFEST_SCALE_COLUMN = "mm_per_pixel"
+MANIFEST_NAME_COLUMN = "name"  # optional: what the pictures are named, when stems repeat
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,9 @@ def _input(path: Path, mm_per_pixel: float | None = None) -> CohortInput:
 
 def read_manifest(path: Path) -> list[CohortInput]:
     """Rows of a CSV with a ``path`` column (relative paths are taken from the
-    manifest's folder) and an optional ``mm_per_pixel`` column.
+    manifest's folder) and optional ``mm_per_pixel`` and ``name`` columns (``name``
+    replaces the file's stem in the pictures' names: cohorts often repeat stems,
+    ``site1/0001.jpg`` and ``site2/0001.jpg``).
 
     A listed file that is missing is not an error here: it becomes a failed row,
     like any other photo that cannot be read, so one bad line never stops a cohort.
@@ -101,7 +104,11 @@ def _manifest_input(manifest: Path, line: int, row: dict) -> CohortInput:
     if mm_per_pixel is not None and not mm_per_pixel > 0:
         raise file_error(manifest, f"line {line}: {MANIFEST_SCALE_COLUMN} must be positive")
     image = Path(value) if Path(value).is_absolute() else manifest.parent / value
-    return _input(image, mm_per_pixel)
+    name = (row.get(MANIFEST_NAME_COLUMN) or "").strip() or image.stem
+    if Path(name).name != name or name.startswith("."):
+        raise file_error(manifest, f"line {line}: {MANIFEST_NAME_COLUMN} {name!r} must be a "
+                                   "plain file name (no folders, not hidden)")
+    return CohortInput(os.path.abspath(image), name, mm_per_pixel)
 
 
 def _check_unique_names(inputs: list[CohortInput]) -> None:
@@ -109,7 +116,8 @@ def _check_unique_names(inputs: list[CohortInput]) -> None:
     for entry in inputs:
         if entry.name in seen:
             raise file_error(entry.file, f"same name as {seen[entry.name]}; their outputs "
-                                         "would overwrite each other")
+                                         "would overwrite each other (a manifest's 'name' "
+                                         "column can tell them apart)")
         seen[entry.name] = entry.file
 
 
