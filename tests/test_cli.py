@@ -48,11 +48,12 @@ def test_segment_folder_keeps_going_past_bad_files(tiny_model, user_folder, tmp_
     good = next(p for p in images.iterdir() if p.suffix == ".jpg")
     (images / "truncated.jpg").write_bytes(good.read_bytes()[:300])
     out = tmp_path / "out"
-    result = run_cli("segment", images, "--model", tiny_model, "--out", out)
+    result = run_cli("segment", images, "--model", tiny_model, "--out", out,
+                     "--save", "mask,prob,overlay")
     assert result.returncode == 1
     assert "empty.png: file is empty" in result.stderr
     assert "truncated.jpg: cannot be read" in result.stderr
-    written = sorted(p.name for p in out.iterdir())
+    written = sorted(p.name for p in out.glob("*.png"))
     stems = sorted({p.stem for p in (user_folder / "images").iterdir()})
     assert written == sorted(f"{s}_{kind}.png" for s in stems for kind in ("mask", "overlay", "prob"))
     mask = Image.open(out / f"{stems[0]}_mask.png")
@@ -105,7 +106,7 @@ def test_models_and_datasets_listings(synthetic_root):
 
 
 def test_sample_segments_the_bundled_photo_with_shipped_weights(tmp_path):
-    result = run_cli("segment", "--sample", "--out", tmp_path)
+    result = run_cli("segment", "--sample", "--out", tmp_path, "--save", "mask,prob,overlay")
     assert result.returncode == 0, result.stderr
     for kind in ("prob", "mask", "overlay"):
         image = Image.open(tmp_path / f"skimage-retina_{kind}.png")

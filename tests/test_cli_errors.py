@@ -138,7 +138,7 @@ def test_a_folder_job_keeps_going_and_exits_1(tiny_model, user_folder, tmp_path,
     assert main(["segment", str(images), "--model", str(tiny_model), "--out", str(out)]) == 1
     err = capsys.readouterr().err
     assert "segmented 3 of 4 images" in err and "broken.png" in err and "Traceback" not in err
-    assert len(_files(out)) == 9
+    assert len(_files(out)) == 3 + 2  # a mask per good image, and the table (CSV, JSON lines)
 
 
 # --------------------------------------------------------------------------- 3: unwritable output
@@ -187,17 +187,23 @@ def test_segment_on_a_full_disk_stops_and_lists_what_was_not_written(
         tiny_model, user_folder, tmp_path, tiny_disk, capsys):
     images = user_folder / "images"
     first = tmp_path / "first"
-    assert main(["segment", str(images), "--model", str(tiny_model), "--out", str(first)]) == 0
+    save = ["--save", "mask,prob,overlay"]
+    assert main(["segment", str(images), "--model", str(tiny_model), "--out", str(first),
+                 *save]) == 0
     capsys.readouterr()
     a_files = sorted(first.glob("a_*.png"))
-    disk = tiny_disk((_pages(a_files) + 1) * PAGE)  # room for image a, not for b
+    table = [first / "results.csv", first / "results.jsonl"]
+    disk = tiny_disk((_pages(a_files) + _pages(table) + 1) * PAGE)  # room for a, not for b
     out = disk / "out"
-    line = _fails(capsys, ["segment", images, "--model", tiny_model, "--out", out], 3,
+    line = _fails(capsys, ["segment", images, "--model", tiny_model, "--out", out, *save], 3,
                   "no space left on the device", "stopped with 1 of 3 images written",
-                  "not written: ", "b.jpg", "c.tif")
+                  "not written: ", "b.jpg", "c.tif", "rerun to resume")
     assert "a.png" not in line.split("not written")[1]
-    assert _files(out) == [p.name for p in a_files]  # b's files all absent, no temporaries
+    pictures = [name for name in _files(out) if name.endswith(".png")]
+    assert pictures == [p.name for p in a_files]  # b's files all absent, no temporaries
     assert (out / "a_mask.png").read_bytes() == (first / "a_mask.png").read_bytes()
+    rows = (out / "results.jsonl").read_text().splitlines()
+    assert len(rows) == 1 and '"status": "ok"' in rows[0]  # a's row survives, for the rerun
 
 
 def test_evaluate_on_a_full_disk_writes_nothing(tiny_model, synthetic_root, tiny_disk, capsys):
@@ -263,12 +269,12 @@ def test_report_on_a_metrics_json_of_wrong_types(evaluation, change, fragment, t
 # --------------------------------------------------------------------------- 4, 130, --debug
 
 def test_a_bug_is_one_line_with_how_to_get_the_traceback(monkeypatch, capsys):
-    import retinaseg.segment
+    import retinaseg.cohort as cohort
 
-    def broken(inputs):
+    def broken(*args):
         raise ZeroDivisionError("division by zero\nsecond line")
 
-    monkeypatch.setattr(retinaseg.segment, "collect_inputs", broken)
+    monkeypatch.setattr(cohort, "collect_cohort", broken)
     _fails(capsys, ["segment", "x.png"], 4, "internal error: ZeroDivisionError: division by "
                                            "zero second line", "retinaseg --debug VERB")
     with pytest.raises(ZeroDivisionError):
@@ -276,12 +282,12 @@ def test_a_bug_is_one_line_with_how_to_get_the_traceback(monkeypatch, capsys):
 
 
 def test_interrupted_exits_130(monkeypatch, capsys):
-    import retinaseg.segment
+    import retinaseg.cohort as cohort
 
-    def interrupted(inputs):
+    def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(retinaseg.segment, "collect_inputs", interrupted)
+    monkeypatch.setattr(cohort, "collect_cohort", interrupted)
     _fails(capsys, ["segment", "x.png"], 130, "interrupted")
 
 

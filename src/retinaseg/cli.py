@@ -29,6 +29,7 @@ from .errors import OutputError, RetinasegError
 
 DEFAULT_MODEL = "unet-drive"
 DEFAULT_OUT = "retinaseg-out"
+MAX_LISTED_FAILURES = 20
 
 
 def _progress(enabled: bool, what: str):
@@ -36,48 +37,31 @@ def _progress(enabled: bool, what: str):
 
 
 def cmd_segment(args) -> int:
+    from .cohort import JobSpec, collect_cohort, parse_save, parse_shard, run_cohort
     from .outputs import check_output_folder
-    from .pretrained import load_model
-    from .segment import SAMPLE_NAME, collect_inputs, sample_image, segment_files, \
-        segment_image, write_segmentation
 
-    if not args.inputs and not args.sample:
-        raise RetinasegError("nothing to segment: give image files or folders, or --sample")
-    paths = collect_inputs(args.inputs)
-    out = check_output_folder(args.out)
-    bundle = load_model(args.model)
-    written = []
-    if args.sample:
-        image = sample_image()
-        prob, mask, fov = segment_image(bundle, image, args.threshold, args.tta, args.bf16)
-        written += write_segmentation(out, SAMPLE_NAME, image, prob, mask, fov)
-    report = segment_files(bundle, paths, out, args.threshold, args.tta, args.bf16,
-                           _progress(sys.stderr.isatty(), "segment"))
-    written += report.written
-    for path in written:
-        print(path)
-    images = len(paths) + bool(args.sample)
-    if report.write_error is not None:
-        raise _stopped(report, images)
-    print(f"segmented {images - len(report.failures)} of {images} images with {args.model} "
-          f"into {out}/", file=sys.stderr)
-    if report.failures:
-        print(f"{len(report.failures)} failed:", file=sys.stderr)
-        for failure in report.failures:
-            print(f"  {failure}", file=sys.stderr)
+    if not args.inputs and not args.sample and not args.manifest:
+        raise RetinasegError("nothing to segment: give image files or folders, --manifest, "
+                             "or --sample")
+    inputs = collect_cohort(args.inputs, args.manifest, args.sample)
+    check_output_folder(args.out)
+    spec = JobSpec(args.model, args.out, args.threshold, args.tta, args.bf16,
+                   parse_save(args.save))
+    result = run_cohort(spec, inputs, args.jobs, args.shard and parse_shard(args.shard),
+                        args.dask)
+    print(result.table.csv_path)
+    print(result.table.jsonl_path)
+    failures = result.failures
+    print(f"segmented {len(result.rows) - len(failures)} of {len(result.rows)} images with "
+          f"{args.model} into {args.out}/ ({result.segmented} in this run)", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} failed:", file=sys.stderr)
+        for row in failures[:MAX_LISTED_FAILURES]:
+            print(f"  {row['error']}", file=sys.stderr)
+        if len(failures) > MAX_LISTED_FAILURES:
+            print(f"  ... the rest in {result.table.csv_path} (status, error)", file=sys.stderr)
         return 1
     return 0
-
-
-def _stopped(report, images: int) -> OutputError:
-    """The write error that stopped a segment job, with what was and was not written."""
-    names = [str(p) for p in report.not_written]
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    done = images - len(report.not_written) - len(report.failures)
-    return OutputError(report.write_error.path,
-                       f"{report.write_error.problem}; stopped with {done} of "
-                       f"{images} images written (their files are listed above); not written: "
-                       f"{shown}")
 
 
 def cmd_evaluate(args) -> int:
@@ -248,7 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--sample", action="store_true",
                      help="also segment the fundus photo scikit-image ships")
     _model_options(seg)
-    seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}); "
+                     "writes OUT/results.csv and OUT/results.jsonl, and a rerun resumes")
+    _cohort_options(seg)
     seg.set_defaults(run=cmd_segment)
 
     ev = verbs.add_parser("evaluate", help="score a model on a dataset split")
@@ -307,6 +293,20 @@ def build_parser() -> argparse.ArgumentParser:
     ds.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     ds.set_defaults(run=cmd_datasets)
     return parser
+
+
+def _cohort_options(parser) -> None:
+    parser.add_argument("--manifest", metavar="CSV", help="also segment the files in this CSV's "
+                        "'path' column (relative to the CSV; optional 'mm_per_pixel' column)")
+    parser.add_argument("--save", default="mask", metavar="KINDS",
+                        help="pictures to write per image: any of mask,prob,overlay, or none "
+                             "(default mask: the overlay costs more than the model)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="worker processes on this machine (default 1)")
+    parser.add_argument("--shard", metavar="K/N", help="segment only shard K of N (1 <= K <= N), "
+                        "e.g. --shard $SLURM_ARRAY_TASK_ID/8; writes OUT/results.shard-K-of-N.*")
+    parser.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler "
+                        "address, or local:N for N local workers (pip install 'retinaseg[dask]')")
 
 
 def _model_options(parser) -> None:

@@ -24,6 +24,9 @@ class OutputError(RetinasegError):
         super().__init__(f"{path}: {problem}")
         self.path, self.problem = path, problem
 
+    def __reduce__(self):  # rebuilt from its fields when it crosses to another process
+        return type(self), (self.path, self.problem)
+
 
 def file_error(path, problem: str) -> RetinasegError:
     """Build the standard ``<path>: <problem>`` error."""

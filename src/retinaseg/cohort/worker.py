@@ -1,0 +1,191 @@
+"""One photo in, one results row out: the function every backend runs.
+
+It runs in the driver (serial), in pool processes (``--jobs``) or on Dask
+workers, so it takes only picklable arguments (a :class:`JobSpec` and a
+:class:`~retinaseg.cohort.inputs.CohortInput`) and loads the model once per
+process. It never raises for a bad photo: the failure is the row.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import OutputError, RetinasegError
+from .inputs import CohortInput
+from .table import CORE_COLUMNS, OK
+
+# What --save may name, in the order the files are written; see README "Cohorts"
+# and benchmarks/results/cohort_throughput.md for what each costs.
+SAVE_KINDS = ("mask", "prob", "overlay")
+DEFAULT_SAVE = ("mask",)
+FAILED, ERROR = "failed", "error"  # a bad input / an unexpected exception
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a worker needs, small and picklable (the model travels by name)."""
+
+    model: str  # shipped name or checkpoint path, readable where the workers run
+    out_dir: str
+    threshold: float | None = None
+    tta: str | None = None
+    bf16: bool = False
+    save: tuple[str, ...] = DEFAULT_SAVE
+    threads: int = 0  # torch threads per worker process; 0 keeps torch's default
+
+
+# --- extension points: the lead wires vessel measurements and the quality verdict in here --
+
+# The names measurement_columns returns, in table order (the CSV header needs them up front).
+MEASUREMENT_COLUMNS: tuple[str, ...] = ()
+
+
+def measurement_columns(mask: np.ndarray, fov: np.ndarray, meta: dict) -> dict:
+    """Vessel measurements of one photo, keyed by :data:`MEASUREMENT_COLUMNS`.
+
+    ``meta`` holds the row so far (``file``, ``width``, ``height``,
+    ``fov_diameter_px``, ``mm_per_pixel`` (None unless a manifest gave it), ...).
+    To wire in: ``measure_vessels(mask, fov, meta["mm_per_pixel"]).as_row()``.
+    """
+    return {}
+
+
+# A pixel is uncertain when its probability lies halfway or less from the threshold
+# to either end (0.25-0.75 for a threshold of 0.5): neither clearly vessel nor background.
+UNCERTAIN_BAND = 0.5
+QUALITY_COLUMNS: tuple[str, ...] = ("uncertain_fraction",)
+
+
+def quality_columns(image: np.ndarray, fov: np.ndarray, prob: np.ndarray,
+                    threshold: float = 0.5) -> dict:
+    """Quality signals of one photo, keyed by :data:`QUALITY_COLUMNS`.
+
+    ``uncertain_fraction``: share of FOV pixels whose probability is in the
+    uncertain band around the threshold. A blurred, dark or non-fundus photo
+    leaves many pixels there; a sharp one puts almost all near 0 or 1.
+    The lead's quality verdict (the fundus gate) joins here.
+    """
+    low, high = threshold * (1 - UNCERTAIN_BAND), threshold + (1 - threshold) * UNCERTAIN_BAND
+    inside = prob[fov]
+    uncertain = np.count_nonzero((inside >= low) & (inside <= high))
+    return {"uncertain_fraction": round(uncertain / max(inside.size, 1), 5)}
+
+
+def table_columns() -> tuple[str, ...]:
+    return CORE_COLUMNS + QUALITY_COLUMNS + MEASUREMENT_COLUMNS
+
+
+# --- the worker ----------------------------------------------------------------------------
+
+_BUNDLES: dict[str, object] = {}
+_LOAD_LOCK = threading.Lock()  # a Dask worker may run several threads
+
+
+def worker_bundle(spec: JobSpec):
+    """The job's model, loaded once per process (and torch's threads set once)."""
+    with _LOAD_LOCK:
+        if spec.model not in _BUNDLES:
+            import torch
+
+            from ..pretrained import load_model
+
+            if spec.threads:
+                torch.set_num_threads(spec.threads)
+            _BUNDLES[spec.model] = load_model(spec.model)
+        return _BUNDLES[spec.model]
+
+
+def preload(spec: JobSpec, bundle) -> None:
+    """Hand the driver's already-loaded model to the serial backend."""
+    _BUNDLES[spec.model] = bundle
+
+
+def output_paths(spec: JobSpec, name: str) -> list[Path]:
+    return [Path(spec.out_dir) / f"{name}_{kind}.png" for kind in spec.save]
+
+
+def process_input(spec: JobSpec, item: CohortInput) -> dict:
+    """Segment one photo, write the pictures asked for, and return its row."""
+    started = time.perf_counter()
+    row = {"file": item.file, "name": item.name, "status": OK, "error": "",
+           "mm_per_pixel": item.mm_per_pixel, "model": spec.model}
+    try:
+        _segment_into(row, spec, item)
+    except OutputError:
+        raise  # a full or read-only disk ends the job: every later image would fail too
+    except RetinasegError as exc:
+        message = str(exc)
+        row.update(status=FAILED, error=message if item.file in message else
+                   f"{item.file}: {message}")
+    except Exception as exc:  # noqa: BLE001 - one odd photo must not end a cohort of 100,000
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        row.update(status=ERROR, error=f"{item.file}: {type(exc).__name__}: {exc} (at "
+                                       f"{Path(where.filename).name}:{where.lineno}; a bug, "
+                                       "please report it)")
+    row["seconds"] = round(time.perf_counter() - started, 3)
+    return row
+
+
+def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
+    from ..data.io import read_image
+    from ..inference import model_tta
+    from ..segment import sample_image, segment_image
+
+    bundle = worker_bundle(spec)
+    threshold = bundle.meta.threshold if spec.threshold is None else spec.threshold
+    row.update(model_sha256=bundle.sha256, threshold=threshold, tta=model_tta(bundle, spec.tta))
+    image = sample_image() if item.is_sample else read_image(item.file)
+    row.update(width=image.shape[1], height=image.shape[0])
+    prob, mask, fov = segment_image(bundle, image, spec.threshold, spec.tta, spec.bf16)
+    row.update(_geometry_columns(bundle, fov))
+    row.update(quality_columns(image, fov, prob, threshold))
+    row.update(measurement_columns(mask, fov, dict(row)))
+    write_pictures(spec, item.name, image, prob, mask, fov)
+
+
+def _geometry_columns(bundle, fov: np.ndarray) -> dict:
+    from ..data.fov import fov_diameter
+    from ..inference import working_scale
+
+    diameter = fov_diameter(fov) if fov.any() else 0.0
+    if bundle.meta.square_size:  # resized to a square: report the horizontal factor
+        scale = bundle.meta.square_size / fov.shape[1]
+    else:
+        scale = working_scale(bundle, fov)
+    return {"fov_diameter_px": diameter, "working_scale": round(float(scale), 5)}
+
+
+def write_pictures(spec: JobSpec, name: str, image, prob, mask, fov) -> None:
+    """The pictures ``spec.save`` names, all or none (a kill leaves no half file)."""
+    if not spec.save:
+        return
+    from ..outputs import mask_png, probability_png, write_all_or_nothing
+    from ..overlays import probability_overlay
+
+    encoders = {"mask": lambda: mask_png(mask), "prob": lambda: probability_png(prob),
+                "overlay": lambda: probability_overlay(image, prob, mask, fov)}
+    write_all_or_nothing({path: encoders[kind]()
+                          for kind, path in zip(spec.save, output_paths(spec, name))})
+
+
+def parse_save(text: str) -> tuple[str, ...]:
+    """``--save mask,prob`` -> ``("mask", "prob")``; ``none`` writes only the table."""
+    if text.strip() == "none":
+        return ()
+    kinds = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    unknown = [k for k in kinds if k not in SAVE_KINDS]
+    if unknown or not kinds:
+        raise RetinasegError(f"--save {text!r}: choose from {', '.join(SAVE_KINDS)} "
+                             "(comma-separated), or none")
+    return kinds
+
+
+def cpu_threads_per_worker(workers: int) -> int:
+    """Split this machine's cores between ``workers`` processes (at least one each)."""
+    return max(1, (os.cpu_count() or 1) // max(workers, 1))
