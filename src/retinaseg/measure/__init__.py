@@ -5,8 +5,8 @@
 * vessel area fraction (vessel pixels over FOV pixels) and area;
 * total skeleton length (``skimage.morphology.skeletonize``; 8-neighbour steps
   of 1 and sqrt 2, summed over the segments of :mod:`.graph`);
-* mean and median vessel width, ``2 d - 1`` from the distance transform ``d``
-  at skeleton pixels (:mod:`.shape` says why -1);
+* mean and median vessel width, ``2 d`` from the distance transform ``d`` at
+  skeleton pixels (:mod:`.shape` says why without a -1);
 * box-counting fractal dimension of the mask in the FOV's bounding box;
 * tortuosity of each open segment at least ``MIN_SEGMENT_PX`` long (arc over
   chord, and the mean squared curvature), aggregated per image as a

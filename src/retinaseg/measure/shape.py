@@ -2,16 +2,19 @@
 
 Definitions (all in pixels; :mod:`retinaseg.measure` converts to mm):
 
-* **Width** at a skeleton pixel is ``2 * d - 1`` with ``d`` the Euclidean
-  distance transform of the vessel mask (distance to the nearest background
-  pixel). At the centre pixel of a straight vessel ``w`` pixels wide, ``d`` is
-  ``(w + 1) / 2`` for odd ``w`` (the background pixel itself is one step
-  beyond the edge), so ``2d - 1 = w`` exactly; for even ``w`` the centre line
-  sits on one of the two middle pixels, ``d = w / 2`` and ``2d - 1 = w - 1``.
-  The -1 thus makes odd widths exact and even widths one pixel short (half a
-  pixel on average); the plain ``2d`` would be one pixel over for odd widths.
-  Near end points and branch points the skeleton leaves the vessel's middle,
-  so the mean reads a little low; the median is the robust figure.
+* **Width** at a skeleton pixel is ``2 d``, with ``d`` the Euclidean distance
+  transform of the vessel mask (distance to the nearest background pixel's
+  centre), and no -1 or +1 correction. Across a band rasterised from a
+  rectangle ``w`` pixels wide at 10 to 80 degrees, the nearest background
+  centre lies about ``w / 2`` from the centre line, so ``2 d`` reads ``w``
+  (tests/test_measure.py draws them; the mean is within half a pixel). Only
+  bands along the lattice read more: along a row or column exactly ``w + 1``
+  (the nearest background centre is half a pixel beyond the edge), along a
+  diagonal ``w + 0.7`` to ``w + 1``. The -1 that would make those exact would
+  make every other vessel a pixel too thin, and vessels run at every angle. Near end points
+  and branch points the skeleton leaves the vessel's middle, so the mean reads
+  a little low; ``d`` takes few values on thin vessels (1, 1.41, 2, 2.24, ...),
+  so the median is coarse there.
 * **Centre line.** A segment's pixel path is replaced by a cubic smoothing
   spline (``scipy.interpolate.splprep``, parametrised by 8-neighbour arc
   length) whose squared residuals may sum to ``m / 6`` over its ``m`` pixels:
@@ -51,8 +54,8 @@ MIN_BOX_SIZES = 3  # fewer points than this is no slope
 
 
 def widths_px(distance: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
-    """``2 d - 1`` at every skeleton pixel (see the module docstring)."""
-    return 2.0 * distance[skeleton] - 1.0
+    """``2 d`` at every skeleton pixel (see the module docstring for why no correction)."""
+    return 2.0 * distance[skeleton]
 
 
 @dataclass(frozen=True)
