@@ -22,6 +22,7 @@ rewritten after each dataset so a long HRF run leaves the finished ones behind.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -106,12 +107,17 @@ def _fmt(value, digits=3) -> str:
     return f"{value:.{digits}g}" if abs(value) < 1e-2 and value != 0 else f"{value:.{digits}f}"
 
 
+def _coefficient(value) -> str:
+    """r and ICC to two decimals; "-" where undefined (e.g. a rater's values never vary)."""
+    return "-" if value is None or not np.isfinite(value) else f"{value:.2f}"
+
+
 def _cells(stats: dict | None) -> str:
     """``mean | r / ICC / bias [LoA]`` of one rater against the first observer."""
     if stats is None:
         return "- | -"
-    return (f"{_fmt(stats['mean_a'])} | {_fmt(stats['pearson_r'], 2)} / "
-            f"{_fmt(stats['icc_2_1'], 2)} / {_fmt(stats['bias'])} "
+    return (f"{_fmt(stats['mean_a'])} | {_coefficient(stats['pearson_r'])} / "
+            f"{_coefficient(stats['icc_2_1'])} / {_fmt(stats['bias'])} "
             f"[{_fmt(stats['loa_low'])}, {_fmt(stats['loa_high'])}]")
 
 
@@ -175,7 +181,13 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/measure_agreement"))
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite OUT.md from OUT.json (the run it records), measuring nothing")
     args = parser.parse_args()
+    if args.render_only:
+        result = json.loads(Path(args.out).with_suffix(".json").read_text())
+        Path(args.out).with_suffix(".md").write_text(markdown(result))
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = load_model(args.model)

@@ -98,10 +98,9 @@ def cmd_measure(args) -> int:
     from .outputs import write_all_or_nothing
 
     paths = collect_masks(args.masks)
-    fov = Path(args.fov) if args.fov else None
-    if fov is not None and not fov.exists():
-        raise RetinasegError(f"{fov}: no such FOV file or folder")
-    options = MeasureOptions(fov, args.mm_per_pixel, args.fov_degrees)
+    options = MeasureOptions(Path(args.fov) if args.fov else None, args.mm_per_pixel,
+                             args.fov_degrees, args.min_object_px)
+    options.check()
     progress = _progress(sys.stderr.isatty(), "measure")
     rows = [measure_file(path, options) for path in progress(paths)]
     out = Path(args.out)
@@ -273,6 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--fov-degrees", type=float, default=DEFAULT_FOV_DEGREES, metavar="D",
                     help=f"the camera's field angle, for the mm assumption (default "
                          f"{DEFAULT_FOV_DEGREES:g}; 0.288 mm per degree)")
+    me.add_argument("--min-object-px", type=int, default=0, metavar="N",
+                    help="drop 8-connected objects under N pixels first (default 0: keep all)")
     me.add_argument("--out", default=DEFAULT_OUT,
                     help=f"writes OUT/measurements.csv and .jsonl (default {DEFAULT_OUT})")
     me.set_defaults(run=cmd_measure)

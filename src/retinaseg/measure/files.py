@@ -7,10 +7,12 @@ written once, at the end, all or nothing.
 
 FOV lookup when ``--fov`` is a folder, for a mask with stem ``S`` (and ``T``,
 ``S`` without its last ``_part``: ``01_manual1`` -> ``01``): the first file in
-the folder whose stem is ``S``, ``S_fov``, ``S_mask``, ``T``, ``T_fov`` or
-``T_mask``; failing that, the only file whose stem starts with ``S_``, or else
-the only one starting with ``T_`` (DRIVE's ``01_manual1`` finds
-``01_test_mask``). When ``--fov`` is a file it is every mask's FOV.
+the folder, other than the mask itself, whose stem is ``S_fov``, ``T_fov``,
+``S_mask``, ``T_mask``, ``S`` or ``T``; failing that, the only file whose stem
+starts with ``S_``, or else the only one starting with ``T_``. So DRIVE's
+``01_manual1`` finds ``01_test_mask``, HRF's ``01_h`` finds ``01_h_mask``, and
+``X_mask.png`` finds ``X_fov.png`` beside it. When ``--fov`` is a file it is
+every mask's FOV.
 """
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ from pathlib import Path
 
 from ..data.io import IMAGE_SUFFIXES, read_mask
 from ..errors import RetinasegError, file_error
+import numpy as np
+
 from . import VesselMeasures, measure_vessels
+from .scale import resolve_scale
 
 ROW_HEAD = ("file", "fov_file", "status", "error")
 COLUMNS = ROW_HEAD + tuple(f.name for f in fields(VesselMeasures))
@@ -33,6 +38,17 @@ class MeasureOptions:
     fov: Path | None = None
     mm_per_pixel: float | None = None
     fov_degrees: float | None = None
+    min_object_px: int = 0
+
+    def check(self) -> None:
+        """Refuse bad options once, before any mask, rather than failing every row."""
+        if self.fov is not None and not self.fov.exists():
+            raise file_error(self.fov, "no such FOV file or folder")
+        if self.min_object_px < 0:
+            raise RetinasegError(f"--min-object-px must be 0 or more, got {self.min_object_px}")
+        resolve_scale(None, self.mm_per_pixel)
+        if self.fov_degrees is not None:
+            resolve_scale(np.ones((1, 1), dtype=bool), None, self.fov_degrees)
 
 
 def collect_masks(inputs: list[str]) -> list[Path]:
@@ -58,10 +74,11 @@ def fov_for(mask_path: Path, fov: Path | None) -> Path | None:
     if not fov.is_dir():
         raise file_error(fov, "no such FOV file or folder")
     files = {p.stem: p for p in sorted(fov.iterdir())
-             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+             and p.resolve() != mask_path.resolve()}
     stem = mask_path.stem
     stems = [stem] + ([stem.rsplit("_", 1)[0]] if "_" in stem else [])
-    for candidate in (s + tail for s in stems for tail in ("", "_fov", "_mask")):
+    for candidate in (s + tail for tail in ("_fov", "_mask", "") for s in stems):
         if candidate in files:
             return files[candidate]
     for prefix in stems:
@@ -79,7 +96,8 @@ def measure_file(path: Path, options: MeasureOptions) -> dict:
         mask = read_mask(path)
         fov_path = fov_for(path, options.fov)
         fov = read_mask(fov_path, mask.shape) if fov_path is not None else None
-        row = measure_vessels(mask, fov, options.mm_per_pixel, options.fov_degrees).as_row()
+        row = measure_vessels(mask, fov, options.mm_per_pixel, options.fov_degrees,
+                              options.min_object_px).as_row()
         return {"file": str(path), "fov_file": _name(fov_path), "status": "ok", "error": None,
                 **row}
     except RetinasegError as exc:
