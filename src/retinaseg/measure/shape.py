@@ -46,6 +46,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.integrate import trapezoid
 from scipy.interpolate import splev, splprep
 
 ROUNDING_VARIANCE_PX2 = 2 / 12  # of a point rounded to the grid: 1/12 per coordinate
@@ -94,8 +95,8 @@ def centre_line_shape(coords: np.ndarray) -> CentreLineShape | None:
     kappa_sq = np.zeros_like(speed)
     kappa_sq[moving] = ((x1 * y2 - y1 * x2)[moving] / speed[moving] ** 3) ** 2
     chord = math.hypot(x[-1] - x[0], y[-1] - y[0])
-    return CentreLineShape(float(np.trapezoid(speed, t)), float(chord),
-                           float(np.trapezoid(kappa_sq * speed, t)))
+    return CentreLineShape(float(trapezoid(speed, t)), float(chord),
+                           float(trapezoid(kappa_sq * speed, t)))
 
 
 def box_counting_dimension(mask: np.ndarray) -> float:
