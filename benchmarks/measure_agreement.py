@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -91,8 +92,11 @@ def dataset_agreement(images: list[dict]) -> dict:
 def run_dataset(bundle, name: str, data_root: str) -> dict:
     observer = DATASETS[name]
     started = time.perf_counter()
-    images = [measure_image(bundle, sample, observer)
-              for sample in load_dataset(name, "test", data_root)]
+    images = []
+    for sample in load_dataset(name, "test", data_root):
+        images.append(measure_image(bundle, sample, observer))
+        print(f"{name} {sample.id}: {time.perf_counter() - started:.0f} s", file=sys.stderr,
+              flush=True)  # a long HRF run shows how far it got
     return {"images": images, "agreement": dataset_agreement(images),
             "wall_s": time.perf_counter() - started,
             "median_inference_s": float(np.median([i["inference_s"] for i in images])),
