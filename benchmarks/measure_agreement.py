@@ -163,7 +163,8 @@ def markdown(result: dict) -> str:
         text += dataset_markdown(name, part)
     pending = [n for n in result["requested"] if n not in result["datasets"]]
     if pending:
-        text += f"\n(not finished: {', '.join(pending)})\n"
+        text += (f"\n(not finished in this run: {', '.join(pending)}; a dataset run on its own "
+                 "with `--datasets NAME --out ...` has its own result file)\n")
     return text + "\n" + provenance_markdown(result) + f"- torch threads: {result['threads']}\n"
 
 
