@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from ..data.io import IMAGE_SUFFIXES, read_mask
@@ -39,6 +39,7 @@ class MeasureOptions:
     mm_per_pixel: float | None = None
     fov_degrees: float | None = None
     min_object_px: int = 0
+    listings: dict = field(default_factory=dict, compare=False, repr=False)  # see fov_for
 
     def check(self) -> None:
         """Refuse bad options once, before any mask, rather than failing every row."""
@@ -67,15 +68,20 @@ def collect_masks(inputs: list[str]) -> list[Path]:
     return paths
 
 
-def fov_for(mask_path: Path, fov: Path | None) -> Path | None:
-    """The FOV file of one mask (module docstring); None means the whole image."""
+def fov_for(mask_path: Path, fov: Path | None, listings: dict | None = None) -> Path | None:
+    """The FOV file of one mask (module docstring); None means the whole image.
+
+    ``listings`` keeps each folder's listing for the rest of a run: a cohort's
+    FOV folder may hold thousands of files, read once rather than per mask.
+    """
     if fov is None or fov.is_file():
         return fov
     if not fov.is_dir():
         raise file_error(fov, "no such FOV file or folder")
-    files = {p.stem: p for p in sorted(fov.iterdir())
-             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-             and p.resolve() != mask_path.resolve()}
+    listings = {} if listings is None else listings
+    if fov not in listings:
+        listings[fov] = _image_files(fov)
+    files = {stem: p for stem, p in listings[fov].items() if p != mask_path.resolve()}
     stem = mask_path.stem
     stems = [stem] + ([stem.rsplit("_", 1)[0]] if "_" in stem else [])
     for candidate in (s + tail for tail in ("_fov", "_mask", "") for s in stems):
@@ -89,12 +95,18 @@ def fov_for(mask_path: Path, fov: Path | None) -> Path | None:
                                 f"{stems[-1]}_fov, {stems[-1]}_mask or one file {stems[-1]}_*)")
 
 
+def _image_files(folder: Path) -> dict[str, Path]:
+    """Stem -> resolved path of a folder's image files."""
+    return {p.stem: p.resolve() for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+
+
 def measure_file(path: Path, options: MeasureOptions) -> dict:
     """One table row: the measures, or the error that stopped them."""
     fov_path = None
     try:
         mask = read_mask(path)
-        fov_path = fov_for(path, options.fov)
+        fov_path = fov_for(path, options.fov, options.listings)
         fov = read_mask(fov_path, mask.shape) if fov_path is not None else None
         row = measure_vessels(mask, fov, options.mm_per_pixel, options.fov_degrees,
                               options.min_object_px).as_row()
