@@ -12,12 +12,16 @@ same for the second observer against the first (DRIVE ``2nd_manual``, CHASE_DB1
 ``2ndHO``; HRF has one observer). A third rater is the model's mask with its
 specks dropped (8-connected objects under ``SPECK_PX`` pixels at DRIVE's scale,
 scaled by the square of the FOV's width over DRIVE's 540 px), since a person
-never draws them and they dominate the component and end-point counts. Measures are compared in pixels at native
-resolution: both raters of an image share its pixel size, so r and ICC do not
-depend on it, and a bias in pixels is what a mm bias would be before scaling.
+never draws them and they dominate the component and end-point counts.
+Measures are compared in pixels at native resolution: both raters of an image
+share its pixel size, so r and ICC do not depend on it, and a bias in pixels
+is what a mm bias would be before scaling.
 
 Writes benchmarks/results/measure_agreement.{json,md} (``--out`` to change),
 rewritten after each dataset so a long HRF run leaves the finished ones behind.
+The committed results come from two runs: DRIVE and CHASE_DB1, then HRF alone
+(``--datasets hrf --out benchmarks/results/measure_agreement_hrf``), which on a
+shared 2-core machine takes about a minute per image.
 """
 from __future__ import annotations
 

@@ -8,7 +8,8 @@ from scipy.stats import pearsonr
 from retinaseg.measure.agreement import agreement, bland_altman, icc_2_1, pearson_r
 
 # Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
-SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8], [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
+SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8],
+                 [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
 
 
 def test_icc_2_1_matches_shrout_and_fleiss_table_4():

@@ -61,7 +61,8 @@ def test_measure_writes_a_row_per_mask_and_failures_do_not_stop_the_job(tmp_path
     assert [r["status"] for r in table] == ["ok", "ok", "failed", "failed", "failed"]
     assert [r["status"] for r in records] == [r["status"] for r in table]
     ok = records[0]
-    assert ok["fov_file"].endswith("01_test_mask.png") and records[1]["fov_file"].endswith("02_fov.png")
+    assert ok["fov_file"].endswith("01_test_mask.png")
+    assert records[1]["fov_file"].endswith("02_fov.png")
     assert ok["branch_points"] == 1 and ok["end_points"] == 4 and ok["components"] == 1
     assert ok["scale_source"] == "assumed"
     assert ok["mm_per_pixel"] == pytest.approx(45 * MM_PER_DEGREE / 72)

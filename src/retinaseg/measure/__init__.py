@@ -128,7 +128,8 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
 
 
 def drop_small_objects(vessels: np.ndarray, min_object_px: int) -> tuple[np.ndarray, int]:
-    """The mask without its 8-connected objects under ``min_object_px`` pixels, and how many went."""
+    """The mask without its 8-connected objects under ``min_object_px`` pixels,
+    and how many objects went."""
     if min_object_px < 0:
         raise RetinasegError(f"min_object_px must be 0 or more, got {min_object_px}")
     if min_object_px <= 1:
