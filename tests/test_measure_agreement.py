@@ -7,12 +7,13 @@ from scipy.stats import pearsonr
 
 from retinaseg.measure.agreement import agreement, bland_altman, icc_2_1, pearson_r
 
-# Shrout & Fleiss (1979), Table 2: 6 targets rated by 4 judges.
+# Shrout & Fleiss (1979)'s worked example: 6 targets rated by 4 judges; they give
+# ICC(1,1) = .17, ICC(2,1) = .29 and ICC(3,1) = .71 for it.
 SHROUT_FLEISS = [[9, 2, 5, 8], [6, 1, 3, 2], [8, 4, 6, 8],
                  [7, 1, 2, 6], [10, 5, 6, 9], [6, 2, 4, 7]]
 
 
-def test_icc_2_1_matches_shrout_and_fleiss_table_4():
+def test_icc_2_1_matches_shrout_and_fleiss_worked_example():
     assert icc_2_1(SHROUT_FLEISS) == pytest.approx(0.29, abs=0.005)
 
 
