@@ -1,0 +1,212 @@
+"""Vessel measures from a model's masks against the same measures from people's masks.
+
+    python benchmarks/measure_agreement.py --data-root ../shared/data --model unet-drive
+
+For each test image of DRIVE, CHASE_DB1 and HRF, every measure of
+:func:`retinaseg.measure.measure_vessels` is computed from the model's
+thresholded mask and from the first observer's manual mask, inside the same
+FOV (DRIVE and HRF ship theirs; CHASE_DB1's is estimated from the photo, as
+everywhere in this project). Per dataset and measure: Pearson r, ICC(2,1) and
+the mean bias (model - human) with its 95% limits of agreement; beside them the
+same for the second observer against the first (DRIVE ``2nd_manual``, CHASE_DB1
+``2ndHO``; HRF has one observer). A third rater is the model's mask with its
+specks dropped (8-connected objects under ``SPECK_PX`` pixels at DRIVE's scale,
+scaled by the square of the FOV's width over DRIVE's 540 px), since a person
+never draws them and they dominate the component and end-point counts.
+Measures are compared in pixels at native resolution: both raters of an image
+share its pixel size, so r and ICC do not depend on it, and a bias in pixels
+is what a mm bias would be before scaling.
+
+Writes benchmarks/results/measure_agreement.{json,md} (``--out`` to change),
+rewritten after each dataset so a long HRF run leaves the finished ones behind.
+The committed results come from two runs: DRIVE and CHASE_DB1, then HRF alone
+(``--datasets hrf --out benchmarks/results/measure_agreement_hrf``), which on a
+shared 2-core machine takes about a minute per image.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from retinaseg.data import load_dataset
+from retinaseg.inference import predict_probabilities
+from retinaseg.measure import measure_vessels
+from retinaseg.measure.agreement import agreement
+from retinaseg.measure.scale import fov_width_px
+from retinaseg.pretrained import load_model
+from retinaseg.utils import provenance, provenance_markdown, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = {"drive": "2nd_manual", "chase_db1": "2ndHO", "hrf": None}  # second observer's name
+SPECK_PX = 30  # at a FOV 540 px wide (DRIVE)
+DRIVE_FOV_WIDTH_PX = 540
+MEASURES = ("vessel_area_fraction", "skeleton_length_px", "width_mean_px", "width_median_px",
+            "fractal_dimension", "tortuosity_arc_chord", "tortuosity_sq_curvature_per_px2",
+            "branch_points", "end_points", "components")
+
+
+def measure_image(bundle, sample, observer: str | None) -> dict:
+    """The measures of one test image: the model's, the first and second observer's."""
+    started = time.perf_counter()
+    prob = predict_probabilities(bundle, sample.image, sample.fov)
+    inference_s = time.perf_counter() - started
+    masks = {"model": prob >= bundle.meta.threshold, "human": sample.vessel}
+    if observer is not None:
+        masks["observer2"] = sample.observers[observer]
+    started = time.perf_counter()
+    values = {rater: measure_vessels(mask, sample.fov).as_row() for rater, mask in masks.items()}
+    measure_s = (time.perf_counter() - started) / len(masks)
+    speck_px = speck_size(sample.fov)
+    values["model_despeckled"] = measure_vessels(masks["model"], sample.fov,
+                                                 min_object_px=speck_px).as_row()
+    return {"id": sample.id, "inference_s": inference_s, "measure_s_per_mask": measure_s,
+            "fov_estimated": sample.fov_estimated, "speck_px": speck_px,
+            "model_objects_dropped": values["model_despeckled"]["objects_dropped"],
+            **{rater: {m: row[m] for m in MEASURES} for rater, row in values.items()}}
+
+
+def speck_size(fov: np.ndarray) -> int:
+    """``SPECK_PX`` scaled from DRIVE's FOV width to this one's (areas: squared)."""
+    return max(2, round(SPECK_PX * (fov_width_px(fov) / DRIVE_FOV_WIDTH_PX) ** 2))
+
+
+def _column(images: list[dict], rater: str, measure: str) -> np.ndarray:
+    return np.array([np.nan if img[rater][measure] is None else img[rater][measure]
+                     for img in images], dtype=float)
+
+
+def dataset_agreement(images: list[dict]) -> dict:
+    """Per measure: model vs human, and (where there is one) second observer vs human."""
+    table = {}
+    for measure in MEASURES:
+        human = _column(images, "human", measure)
+        table[measure] = {rater: agreement(_column(images, rater, measure), human)
+                          for rater in ("model", "model_despeckled")}
+        if "observer2" in images[0]:
+            table[measure]["observer2"] = agreement(_column(images, "observer2", measure), human)
+    return table
+
+
+def run_dataset(bundle, name: str, data_root: str) -> dict:
+    observer = DATASETS[name]
+    started = time.perf_counter()
+    images = []
+    for sample in load_dataset(name, "test", data_root):
+        images.append(measure_image(bundle, sample, observer))
+        print(f"{name} {sample.id}: {time.perf_counter() - started:.0f} s", file=sys.stderr,
+              flush=True)  # a long HRF run shows how far it got
+    return {"images": images, "agreement": dataset_agreement(images),
+            "wall_s": time.perf_counter() - started,
+            "median_inference_s": float(np.median([i["inference_s"] for i in images])),
+            "median_measure_s_per_mask": float(np.median([i["measure_s_per_mask"]
+                                                          for i in images])),
+            "second_observer": observer, "fov_estimated": any(i["fov_estimated"] for i in images)}
+
+
+def _fmt(value, digits=3) -> str:
+    if value is None or not np.isfinite(value):
+        return "-"
+    return f"{value:.{digits}g}" if abs(value) < 1e-2 and value != 0 else f"{value:.{digits}f}"
+
+
+def _coefficient(value) -> str:
+    """r and ICC to two decimals; "-" where undefined (e.g. a rater's values never vary)."""
+    return "-" if value is None or not np.isfinite(value) else f"{value:.2f}"
+
+
+def _cells(stats: dict | None) -> str:
+    """``mean | r / ICC / bias [LoA]`` of one rater against the first observer."""
+    if stats is None:
+        return "- | -"
+    return (f"{_fmt(stats['mean_a'])} | {_coefficient(stats['pearson_r'])} / "
+            f"{_coefficient(stats['icc_2_1'])} / {_fmt(stats['bias'])} "
+            f"[{_fmt(stats['loa_low'])}, {_fmt(stats['loa_high'])}]")
+
+
+COMPARED = (("model", "model"), ("model_despeckled", "model, specks dropped"),
+            ("observer2", "2nd observer"))
+
+
+def dataset_markdown(name: str, part: dict) -> str:
+    images = part["images"]
+    specks = sorted({i["speck_px"] for i in images})
+    dropped = np.median([i["model_objects_dropped"] for i in images])
+    head = (f"\n### {name} test ({len(images)} images; second observer: "
+            f"{part['second_observer'] or 'none'}"
+            f"{'; FOV estimated from the photo' if part['fov_estimated'] else ''}; specks: "
+            f"objects under {specks[0]}-{specks[-1]} px, median {dropped:.0f} per model mask)\n\n"
+            "Each cell: Pearson r / ICC(2,1) / bias [95% limits of agreement] against the first "
+            "observer.\n\n| measure | first observer mean | "
+            + " | ".join(f"{label}: mean | {label}: r / ICC / bias [LoA]"
+                         for _, label in COMPARED) + " |\n|---|---|" + "---|---|" * 3 + "\n")
+    rows = ""
+    for measure, stats in part["agreement"].items():
+        rows += f"| {measure} | {_fmt(stats['model']['mean_b'])} | "
+        rows += " | ".join(_cells(stats.get(rater)) for rater, _ in COMPARED) + " |\n"
+    timing = (f"\nwhole process {part['wall_s']:.0f} s; median per image: inference "
+              f"{part['median_inference_s']:.2f} s, measures "
+              f"{part['median_measure_s_per_mask']:.2f} s per mask\n")
+    return head + rows + timing
+
+
+def markdown(result: dict) -> str:
+    text = (f"# Vessel measures: model ({result['model']}) and second observer against the "
+            "first observer\n\nPer test image, each measure from `retinaseg.measure` on the "
+            "model's thresholded mask (threshold "
+            f"{result['threshold']:.4f}, TTA {result['tta']}) and on the manual masks, inside "
+            "the same FOV, in pixels at native resolution. r: Pearson; ICC(2,1): Shrout & "
+            "Fleiss two-way random, absolute agreement; bias: mean of (rater - first "
+            "observer), with 95% limits of agreement (bias +- 1.96 SD).\n")
+    for name, part in result["datasets"].items():
+        text += dataset_markdown(name, part)
+    pending = [n for n in result["requested"] if n not in result["datasets"]]
+    if pending:
+        text += (f"\n(not finished in this run: {', '.join(pending)}; a dataset run on its own "
+                 "with `--datasets NAME --out ...` has its own result file)\n")
+    return text + "\n" + provenance_markdown(result) + f"- torch threads: {result['threads']}\n"
+
+
+def json_safe(value):
+    """NaN and infinity as null: strict JSON has neither."""
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", required=True)
+    parser.add_argument("--model", default="unet-drive", help="shipped name or checkpoint path")
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/measure_agreement"))
+    parser.add_argument("--render-only", action="store_true",
+                        help="rewrite OUT.md from OUT.json (the run it records), measuring nothing")
+    args = parser.parse_args()
+    if args.render_only:
+        result = json.loads(Path(args.out).with_suffix(".json").read_text())
+        Path(args.out).with_suffix(".md").write_text(markdown(result))
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bundle = load_model(args.model)
+    result = {**provenance(ROOT), "model": args.model, "threshold": bundle.meta.threshold,
+              "tta": bundle.meta.tta, "threads": torch.get_num_threads(),
+              "requested": args.datasets, "measures": list(MEASURES), "datasets": {}}
+    for name in args.datasets:
+        result["datasets"][name] = run_dataset(bundle, name, args.data_root)
+        write_result(args.out, json_safe(result), markdown(result))
+
+
+if __name__ == "__main__":
+    main()

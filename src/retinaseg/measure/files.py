@@ -1,0 +1,137 @@
+"""``retinaseg measure``'s file side: which masks, which FOV for each, and the table.
+
+One row per mask, failures included: a file that cannot be read, a FOV that
+cannot be found or does not fit becomes a row with ``status`` "failed" and a
+one-line ``error``, and the other masks are still measured. The table is
+written once, at the end, all or nothing.
+
+FOV lookup when ``--fov`` is a folder, for a mask with stem ``S`` (and ``T``,
+``S`` without its last ``_part``: ``01_manual1`` -> ``01``): the first file in
+the folder, other than the mask itself, whose stem is ``S_fov``, ``T_fov``,
+``S_mask``, ``T_mask``, ``S`` or ``T``; failing that, the only file whose stem
+starts with ``S_``, or else the only one starting with ``T_``. So DRIVE's
+``01_manual1`` finds ``01_test_mask``, HRF's ``01_h`` finds ``01_h_mask``, and
+``X_mask.png`` finds ``X_fov.png`` beside it. When ``--fov`` is a file it is
+every mask's FOV.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from ..data.io import IMAGE_SUFFIXES, read_mask
+from ..errors import RetinasegError, file_error
+import numpy as np
+
+from . import VesselMeasures, measure_vessels
+from .scale import resolve_scale
+
+ROW_HEAD = ("file", "fov_file", "status", "error")
+COLUMNS = ROW_HEAD + tuple(f.name for f in fields(VesselMeasures))
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    fov: Path | None = None
+    mm_per_pixel: float | None = None
+    fov_degrees: float | None = None
+    min_object_px: int = 0
+    listings: dict = field(default_factory=dict, compare=False, repr=False)  # see fov_for
+
+    def check(self) -> None:
+        """Refuse bad options once, before any mask, rather than failing every row."""
+        if self.fov is not None and not self.fov.exists():
+            raise file_error(self.fov, "no such FOV file or folder")
+        if self.min_object_px < 0:
+            raise RetinasegError(f"--min-object-px must be 0 or more, got {self.min_object_px}")
+        resolve_scale(None, self.mm_per_pixel)
+        if self.fov_degrees is not None:
+            resolve_scale(np.ones((1, 1), dtype=bool), None, self.fov_degrees)
+
+
+def collect_masks(inputs: list[str]) -> list[Path]:
+    """Files as named (a missing one becomes a failed row), folders' image files."""
+    paths: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir()
+                           if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise RetinasegError(f"{path}: folder holds no masks ({', '.join(IMAGE_SUFFIXES)})")
+            paths += found
+        else:
+            paths.append(path)
+    return paths
+
+
+def fov_for(mask_path: Path, fov: Path | None, listings: dict | None = None) -> Path | None:
+    """The FOV file of one mask (module docstring); None means the whole image.
+
+    ``listings`` keeps each folder's listing for the rest of a run: a cohort's
+    FOV folder may hold thousands of files, read once rather than per mask.
+    """
+    if fov is None or fov.is_file():
+        return fov
+    if not fov.is_dir():
+        raise file_error(fov, "no such FOV file or folder")
+    listings = {} if listings is None else listings
+    if fov not in listings:
+        listings[fov] = _image_files(fov)
+    files = {stem: p for stem, p in listings[fov].items() if p != mask_path.resolve()}
+    stem = mask_path.stem
+    stems = [stem] + ([stem.rsplit("_", 1)[0]] if "_" in stem else [])
+    for candidate in (s + tail for tail in ("_fov", "_mask", "") for s in stems):
+        if candidate in files:
+            return files[candidate]
+    for prefix in stems:
+        starting = [p for s, p in files.items() if s.startswith(prefix + "_")]
+        if len(starting) == 1:
+            return starting[0]
+    raise file_error(mask_path, f"no FOV for it in {fov} (looked for {stems[-1]}, "
+                                f"{stems[-1]}_fov, {stems[-1]}_mask or one file {stems[-1]}_*)")
+
+
+def _image_files(folder: Path) -> dict[str, Path]:
+    """Stem -> resolved path of a folder's image files."""
+    return {p.stem: p.resolve() for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES}
+
+
+def measure_file(path: Path, options: MeasureOptions) -> dict:
+    """One table row: the measures, or the error that stopped them."""
+    fov_path = None
+    try:
+        mask = read_mask(path)
+        fov_path = fov_for(path, options.fov, options.listings)
+        fov = read_mask(fov_path, mask.shape) if fov_path is not None else None
+        row = measure_vessels(mask, fov, options.mm_per_pixel, options.fov_degrees,
+                              options.min_object_px).as_row()
+        return {"file": str(path), "fov_file": _name(fov_path), "status": "ok", "error": None,
+                **row}
+    except RetinasegError as exc:
+        error = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+        return {"file": str(path), "fov_file": _name(fov_path), "status": "failed",
+                "error": error}
+
+
+def _name(path: Path | None) -> str | None:
+    return str(path) if path is not None else None
+
+
+def table_csv(rows: list[dict]) -> str:
+    """CSV text, every column in every row; undefined values are empty cells."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
+    return buffer.getvalue()
+
+
+def table_jsonl(rows: list[dict]) -> str:
+    """One JSON object a line, every column (null where undefined)."""
+    return "".join(json.dumps({k: row.get(k) for k in COLUMNS}) + "\n" for row in rows)
