@@ -36,16 +36,13 @@ import torch
 
 from retinaseg.data import load_dataset
 from retinaseg.inference import predict_probabilities
-from retinaseg.measure import measure_vessels
+from retinaseg.measure import measure_vessels, speck_size
 from retinaseg.measure.agreement import agreement
-from retinaseg.measure.scale import fov_width_px
 from retinaseg.pretrained import load_model
 from retinaseg.utils import provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {"drive": "2nd_manual", "chase_db1": "2ndHO", "hrf": None}  # second observer's name
-SPECK_PX = 30  # at a FOV 540 px wide (DRIVE)
-DRIVE_FOV_WIDTH_PX = 540
 MEASURES = ("vessel_area_fraction", "skeleton_length_px", "width_mean_px", "width_median_px",
             "fractal_dimension", "tortuosity_arc_chord", "tortuosity_sq_curvature_per_px2",
             "branch_points", "end_points", "components")
@@ -69,11 +66,6 @@ def measure_image(bundle, sample, observer: str | None) -> dict:
             "fov_estimated": sample.fov_estimated, "speck_px": speck_px,
             "model_objects_dropped": values["model_despeckled"]["objects_dropped"],
             **{rater: {m: row[m] for m in MEASURES} for rater, row in values.items()}}
-
-
-def speck_size(fov: np.ndarray) -> int:
-    """``SPECK_PX`` scaled from DRIVE's FOV width to this one's (areas: squared)."""
-    return max(2, round(SPECK_PX * (fov_width_px(fov) / DRIVE_FOV_WIDTH_PX) ** 2))
 
 
 def _column(images: list[dict], rater: str, measure: str) -> np.ndarray:

@@ -11,12 +11,14 @@ import os
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import OutputError, RetinasegError
+from ..measure import VesselMeasures, measure_vessels, speck_size
+from ..measure.scale import DEFAULT_FOV_DEGREES
 from .inputs import CohortInput
 from .table import CORE_COLUMNS, OK
 
@@ -43,17 +45,25 @@ class JobSpec:
 # --- extension points: the lead wires vessel measurements and the quality verdict in here --
 
 # The names measurement_columns returns, in table order (the CSV header needs them up front).
-MEASUREMENT_COLUMNS: tuple[str, ...] = ()
+# ``mm_per_pixel`` is already a core column: the measures fill it with the pixel size
+# their mm columns used (the manifest's, or the assumed one).
+MEASUREMENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(VesselMeasures)
+                                             if f.name not in CORE_COLUMNS)
 
 
 def measurement_columns(mask: np.ndarray, fov: np.ndarray, meta: dict) -> dict:
     """Vessel measurements of one photo, keyed by :data:`MEASUREMENT_COLUMNS`.
 
-    ``meta`` holds the row so far (``file``, ``width``, ``height``,
-    ``fov_diameter_px``, ``mm_per_pixel`` (None unless a manifest gave it), ...).
-    To wire in: ``measure_vessels(mask, fov, meta["mm_per_pixel"]).as_row()``.
+    ``meta`` holds the row so far; its ``mm_per_pixel`` (from a manifest) gives
+    the mm columns, else they rest on the stated assumption of a 45-degree
+    camera (``scale_source`` and ``scale_note`` say which). Specks (objects
+    under ``measure.speck_size`` pixels) are left out of the measures, not the mask.
     """
-    return {}
+    mm_per_pixel = meta.get("mm_per_pixel")
+    measures = measure_vessels(mask, fov, mm_per_pixel=mm_per_pixel,
+                               fov_degrees=None if mm_per_pixel else DEFAULT_FOV_DEGREES,
+                               min_object_px=speck_size(fov))
+    return measures.as_row()
 
 
 # A pixel is uncertain when its probability lies halfway or less from the threshold

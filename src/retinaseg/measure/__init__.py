@@ -127,6 +127,18 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
         objects_dropped=dropped, min_object_px=int(min_object_px), **_in_mm(pixel, scale))
 
 
+SPECK_PX = 30  # a vessel object smaller than this, at a FOV 540 px wide (DRIVE), is a speck
+SPECK_REFERENCE_FOV_PX = 540
+
+
+def speck_size(fov: np.ndarray) -> int:
+    """:data:`SPECK_PX` scaled from DRIVE's FOV width to ``fov``'s (areas: squared),
+    so that one rule drops the same specks at every camera's resolution."""
+    from .scale import fov_width_px
+
+    return max(2, round(SPECK_PX * (fov_width_px(fov) / SPECK_REFERENCE_FOV_PX) ** 2))
+
+
 def drop_small_objects(vessels: np.ndarray, min_object_px: int) -> tuple[np.ndarray, int]:
     """The mask without its 8-connected objects under ``min_object_px`` pixels,
     and how many objects went."""
