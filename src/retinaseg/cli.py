@@ -155,7 +155,7 @@ def cmd_models(args) -> int:
     for name in list_models():
         print(f"  {name}")
     print("shipped weights (--model NAME):")
-    for name, weights in sorted(PRETRAINED.items()):
+    for name, weights in PRETRAINED.items():
         state = "" if pretrained_path(name).is_file() else "  [file missing]"
         print(f"  {name:<22}{weights.description}{state}")
     return 0
@@ -227,18 +227,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
     tr.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     tr.add_argument("--out", help="run folder (overrides out_dir)")
-    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     tr.set_defaults(run=cmd_train)
 
     ca = verbs.add_parser("calibrate", help="re-choose a trained model's threshold on its "
                                             "validation images (e.g. under a TTA), no training")
-    ca.add_argument("--model", required=True, help="trained checkpoint (a run's model.pt)")
+    ca.add_argument("--model", required=True, help="trained checkpoint (a run's "
+                                                             "model.safetensors)")
     ca.add_argument("--config", required=True, help="the YAML it was trained with")
     ca.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config value, e.g. --set threshold_min_specificity=0.98")
     ca.add_argument("--tta", type=_tta_mode, help="calibrate and ship with this TTA")
     ca.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
-    ca.add_argument("--out", required=True, help="where to write the calibrated checkpoint")
+    ca.add_argument("--out", required=True,
+                    help="where to write the calibrated checkpoint (*.safetensors)")
     ca.set_defaults(run=cmd_calibrate)
 
     st = verbs.add_parser("study", help="train, evaluate and table a grid of training variants")
