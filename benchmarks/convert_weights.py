@@ -47,6 +47,11 @@ def same_tensors(old: dict, new: dict) -> bool:
         for k in old)
 
 
+def stored_meta_fields(legacy: Path) -> set[str]:
+    """The meta fields the old file itself holds (older files predate some)."""
+    return set(torch.load(legacy, map_location="cpu", weights_only=True)["meta"])
+
+
 def convert(name: str, legacy: Path) -> dict:
     old = read_checkpoint(legacy)  # weights_only=True: the old files hold only tensors
     target = export_weights(legacy, name)
@@ -60,6 +65,7 @@ def convert(name: str, legacy: Path) -> dict:
             "bytes": len(first), "tensors": len(new.state_dict),
             "same_tensors": same_tensors(old.state_dict, new.state_dict),
             "same_meta": asdict(old.meta) == asdict(new.meta),
+            "meta_defaults_written": sorted(set(asdict(new.meta)) - stored_meta_fields(legacy)),
             "same_config": old.config == new.config,
             "reexport_identical": reexported == first,
             "to_pin": unpinned(name, target)}
@@ -75,6 +81,12 @@ def markdown(result: dict) -> str:
         lines.append(f"| {row['name']} | `{row['sha256']}` | {row['bytes']:,} | {row['tensors']} "
                      f"| {yes(row['same_tensors'])} | {yes(row['same_meta'])} "
                      f"| {yes(row['same_config'])} | {yes(row['reexport_identical'])} |")
+    added = [f"{row['name']} ({', '.join(row['meta_defaults_written'])})"
+             for row in result["models"] if row["meta_defaults_written"]]
+    if added:
+        lines += ["", "Same meta: the same ModelMeta as the old file reads as. Fields an old "
+                      "file predates are written out with the default it was read with: "
+                      + "; ".join(added) + "."]
     return "\n".join(lines) + "\n"
 
 
