@@ -1,6 +1,7 @@
 """Checkpoint files: safetensors without pickle, checked meta, malicious .pt files
 refused at every entry point, and training that survives SIGKILL."""
 import csv
+import dataclasses
 import json
 import os
 import subprocess
@@ -224,11 +225,19 @@ def test_resuming_a_checkpoint_of_another_width_is_a_one_line_error(synthetic_ro
                             "a column-bilstm")
 
 
-def test_a_finished_model_is_not_a_resume_point(synthetic_root, tmp_path):
+def test_a_finished_model_or_a_partial_state_is_not_a_resume_point(synthetic_root, tmp_path):
+    from retinaseg.checkpoint import write_checkpoint
+
     out = tmp_path / "run"
     fit(_config(synthetic_root, out, "epochs=1"))
+    last = read_checkpoint(out / "last.safetensors")
     os.replace(out / "model.safetensors", out / "last.safetensors")
     with pytest.raises(RetinasegError, match="holds no training state to resume from"):
+        fit(_config(synthetic_root, out, "epochs=2", "resume=true"))
+    training = {k: v for k, v in last.training.items() if k != "numpy_rng"}
+    write_checkpoint(out / "last.safetensors", dataclasses.replace(last, training=training))
+    with pytest.raises(RetinasegError, match="last.safetensors: its training state is "
+                                             "incomplete \\('numpy_rng'\\)"):
         fit(_config(synthetic_root, out, "epochs=2", "resume=true"))
 
 

@@ -303,7 +303,8 @@ def _read_legacy(path: Path) -> Checkpoint:
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
         raise file_error(path, "its state_dict is not a mapping of tensors")
-    training = {**payload["state"], "numpy_rng": payload["rng"]} if "state" in payload else {}
+    saved = payload.get("state")
+    training = {**saved, "numpy_rng": payload.get("rng")} if isinstance(saved, dict) else {}
     return Checkpoint(meta_from_dict(payload.get("meta"), path), state,
                       payload.get("config") or {}, average=payload.get("average"),
                       optimizer=payload.get("optimizer"), torch_rng=payload.get("torch_rng"),

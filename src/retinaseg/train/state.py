@@ -121,12 +121,24 @@ def resume_from(path: Path, module, optimizer, state: dict, meta: ModelMeta,
             average.module.load_state_dict(checkpoint.average or checkpoint.state_dict)
         optimizer.load_state_dict(checkpoint.optimizer)
     except (RuntimeError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise file_error(path, f"does not fit this run's model or optimizer ({first})") from None
+        raise file_error(path, f"does not fit this run's model or optimizer ({_first_line(exc)})"
+                         ) from None
+    try:
+        return _restore_loop(checkpoint, state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise file_error(path, f"its training state is incomplete ({_first_line(exc)})") from None
+
+
+def _restore_loop(checkpoint: Checkpoint, state: dict) -> tuple[np.random.Generator, dict | None]:
     training = checkpoint.training
-    state.update({k: training[k] for k in state if k != "plateau" and k in training})
+    state.update({k: training[k] for k in state if k != "plateau"})
     state["plateau"].load_state_dict(training["plateau"])
     torch.set_rng_state(checkpoint.torch_rng)
     rng = np.random.default_rng()
     rng.bit_generator.state = training["numpy_rng"]
     return rng, training.get("row") or None
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
