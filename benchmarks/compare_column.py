@@ -28,12 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-from retinaseg.checkpoint import load_checkpoint
+from retinaseg.checkpoint import load_checkpoint, sha256_of
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.pretrained import export_weights
-from retinaseg.study import (is_finished, load_study, planned_runs, provenance_lines, run_row,
-                             run_study)
+from retinaseg.pretrained import export_weights, unpinned
+from retinaseg.study import (finished_model, is_finished, load_study, planned_runs,
+                             provenance_lines, run_row, run_study)
 from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ COLUMN_MODEL = "column-bilstm"  # its variants (plain, rows+columns) also get ro
 def run_facts(study, run, result: dict) -> dict:
     """A table row's scores and costs from a finished run and one of its evaluations."""
     # Unfused weights: the parameters the model trains (folding drops batch norms).
-    bundle = load_checkpoint(study.out_dir / run.name / "model.pt", for_inference=False)
+    bundle = load_checkpoint(finished_model(study.out_dir / run.name), for_inference=False)
     return {**{k: result["pooled"][k] for k in KEYS},
             "parameters": sum(p.numel() for p in bundle.module.parameters()),
             "train_minutes": run_row(study, run)["train_minutes"],
@@ -57,7 +57,8 @@ def fused_result(folder: Path, study, data_root, fusion: str) -> dict:
     path = folder / f"eval-{fusion}" / "metrics.json"
     if not path.is_file():
         data = load_dataset(study.dataset, study.split, data_root)
-        result = evaluate_model(load_checkpoint(folder / "model.pt"), data, EvalOptions(tta=fusion))
+        result = evaluate_model(load_checkpoint(finished_model(folder)), data,
+                                EvalOptions(tta=fusion))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result) + "\n")
     return json.loads(path.read_text())
@@ -94,8 +95,12 @@ def best_column_run(study):
 
 def export_best_column_model(study, name: str) -> dict:
     run, auc = best_column_run(study)
-    path = export_weights(study.out_dir / run.name / "model.pt", name)
-    return {"name": name, "variant": run.variant, "val_auc_roc": auc, "file": path.name}
+    path = export_weights(finished_model(study.out_dir / run.name), name)
+    pin = unpinned(name, path)
+    if pin:
+        print(pin, file=sys.stderr)
+    return {"name": name, "variant": run.variant, "val_auc_roc": auc, "file": path.name,
+            "sha256": sha256_of(path), "to_pin": pin}
 
 
 def markdown(result: dict) -> str:

@@ -30,7 +30,9 @@ from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.inference import predict_probabilities
 from retinaseg.metrics import ScoreHistogram
-from retinaseg.pretrained import PRETRAINED, export_weights, load_pretrained, pretrained_path
+from retinaseg.pretrained import (PRETRAINED, export_weights, load_pretrained, pretrained_path,
+                                  unpinned)
+from retinaseg.study import finished_model
 from retinaseg.train import calibrate, fit, threshold_source
 from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
@@ -178,7 +180,8 @@ def parse_args(argv):
     parser.add_argument("--config", help="training config (default configs/NAME.yaml)")
     parser.add_argument("--run-dir", help="run folder (default runs/NAME)")
     parser.add_argument("--set", action="append", help="config override key=value")
-    parser.add_argument("--skip-train", action="store_true", help="reuse RUN_DIR/model.pt")
+    parser.add_argument("--skip-train", action="store_true",
+                        help="reuse RUN_DIR/model.safetensors")
     parser.add_argument("--export", action="store_true", help="ship the trained model as NAME")
     parser.add_argument("--shipped", action="store_true",
                         help="measure the shipped NAME weights (no training, no export)")
@@ -198,22 +201,26 @@ def model_to_measure(args) -> tuple[Path, float | None]:
     if args.shipped:
         return pretrained_path(args.name), None
     if args.skip_train:
-        model_path, wall = calibrated(args, Path(args.run_dir) / "model.pt"), None
+        model_path, wall = calibrated(args, finished_model(Path(args.run_dir))), None
     else:
         model_path, wall = train(args)
     if args.export:
         model_path = export_weights(model_path, args.name)
+        pin = unpinned(args.name, model_path)
+        if pin:
+            print(pin, file=sys.stderr)
     return model_path, wall
+
 
 
 def calibrated(args, model_path: Path) -> Path:
     """A model trained before its recipe named its TTA (or threshold rule) gets
     its threshold re-chosen on the same validation images, as training now would."""
     cfg = recipe(args)
-    meta = read_checkpoint(model_path)["meta"]
-    if meta.get("tta", "none") == cfg.tta and meta["threshold_source"] == threshold_source(cfg):
+    meta = read_checkpoint(model_path, tensors=False).meta
+    if meta.tta == cfg.tta and meta.threshold_source == threshold_source(cfg):
         return model_path
-    target = model_path.with_name("model-calibrated.pt")
+    target = model_path.with_name("model-calibrated.safetensors")
     calibrate(model_path, cfg, target)
     return target
 
@@ -226,11 +233,11 @@ def earlier_stages(bundle) -> list[dict]:
         path = pretrained_path(source) if source in PRETRAINED else Path(source)
         if not path.is_file():
             break
-        start = read_checkpoint(path)  # meta and config only: no model to build
-        extra = start["meta"].get("extra", {})
+        start = read_checkpoint(path, tensors=False)  # meta and config only: no model to build
+        extra = start.meta.extra
         stages.append({"source": source, "train_seconds": extra.get("train_seconds"),
                        "epochs": extra.get("epochs")})
-        source = (start.get("config") or {}).get("init_from")
+        source = start.config.get("init_from")
     return [stage for stage in stages if stage["train_seconds"] is not None]
 
 

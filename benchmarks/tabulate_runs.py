@@ -42,7 +42,12 @@ def read_run(folder: Path) -> dict:
     aucs = [float(row["val_auc_roc"]) for row in log if row["val_auc_roc"]]
     return {"run": folder.name, "config": config, "val_auc_by_epoch": aucs,
             "best_val_auc": max(aucs) if aucs else float("nan"),
-            "seconds": float(log[-1]["seconds"]) if log else float("nan")}
+            "seconds": total_seconds(log[-1]) if log else float("nan")}
+
+
+def total_seconds(row: dict) -> float:
+    """A log row's training time so far (``seconds`` in logs older than ``epoch_seconds``)."""
+    return float(row.get("total_seconds") or row["seconds"])
 
 
 def differing_keys(runs: list[dict]) -> list[str]:

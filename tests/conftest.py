@@ -33,7 +33,7 @@ def tiny_model(synthetic_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("run")
     assert main(["train", "--data-root", str(synthetic_root), "--out", str(out),
                  "--set", "epochs=2", *TINY_TRAINING]) == 0
-    return out / "model.pt"
+    return out / "model.safetensors"
 
 
 @pytest.fixture

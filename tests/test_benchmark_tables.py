@@ -3,6 +3,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from retinaseg.utils import provenance, provenance_markdown
@@ -18,22 +19,24 @@ def test_provenance_markdown_names_command_commit_date_and_machine(tmp_path):
     assert text.count("\n") == 4
 
 
-def _run(folder: Path, lr: float, aucs: list[float]) -> Path:
+def _run(folder: Path, lr: float, aucs: list[float], time_column: str) -> Path:
     folder.mkdir()
     config = {"optim": {"name": "adam", "lr": lr}, "epochs": len(aucs), "out_dir": str(folder)}
     (folder / "config.yaml").write_text(yaml.safe_dump(config))
     rows = [f"{e + 1},{lr},0.3,{auc},0.5,0.4,{10.0 * (e + 1)}" for e, auc in enumerate(aucs)]
     (folder / "log.csv").write_text("epoch,lr,train_loss,val_auc_roc,val_f1,val_threshold,"
-                                    "seconds\n" + "\n".join(rows) + "\n")
+                                    f"{time_column}\n" + "\n".join(rows) + "\n")
     return folder
 
 
-def test_tabulate_runs_shows_what_differs_and_auc_by_epoch(tmp_path):
+# "seconds": the cumulative time's name in logs written before epoch_seconds
+@pytest.mark.parametrize("time_column", ["total_seconds", "seconds"])
+def test_tabulate_runs_shows_what_differs_and_auc_by_epoch(tmp_path, time_column):
     spec = importlib.util.spec_from_file_location("tabulate_runs", TABULATE)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    slow = _run(tmp_path / "slow", 0.001, [0.5, 0.6])
-    fast = _run(tmp_path / "fast", 0.01, [0.8, 0.9, 0.95])
+    slow = _run(tmp_path / "slow", 0.001, [0.5, 0.6], time_column)
+    fast = _run(tmp_path / "fast", 0.01, [0.8, 0.9, 0.95], time_column)
     out = tmp_path / "table"
     assert module.main([str(slow), str(fast), "--title", "probes", "--command", "by hand",
                         "--out", str(out)]) == 0

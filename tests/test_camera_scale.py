@@ -85,7 +85,7 @@ def test_a_model_trained_on_a_range_segments_at_its_photos_own_scale(synthetic_r
     widths = [np.ptp(np.flatnonzero(f.any(axis=0))) + 1 for f in data.train_fovs]
     assert all(38 <= w <= 62 for w in widths)
     fit(cfg)
-    bundle = load_checkpoint(out / "model.pt")
+    bundle = load_checkpoint(out / "model.safetensors")
     assert bundle.meta.fov_range == [40, 60]
     _, small = _disc(200, 50)
     _, large = _disc(400, 300)

@@ -74,12 +74,12 @@ def test_user_mistakes_are_one_line_errors(args, fragments, tmp_path):
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path, user_folder):
-    path = tmp_path / "odd.pt"
+    path = tmp_path / "odd.safetensors"
     meta = ModelMeta("unet", {"in_channels": 1, "base_channels": 4, "depth": 2}, ["green"], 50.0)
     module = create_model("unet", in_channels=1, base_channels=8, depth=2)  # weights do not fit
     save_model(path, module, meta)
     _one_line_error(run_cli("segment", user_folder / "images", "--model", path, "--out",
-                            tmp_path / "o"), "odd.pt", "do not fit")
+                            tmp_path / "o"), "odd.safetensors", "do not fit")
     assert not (tmp_path / "o").exists()
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
@@ -123,7 +123,7 @@ def test_outputs_are_readable_by_others(tiny_model, user_folder, tmp_path):
 
 def test_calibrate_ships_a_tta_that_evaluate_then_uses(tiny_model, synthetic_root, tmp_path,
                                                       capsys):
-    calibrated = tmp_path / "calibrated.pt"
+    calibrated = tmp_path / "calibrated.safetensors"
     assert main(["calibrate", "--model", str(tiny_model), "--config",
                  str(tiny_model.with_name("config.yaml")), "--data-root", str(synthetic_root),
                  "--tta", "flip", "--out", str(calibrated)]) == 0

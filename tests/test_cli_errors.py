@@ -98,7 +98,7 @@ def test_bad_config_files_are_one_line_naming_the_file(name, content, fragment, 
     run = tmp_path / "run"
     _fails(capsys, ["train", "--config", path, "--out", run], 2, path, fragment)
     _fails(capsys, ["calibrate", "--model", "none.pt", "--config", path, "--out",
-                    tmp_path / "c.pt"], 2, path, fragment)
+                    tmp_path / "c.safetensors"], 2, path, fragment)
     assert _files(tmp_path) == [name]
 
 
@@ -158,7 +158,7 @@ def test_out_that_is_a_file_fails_before_any_work(tiny_model, synthetic_root, us
     _fails(capsys, ["evaluate", "--dataset", "drive", "--data-root", synthetic_root,
                     "--out", a_file / "eval"], 3, a_file / "eval", f"{a_file} is a file")
     _fails(capsys, ["calibrate", "--model", tiny_model, "--config",
-                    tiny_model.with_name("config.yaml"), "--out", a_file / "c.pt"], 3, a_file)
+                    tiny_model.with_name("config.yaml"), "--out", a_file / "c.safetensors"], 3, a_file)
     _fails(capsys, ["calibrate", "--model", tiny_model, "--config",
                     tiny_model.with_name("config.yaml"), "--out", tmp_path], 3, tmp_path,
            "is a folder; give a file name")
@@ -219,7 +219,7 @@ def test_evaluate_on_a_full_disk_writes_nothing(tiny_model, synthetic_root, tiny
 def test_calibrate_on_a_full_disk_leaves_no_partial_checkpoint(tiny_model, synthetic_root,
                                                              tiny_disk, capsys):
     disk = tiny_disk(PAGE)
-    out = disk / "calibrated.pt"
+    out = disk / "calibrated.safetensors"
     _fails(capsys, ["calibrate", "--model", tiny_model, "--config",
                     tiny_model.with_name("config.yaml"), "--data-root", synthetic_root,
                     "--out", out], 3, out, "cannot write (no space left on the device)")

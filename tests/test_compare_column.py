@@ -61,7 +61,7 @@ def test_comparison_table_has_every_model_and_each_fused_column_model(synthetic_
 def test_export_ships_the_column_model_with_the_best_validation_auc(
         synthetic_root, tmp_path, monkeypatch):
     import retinaseg.pretrained as pretrained
-    from retinaseg.checkpoint import load_checkpoint
+    from retinaseg.checkpoint import load_checkpoint, sha256_of
     from retinaseg.study import load_study, planned_runs, run_row
 
     weights = tmp_path / "weights"
@@ -83,7 +83,9 @@ def test_export_ships_the_column_model_with_the_best_validation_auc(
     best = max(val_auc, key=val_auc.get)
     exported = json.loads(out.with_suffix(".json").read_text())["exported"]
     assert exported["variant"] == best and exported["val_auc_roc"] == val_auc[best]
-    shipped = load_checkpoint(weights / "column-test.pt", for_inference=False)
+    shipped = load_checkpoint(weights / "column-test.safetensors", for_inference=False)
     assert shipped.meta.kwargs.get("direction", "columns") == ("rows+columns" if "rows" in best else "columns")
-    assert "column-test.pt" in (weights / "SHA256SUMS").read_text()
+    # Not registered yet: the result says which hash to pin in the registry.
+    assert exported["sha256"] == sha256_of(weights / "column-test.safetensors")
+    assert exported["sha256"] in exported["to_pin"] and "pretrained.py" in exported["to_pin"]
     assert f"Shipped as `column-test`: {best}" in out.with_suffix(".md").read_text()

@@ -79,7 +79,7 @@ def test_registered_and_round_trips_through_a_checkpoint_for_inference(tmp_path)
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.5, 0.5)
                 module.running_var.uniform_(0.5, 2.0)
-    path = tmp_path / "m.pt"
+    path = tmp_path / "m.safetensors"
     save_model(path, model, ModelMeta("convlstm-unet", kwargs, ["green"], 60.0))
     bundle = load_checkpoint(path)  # folds batch norms, channels_last
     x = torch.randn(1, 1, 16, 16)

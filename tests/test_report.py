@@ -114,7 +114,7 @@ def test_report_command_compares_runs_and_rebuilds_pages(model, drive_report, sy
     assert main(["report", str(drive_report), str(other), "--out", str(out)]) == 0
     assert (drive_report / "report.html").is_file()  # rebuilt from metrics.json
     page = (out / "comparison.html").read_text()
-    label = f"{model.parent.name}/model.pt"
+    label = f"{model.parent.name}/{model.name}"
     assert f"{label} ({drive_report.name})" in page and f"{label} (tta)" in page
     assert "human observer (2nd_manual)" in page
     for link in _links(page, r'href="([^"]+)"'):

@@ -1,30 +1,35 @@
 """The shipped weights: pinned, loadable, and accurate on real DRIVE images."""
+import hashlib
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from retinaseg import RetinasegError
 from retinaseg.config import load_config
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.pretrained import PRETRAINED, load_model, pinned_hashes, pretrained_path
+from retinaseg.checkpoint import read_checkpoint, sha256_of
+from retinaseg.pretrained import PRETRAINED, load_model, pretrained_path
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", sorted(PRETRAINED))
+@pytest.mark.parametrize("name", PRETRAINED.names())
 def test_every_shipped_model_is_present_pinned_and_loads(name):
+    entry = PRETRAINED.get(name)
     assert pretrained_path(name).is_file()
-    assert pretrained_path(name).name in pinned_hashes()
+    assert sha256_of(pretrained_path(name)) == entry.sha256
     bundle = load_model(name)
+    assert bundle.meta.architecture == entry.architecture
     # Chosen on validation images, or the column paper's fixed 0.5, never on test images.
     assert (bundle.meta.threshold_source.startswith("validation-f1")
             or bundle.meta.threshold_source == "fixed")
     assert pretrained_path(name).stat().st_size < 8 * 2**20  # "a few MB"
     # The recipe named in the registry exists and is the one the file was calibrated by
     # (a study file, which lists several recipes, is only checked to exist).
-    recipe = REPO / PRETRAINED[name].config
+    recipe = REPO / entry.config
     assert recipe.is_file()
     if "variants" not in yaml.safe_load(recipe.read_text()):
         assert bundle.meta.tta == load_config(recipe, []).tta
@@ -35,8 +40,8 @@ def test_a_replaced_weights_file_is_refused(tmp_path, monkeypatch):
 
     fake = tmp_path / "weights"
     fake.mkdir()
-    (fake / "unet-drive.pt").write_bytes(pretrained_path("unet-drive").read_bytes() + b"x")
-    (fake / "SHA256SUMS").write_text((pretrained.weights_dir() / "SHA256SUMS").read_text())
+    (fake / "unet-drive.safetensors").write_bytes(pretrained_path("unet-drive").read_bytes()
+                                                  + b"x")
     monkeypatch.setattr(pretrained, "weights_dir", lambda: fake)
     with pytest.raises(RetinasegError, match="does not match the pinned hash"):
         load_model("unet-drive")
@@ -79,18 +84,30 @@ def test_column_bilstm_hrf_on_two_real_hrf_test_images(shared_data):
 
 def test_exporting_the_same_model_again_keeps_the_file_and_its_hash(tiny_model, tmp_path,
                                                                     monkeypatch):
-    import torch
+    import dataclasses
 
     import retinaseg.pretrained as pretrained
+    from retinaseg.checkpoint import write_checkpoint
 
-    monkeypatch.setattr(pretrained, "weights_dir", lambda: tmp_path)
+    monkeypatch.setattr(pretrained, "weights_dir", lambda: tmp_path / "weights")
     target = pretrained.export_weights(tiny_model, "tiny")
-    first = (target.read_bytes(), pinned_hashes()["tiny.pt"])
-    pretrained.export_weights(tiny_model, "tiny")
-    assert (target.read_bytes(), pinned_hashes()["tiny.pt"]) == first
-    payload = torch.load(tiny_model, weights_only=False)
-    payload["meta"]["threshold"] = 0.25  # another model: rewritten, hash re-pinned
-    torch.save(payload, tmp_path / "other.pt")
-    pretrained.export_weights(tmp_path / "other.pt", "tiny")
-    assert pinned_hashes()["tiny.pt"] != first[1]
+    first = target.read_bytes()
+    assert "tiny" in pretrained.unpinned("tiny", target)  # not registered: says what to pin
+    # Exporting the shipped file itself, or the same model again, writes the same bytes.
+    assert pretrained.export_weights(target, "tiny").read_bytes() == first
+    assert pretrained.export_weights(tiny_model, "tiny").read_bytes() == first
+    model = read_checkpoint(tiny_model)
+    other = dataclasses.replace(model, meta=dataclasses.replace(model.meta, threshold=0.25))
+    write_checkpoint(tmp_path / "other.safetensors", other)  # another model: another hash
+    pretrained.export_weights(tmp_path / "other.safetensors", "tiny")
+    assert sha256_of(target) != hashlib.sha256(first).hexdigest()
     assert load_model(str(target)).meta.threshold == 0.25
+
+
+def test_shipped_files_hold_fp16_weights_and_no_resume_state():
+    for name in PRETRAINED:
+        shipped = read_checkpoint(pretrained_path(name))
+        floats = [v for v in shipped.state_dict.values() if v.is_floating_point()]
+        assert floats and all(v.dtype == torch.float16 for v in floats)
+        assert shipped.optimizer is None and shipped.average is None and not shipped.training
+        assert shipped.config["model"]["name"] == PRETRAINED.get(name).architecture

@@ -37,7 +37,7 @@ def test_study_trains_evaluates_tables_and_skips_finished_runs(synthetic_root, t
     assert [(r["variant"], r["seed"]) for r in rows] == [
         ("baseline", "0"), ("sgd-step", "0"), ("frozen", "0"), ("baseline", "1")]
     assert all(0 < float(r["test_auc_roc"]) <= 1 for r in rows)
-    assert (out / "pretrain" / "model.pt").is_file()
+    assert (out / "pretrain" / "model.safetensors").is_file()
     for r in rows:
         assert (out / r["report"]).is_file()
         assert (out / f"{r['variant']}-seed{r['seed']}" / "eval" / "report_files" / "roc.png").is_file()

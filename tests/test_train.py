@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from retinaseg import RetinasegError
-from retinaseg.checkpoint import load_checkpoint
+from retinaseg.checkpoint import load_checkpoint, read_checkpoint
 from retinaseg.config import load_config
 from retinaseg.train import fit
 
@@ -25,8 +25,8 @@ def _log(out):
 def test_run_folder_holds_config_log_and_checkpoints(synthetic_root, tmp_path):
     out = tmp_path / "run"
     model_path = fit(_config(synthetic_root, out, "epochs=2"))
-    assert model_path == out / "model.pt"
-    for name in ("config.yaml", "log.csv", "last.pt", "best.pt", "model.pt"):
+    assert model_path == out / "model.safetensors"
+    for name in ("config.yaml", "log.csv", "last.safetensors", "best.safetensors", "model.safetensors"):
         assert (out / name).is_file(), name
     rows = _log(out)
     assert [r["epoch"] for r in rows] == ["1", "2"]
@@ -75,20 +75,20 @@ def test_bad_loss_and_validation_split_are_clear_errors(synthetic_root, tmp_path
 def test_resuming_from_a_corrupt_checkpoint_is_a_clear_error(synthetic_root, tmp_path):
     out = tmp_path / "run"
     fit(_config(synthetic_root, out, "epochs=1"))
-    (out / "last.pt").write_bytes(b"truncated")
-    with pytest.raises(RetinasegError, match="last.pt: not a readable checkpoint"):
+    (out / "last.safetensors").write_bytes(b"truncated")
+    with pytest.raises(RetinasegError, match="last.safetensors: not a readable checkpoint"):
         fit(_config(synthetic_root, out, "epochs=2", "resume=true"))
 
 
 def test_weight_average_is_what_gets_validated_and_saved(synthetic_root, tmp_path):
     out = tmp_path / "ema"
     fit(_config(synthetic_root, out, "epochs=2", "ema=0.9", "val_every=99"))
-    last = torch.load(out / "last.pt", weights_only=False)
-    best = torch.load(out / "best.pt", weights_only=False)
-    name = next(k for k, v in last["state_dict"].items() if v.is_floating_point() and "weight" in k)
-    # best.pt holds the average, which lags the raw weights kept for resuming
-    assert torch.equal(best["state_dict"][name], last["average"][name])
-    assert not torch.allclose(last["average"][name], last["state_dict"][name])
+    last = read_checkpoint(out / "last.safetensors")
+    best = read_checkpoint(out / "best.safetensors")
+    name = next(k for k, v in last.state_dict.items() if v.is_floating_point() and "weight" in k)
+    # best holds the average, which lags the raw weights kept for resuming
+    assert torch.equal(best.state_dict[name], last.average[name])
+    assert not torch.allclose(last.average[name], last.state_dict[name])
     fit(_config(synthetic_root, out, "epochs=3", "ema=0.9", "resume=true"))
     assert [r["epoch"] for r in _log(out)] == ["1", "2", "3"]
 
@@ -100,10 +100,10 @@ def test_weight_average_decay_must_be_below_one(synthetic_root, tmp_path):
 
 def test_fine_tuning_with_a_frozen_encoder_changes_only_the_decoder(synthetic_root, tmp_path):
     first = fit(_config(synthetic_root, tmp_path / "a", "epochs=1"))
-    start = torch.load(first, weights_only=False)["state_dict"]
+    start = read_checkpoint(first).state_dict
     tuned = fit(_config(synthetic_root, tmp_path / "b", "epochs=1", f"init_from={first}",
                         "freeze_encoder=true", "val_every=99"))
-    after = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["state_dict"]
+    after = read_checkpoint(tmp_path / "b" / "last.safetensors").state_dict
     assert tuned.is_file()
     encoder = [k for k in start if k.startswith("encoders.")]
     decoder = [k for k in start if k.startswith("decoders.") and after[k].is_floating_point()]
@@ -114,13 +114,13 @@ def test_fine_tuning_with_a_frozen_encoder_changes_only_the_decoder(synthetic_ro
 
 def test_encoder_learning_rate_scale_slows_the_encoder(synthetic_root, tmp_path):
     first = fit(_config(synthetic_root, tmp_path / "a", "epochs=1"))
-    start = torch.load(first, weights_only=False)["state_dict"]
+    start = read_checkpoint(first).state_dict
 
     def encoder_shift(scale):
         out = tmp_path / f"s{scale}"
         fit(_config(synthetic_root, out, "epochs=1", f"init_from={first}", "val_every=99",
                     f"encoder_lr_scale={scale}", "optim.name=sgd", "optim.lr=0.05"))
-        after = torch.load(out / "last.pt", weights_only=False)["state_dict"]
+        after = read_checkpoint(out / "last.safetensors").state_dict
         return sum((after[k] - start[k]).abs().sum().item() for k in start
                    if k.startswith("encoders.") and k.endswith("weight"))
 
@@ -134,12 +134,12 @@ def test_init_from_weights_of_another_shape_is_a_clear_error(synthetic_root, tmp
 
 def test_a_unet_encoder_starts_a_convlstm_unet(synthetic_root, tmp_path):
     first = fit(_config(synthetic_root, tmp_path / "a", "epochs=1", "model.kwargs.depth=3"))
-    unet = torch.load(first, weights_only=False)["state_dict"]
+    unet = read_checkpoint(first).state_dict
     convlstm = ["model.name=convlstm-unet", "model.kwargs={base_channels: 4, depth: 2}",
                 f"init_from={first}", "init_scope=encoder", "epochs=1", "val_every=99",
                 "freeze_encoder=true"]
     fit(_config(synthetic_root, tmp_path / "b", *convlstm))
-    after = torch.load(tmp_path / "b" / "last.pt", weights_only=False)["state_dict"]
+    after = read_checkpoint(tmp_path / "b" / "last.safetensors").state_dict
     encoder = [k for k in after if k.startswith("encoders.")]
     assert encoder and all(torch.equal(unet[k], after[k]) for k in encoder)
     with pytest.raises(RetinasegError, match="encoder does not fit"):
@@ -161,7 +161,7 @@ def test_joined_datasets_train_at_one_scale(synthetic_root, tmp_path):
     out = tmp_path / "joined"
     fit(_config(synthetic_root, out, "epochs=1", "data.dataset=chase_db1+hrf", "data.split=all",
                 "data.fov_diameter=48"))
-    bundle = load_checkpoint(out / "model.pt")
+    bundle = load_checkpoint(out / "model.safetensors")
     assert bundle.meta.fov_diameter == pytest.approx(48, abs=2)
     assert all(":" in i for i in bundle.meta.extra["val_ids"])  # dataset-prefixed ids
 
@@ -193,9 +193,15 @@ def test_square_size_trains_square_and_predicts_at_native_size(synthetic_root, t
 
 
 def test_a_checkpoint_from_before_square_size_loads(tiny_model, tmp_path):
-    payload = torch.load(tiny_model, weights_only=False)
-    del payload["meta"]["square_size"]
-    torch.save(payload, tmp_path / "old.pt")
+    from dataclasses import asdict
+
+    from retinaseg.checkpoint import LEGACY_FORMAT
+
+    model = read_checkpoint(tiny_model)
+    meta = asdict(model.meta)
+    del meta["square_size"]
+    torch.save({"format": LEGACY_FORMAT, "meta": meta, "state_dict": model.state_dict},
+               tmp_path / "old.pt")  # a format-1 file, as training wrote before safetensors
     assert load_checkpoint(tmp_path / "old.pt").meta.square_size == 0
 
 
@@ -265,7 +271,7 @@ def test_fixed_threshold_is_shipped_and_validation_still_picks_the_epoch(synthet
     out = tmp_path / "fixed"
     bundle = load_checkpoint(fit(_config(synthetic_root, out, "epochs=2", "fixed_threshold=0.5")))
     assert bundle.meta.threshold == 0.5 and bundle.meta.threshold_source == "fixed"
-    assert (out / "best.pt").is_file() and all(r["val_auc_roc"] for r in _log(out))
+    assert (out / "best.safetensors").is_file() and all(r["val_auc_roc"] for r in _log(out))
 
 
 def test_automatic_pos_weight_is_the_class_balance_inside_the_fov(synthetic_root, tmp_path):
@@ -303,11 +309,11 @@ def test_calibrate_rechooses_the_threshold_without_touching_the_weights(syntheti
 
     out = tmp_path / "run"
     plain = load_checkpoint(fit(_config(synthetic_root, out, "epochs=1")), for_inference=False)
-    same = calibrate(out / "model.pt", _config(synthetic_root, out), tmp_path / "same.pt")
+    same = calibrate(out / "model.safetensors", _config(synthetic_root, out), tmp_path / "same.safetensors")
     assert same.threshold == pytest.approx(plain.meta.threshold)  # same rule: same answer
-    calibrate(out / "model.pt", _config(synthetic_root, out, "tta=flip",
-                                        "threshold_min_specificity=0.999"), tmp_path / "strict.pt")
-    strict = load_checkpoint(tmp_path / "strict.pt", for_inference=False)
+    calibrate(out / "model.safetensors", _config(synthetic_root, out, "tta=flip",
+                                        "threshold_min_specificity=0.999"), tmp_path / "strict.safetensors")
+    strict = load_checkpoint(tmp_path / "strict.safetensors", for_inference=False)
     assert strict.meta.tta == "flip"
     assert strict.meta.threshold_source == "validation-f1 at specificity >= 0.999"
     assert strict.meta.threshold != plain.meta.threshold
@@ -322,6 +328,6 @@ def test_calibrating_on_other_validation_images_is_a_clear_error(synthetic_root,
     out = tmp_path / "run"
     fit(_config(synthetic_root, out, "epochs=1", "data.val_ids=['21', '22']"))
     with pytest.raises(RetinasegError, match="was validated on"):
-        calibrate(out / "model.pt", _config(synthetic_root, out, "data.val_ids=['23', '24']"),
-                  tmp_path / "x.pt")
-    assert not (tmp_path / "x.pt").exists()
+        calibrate(out / "model.safetensors", _config(synthetic_root, out, "data.val_ids=['23', '24']"),
+                  tmp_path / "x.safetensors")
+    assert not (tmp_path / "x.safetensors").exists()

@@ -1,9 +1,25 @@
-"""Saving and loading models with everything needed to use or resume them."""
+"""Saving and loading models with everything needed to use or resume them.
+
+A checkpoint is one safetensors file: its tensors are the model's state dict,
+plus prefixed groups for resuming (``average.*`` the weight average,
+``optimizer.*`` the optimizer's tensors, ``rng.torch``); its metadata holds
+one JSON document (key ``retinaseg``) with the format version, the model's
+meta, the training config and, for resuming, the optimizer's other state and
+the loop's counters. Nothing in it is unpickled, so a file can carry weights
+but never code. The bytes are deterministic: the same model written twice is
+the same file, so a shipped file's pinned SHA-256 only changes with the model.
+
+Files of the earlier format (``retinaseg-checkpoint-1``, a torch.save'd dict)
+are still read, through ``torch.load(weights_only=True)`` only: one that needs
+more than plain tensors and containers is refused, never unpickled.
+"""
 from __future__ import annotations
 
 import hashlib
-import io
-from dataclasses import asdict, dataclass, field
+import json
+import os
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -11,10 +27,14 @@ import torch.nn as nn
 
 from .errors import file_error
 from .models import create_model
-from .outputs import atomic_write
 from .models.blocks import fuse_batchnorm
+from .outputs import atomic_write
 
-FORMAT = "retinaseg-checkpoint-1"
+FORMAT = "retinaseg-checkpoint-2"
+LEGACY_FORMAT = "retinaseg-checkpoint-1"
+SUFFIX = ".safetensors"
+HEADER_KEY = "retinaseg"  # one key: safetensors writes several in a random order
+GROUPS = ("average", "optimizer", "rng")  # tensor name prefixes besides the model's
 
 
 @dataclass
@@ -54,27 +74,23 @@ class ModelBundle:
     config: dict = field(default_factory=dict)  # the training config, when the file holds one
 
 
+@dataclass
+class Checkpoint:
+    """A checkpoint file's content. The resume fields are empty except in a run's
+    ``last`` file: ``training`` holds the loop's JSON-able state (counters,
+    plateau tracker, NumPy generator, the epoch's log row)."""
+
+    meta: ModelMeta
+    state_dict: dict[str, torch.Tensor]
+    config: dict = field(default_factory=dict)
+    average: dict[str, torch.Tensor] | None = None
+    optimizer: dict | None = None
+    torch_rng: torch.Tensor | None = None
+    training: dict = field(default_factory=dict)
+
+
 def build_module(meta: ModelMeta) -> nn.Module:
     return create_model(meta.architecture, **meta.kwargs)
-
-
-def atomic_torch_save(payload: dict, path: Path) -> None:
-    """Write to a temporary file then rename, so a crash never leaves half a file.
-
-    Serialised in memory first: torch's zip writer reports a full disk as a bare
-    RuntimeError, a plain file write as the ``OSError`` that becomes an
-    ``OutputError`` naming the file.
-    """
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
-
-
-def save_model(path, module: nn.Module, meta: ModelMeta, half: bool = False, **extra) -> None:
-    """Save weights + meta; ``half`` stores fp16 weights (shipped files)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v)
-             for k, v in module.state_dict().items()}
-    atomic_torch_save({"format": FORMAT, "meta": asdict(meta), "state_dict": state, **extra}, path)
 
 
 def sha256_of(path) -> str:
@@ -85,17 +101,229 @@ def sha256_of(path) -> str:
     return digest.hexdigest()
 
 
-def read_checkpoint(path) -> dict:
+# --------------------------------------------------------------------------- meta
+
+def _fits(value, hint) -> bool:
+    """Whether a JSON value has a ModelMeta field's type (an int is a fine float)."""
+    origin = typing.get_origin(hint) or hint
+    if isinstance(value, bool) and origin is not bool:
+        return False
+    if origin is float:
+        return isinstance(value, (int, float))
+    if origin is list:
+        (item,) = typing.get_args(hint) or (object,)
+        return isinstance(value, list) and all(isinstance(v, item) for v in value)
+    return isinstance(value, origin)
+
+
+def meta_from_dict(values, path) -> ModelMeta:
+    """A ModelMeta from a file's JSON, checked field by field: a missing, extra or
+    wrong-typed field is a one-line error (a field with a default may be missing,
+    as in files written before it existed)."""
+    if not isinstance(values, dict):
+        raise file_error(path, "its model meta is not a mapping")
+    hints = typing.get_type_hints(ModelMeta)
+    known = {f.name: f for f in fields(ModelMeta)}
+    extra = sorted(set(values) - set(known))
+    if extra:
+        raise file_error(path, f"its model meta has unknown field(s) {', '.join(extra)}")
+    for name, spec in known.items():
+        if name not in values:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise file_error(path, f"its model meta lacks the field {name!r}")
+            continue
+        if not _fits(values[name], hints[name]):
+            raise file_error(path, f"its model meta field {name!r} should be "
+                                   f"{_type_name(hints[name])}, not {values[name]!r}")
+    return ModelMeta(**values)
+
+
+def _type_name(hint) -> str:
+    origin = typing.get_origin(hint) or hint
+    return {float: "a number", int: "an integer", str: "a string", dict: "a mapping",
+            list: "a list of strings", bool: "true or false"}.get(origin, str(hint))
+
+
+# --------------------------------------------------------------------------- writing
+
+def _contiguous(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # safetensors wants dense, unshared storage; channels_last weights are neither.
+    return {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+            for k, v in tensors.items()}
+
+
+def pack_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """An optimizer state dict as tensors ``<param index>.<name>`` and JSON for the
+    rest (param groups, non-tensor state), so it is stored without pickle."""
+    tensors, plain = {}, {}
+    for index, values in state["state"].items():
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{name}"] = value
+            else:
+                plain.setdefault(str(index), {})[name] = value
+    return tensors, {"param_groups": state["param_groups"], "state": plain}
+
+
+def unpack_optimizer(tensors: dict[str, torch.Tensor], plain: dict) -> dict:
+    """The inverse of :func:`pack_optimizer` (parameter indices are ints again,
+    as ``Optimizer.load_state_dict`` matches them)."""
+    state: dict[int, dict] = {int(i): dict(values) for i, values in plain["state"].items()}
+    for key, value in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": plain["param_groups"]}
+
+
+def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
+    """The safetensors file of ``checkpoint``: deterministic for the same content."""
+    from safetensors.torch import save
+
+    clash = [k for k in checkpoint.state_dict if k.split(".", 1)[0] in GROUPS]
+    if clash:
+        raise ValueError(f"model tensor {clash[0]!r} uses a reserved checkpoint prefix")
+    tensors = dict(checkpoint.state_dict)
+    header = {"format": FORMAT, "meta": asdict(checkpoint.meta), "config": checkpoint.config}
+    if checkpoint.average is not None:
+        tensors.update({f"average.{k}": v for k, v in checkpoint.average.items()})
+    if checkpoint.optimizer is not None:
+        packed, header["optimizer"] = pack_optimizer(checkpoint.optimizer)
+        tensors.update({f"optimizer.{k}": v for k, v in packed.items()})
+    if checkpoint.torch_rng is not None:
+        tensors["rng.torch"] = checkpoint.torch_rng
+    if checkpoint.training:
+        header["training"] = checkpoint.training
+    document = json.dumps(header, sort_keys=True, separators=(",", ":"))
+    return save(_contiguous(tensors), {HEADER_KEY: document})
+
+
+def write_checkpoint(path, checkpoint: Checkpoint) -> None:
+    """Write to a temporary file beside ``path``, then rename: a crash leaves
+    the previous file or the new one, never half of one."""
+    atomic_write_bytes(Path(path), checkpoint_bytes(checkpoint))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """``data`` written and synced to a temporary file, then renamed into place; an
+    ``OSError`` (a full disk) becomes an ``OutputError`` naming ``path``."""
+    def write_synced(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    atomic_write(path, write_synced)
+
+
+def save_model(path, module: nn.Module, meta: ModelMeta, half: bool = False,
+               config: dict | None = None) -> None:
+    """Save weights + meta (+ the training config); ``half`` stores fp16 weights
+    (shipped files)."""
+    state = {k: (v.half() if half and v.is_floating_point() else v)
+             for k, v in module.state_dict().items()}
+    write_checkpoint(path, Checkpoint(meta, state, config or {}))
+
+
+# --------------------------------------------------------------------------- reading
+
+def _kind(path: Path) -> str:
+    """"safetensors", "torch" (a zip or pickle torch.save wrote) or "unknown",
+    from the first bytes: a file's name says nothing about what it holds."""
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) == 9 and head[8:9] == b"{":
+        return "safetensors"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"\x80"):
+        return "torch"
+    return "unknown"
+
+
+def read_checkpoint(path, tensors: bool = True) -> Checkpoint:
+    """A checkpoint file, checked; ``tensors=False`` reads only the meta and config
+    of a safetensors file (fast: the weights stay on disk)."""
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "no such checkpoint file")
+    kind = _kind(path)
+    if kind == "safetensors":
+        return _read_safetensors(path, tensors)
+    if kind == "torch":
+        return _read_legacy(path)
+    raise file_error(path, "not a readable checkpoint (neither safetensors nor a PyTorch file)")
+
+
+def _read_safetensors(path: Path, with_tensors: bool) -> Checkpoint:
+    from safetensors import safe_open
+
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            document = (handle.metadata() or {}).get(HEADER_KEY)
+            names = list(handle.keys()) if with_tensors else []
+            tensors = {name: handle.get_tensor(name) for name in names}
+    except Exception as exc:  # the Rust reader raises its own error types
+        raise file_error(path, f"not a readable checkpoint ({type(exc).__name__})") from None
+    header = _header(document, path)
+    groups = {g: {} for g in GROUPS}
+    model = {}
+    for name, tensor in tensors.items():
+        prefix, _, rest = name.partition(".")
+        if prefix in groups and rest:
+            groups[prefix][rest] = tensor
+        else:
+            model[name] = tensor
+    return Checkpoint(
+        meta_from_dict(header["meta"], path), model, header.get("config") or {},
+        average=groups["average"] or None,
+        optimizer=unpack_optimizer(groups["optimizer"], header["optimizer"])
+        if "optimizer" in header and with_tensors else None,
+        torch_rng=groups["rng"].get("torch"), training=header.get("training") or {})
+
+
+def _header(document, path: Path) -> dict:
+    if document is None:
+        raise file_error(path, "not a retinaseg checkpoint (a safetensors file without "
+                               "retinaseg metadata)")
+    try:
+        header = json.loads(document)
+    except ValueError:
+        raise file_error(path, "not a readable checkpoint (its metadata is not JSON)") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise file_error(path, f"not a retinaseg checkpoint (expected format {FORMAT})")
+    for key in ("config", "training", "optimizer"):
+        if not isinstance(header.get(key, {}), dict):
+            raise file_error(path, f"its {key!r} entry is not a mapping")
+    return header
+
+
+def _read_legacy(path: Path) -> Checkpoint:
+    """A format-1 file (torch.save), read with the weights-only unpickler only."""
+    payload = _load_weights_only(path)
+    if not isinstance(payload, dict) or payload.get("format") != LEGACY_FORMAT:
+        raise file_error(path, f"not a retinaseg checkpoint (expected format {LEGACY_FORMAT} "
+                               f"or a {FORMAT} safetensors file)")
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(torch.is_tensor(v) for v in state.values()):
+        raise file_error(path, "its state_dict is not a mapping of tensors")
+    saved = payload.get("state")
+    training = {**saved, "numpy_rng": payload.get("rng")} if isinstance(saved, dict) else {}
+    return Checkpoint(meta_from_dict(payload.get("meta"), path), state,
+                      payload.get("config") or {}, average=payload.get("average"),
+                      optimizer=payload.get("optimizer"), torch_rng=payload.get("torch_rng"),
+                      training=training)
+
+
+def _load_weights_only(path: Path):
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Unsupported global" in str(exc):
+            raise file_error(path, "contains pickled code/objects; not loaded (only tensors "
+                                   "and plain containers are read from a .pt file)") from None
+        raise file_error(path, "not a readable checkpoint (UnpicklingError)") from None
     except Exception as exc:  # torch raises many types for a corrupt file
         raise file_error(path, f"not a readable checkpoint ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise file_error(path, f"not a retinaseg checkpoint (expected format {FORMAT})")
-    return payload
 
 
 def load_checkpoint(path, expect_architecture: str | None = None,
@@ -105,13 +333,14 @@ def load_checkpoint(path, expect_architecture: str | None = None,
     ``for_inference`` folds batch norms into convolutions (faster, not trainable
     as before); pass False to fine-tune the loaded model.
     """
-    payload = read_checkpoint(path)
-    meta = ModelMeta(**payload["meta"])
+    checkpoint = read_checkpoint(path)
+    meta = checkpoint.meta
     if expect_architecture and meta.architecture != expect_architecture:
         raise file_error(path, f"checkpoint holds a {meta.architecture!r} model, "
                                f"not {expect_architecture!r}")
     module = build_module(meta)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+    state = {k: v.float() if v.is_floating_point() else v
+             for k, v in checkpoint.state_dict.items()}
     try:
         module.load_state_dict(state)
     except RuntimeError:
@@ -123,4 +352,4 @@ def load_checkpoint(path, expect_architecture: str | None = None,
     # Inputs are fed channels_last (inference.forward_logits); weights in the
     # same layout take oneDNN's fast path, about 2x faster on this kind of CPU.
     module.to(memory_format=torch.channels_last)
-    return ModelBundle(module, meta, str(path), sha256_of(path), payload.get("config") or {})
+    return ModelBundle(module, meta, str(path), sha256_of(path), checkpoint.config)

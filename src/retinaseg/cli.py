@@ -184,12 +184,14 @@ def cmd_train(args) -> int:
     if args.out:
         overrides.append(f"out_dir={args.out}")
     config = load_config(args.config, overrides)
+    from .train.state import LAST, run_file
+
     try:
         model_path = fit(config)  # checks out_dir before it writes anything
     except OutputError as exc:
         out = Path(config.out_dir)
         kept = (f"{out}/ keeps the last finished epoch ('retinaseg train --resume' continues)"
-                if (out / "last.pt").is_file() else "no epoch had finished: nothing was kept")
+                if run_file(out, LAST) else "no epoch had finished: nothing was kept")
         raise OutputError(exc.path, f"{exc.problem}; {kept}") from None
     print(f"wrote {model_path}")
     return 0
@@ -235,7 +237,7 @@ def cmd_models(args) -> int:
     for name in list_models():
         print(f"  {name}")
     print("shipped weights (--model NAME):")
-    for name, weights in sorted(PRETRAINED.items()):
+    for name, weights in PRETRAINED.items():
         state = "" if pretrained_path(name).is_file() else "  [file missing]"
         print(f"  {name:<22}{weights.description}{state}")
     return 0
@@ -332,18 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
     tr.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     tr.add_argument("--out", help="run folder (overrides out_dir)")
-    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    tr.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     tr.set_defaults(run=cmd_train)
 
     ca = verbs.add_parser("calibrate", help="re-choose a trained model's threshold on its "
                                             "validation images (e.g. under a TTA), no training")
-    ca.add_argument("--model", required=True, help="trained checkpoint (a run's model.pt)")
+    ca.add_argument("--model", required=True, help="trained checkpoint (a run's "
+                                                             "model.safetensors)")
     ca.add_argument("--config", required=True, help="the YAML it was trained with")
     ca.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config value, e.g. --set threshold_min_specificity=0.98")
     ca.add_argument("--tta", type=_tta_mode, help="calibrate and ship with this TTA")
     ca.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
-    ca.add_argument("--out", required=True, help="where to write the calibrated checkpoint")
+    ca.add_argument("--out", required=True,
+                    help="where to write the calibrated checkpoint (*.safetensors)")
     ca.set_defaults(run=cmd_calibrate)
 
     st = verbs.add_parser("study", help="train, evaluate and table a grid of training variants")

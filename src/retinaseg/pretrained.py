@@ -1,59 +1,64 @@
 """Weights shipped inside the package, each pinned to its SHA-256."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import torch
-
-from .checkpoint import (ModelBundle, ModelMeta, load_checkpoint, read_checkpoint, save_model,
-                         sha256_of)
+from .checkpoint import SUFFIX, ModelBundle, load_checkpoint, save_model, sha256_of
 from .errors import RetinasegError
-
-
-HASH_FILE = "SHA256SUMS"  # "<sha256>  <filename>" lines, written by export_weights
+from .registry import Registry
 
 
 @dataclass(frozen=True)
 class PretrainedWeights:
+    """A shipped model: its file ``weights/<name>.safetensors`` is pinned to
+    ``sha256`` here, the one place the hash lives."""
+
     name: str
-    filename: str
+    architecture: str
+    config: str  # the training recipe (configs/<name>.yaml) that produced it
+    sha256: str
     description: str
-    config: str  # the training config (configs/<name>.yaml) that produced them
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}{SUFFIX}"
 
 
-PRETRAINED: dict[str, PretrainedWeights] = {}
+PRETRAINED: Registry[PretrainedWeights] = Registry("shipped model")
 
 
 def _register(weights: PretrainedWeights) -> None:
-    PRETRAINED[weights.name] = weights
+    PRETRAINED.register(weights.name, weights)
 
 
 _register(PretrainedWeights(
     name="unet-drive",
-    filename="unet-drive.pt",
-    description="U-Net, DRIVE training/ (18 images train, 2 validation); green+CLAHE",
+    architecture="unet",
     config="configs/unet-drive.yaml",
+    sha256="159cf05b8051bb38d8f01e8ab783ed8624eac0b90ad514f1157f2025df374a7d",
+    description="U-Net, DRIVE training/ (18 images train, 2 validation); green+CLAHE",
 ))
 
 _register(PretrainedWeights(
     name="convlstm-unet-drive",
-    filename="convlstm-unet-drive.pt",
+    architecture="convlstm-unet",
+    config="configs/convlstm-unet-drive-restart.yaml",  # stage 2 of configs/convlstm-unet-drive.yaml
+    sha256="3c4ece7c2d75c104f83fed9c5886ee51bc0ec7efa01588804dfb5562d02d2fbf",
     description="ConvLSTM U-Net (fine-tuning paper), DRIVE training/ (18 train, 2 validation); "
                 "encoder started from unet-drive, then a warm restart; segments with flip "
                 "TTA, threshold at validation specificity >= 0.9876 (the paper's)",
-    config="configs/convlstm-unet-drive-restart.yaml",  # stage 2 of configs/convlstm-unet-drive.yaml
 ))
-
 
 _register(PretrainedWeights(
     name="column-bilstm-hrf",
-    filename="column-bilstm-hrf.pt",
+    architecture="column-bilstm",
+    config="configs/compare-hrf-cpu.yaml",
+    sha256="4a77f098a662c75bbeaa03fd39d7c5cee204f9de6485b01923c6105afab9325c",
     description="Column Bi-LSTM (RETA paper) with the row pass (rows+columns), HRF images "
                 "01-05 of each category (13 train, 2 validation) at 512 px in CIE-Lab; "
                 "threshold 0.5 as in the paper",
-    config="configs/compare-hrf-cpu.yaml",
 ))
 
 
@@ -62,67 +67,46 @@ def weights_dir() -> Path:
 
 
 def pretrained_path(name: str) -> Path:
-    """Where ``name``'s weights live; ``<name>.pt`` for a name not registered yet
-    (a model being exported for the first time)."""
-    weights = PRETRAINED.get(name)
-    return weights_dir() / (weights.filename if weights else f"{name}.pt")
-
-
-def pinned_hashes() -> dict[str, str]:
-    path = weights_dir() / HASH_FILE
-    if not path.is_file():
-        return {}
-    pairs = (line.split() for line in path.read_text().splitlines() if line.strip())
-    return {filename: digest for digest, filename in pairs}
+    """Where ``name``'s weights live (or will, for a model exported the first time)."""
+    return weights_dir() / f"{name}{SUFFIX}"
 
 
 def export_weights(checkpoint, name: str) -> Path:
-    """Ship a trained checkpoint as ``name``: fp16 weights, hash pinned."""
+    """Ship a trained checkpoint as ``name``: fp16 weights, its meta and training
+    config. The bytes depend only on the model, so exporting the same model again
+    leaves the file and its hash as they were; a new model needs its new hash
+    pinned in the registry (:func:`unpinned`)."""
     bundle = load_checkpoint(checkpoint, for_inference=False)  # ship the unfused weights
     target = pretrained_path(name)
-    # torch.save is not byte-reproducible: rewriting the same model would change its
-    # pinned hash for nothing, so a file that already ships the same model is kept.
-    if not ships_the_same(target, bundle):
-        save_model(target, bundle.module, bundle.meta, half=True, config=bundle.config)
-    hashes = {**pinned_hashes(), target.name: sha256_of(target)}
-    lines = "".join(f"{digest}  {filename}\n" for filename, digest in sorted(hashes.items()))
-    (weights_dir() / HASH_FILE).write_text(lines)
+    save_model(target, bundle.module, bundle.meta, half=True, config=bundle.config)
     return target
 
 
-def ships_the_same(path: Path, bundle: ModelBundle) -> bool:
-    """Whether the weights file ``path`` holds ``bundle``'s model as export writes it:
-    same meta, same training config, same fp16 weights."""
-    if not path.is_file():
-        return False
-    shipped = read_checkpoint(path)
-    same_meta = asdict(ModelMeta(**shipped["meta"])) == asdict(bundle.meta)  # old files: defaults
-    if not same_meta or (shipped.get("config") or {}) != bundle.config:
-        return False
-    state = bundle.module.state_dict()
-    if shipped["state_dict"].keys() != state.keys():
-        return False
-    return all(torch.equal(shipped["state_dict"][k], v.half() if v.is_floating_point() else v)
-               for k, v in state.items())
+def unpinned(name: str, path: Path) -> str | None:
+    """What to change in this file when ``path`` (exported as ``name``) is not
+    the file the registry pins; None when it is."""
+    digest = sha256_of(path)
+    if name in PRETRAINED and PRETRAINED.get(name).sha256 == digest:
+        return None
+    return (f"{path.name} has SHA-256 {digest}: pin it as sha256 of {name!r} in "
+            "src/retinaseg/pretrained.py")
 
 
 def verified_pretrained_path(name: str) -> Path:
     """The shipped file of ``name``, after checking it against its pinned SHA-256."""
-    weights = PRETRAINED[name]
+    weights = PRETRAINED.get(name)
     path = pretrained_path(name)
     if not path.is_file():
         raise RetinasegError(f"{path}: shipped weights for {name!r} are missing from the install")
-    pinned = pinned_hashes().get(weights.filename)
-    if pinned is None:
-        raise RetinasegError(f"{path}: no pinned SHA-256 for {name!r} in {HASH_FILE}")
-    if sha256_of(path) != pinned:
+    if sha256_of(path) != weights.sha256:
         raise RetinasegError(f"{path}: SHA-256 does not match the pinned hash for {name!r} "
                              "(corrupt or replaced file)")
     return path
 
 
 def load_pretrained(name: str) -> ModelBundle:
-    return load_checkpoint(verified_pretrained_path(name))
+    return load_checkpoint(verified_pretrained_path(name),
+                           expect_architecture=PRETRAINED.get(name).architecture)
 
 
 def load_model(name_or_path: str) -> ModelBundle:
@@ -130,7 +114,7 @@ def load_model(name_or_path: str) -> ModelBundle:
     if name_or_path in PRETRAINED:
         return load_pretrained(name_or_path)
     path = Path(name_or_path)
-    if path.suffix in (".pt", ".pth") or path.exists():
+    if path.suffix in (SUFFIX, ".pt", ".pth") or path.exists():
         return load_checkpoint(path)
     raise RetinasegError(f"unknown model {name_or_path!r}: not a shipped model "
-                         f"({', '.join(sorted(PRETRAINED))}) nor a checkpoint file")
+                         f"({', '.join(PRETRAINED.names())}) nor a checkpoint file")

@@ -261,9 +261,10 @@ def _interval(ci) -> str:
 
 
 def _row_label(result: dict) -> str:
-    """The model's shipped name, or for a checkpoint file its folder and name (run/model.pt)."""
+    """The model's shipped name, or for a checkpoint file its folder and name
+    (run/model.safetensors)."""
     name = str(result.get("model_name") or result.get("model") or "model")
-    if name.endswith(".pt") or "/" in name:
+    if name.endswith((".safetensors", ".pt")) or "/" in name:
         path = Path(name)
         return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
     return name

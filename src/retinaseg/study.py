@@ -21,7 +21,7 @@ config overrides), the seeds, and where to evaluate::
 Every run gets ``OUT/<variant>-seed<k>/`` with the training run and an
 ``eval/`` folder holding metrics.json and the report with its figures. A run
 whose eval/metrics.json exists is finished and skipped on a rerun; a run cut
-short resumes from its last.pt. The table (``OUT/study.csv`` and
+short resumes from its last.safetensors. The table (``OUT/study.csv`` and
 ``OUT/study.md``) is rewritten after every run, so an interrupted study keeps
 what it finished. Variants are compared on their validation scores (chosen
 before any test image is seen); the test columns say how the choice holds up.
@@ -212,11 +212,19 @@ def run_config(study: Study, run: PlannedRun, data_root) -> TrainConfig:
         if not study.pretrain:
             raise file_error(study.path, f"variant {run.variant!r} starts from {PRETRAIN} "
                                          "but the study has no 'pretrain' section")
-        overrides["init_from"] = str(study.out_dir / "pretrain" / "model.pt")
+        overrides["init_from"] = str(finished_model(study.out_dir / "pretrain"))
     try:
         return _build_config(study, overrides, data_root)
     except RetinasegError as exc:
         raise file_error(study.path, f"variant {run.variant!r}: {exc}") from None
+
+
+def finished_model(folder: Path) -> Path:
+    """A run folder's final model: model.safetensors, or the model.pt of a run
+    finished before checkpoints were safetensors files."""
+    legacy = folder / "model.pt"
+    current = folder / "model.safetensors"
+    return legacy if legacy.is_file() and not current.is_file() else current
 
 
 def pretrain_config(study: Study, data_root) -> TrainConfig:
@@ -260,7 +268,7 @@ def _pretrain(study: Study, data_root, session: "StudySession", log) -> None:
     from .train import fit
 
     folder = study.out_dir / "pretrain"
-    while not (folder / "model.pt").is_file():
+    while not finished_model(folder).is_file():
         if claim(folder):
             try:
                 log("pretraining: " + json.dumps(study.pretrain.get("set") or {}))
@@ -393,10 +401,15 @@ def run_row(study: Study, run: PlannedRun) -> dict | None:
            "val_auc_roc": float(best.get("val_auc_roc", "nan")),
            "val_f1": float(best.get("val_f1", "nan"))}
     row.update({f"test_{k}": result["pooled"][k] for k in TEST_KEYS})
-    row.update(train_minutes=float(log[-1]["seconds"]) / 60 if log else math.nan,
+    row.update(train_minutes=total_seconds(log[-1]) / 60 if log else math.nan,
                epochs=len(log), epochs_to_best=int(best.get("epoch", 0)),
                report=str(Path(run.name) / "eval" / "report.html"))
     return row
+
+
+def total_seconds(row: dict) -> float:
+    """A log row's training time so far (``seconds`` in logs older than ``epoch_seconds``)."""
+    return float(row.get("total_seconds") or row["seconds"])
 
 
 def summarise(rows: list[dict]) -> list[dict]:

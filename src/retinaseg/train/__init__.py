@@ -1,5 +1,6 @@
 """Training: ``fit(config)`` writes a run folder with the resolved config, a CSV
-log, ``last.pt`` (to resume), ``best.pt`` and the final ``model.pt``.
+log, ``last.safetensors`` (to resume), ``best.safetensors`` and the final
+``model.safetensors``.
 
 Data: the training split minus a few validation images, preprocessed once per
 epoch after a photometric augmentation, then cut into randomly rotated, scaled

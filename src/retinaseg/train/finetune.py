@@ -48,7 +48,7 @@ def load_initial_weights(module, source: str, scope: str = "all") -> None:
 
     path = verified_pretrained_path(source) if source in PRETRAINED else Path(source)
     state = {k: v.float() if v.is_floating_point() else v
-             for k, v in read_checkpoint(path)["state_dict"].items()}
+             for k, v in read_checkpoint(path).state_dict.items()}
     if scope == "encoder":
         _load_encoder(module, state, path)
         return

@@ -1,5 +1,6 @@
 """The training loop: ``fit(config)`` writes a run folder with the resolved
-config, a CSV log, ``last.pt`` (to resume), ``best.pt`` and the final ``model.pt``.
+config, a CSV log, ``last.safetensors`` (to resume), ``best.safetensors`` and the
+final ``model.safetensors``.
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from ..utils import seed_everything
 from .checks import check_config
 from .data import TrainingData, epoch_batches, load_training_data, steps_per_epoch
 from .finetune import load_initial_weights, parameter_groups, set_training_mode
-from .state import RunLog, resume_from, save_last
+from .state import (BEST, LAST, LOG, MODEL, RunLog, remove_stale_temps, resume_from, run_file,
+                    save_last)
 from .threshold import choose_threshold, validate
 
 
@@ -93,7 +95,7 @@ def with_measured_weight(cfg: TrainConfig, data: TrainingData) -> TrainConfig:
 
 
 def fit(cfg: TrainConfig) -> Path:
-    """Train a model as ``cfg`` says; returns the path of the final ``model.pt``."""
+    """Train a model as ``cfg`` says; returns the path of the final ``model.safetensors``."""
     check_config(cfg)
     out = check_output_folder(cfg.out_dir)
     with discarded_on_failed_start(out) as on_disk:
@@ -109,7 +111,7 @@ def discarded_on_failed_start(out: Path):
     on the folder holds a resumable run and is kept whatever happens.
     """
     created = not out.exists()
-    fresh = [out / name for name in ("config.yaml", "log.csv", "best.pt", "last.pt")
+    fresh = [out / name for name in ("config.yaml", LOG, BEST, LAST)
              if not (out / name).exists()]
     on_disk = {"epoch": 0}
     try:
@@ -140,45 +142,62 @@ def _fit(cfg: TrainConfig, out: Path, on_disk: dict) -> Path:
              "plateau": PlateauTracker(cfg.schedule), "lr": cfg.optim.lr,
              "epoch": 0, "best": -math.inf, "best_epoch": 0, "seconds": 0.0}
     average = WeightAverage(module, cfg.ema) if cfg.ema > 0 else None
-    if cfg.resume and (out / "last.pt").exists():
-        rng = resume_from(out / "last.pt", module, optimizer, state, average)
-    evaluated = average.module if average is not None else module
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # this process has written nothing yet: any temp file is stale
+    log = RunLog(out / LOG)
+    last = run_file(out, LAST) if cfg.resume else None
+    if last is not None:
+        rng, row = resume_from(last, module, optimizer, state, meta, average)
+        log.restore(state["epoch"], row)
+    else:
+        log.start()
     save_config(cfg, out / "config.yaml")
-    log = RunLog(out / "log.csv", fresh=state["epoch"] == 0)
+    evaluated = average.module if average is not None else module
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
-        started = time.perf_counter()
-        batches = epoch_batches(data, cfg, module.stride, rng)
-        batches = tqdm(batches, total=per_epoch, desc=f"epoch {epoch}/{cfg.epochs}",
-                       disable=not cfg.progress, leave=False)
-        loss = train_one_epoch(module, optimizer, batches, cfg, state, average)
-        row = {"epoch": epoch, "lr": f"{state['lr']:.3g}", "train_loss": f"{loss:.5f}"}
-        if data.val_inputs and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
-            scores = validate(evaluated, data, cfg)
-            row.update(val_auc_roc=f"{scores['auc_roc']:.5f}", val_f1=f"{scores['f1']:.5f}",
-                       val_threshold=f"{scores['threshold']:.4f}")
-            state["plateau"].update(scores[cfg.select_metric])
-            if scores[cfg.select_metric] > state["best"]:
-                state["best"], state["best_epoch"] = scores[cfg.select_metric], epoch
-                save_model(out / "best.pt", evaluated, meta, config=config_to_dict(cfg), epoch=epoch)
-        state["seconds"] += time.perf_counter() - started
-        row["seconds"] = f"{state['seconds']:.1f}"
+        row = run_epoch(epoch, module, optimizer, data, cfg, state, rng, average, meta, out)
+        # The checkpoint first, then its row: a kill between the two is mended on
+        # resume from the row the checkpoint holds.
+        save_last(out / LAST, module, optimizer, meta, cfg, state, rng, average, row)
         log.write(row)
-        state["epoch"] = epoch
-        save_last(out / "last.pt", module, optimizer, meta, cfg, state, rng, average)
         on_disk["epoch"] = epoch
         if cfg.progress:
             print(", ".join(f"{k} {v}" for k, v in row.items()), flush=True)
     return finalise(out, evaluated, data, meta, cfg, state)
 
 
+def run_epoch(epoch: int, module, optimizer, data, cfg, state: dict, rng, average, meta,
+              out: Path) -> dict:
+    """Train one epoch, validate it when due (keeping the best weights); returns its log row."""
+    started = time.perf_counter()
+    batches = epoch_batches(data, cfg, module.stride, rng)
+    batches = tqdm(batches, total=state["per_epoch"], desc=f"epoch {epoch}/{cfg.epochs}",
+                   disable=not cfg.progress, leave=False)
+    loss = train_one_epoch(module, optimizer, batches, cfg, state, average)
+    row = {"epoch": epoch, "lr": f"{state['lr']:.3g}", "train_loss": f"{loss:.5f}"}
+    evaluated = average.module if average is not None else module
+    if data.val_inputs and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):
+        scores = validate(evaluated, data, cfg)
+        row.update(val_auc_roc=f"{scores['auc_roc']:.5f}", val_f1=f"{scores['f1']:.5f}",
+                   val_threshold=f"{scores['threshold']:.4f}")
+        state["plateau"].update(scores[cfg.select_metric])
+        if scores[cfg.select_metric] > state["best"]:
+            state["best"], state["best_epoch"] = scores[cfg.select_metric], epoch
+            save_model(out / BEST, evaluated, meta, config=config_to_dict(cfg))
+    elapsed = time.perf_counter() - started
+    state["seconds"] += elapsed
+    state["epoch"] = epoch
+    row.update(epoch_seconds=f"{elapsed:.1f}", total_seconds=f"{state['seconds']:.1f}")
+    return row
+
+
 def finalise(out: Path, module, data, meta, cfg, state) -> Path:
-    """Reload the best epoch, choose its threshold on validation, write model.pt."""
-    if (out / "best.pt").exists():
-        module.load_state_dict(read_checkpoint(out / "best.pt")["state_dict"])
+    """Reload the best epoch, choose its threshold on validation, write model.safetensors."""
+    best = run_file(out, BEST)  # best.pt: a format-1 run resumed without a better epoch since
+    if best is not None:
+        module.load_state_dict(read_checkpoint(best).state_dict)
     choose_threshold(module, data, meta, cfg)
     meta.extra.update(best_epoch=state["best_epoch"], train_seconds=round(state["seconds"], 1),
                       epochs=state["epoch"])
-    save_model(out / "model.pt", module, meta, config=config_to_dict(cfg))
-    return out / "model.pt"
+    save_model(out / MODEL, module, meta, config=config_to_dict(cfg))
+    return out / MODEL

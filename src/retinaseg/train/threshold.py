@@ -2,10 +2,12 @@
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from .. import metrics
-from ..checkpoint import ModelMeta, load_checkpoint, save_model
+from ..checkpoint import SUFFIX, ModelMeta, load_checkpoint, save_model
 from ..config import TrainConfig
-from ..errors import RetinasegError
+from ..errors import RetinasegError, file_error
 from ..inference import predict_tensor
 from ..utils import seed_everything
 from .checks import check_config
@@ -48,6 +50,8 @@ def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     ``threshold_min_specificity``) on the same validation images, without training
     again; the weights are unchanged. Writes ``out_path``; returns its meta."""
     check_config(cfg)
+    if Path(out_path).suffix != SUFFIX:
+        raise file_error(out_path, f"calibrate writes a safetensors checkpoint: name it *{SUFFIX}")
     bundle = load_checkpoint(model_path, for_inference=False)
     data = load_training_data(cfg, seed_everything(cfg.seed))
     trained_on = bundle.meta.extra.get("val_ids")
