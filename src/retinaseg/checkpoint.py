@@ -70,7 +70,7 @@ def atomic_torch_save(payload: dict, path: Path) -> None:
 
 def save_model(path, module: nn.Module, meta: ModelMeta, half: bool = False, **extra) -> None:
     """Save weights + meta; ``half`` stores fp16 weights (shipped files)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v)
+    state = {k: (v.half() if half and v.is_floating_point() else v).cpu()  # files never hold GPU tensors
              for k, v in module.state_dict().items()}
     atomic_torch_save({"format": FORMAT, "meta": asdict(meta), "state_dict": state, **extra}, path)
 

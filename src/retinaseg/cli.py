@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -115,7 +116,8 @@ def cmd_train(args) -> int:
         overrides.append(f"out_dir={args.out}")
     config = load_config(args.config, overrides)
     model_path = fit(config)
-    print(f"wrote {model_path}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0
+        print(f"wrote {model_path}")
     return 0
 
 
@@ -131,10 +133,12 @@ def cmd_calibrate(args) -> int:
 
 
 def _config_overrides(args) -> list[str]:
-    """``--set`` values, and ``--data-root`` as ``data.root``."""
+    """``--set`` values, ``--data-root`` as ``data.root`` and ``--device`` as ``device``."""
     overrides = list(args.set or [])
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
+    if args.device:
+        overrides.append(f"device={args.device}")
     return overrides
 
 
@@ -142,7 +146,8 @@ def cmd_study(args) -> int:
     from .study import load_study, run_study
 
     study = load_study(args.config, args.out)
-    rows = run_study(study, args.data_root, log=lambda line: print(line, flush=True))
+    rows = run_study(study, args.data_root, log=lambda line: print(line, flush=True),
+                     device=args.device)
     print(f"{len(rows)} runs in {study.out_dir / 'study.md'} and {study.out_dir / 'study.csv'}")
     return 0
 
@@ -228,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     tr.add_argument("--out", help="run folder (overrides out_dir)")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    _device_option(tr, "train on")
     tr.set_defaults(run=cmd_train)
 
     ca = verbs.add_parser("calibrate", help="re-choose a trained model's threshold on its "
@@ -239,12 +245,14 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--tta", type=_tta_mode, help="calibrate and ship with this TTA")
     ca.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     ca.add_argument("--out", required=True, help="where to write the calibrated checkpoint")
+    _device_option(ca, "validate on")
     ca.set_defaults(run=cmd_calibrate)
 
     st = verbs.add_parser("study", help="train, evaluate and table a grid of training variants")
     st.add_argument("--config", required=True, help="study YAML (see configs/study-*.yaml)")
     st.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     st.add_argument("--out", help="study folder (overrides out_dir); a rerun skips finished runs")
+    _device_option(st, "train every run on")
     st.set_defaults(run=cmd_study)
 
     verbs.add_parser("models", help="list architectures and shipped weights").set_defaults(
@@ -265,6 +273,12 @@ def _model_options(parser) -> None:
                              "(average over K equally spaced rotations, 2 to 36, e.g. rot12); "
                              "default: the one the model's threshold was chosen under")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+
+
+def _device_option(parser, what: str) -> None:
+    parser.add_argument("--device", help=f"device to {what}: auto (CUDA, then MPS, then the "
+                                         "CPU), cpu, cuda, cuda:N or mps (default: the "
+                                         "config's device, auto)")
 
 
 def _tta_mode(value: str) -> str:

@@ -1,7 +1,10 @@
 """Checks of a training config that its types alone do not catch."""
 from __future__ import annotations
 
+import re
+
 from ..config import TrainConfig
+from ..devices import DEVICE_CHOICES, PRECISIONS
 from ..errors import RetinasegError
 from ..inference import check_tta
 from ..losses import LOSSES
@@ -32,6 +35,7 @@ def check_config(cfg: TrainConfig) -> None:
     if cfg.pos_weight < 0:
         raise RetinasegError(f"pos_weight must be > 0, or 0 for auto; not {cfg.pos_weight}")
     check_geometry(cfg)
+    check_runtime(cfg)
 
 
 def check_geometry(cfg: TrainConfig) -> None:
@@ -44,3 +48,26 @@ def check_geometry(cfg: TrainConfig) -> None:
     if cfg.augment.fixed_rotations and cfg.augment.rotate:
         raise RetinasegError(f"augment.fixed_rotations={cfg.augment.fixed_rotations} replaces "
                              f"random rotation; set augment.rotate=0 (it is {cfg.augment.rotate:g})")
+
+
+def check_runtime(cfg: TrainConfig) -> None:
+    """Device, precision and data-loading options (whether the device exists is
+    checked when training starts, on the machine that trains)."""
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", cfg.device.strip().lower()):
+        raise RetinasegError(f"device must be one of {DEVICE_CHOICES}, not {cfg.device!r}")
+    if cfg.precision not in PRECISIONS:
+        raise RetinasegError(f"precision must be one of {', '.join(PRECISIONS)}, "
+                             f"not {cfg.precision!r}")
+    if cfg.bf16 and cfg.precision not in ("auto", "bf16"):
+        raise RetinasegError(f"bf16: true asks for bf16 but precision is {cfg.precision!r}; "
+                             "set one of them")
+    if cfg.num_workers < 0 or cfg.seed < 0:
+        raise RetinasegError(f"num_workers and seed must be >= 0 (num_workers "
+                             f"{cfg.num_workers}, seed {cfg.seed})")
+
+
+def check_world(cfg: TrainConfig, world: int) -> None:
+    """Several ranks share each batch of ``data.batch_size`` (the global batch)."""
+    if world > 1 and cfg.data.batch_size % world:
+        raise RetinasegError(f"data.batch_size={cfg.data.batch_size} is the global batch and "
+                             f"must divide evenly over {world} processes")
