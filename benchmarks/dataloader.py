@@ -52,7 +52,7 @@ def time_training(src: Path, data_root: str, overrides: list[str], env_extra=Non
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     epoch_seconds = [float(line.rsplit(",", 1)[1]) for line in log[1:]]
     return {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
-            "train_seconds_logged": epoch_seconds[-1], "final_row": log[-1],
+            "train_seconds_logged": epoch_seconds[-1], "first_row": log[1], "final_row": log[-1],
             "load_average_at_start": round(os.getloadavg()[0], 2)}
 
 
