@@ -150,3 +150,17 @@ def test_a_compiled_model_trains(synthetic_root, tmp_path):
     out = tmp_path / "compiled"
     fit(_config(synthetic_root, out, "epochs=1", "compile=true"))
     assert not any(k.startswith("_orig_mod") for k in _last_weights(out))
+
+
+def test_calibrate_takes_a_device(tiny_model, synthetic_root, tmp_path, capsys):
+    from retinaseg.cli import build_parser
+
+    common = ["calibrate", "--model", str(tiny_model), "--config",
+              str(tiny_model.with_name("config.yaml")), "--data-root", str(synthetic_root)]
+    assert main([*common, "--device", "cpu", "--out", str(tmp_path / "cpu.pt")]) == 0
+    assert (tmp_path / "cpu.pt").is_file()
+    assert main([*common, "--device", "tpu", "--out", str(tmp_path / "tpu.pt")]) == 2
+    assert "device must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "tpu.pt").exists()
+    for verb in (["train"], ["study", "--config", "s.yaml"]):
+        assert build_parser().parse_args([*verb, "--device", "cuda:1"]).device == "cuda:1"

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from ..checkpoint import ModelMeta, build_module, read_checkpoint, save_model
 from ..config import TrainConfig, config_to_dict, save_config
 from ..data.preprocess import pipeline_channels
+from ..errors import RetinasegError
 from ..devices import autocast, grad_scaler, prepare_device, training_dtype
 from ..losses import compute_loss, mean_denominator
 from ..optim import PlateauTracker, build_optimizer, lr_at
@@ -164,7 +165,7 @@ def _fit(cfg: TrainConfig, world: World, device: torch.device) -> Path:
              "plateau": PlateauTracker(cfg.schedule), "lr": cfg.optim.lr,
              "epoch": 0, "best": -math.inf, "best_epoch": 0, "seconds": 0.0}
     average = WeightAverage(module, cfg.ema) if cfg.ema > 0 else None
-    if cfg.resume and (out / "last.pt").exists():
+    if resuming(cfg, world):
         resume_from(out / "last.pt", module, optimizer, state, average)
         if scaler_state := state.pop("scaler", None):
             runtime.scaler.load_state_dict(scaler_state)
@@ -202,6 +203,19 @@ def _fit(cfg: TrainConfig, world: World, device: torch.device) -> Path:
         finalise(out, evaluated, data, meta, cfg, state, device)
     world.barrier()
     return out / "model.pt"
+
+
+def resuming(cfg: TrainConfig, world: World) -> bool:
+    """Whether to continue from ``last.pt``, as rank 0 sees it: on several machines
+    every rank must read the same file (a filesystem they share)."""
+    last = Path(cfg.out_dir) / "last.pt"
+    if not world.from_main(cfg.resume and last.exists()):
+        return False
+    if not last.exists():
+        raise RetinasegError(f"{last}: rank {world.rank} cannot see the file rank 0 resumes "
+                             "from; resuming on several machines needs the run folder on a "
+                             "filesystem they share")
+    return True
 
 
 def validate_epoch(evaluated, data, cfg: TrainConfig, meta, state: dict, row: dict,
