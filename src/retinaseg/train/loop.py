@@ -152,12 +152,7 @@ def _fit(cfg: TrainConfig, world: World, device: torch.device) -> Path:
     data = load_training_data(cfg, seed_everything(cfg.seed))
     cfg = with_measured_weight(cfg, data)
     meta = model_meta(cfg, data)
-    module = build_module(meta)
-    if cfg.init_from:
-        load_initial_weights(module, cfg.init_from, cfg.init_scope)
-    module = module.to(device, memory_format=torch.channels_last)
-    set_training_mode(module, cfg)
-    optimizer = build_optimizer(parameter_groups(module, cfg), cfg.optim)
+    module, optimizer = prepare_model(cfg, meta, device)
     dtype = training_dtype(device, cfg.precision, cfg.bf16)
     runtime = Runtime(device, dtype, grad_scaler(device, dtype), world)
     per_epoch = steps_per_epoch(data, cfg)
@@ -173,13 +168,7 @@ def _fit(cfg: TrainConfig, world: World, device: torch.device) -> Path:
     model = wrap_for_world(module, world, device)
     if cfg.compile:
         model = torch.compile(model)
-    if world.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, out / "config.yaml")
-        log = RunLog(out / "log.csv", fresh=state["epoch"] == 0)
-        if cfg.progress:
-            print(f"training on {device} ({'fp32' if dtype is None else str(dtype)[6:]}"
-                  f"{f', {world.size} processes' if world.size > 1 else ''})", flush=True)
+    log = start_run_folder(cfg, state, runtime) if world.is_main else None
     dataset = EpochBatches(data, cfg, module.stride, world.rank, world.size)
     batches = iter(batch_loader(dataset, state["epoch"] + 1, cfg, device))
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
@@ -203,6 +192,28 @@ def _fit(cfg: TrainConfig, world: World, device: torch.device) -> Path:
         finalise(out, evaluated, data, meta, cfg, state, device)
     world.barrier()
     return out / "model.pt"
+
+
+def start_run_folder(cfg: TrainConfig, state: dict, runtime: Runtime) -> RunLog:
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    if cfg.progress:
+        precision = "fp32" if runtime.dtype is None else str(runtime.dtype).removeprefix("torch.")
+        ranks = f", {runtime.world.size} processes" if runtime.world.size > 1 else ""
+        print(f"training on {runtime.device} ({precision}{ranks})", flush=True)
+    return RunLog(out / "log.csv", fresh=state["epoch"] == 0)
+
+
+def prepare_model(cfg: TrainConfig, meta: ModelMeta, device: torch.device):
+    """The module (starting weights loaded, on ``device``, channels_last, which takes
+    oneDNN's and cuDNN's fast paths) and its optimizer."""
+    module = build_module(meta)
+    if cfg.init_from:
+        load_initial_weights(module, cfg.init_from, cfg.init_scope)
+    module = module.to(device, memory_format=torch.channels_last)
+    set_training_mode(module, cfg)
+    return module, build_optimizer(parameter_groups(module, cfg), cfg.optim)
 
 
 def resuming(cfg: TrainConfig, world: World) -> bool:
