@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -193,7 +194,8 @@ def cmd_train(args) -> int:
         kept = (f"{out}/ keeps the last finished epoch ('retinaseg train --resume' continues)"
                 if run_file(out, LAST) else "no epoch had finished: nothing was kept")
         raise OutputError(exc.path, f"{exc.problem}; {kept}") from None
-    print(f"wrote {model_path}")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, one line from rank 0
+        print(f"wrote {model_path}")
     return 0
 
 
@@ -211,10 +213,12 @@ def cmd_calibrate(args) -> int:
 
 
 def _config_overrides(args) -> list[str]:
-    """``--set`` values, and ``--data-root`` as ``data.root``."""
+    """``--set`` values, ``--data-root`` as ``data.root`` and ``--device`` as ``device``."""
     overrides = list(args.set or [])
     if args.data_root:
         overrides.append(f"data.root={args.data_root}")
+    if args.device:
+        overrides.append(f"device={args.device}")
     return overrides
 
 
@@ -224,7 +228,8 @@ def cmd_study(args) -> int:
 
     study = load_study(args.config, args.out)
     check_output_folder(study.out_dir)
-    rows = run_study(study, args.data_root, log=lambda line: print(line, flush=True))
+    rows = run_study(study, args.data_root, log=lambda line: print(line, flush=True),
+                     device=args.device)
     print(f"{len(rows)} runs in {study.out_dir / 'study.md'} and {study.out_dir / 'study.csv'}")
     return 0
 
@@ -335,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     tr.add_argument("--out", help="run folder (overrides out_dir)")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    _device_option(tr, "train on")
     tr.set_defaults(run=cmd_train)
 
     ca = verbs.add_parser("calibrate", help="re-choose a trained model's threshold on its "
@@ -348,12 +354,14 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     ca.add_argument("--out", required=True,
                     help="where to write the calibrated checkpoint (*.safetensors)")
+    _device_option(ca, "validate on")
     ca.set_defaults(run=cmd_calibrate)
 
     st = verbs.add_parser("study", help="train, evaluate and table a grid of training variants")
     st.add_argument("--config", required=True, help="study YAML (see configs/study-*.yaml)")
     st.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     st.add_argument("--out", help="study folder (overrides out_dir); a rerun skips finished runs")
+    _device_option(st, "train every run on")
     st.set_defaults(run=cmd_study)
 
     verbs.add_parser("models", help="list architectures and shipped weights").set_defaults(
@@ -388,6 +396,12 @@ def _model_options(parser) -> None:
                              "(average over K equally spaced rotations, 2 to 36, e.g. rot12); "
                              "default: the one the model's threshold was chosen under")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+
+
+def _device_option(parser, what: str) -> None:
+    parser.add_argument("--device", help=f"device to {what}: auto (CUDA, then MPS, then the "
+                                         "CPU), cpu, cuda, cuda:N or mps (default: the "
+                                         "config's device, auto)")
 
 
 def _tta_mode(value: str) -> str:

@@ -95,7 +95,13 @@ class TrainConfig:
     ema: float = 0.0              # per-step decay of an exponential moving average of the
                                   # weights, validated and saved instead of the raw ones; 0 = off
     seed: int = 0
-    bf16: bool = False
+    device: str = "auto"          # auto | cpu | cuda | cuda:N | mps; auto: CUDA, then MPS, then CPU
+    precision: str = "auto"       # auto | fp32 | bf16 | fp16 autocast; auto: bf16 on CUDA (fp16
+                                  # with loss scaling where bf16 is missing), fp32 on CPU and MPS
+    bf16: bool = False            # older switch for precision: bf16 (bf16 autocast on the CPU)
+    num_workers: int = 0          # DataLoader processes building the next batches while the model
+                                  # trains; the run is the same for any number (0 = in-process)
+    compile: bool = False         # torch.compile the training model (benchmarks/results/compile.md)
     threads: int = 0              # torch threads; 0 = torch's default
     out_dir: str = "runs/unet-drive"
     resume: bool = False

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any, Callable
 
 from .data.preprocess import validate_pipeline
+from .devices import PRECISIONS
 from .errors import RetinasegError
 from .inference import check_tta
 from .losses import LOSSES
@@ -83,6 +85,13 @@ def fov_range(v) -> str | None:
     return None if ok else f"[] (off) or [low, high] pixels with 16 <= low <= high <= {MAX_PIXELS_SIDE}"
 
 
+def device_name(v) -> str | None:
+    from .devices import DEVICE_CHOICES
+
+    return None if re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", v.strip().lower()) else \
+        f"one of {DEVICE_CHOICES}"
+
+
 RULES: dict[str, Rule] = {
     "model.name": model_name,
     "data.dataset": non_empty, "data.split": non_empty,
@@ -120,6 +129,8 @@ RULES: dict[str, Rule] = {
     "ema": between(0, 1, high_open=True),
     "seed": between(0, MAX_SEED), "threads": between(0, MAX_THREADS),
     "out_dir": non_empty,
+    "device": device_name, "precision": one_of(PRECISIONS),
+    "num_workers": between(0, MAX_THREADS),
 }
 
 
@@ -208,6 +219,9 @@ def _check_combinations(cfg) -> None:
         raise keyed(RetinasegError("config key data.fov_range sets each image's scale; set "
                                    "data.fov_diameter and data.square_size to 0"),
                     "data.fov_range", "data.fov_diameter", "data.square_size")
+    if cfg.bf16 and cfg.precision not in ("auto", "bf16"):
+        raise keyed(RetinasegError(f"config key bf16: true asks for bf16 but precision is "
+                                   f"{cfg.precision!r}; set one of them"), "bf16", "precision")
     if cfg.schedule.min_lr > cfg.optim.lr:
         raise keyed(RetinasegError(f"config key schedule.min_lr={cfg.schedule.min_lr:g} is not "
                                    f"allowed: must be <= optim.lr ({cfg.optim.lr:g})"),

@@ -73,3 +73,24 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def training_dtype(device: torch.device, precision: str = "auto",
+                   bf16: bool = False) -> torch.dtype | None:
+    """The autocast dtype a training config asks for; its older ``bf16: true``
+    switch means ``precision: bf16`` (checks reject the two disagreeing)."""
+    return autocast_dtype(device, "bf16" if bf16 and precision == "auto" else precision)
+
+
+def grad_scaler(device: torch.device, dtype: torch.dtype | None) -> torch.amp.GradScaler:
+    """fp16 gradients underflow without loss scaling; bf16 and fp32 need none
+    (a disabled scaler passes everything through)."""
+    return torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+
+
+def prepare_device(device: torch.device) -> None:
+    """Per-device switches: on CUDA the current device, and cuDNN's benchmark mode
+    (training crops have one size, so the fastest kernels are found once)."""
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True

@@ -42,16 +42,16 @@ def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray):
     return to_working_geometry(image, fov, meta.fov_diameter, meta.square_size, meta.fov_range)
 
 
-def _autocast(bf16: bool):
+def _autocast(bf16: bool, device: torch.device):
     if bf16:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
 def forward_logits(module, x: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """Logits for a ``(N, C, H, W)`` batch of any size (padded to the stride)."""
     padded, (height, width) = pad_to_stride(x, getattr(module, "stride", 1))
-    with torch.inference_mode(), _autocast(bf16):
+    with torch.inference_mode(), _autocast(bf16, x.device):
         logits = module(padded.contiguous(memory_format=torch.channels_last))
     return logits[..., :height, :width].float()
 
@@ -80,10 +80,10 @@ def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
     """
     height, width = x.shape[-2:]
     tile_h, tile_w = min(tile, height), min(tile, width)
-    total = torch.zeros(1, 1, height, width)
-    weight = torch.zeros(1, 1, height, width)
-    window = _ramp(tile_h, min(overlap, tile_h // 4))[:, None] * \
-        _ramp(tile_w, min(overlap, tile_w // 4))[None, :]
+    total = torch.zeros(1, 1, height, width, device=x.device)
+    weight = torch.zeros(1, 1, height, width, device=x.device)
+    window = (_ramp(tile_h, min(overlap, tile_h // 4))[:, None] *
+              _ramp(tile_w, min(overlap, tile_w // 4))[None, :]).to(x.device)
     for top in _tile_starts(height, tile_h, tile_h - overlap):
         for left in _tile_starts(width, tile_w, tile_w - overlap):
             patch = x[..., top:top + tile_h, left:left + tile_w]
@@ -151,24 +151,26 @@ def model_tta(bundle: ModelBundle, tta: str | None) -> str:
     return check_tta(bundle.meta.tta if tta is None else tta)
 
 
-def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = False) -> torch.Tensor:
-    """Vessel probabilities ``(H, W)`` for a preprocessed ``(C, H, W)`` tensor.
+def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = False,
+                   device=None) -> torch.Tensor:
+    """Vessel probabilities ``(H, W)``, on the CPU, for a preprocessed ``(C, H, W)``
+    tensor, computed on ``device`` (the module's; None = where ``x`` is).
 
     Each TTA view's map is transformed back with a map of ones beside it, so a
     pixel is averaged over the views whose frame it was inside (rotations by
     other angles than multiples of 90 degrees cut corners off the frame).
     """
-    batch, inside = x[None], (slice(None), slice(None))
+    batch, inside = x[None].to(device or x.device), (slice(None), slice(None))
     if tta_rotations(tta):
         batch, inside = pad_to_diagonal(batch)
-    total = torch.zeros(batch.shape[-2:])
-    weight = torch.zeros(batch.shape[-2:])
+    total = torch.zeros(batch.shape[-2:], device=batch.device)
+    weight = torch.zeros(batch.shape[-2:], device=batch.device)
     for forward, inverse in _tta_variants(tta):
         prob = _probabilities(module, forward(batch), bf16)
         back = inverse(torch.cat([prob, torch.ones_like(prob)], dim=1))
         total += back[0, 0]
         weight += back[0, 1]
-    return (total / weight.clamp_min(1e-6))[inside]
+    return (total / weight.clamp_min(1e-6))[inside].cpu()
 
 
 def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray | None = None,

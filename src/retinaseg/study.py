@@ -206,8 +206,9 @@ def _build_config(study: Study, overrides: dict, data_root) -> TrainConfig:
     return config_from_dict(values)
 
 
-def run_config(study: Study, run: PlannedRun, data_root) -> TrainConfig:
-    overrides = {**run.overrides, "seed": run.seed, "out_dir": str(study.out_dir / run.name)}
+def run_config(study: Study, run: PlannedRun, data_root, device: str | None = None) -> TrainConfig:
+    overrides = {**run.overrides, "seed": run.seed, "out_dir": str(study.out_dir / run.name),
+                 **({"device": device} if device else {})}
     if overrides.get("init_from") == PRETRAIN:
         if not study.pretrain:
             raise file_error(study.path, f"variant {run.variant!r} starts from {PRETRAIN} "
@@ -227,21 +228,23 @@ def finished_model(folder: Path) -> Path:
     return legacy if legacy.is_file() and not current.is_file() else current
 
 
-def pretrain_config(study: Study, data_root) -> TrainConfig:
-    overrides = {**(study.pretrain.get("set") or {}), "out_dir": str(study.out_dir / "pretrain")}
+def pretrain_config(study: Study, data_root, device: str | None = None) -> TrainConfig:
+    overrides = {**(study.pretrain.get("set") or {}), "out_dir": str(study.out_dir / "pretrain"),
+                 **({"device": device} if device else {})}
     return _build_config(study, overrides, data_root)
 
 
 # --------------------------------------------------------------------------- running
 
-def run_study(study: Study, data_root=None, log=print) -> list[dict]:
-    """Train and evaluate every planned run not yet finished; returns the table rows."""
+def run_study(study: Study, data_root=None, log=print, device: str | None = None) -> list[dict]:
+    """Train and evaluate every planned run not yet finished; returns the table rows.
+    ``device`` (auto, cpu, cuda, ...) overrides every run's training device."""
     from .train import fit
 
     study.out_dir.mkdir(parents=True, exist_ok=True)
     session = StudySession(study.out_dir / SESSIONS_FILE)
     if study.pretrain:
-        _pretrain(study, data_root, session, log)
+        _pretrain(study, data_root, session, log, device)
     kept = [run.name for run in planned_runs(study) if is_finished(study, run)]
     if kept:
         log(f"finished earlier, kept: {', '.join(kept)}")
@@ -254,7 +257,7 @@ def run_study(study: Study, data_root=None, log=print) -> list[dict]:
             break
         try:
             log(f"[{len(pending)} to go] {run.name}: training")
-            model_path = fit(run_config(study, run, data_root))
+            model_path = fit(run_config(study, run, data_root, device))
             evaluate_run(model_path, study, data_root, study.out_dir / run.name / "eval")
         finally:
             release(study.out_dir / run.name)
@@ -263,7 +266,7 @@ def run_study(study: Study, data_root=None, log=print) -> list[dict]:
     return write_table(study)
 
 
-def _pretrain(study: Study, data_root, session: "StudySession", log) -> None:
+def _pretrain(study: Study, data_root, session: "StudySession", log, device=None) -> None:
     """Train the shared starting point once, or wait while another process does."""
     from .train import fit
 
@@ -272,7 +275,7 @@ def _pretrain(study: Study, data_root, session: "StudySession", log) -> None:
         if claim(folder):
             try:
                 log("pretraining: " + json.dumps(study.pretrain.get("set") or {}))
-                fit(pretrain_config(study, data_root))
+                fit(pretrain_config(study, data_root, device))
             finally:
                 release(folder)
             session.record("pretrain")

@@ -12,7 +12,7 @@ import torch
 
 from ..config import TrainConfig
 from ..data import fov_diameter, load_dataset
-from ..data.augment import photometric, random_crops, rotated_whole, whole_image_size
+from ..data.augment import crop_transforms, photometric, rotated_whole, warp, whole_image_size
 from ..data.geometry import pad_to_stride, resize_mask, to_working_geometry
 from ..data.preprocess import preprocess
 from ..errors import RetinasegError
@@ -84,6 +84,8 @@ def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingDa
             continue
         if sample.vessel is None:
             raise RetinasegError(f"{sample.image_path}: training image has no vessel mask")
+        if not sample.fov.any():
+            raise RetinasegError(f"{sample.image_path}: its field of view is empty")
         image, vessel, fov = rescaled(sample, cfg.data)
         sample = dataclasses.replace(sample, id=sample_id, image=image, vessel=vessel, fov=fov)
         if sample.id in val_ids:
@@ -112,60 +114,127 @@ def vessel_balance(vessels: list, fovs: list) -> float:
     return round((inside - vessel) / vessel, 4)
 
 
-def epoch_inputs(data: TrainingData, cfg: TrainConfig, rng: np.random.Generator):
-    """(preprocessed image, vessel, FOV) tensors, after this epoch's photometric change."""
-    for image, vessel, fov in zip(data.train_images, data.train_vessels, data.train_fovs):
-        x = torch.from_numpy(preprocess(photometric(image, cfg.augment, rng), fov, cfg.data.preprocess))
-        yield x, vessel, torch.from_numpy(fov.astype(np.float32))
+# Every random draw of an epoch comes from its own stream, keyed by (seed, epoch,
+# what, image, view): a batch is the same whichever process builds it and in
+# whatever order, so a run does not depend on its number of DataLoader workers
+# or of ranks, and a resumed run repeats the uninterrupted one.
+_ORDER, _PHOTOMETRIC, _VIEW = 0, 1, 2
 
 
-def epoch_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.random.Generator):
-    """One epoch of ``(images, vessels, fovs)`` batches, in shuffled order."""
-    if cfg.augment.fixed_rotations:
-        return rotation_batches(data, cfg, stride, rng)
-    return random_batches(data, cfg, stride, rng)
+def stream(seed: int, epoch: int, kind: int, image: int = 0, view: int = 0) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, kind, image, view])
 
 
-def random_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.random.Generator):
-    """All crops of one epoch, shuffled and cut into batches."""
-    crops, vessels, fovs = [], [], []
-    for x, vessel, fov in epoch_inputs(data, cfg, rng):
-        size = cfg.data.crop_size or whole_image_size(tuple(fov.shape), stride)
-        count = cfg.data.crops_per_image if cfg.data.crop_size else 1
-        c, v, f = random_crops(x, vessel, fov, count, size, cfg.augment, rng)
-        crops.append(c), vessels.append(v), fovs.append(f)
-    crops, vessels, fovs = torch.cat(crops), torch.cat(vessels), torch.cat(fovs)
-    order = torch.from_numpy(rng.permutation(len(crops)))
-    for start in range(0, len(order), cfg.data.batch_size):
-        pick = order[start:start + cfg.data.batch_size]
-        yield crops[pick], vessels[pick], fovs[pick]
+@dataclass(frozen=True)
+class View:
+    """One training example of an epoch: a crop (or the whole) of one image,
+    at a fixed ``angle`` (degrees, ``augment.fixed_rotations``) or a random one (None)."""
+
+    image: int
+    index: int
+    angle: float | None = None
 
 
-def rotation_batches(data: TrainingData, cfg: TrainConfig, stride: int, rng: np.random.Generator):
-    """Every training image at each of K equally spaced angles (whole, or that many
-    crops per angle), shuffled. Views are built batch by batch, so K rotated
-    copies of the training set never sit in memory together."""
-    inputs = list(epoch_inputs(data, cfg, rng))
+def epoch_views(data: TrainingData, cfg: TrainConfig) -> list[View]:
+    """Every view an epoch shows, in image order (the epoch shuffles them)."""
+    per_image = cfg.data.crops_per_image if cfg.data.crop_size else 1
     turns = cfg.augment.fixed_rotations
-    per_angle = cfg.data.crops_per_image if cfg.data.crop_size else 1
-    views = [(i, 360.0 * k / turns) for i in range(len(inputs)) for k in range(turns)
-             for _ in range(per_angle)]
-    order = rng.permutation(len(views))
-    for start in range(0, len(order), cfg.data.batch_size):
-        parts = [rotated_view(*inputs[views[i][0]], views[i][1], cfg, stride, rng)
-                 for i in order[start:start + cfg.data.batch_size]]
-        yield tuple(torch.cat(tensors) for tensors in zip(*parts))
+    images = range(len(data.train_images))
+    if not turns:
+        return [View(j, i) for j in images for i in range(per_image)]
+    return [View(j, k * per_image + c, 360.0 * k / turns)
+            for j in images for k in range(turns) for c in range(per_image)]
 
 
-def rotated_view(x, vessel, fov, angle: float, cfg: TrainConfig, stride: int,
-                 rng: np.random.Generator):
-    """One crop of the image rotated by ``angle`` (cut straight from the unrotated
-    image, the same pixels without rotating all of it), or the whole rotated
-    image in its own frame padded to the stride."""
-    if cfg.data.crop_size:
-        return random_crops(x, vessel, fov, 1, cfg.data.crop_size, cfg.augment, rng, angle)
-    views = rotated_whole(x, vessel, fov, angle, cfg.augment, rng)
-    return tuple(pad_to_stride(t, stride)[0] for t in views)
+class EpochBatches(torch.utils.data.Dataset):
+    """Batch ``(epoch, b)`` of a run as ``(images, vessels, fovs)`` tensors.
+
+    A map-style dataset so that a DataLoader's workers can build batches ahead
+    of the training step. Each process keeps the current epoch's preprocessed
+    images (photometric change, then preprocessing, once per image and epoch).
+    Under several ranks, each takes its contiguous share of every global batch
+    of ``data.batch_size`` views (a tail batch smaller than the world is padded
+    by repeating views, as torch's DistributedSampler does).
+    """
+
+    def __init__(self, data: TrainingData, cfg: TrainConfig, stride: int, rank: int = 0,
+                 world: int = 1):
+        self.data, self.cfg, self.stride, self.rank, self.world = data, cfg, stride, rank, world
+        self.views = epoch_views(data, cfg)
+        self._epoch, self._order, self._inputs = None, None, {}
+
+    def __len__(self) -> int:
+        return steps_per_epoch(self.data, self.cfg)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, batch = key
+        self._enter(epoch)
+        size = self.cfg.data.batch_size
+        pick = rank_share(self._order[batch * size:(batch + 1) * size], self.rank, self.world)
+        parts = [self._view(epoch, self.views[i]) for i in pick]
+        return tuple(torch.cat(tensors) for tensors in zip(*parts))
+
+    def _enter(self, epoch: int) -> None:
+        if epoch != self._epoch:
+            self._epoch, self._inputs = epoch, {}
+            self._order = stream(self.cfg.seed, epoch, _ORDER).permutation(len(self.views))
+
+    def _input(self, epoch: int, j: int):
+        if j not in self._inputs:
+            rng = stream(self.cfg.seed, epoch, _PHOTOMETRIC, j)
+            image, fov = self.data.train_images[j], self.data.train_fovs[j]
+            x = preprocess(photometric(image, self.cfg.augment, rng), fov, self.cfg.data.preprocess)
+            self._inputs[j] = (torch.from_numpy(x), self.data.train_vessels[j],
+                               torch.from_numpy(fov.astype(np.float32)))
+        return self._inputs[j]
+
+    def _view(self, epoch: int, view: View):
+        x, vessel, fov = self._input(epoch, view.image)
+        rng = stream(self.cfg.seed, epoch, _VIEW, view.image, view.index)
+        return build_view(x, vessel, fov, self.data.train_fovs[view.image], view.angle,
+                          self.cfg, self.stride, rng)
+
+
+def rank_share(pick: np.ndarray, rank: int, world: int) -> np.ndarray:
+    if world == 1:
+        return pick
+    if len(pick) < world:
+        pick = np.resize(pick, world)
+    return np.array_split(pick, world)[rank]
+
+
+def build_view(x, vessel, fov, fov_mask: np.ndarray, angle: float | None, cfg: TrainConfig,
+               stride: int, rng: np.random.Generator):
+    """One augmented view ``(1, C, S, S)``, ``(1, 1, S, S)`` x2: a crop (of the whole
+    image size without ``crop_size``) at a random FOV centre, rotated by ``angle``
+    or at random; or, for a fixed angle and no crops, the whole image rotated in
+    its own frame and padded to the stride."""
+    if angle is not None and not cfg.data.crop_size:
+        views = rotated_whole(x, vessel, fov, angle, cfg.augment, rng)
+        return tuple(pad_to_stride(t, stride)[0] for t in views)
+    size = cfg.data.crop_size or whole_image_size(tuple(fov_mask.shape), stride)
+    theta = crop_transforms(fov_centre(fov_mask, rng), size, tuple(fov_mask.shape),
+                            cfg.augment, rng, angle)
+    return warp(x, vessel, fov, theta, (size, size))
+
+
+def fov_centre(fov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A pixel drawn uniformly from the FOV, as ``[[x, y]]``: by rejection from the
+    whole frame, so no list of FOV pixel coordinates (96 MB for an HRF photo)
+    has to be kept per image."""
+    height, width = fov.shape
+    while True:
+        ys, xs = rng.integers(0, height, 64), rng.integers(0, width, 64)
+        inside = np.flatnonzero(fov[ys, xs])
+        if len(inside):
+            return np.array([[xs[inside[0]], ys[inside[0]]]], dtype=np.float64)
+
+
+def epoch_batches(data: TrainingData, cfg: TrainConfig, stride: int, epoch: int):
+    """One epoch of ``(images, vessels, fovs)`` batches, in shuffled order, built
+    in this process (training builds them in DataLoader workers, the same ones)."""
+    dataset = EpochBatches(data, cfg, stride)
+    return (dataset[epoch, b] for b in range(len(dataset)))
 
 
 def steps_per_epoch(data: TrainingData, cfg: TrainConfig) -> int:

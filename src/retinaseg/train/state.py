@@ -129,9 +129,14 @@ def resume_from(path: Path, module, optimizer, state: dict, meta: ModelMeta,
         raise file_error(path, f"its training state is incomplete ({_first_line(exc)})") from None
 
 
+OPTIONAL_STATE = ("scaler",)
+
+
 def _restore_loop(checkpoint: Checkpoint, state: dict) -> tuple[np.random.Generator, dict | None]:
     training = checkpoint.training
-    state.update({k: training[k] for k in state if k != "plateau"})
+    # The loss scaler's state came with fp16 training; older checkpoints lack it.
+    state.update({k: training[k] for k in state
+                  if k != "plateau" and (k in training or k not in OPTIONAL_STATE)})
     state["plateau"].load_state_dict(training["plateau"])
     torch.set_rng_state(checkpoint.torch_rng)
     rng = np.random.default_rng()

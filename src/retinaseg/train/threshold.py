@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from .. import metrics
 from ..checkpoint import SUFFIX, ModelMeta, load_checkpoint, save_model
 from ..config import TrainConfig
+from ..devices import prepare_device, resolve_device, training_dtype
 from ..errors import RetinasegError, file_error
 from ..inference import predict_tensor
 from ..utils import seed_everything
@@ -15,14 +18,22 @@ from .data import TrainingData, load_training_data
 from .finetune import set_training_mode
 
 
-def validate(module, data: TrainingData, cfg: TrainConfig, tta: str = "none") -> dict:
-    """Pooled validation AUC, and the best F1 with the threshold that reaches it."""
+def validate(module, data: TrainingData, cfg: TrainConfig, tta: str = "none",
+             device=None) -> dict:
+    """Pooled validation AUC, and the best F1 with the threshold that reaches it.
+
+    On ``device`` (the module's; None = the CPU), in bf16 where training autocasts
+    to bf16 and in fp32 otherwise (fp16 training validates in fp32).
+    """
     if not data.val_inputs:
         return {}
+    device = resolve_device(device or "cpu")
+    bf16 = training_dtype(device, cfg.precision, cfg.bf16) is torch.bfloat16
     module.eval()
     histogram = metrics.ScoreHistogram()
     for x, vessel, fov in zip(data.val_inputs, data.val_vessels, data.val_fovs):
-        histogram.update(predict_tensor(module, x, tta, bf16=cfg.bf16).numpy(), vessel, fov)
+        prob = predict_tensor(module, x, tta, bf16=bf16, device=device)
+        histogram.update(prob.numpy(), vessel, fov)
     set_training_mode(module, cfg)
     threshold, f1 = histogram.best_threshold("f1", cfg.threshold_min_specificity)
     return {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
@@ -34,14 +45,15 @@ def threshold_source(cfg: TrainConfig) -> str:
     return "validation-f1"
 
 
-def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConfig) -> None:
+def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConfig,
+                     device=None) -> None:
     """Set ``meta``'s threshold as the recipe says: fixed, or chosen on the
     validation images under the recipe's test-time augmentation."""
     meta.tta = cfg.tta
     if cfg.fixed_threshold:
         meta.threshold, meta.threshold_source = cfg.fixed_threshold, "fixed"
     elif data.val_inputs:
-        scores = validate(module, data, cfg, cfg.tta)
+        scores = validate(module, data, cfg, cfg.tta, device)
         meta.threshold, meta.threshold_source = scores["threshold"], threshold_source(cfg)
 
 
@@ -58,8 +70,10 @@ def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     if trained_on is not None and sorted(map(str, trained_on)) != sorted(data.val_ids):
         raise RetinasegError(f"{model_path}: was validated on {trained_on}, but the config's "
                              f"validation images are {data.val_ids}")
-    bundle.module.eval()
-    choose_threshold(bundle.module, data, bundle.meta, cfg)
+    device = resolve_device(cfg.device)
+    prepare_device(device)
+    bundle.module.to(device).eval()
+    choose_threshold(bundle.module, data, bundle.meta, cfg, device)
     # The recorded recipe keeps its training keys; only the threshold rule changed.
     config = {**bundle.config, "tta": cfg.tta, "fixed_threshold": cfg.fixed_threshold,
               "threshold_min_specificity": cfg.threshold_min_specificity}
