@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from retinaseg.checkpoint import load_checkpoint, read_checkpoint
 from retinaseg.config import load_config
 from retinaseg.train import fit
