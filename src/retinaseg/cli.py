@@ -51,8 +51,7 @@ def cmd_segment(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .data import load_dataset
-    from .evaluate import EvalOptions, evaluate_model, format_table
-    from .outputs import write_all_or_nothing
+    from .evaluate import EvalOptions, evaluate_to_folder, format_table
     from .pretrained import load_model
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
@@ -60,35 +59,14 @@ def cmd_evaluate(args) -> int:
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
     options = EvalOptions(args.threshold, args.tta, args.bf16,
                           topology=args.topology or args.report, bootstrap=bootstrap)
-    out = Path(args.out)
-    progress = _progress(sys.stderr.isatty(), "evaluate")
-    if args.report:
-        result, written = _evaluate_with_report(bundle, data, options, progress, out, args)
-    else:
-        result = _described(evaluate_model(bundle, data, options, progress), args)
-        write_all_or_nothing({out / "metrics.json": result})
-        written = [out / "metrics.json"]
+    command = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    result, written = evaluate_to_folder(bundle, data, options, Path(args.out), args.report,
+                                         model_name=args.model, command=command,
+                                         progress=_progress(sys.stderr.isatty(), "evaluate"))
     print(format_table(result))
     for path in written:
         print(f"wrote {path}")
     return 0
-
-
-def _evaluate_with_report(bundle, data, options, progress, out: Path, args):
-    from .evaluate import evaluate_model
-    from .report import PanelWriter, publish_report, staged_report
-
-    with staged_report(out) as staging:
-        result = evaluate_model(bundle, data, options, progress, on_image=PanelWriter(staging))
-        written = publish_report(_described(result, args), out, staging,
-                                 {out / "metrics.json": result})
-    return result, written
-
-
-def _described(result: dict, args) -> dict:
-    result["model_name"] = args.model
-    result["command"] = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return result
 
 
 def cmd_report(args) -> int:

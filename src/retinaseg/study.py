@@ -301,17 +301,14 @@ def is_finished(study: Study, run: PlannedRun) -> bool:
 
 
 def evaluate_run(model_path: Path, study: Study, data_root, out: Path) -> None:
+    """A run's test evaluation and report, named after the run's folder."""
     from .checkpoint import load_checkpoint
     from .data import load_dataset
-    from .evaluate import EvalOptions, evaluate_model
-    from .report import PanelWriter, publish_report, staged_report
+    from .evaluate import EvalOptions, evaluate_to_folder
 
     data = load_dataset(study.dataset, study.split, data_root)
-    bundle = load_checkpoint(model_path)
-    with staged_report(out) as staging:
-        result = evaluate_model(bundle, data, EvalOptions(bootstrap=200), on_image=PanelWriter(staging))
-        result["model_name"] = f"{out.parent.name}"
-        publish_report(result, out, staging, {out / "metrics.json": result})
+    evaluate_to_folder(load_checkpoint(model_path), data, EvalOptions(bootstrap=200), out,
+                       report=True, model_name=out.parent.name)
 
 
 # --------------------------------------------------------------------------- table
