@@ -31,8 +31,11 @@ from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.inference import predict_probabilities
 from retinaseg.metrics import ScoreHistogram
 from retinaseg.pretrained import PRETRAINED, export_weights, load_pretrained, pretrained_path
+from retinaseg.results import PAPER_COLUMNS, metric_columns
+from retinaseg.tables import markdown_table
 from retinaseg.train import calibrate, fit, threshold_source
-from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
+from retinaseg.utils import (add_dirty_option, git_commit, provenance, provenance_markdown,
+                             require_clean_commit, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7153,
@@ -104,9 +107,7 @@ def train(args) -> tuple[Path, float]:
 
 def markdown(result: dict) -> str:
     name = result["name"]
-    keys = ["auc_roc", "f1", "accuracy", "sensitivity", "specificity", "precision", "mcc",
-            "iou", "auc_pr"]
-    head = "| row | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys) + "\n"
+    keys = metric_columns(first=PAPER_COLUMNS, drop=("fpr",))
     cell = lambda s, k: f"{s[k]:.4f}" if s.get(k) is not None else "-"  # noqa: E731
     tta, other = result["tta"], result["other_tta"]["tta"]
     rows = [(f"{name}, pooled (fp32, TTA {tta})", result["fp32"]["pooled"]),
@@ -116,8 +117,8 @@ def markdown(result: dict) -> str:
              result["other_tta"]["pooled"]),
             ("2nd human observer, pooled", result["fp32"]["observers"]["2nd_manual"]["pooled"]),
             ("fine-tuning paper (Table 1; MCC implied by its Se, Sp, Pr)", PAPER)]
-    table = head + "".join(f"| {row} | " + " | ".join(cell(s, k) for k in keys) + " |\n"
-                           for row, s in rows)
+    table = markdown_table(["row", *keys],
+                           [[row, *(cell(s, k) for k in keys)] for row, s in rows]) + "\n"
     return (f"# {name} on the DRIVE test set\n\n"
             + provenance_markdown(result) +
             f"- protocol: DRIVE test images 01-20, 1st_manual ground truth, FOV masks, native "
@@ -184,6 +185,7 @@ def parse_args(argv):
                         help="measure the shipped NAME weights (no training, no export)")
     parser.add_argument("--out", help="result path without suffix "
                                       "(default benchmarks/results/drive_<model>)")
+    add_dirty_option(parser)
     args = parser.parse_args(argv)
     args.config = args.config or f"configs/{args.name}.yaml"
     args.run_dir = args.run_dir or f"runs/{args.name}"
@@ -265,14 +267,14 @@ def bf16_verdict(fp32: dict, bf16: dict, times: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    commit = git_commit(ROOT)
+    commit = require_clean_commit(git_commit(ROOT), args.allow_dirty)  # before any training
     model_path, wall = model_to_measure(args)
     bundle = load_checkpoint(model_path)
     wall = wall if wall is not None else bundle.meta.extra.get("train_seconds")
     test_set = load_dataset("drive", "test", args.data_root)
     samples = list(test_set)
-    fp32 = evaluate_model(bundle, test_set, EvalOptions(bootstrap=BOOTSTRAP_RESAMPLES))
-    bf16 = evaluate_model(bundle, test_set, EvalOptions(bf16=True))
+    fp32 = evaluate_model(bundle, test_set, EvalOptions(bootstrap=BOOTSTRAP_RESAMPLES)).to_dict()
+    bf16 = evaluate_model(bundle, test_set, EvalOptions(bf16=True)).to_dict()
     times = timing(bundle, samples, wall)
     result = {"name": args.name, **provenance(ROOT, commit),
               "model": str(model_path), "sha256": bundle.sha256,
@@ -283,7 +285,7 @@ def main(argv=None) -> int:
               "epochs": bundle.meta.extra.get("epochs"), "paper": PAPER, "fp32": fp32,
               "bf16": bf16, "tta": bundle.meta.tta,
               "other_tta": evaluate_model(bundle, test_set,
-                                          EvalOptions(tta=other_tta(bundle.meta.tta))),
+                                          EvalOptions(tta=other_tta(bundle.meta.tta))).to_dict(),
               "timing": times, "bf16_verdict": bf16_verdict(fp32, bf16, times),
               "paper_verdict": paper_verdict(fp32["pooled"]),
               "validation_tta": validation_tta(bundle, args.data_root),

@@ -180,7 +180,101 @@ def scores_from_counts(counts: Counts) -> dict[str, float]:
     return {name: float(arrays[name]) for name in SCORE_NAMES}
 
 
-# --------------------------------------------------------------------------- histogram / AUCs
+# --------------------------------------------------------------------------- histogram core
+# Stateless functions on a histogram's two bin arrays (``pos``, ``neg``: pixel
+# counts per quantised score, ``2**bits + 1`` bins), as torchmetrics' functional
+# API sits under its classes; :class:`ScoreHistogram` is a thin wrapper over them.
+
+def bin_pixels(prob: np.ndarray, truth: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(pos, neg)`` bin counts of validated 1-D FOV pixels, with one bincount."""
+    scale = 2 ** bits
+    bins = (prob * scale).astype(np.int64)  # exact: scale is a power of two
+    both = np.bincount(2 * bins + truth, minlength=2 * (scale + 1)).reshape(-1, 2)
+    return both[:, 1], both[:, 0]
+
+
+def at_or_above(bins: np.ndarray) -> np.ndarray:
+    """Pixels in bin ``k`` or higher, for every ``k``: tp (or fp) at threshold ``k / scale``."""
+    return np.cumsum(bins[::-1])[::-1]
+
+
+def coarsen_bins(bins: np.ndarray, bits_from: int, bits_to: int) -> np.ndarray:
+    """The same pixels in ``2**bits_to + 1`` bins; the lone top bin (score 1.0) stays on top."""
+    group = 2 ** (bits_from - bits_to)
+    return np.concatenate([bins[:-1].reshape(-1, group).sum(axis=1), bins[-1:]])
+
+
+def sweep_counts(pos: np.ndarray, neg: np.ndarray) -> tuple[np.ndarray, Counts]:
+    """Thresholds ``k / scale`` for k = 1..scale and their confusion counts as arrays."""
+    scale = pos.size - 1
+    tps, fps = at_or_above(pos)[1:], at_or_above(neg)[1:]
+    thresholds = np.arange(1, scale + 1) / scale
+    return thresholds, Counts(tps, fps, int(pos.sum()) - tps, int(neg.sum()) - fps)
+
+
+def auc_roc_of_bins(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Trapezoid ROC area; each bin is one threshold, so ties form one diagonal segment
+    (as ``sklearn.metrics.roc_auc_score``). NaN without both classes."""
+    n_pos, n_neg = int(pos.sum()), int(neg.sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    tps = np.concatenate([[0], np.cumsum(pos[::-1])]).astype(np.float64)
+    fps = np.concatenate([[0], np.cumsum(neg[::-1])]).astype(np.float64)
+    area = np.sum(np.diff(fps) * (tps[1:] + tps[:-1])) / 2
+    return float(area / n_pos / n_neg)
+
+
+def auc_pr_of_bins(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Average precision, ``sum_k (R_k - R_{k-1}) P_k`` (step-wise, as sklearn; the
+    trapezoid would overestimate). NaN without positive pixels."""
+    n_pos = int(pos.sum())
+    if n_pos == 0:
+        return math.nan
+    tps, fps = at_or_above(pos), at_or_above(neg)
+    precision = _ratio(tps, tps + fps, 0.0)  # only read where pos > 0, so tps > 0
+    return float(np.sum(pos * precision) / n_pos)
+
+
+def roc_curve_of_bins(pos: np.ndarray, neg: np.ndarray):
+    """``(fpr, tpr, thresholds)`` as ``sklearn.metrics.roc_curve(drop_intermediate=False)``."""
+    k = np.flatnonzero(pos + neg)[::-1]  # occupied bins, highest first: sklearn's scores
+    tps, fps = at_or_above(pos), at_or_above(neg)
+    tpr = np.concatenate([[0.0], _ratio(tps[k], int(pos.sum()), math.nan)])
+    fpr = np.concatenate([[0.0], _ratio(fps[k], int(neg.sum()), math.nan)])
+    return fpr, tpr, np.concatenate([[np.inf], k / (pos.size - 1)])
+
+
+def pr_curve_of_bins(pos: np.ndarray, neg: np.ndarray):
+    """``(precision, recall, thresholds)`` as ``sklearn.metrics.precision_recall_curve``."""
+    k = np.flatnonzero(pos + neg)
+    tps, fps = at_or_above(pos), at_or_above(neg)
+    precision = np.concatenate([_ratio(tps[k], tps[k] + fps[k], math.nan), [1.0]])
+    recall = np.concatenate([_ratio(tps[k], int(pos.sum()), math.nan), [0.0]])
+    return precision, recall, k / (pos.size - 1)
+
+
+def best_threshold_of_bins(pos: np.ndarray, neg: np.ndarray, metric: str = "f1",
+                           min_specificity: float = 0.0) -> tuple[float, float]:
+    """The grid threshold maximising ``metric`` (the highest among ties), and that maximum."""
+    if metric not in BEST_THRESHOLD_METRICS:
+        raise RetinasegError(f"unknown metric {metric!r}; choose one of "
+                             f"{', '.join(BEST_THRESHOLD_METRICS)}")
+    if pos.sum() + neg.sum() == 0:
+        raise RetinasegError("the histogram is empty; update it with images first")
+    _, c = sweep_counts(pos, neg)  # k = 1 .. scale; k = 0 is threshold 0
+    sweep = score_arrays(c.tp, c.fp, c.fn, c.tn)
+    values = sweep[metric]
+    if min_specificity > 0:
+        allowed = sweep["specificity"] >= min_specificity
+        if not allowed.any():
+            raise RetinasegError(f"no threshold reaches specificity {min_specificity}")
+        values = np.where(allowed, values, -np.inf)
+    scale = pos.size - 1
+    best_k = scale - int(np.argmax(values[::-1]))
+    return best_k / scale, float(values[best_k - 1])
+
+
+# --------------------------------------------------------------------------- histogram
 
 class ScoreHistogram:
     """Positive and negative FOV pixel counts per quantised score bin.
@@ -192,6 +286,9 @@ class ScoreHistogram:
     same as thresholds applied to the probabilities. Scores on the grid
     ``k / 2**bits`` never share a bin, so AUCs then match sklearn's exactly
     (up to float rounding); otherwise to within about ``2**-bits``.
+
+    State and merging only; every computation is a function of the histogram
+    core above.
     """
 
     def __init__(self, bits: int = 16):
@@ -216,14 +313,13 @@ class ScoreHistogram:
     def update(self, prob, truth, fov, image_id=None) -> ScoreHistogram:
         """Add one image's FOV pixels; returns ``self`` for chaining."""
         prob, truth, fov = validated_inputs("prob", prob, truth, fov, image_id)
-        return self._add(prob[fov], truth[fov])
+        return self.add_pixels(prob[fov], truth[fov])
 
-    def _add(self, prob: np.ndarray, truth: np.ndarray) -> ScoreHistogram:
-        """Bin validated 1-D FOV pixels with one bincount (pos and neg interleaved)."""
-        bins = (prob * self.scale).astype(np.int64)  # exact: scale is a power of two
-        both = np.bincount(2 * bins + truth, minlength=2 * (self.scale + 1)).reshape(-1, 2)
-        self.neg += both[:, 0]
-        self.pos += both[:, 1]
+    def add_pixels(self, prob: np.ndarray, truth: np.ndarray) -> ScoreHistogram:
+        """Add validated 1-D FOV pixels (see :func:`validated_inputs`)."""
+        pos, neg = bin_pixels(prob, truth, self.bits)
+        self.pos += pos
+        self.neg += neg
         return self
 
     def __add__(self, other: ScoreHistogram) -> ScoreHistogram:
@@ -245,11 +341,9 @@ class ScoreHistogram:
         if not 1 <= bits <= self.bits:
             raise RetinasegError(f"can only coarsen {self.bits}-bit histograms to 1..{self.bits} "
                                  f"bits, not {bits!r}")
-        coarse, group = ScoreHistogram(bits), 2 ** (self.bits - bits)
-        # The lone top bin (score exactly 1.0) stays the coarse top bin.
-        coarse.pos[:-1] = self.pos[:-1].reshape(-1, group).sum(axis=1)
-        coarse.neg[:-1] = self.neg[:-1].reshape(-1, group).sum(axis=1)
-        coarse.pos[-1], coarse.neg[-1] = self.pos[-1], self.neg[-1]
+        coarse = ScoreHistogram(bits)
+        coarse.pos = coarsen_bins(self.pos, self.bits, bits)
+        coarse.neg = coarsen_bins(self.neg, self.bits, bits)
         return coarse
 
     def to_dict(self) -> dict:
@@ -268,19 +362,12 @@ class ScoreHistogram:
 
     def counts_sweep(self) -> tuple[np.ndarray, Counts]:
         """Thresholds ``k / scale`` for k = 1..scale and their confusion counts as arrays."""
-        tps, fps = self._cumulative()
-        tps, fps = tps[1:], fps[1:]
-        thresholds = np.arange(1, self.scale + 1) / self.scale
-        return thresholds, Counts(tps, fps, self.n_pos - tps, self.n_neg - fps)
+        return sweep_counts(self.pos, self.neg)
 
     def scores_sweep(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Every threshold score at every grid threshold (for metric-versus-threshold plots)."""
         thresholds, c = self.counts_sweep()
         return thresholds, score_arrays(c.tp, c.fp, c.fn, c.tn)
-
-    def _cumulative(self) -> tuple[np.ndarray, np.ndarray]:
-        """tp and fp at threshold ``k / scale`` for every k (pixels with bin >= k)."""
-        return np.cumsum(self.pos[::-1])[::-1], np.cumsum(self.neg[::-1])[::-1]
 
     def counts_at(self, threshold: float) -> Counts:
         """Confusion counts for ``prob >= threshold``; threshold must be on the grid."""
@@ -292,35 +379,12 @@ class ScoreHistogram:
         return Counts(tp=tp, fp=fp, fn=self.n_pos - tp, tn=self.n_neg - fp)
 
     def auc_roc(self) -> float:
-        """Area under the ROC curve by the trapezoid rule, NaN without both classes.
-
-        Each bin is one threshold, so tied scores form one diagonal segment,
-        exactly as ``sklearn.metrics.roc_auc_score`` treats ties.
-        """
-        n_pos, n_neg = self.n_pos, self.n_neg
-        if n_pos == 0 or n_neg == 0:
-            return math.nan
-        tps = np.concatenate([[0], np.cumsum(self.pos[::-1])]).astype(np.float64)
-        fps = np.concatenate([[0], np.cumsum(self.neg[::-1])]).astype(np.float64)
-        area = np.sum(np.diff(fps) * (tps[1:] + tps[:-1])) / 2
-        return float(area / n_pos / n_neg)
+        """Area under the ROC curve (:func:`auc_roc_of_bins`)."""
+        return auc_roc_of_bins(self.pos, self.neg)
 
     def auc_pr(self) -> float:
-        """Average precision as ``sklearn.metrics.average_precision_score`` defines it.
-
-        ``sum_k (R_k - R_{k-1}) P_k`` over thresholds: step-wise, not the
-        trapezoid, which overestimates. NaN without positive pixels.
-        """
-        n_pos = self.n_pos
-        if n_pos == 0:
-            return math.nan
-        tps, fps = self._cumulative()
-        precision = _ratio(tps, tps + fps, 0.0)  # only read where pos > 0, so tps > 0
-        return float(np.sum(self.pos * precision) / n_pos)
-
-    def _occupied(self) -> np.ndarray:
-        """Bins holding at least one pixel, lowest first: sklearn's distinct scores."""
-        return np.flatnonzero(self.pos + self.neg)
+        """Average precision as sklearn defines it (:func:`auc_pr_of_bins`)."""
+        return auc_pr_of_bins(self.pos, self.neg)
 
     def roc_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(fpr, tpr, thresholds)`` as ``sklearn.metrics.roc_curve(drop_intermediate=False)``.
@@ -328,11 +392,7 @@ class ScoreHistogram:
         Thresholds decrease, one per occupied bin (its lower edge), after a
         leading ``inf`` that gives the point (0, 0).
         """
-        k = self._occupied()[::-1]
-        tps, fps = self._cumulative()
-        tpr = np.concatenate([[0.0], _ratio(tps[k], self.n_pos, math.nan)])
-        fpr = np.concatenate([[0.0], _ratio(fps[k], self.n_neg, math.nan)])
-        return fpr, tpr, np.concatenate([[np.inf], k / self.scale])
+        return roc_curve_of_bins(self.pos, self.neg)
 
     def pr_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(precision, recall, thresholds)`` as ``sklearn.metrics.precision_recall_curve``.
@@ -340,11 +400,7 @@ class ScoreHistogram:
         Thresholds increase, one per occupied bin; the last point is
         (recall 0, precision 1) and has no threshold.
         """
-        k = self._occupied()
-        tps, fps = self._cumulative()
-        precision = np.concatenate([_ratio(tps[k], tps[k] + fps[k], math.nan), [1.0]])
-        recall = np.concatenate([_ratio(tps[k], self.n_pos, math.nan), [0.0]])
-        return precision, recall, k / self.scale
+        return pr_curve_of_bins(self.pos, self.neg)
 
     def best_threshold(self, metric: str = "f1",
                        min_specificity: float = 0.0) -> tuple[float, float]:
@@ -356,20 +412,7 @@ class ScoreHistogram:
         the choice to thresholds at least that specific (an operating point
         matched to a published table, chosen without looking at its test set).
         """
-        if metric not in BEST_THRESHOLD_METRICS:
-            raise RetinasegError(f"unknown metric {metric!r}; choose one of "
-                                 f"{', '.join(BEST_THRESHOLD_METRICS)}")
-        if self.n_pos + self.n_neg == 0:
-            raise RetinasegError("the histogram is empty; update it with images first")
-        _, sweep = self.scores_sweep()  # k = 1 .. scale; k = 0 is threshold 0
-        values = sweep[metric]
-        if min_specificity > 0:
-            allowed = sweep["specificity"] >= min_specificity
-            if not allowed.any():
-                raise RetinasegError(f"no threshold reaches specificity {min_specificity}")
-            values = np.where(allowed, values, -np.inf)
-        best_k = self.scale - int(np.argmax(values[::-1]))
-        return best_k / self.scale, float(values[best_k - 1])
+        return best_threshold_of_bins(self.pos, self.neg, metric, min_specificity)
 
 
 # --------------------------------------------------------------------------- whole evaluation
@@ -378,7 +421,7 @@ def _image_state(prob, truth, fov, threshold: float, image_id, bits: int):
     """Reduce one image to what evaluation keeps: its counts and its histogram."""
     prob, truth, fov = validated_inputs("prob", prob, truth, fov, image_id)
     prob, truth = prob[fov], truth[fov]
-    return _count(prob >= threshold, truth), ScoreHistogram(bits)._add(prob, truth)
+    return _count(prob >= threshold, truth), ScoreHistogram(bits).add_pixels(prob, truth)
 
 
 def image_scores(counts: Counts, hist: ScoreHistogram, threshold: float) -> dict[str, float]:

@@ -36,6 +36,10 @@ def metric_columns(first: tuple = (), drop: tuple = ()) -> tuple[str, ...]:
     return tuple(first) + tuple(k for k in METRIC_NAMES if k not in first and k not in drop)
 
 
+#: The fine-tuning paper's Table 1 columns (plus MCC), headline first: studies and
+#: the DRIVE benchmark compare against it.
+PAPER_COLUMNS = metric_columns(first=HEADLINE, drop=("iou", "fpr", "auc_pr"))
+
 # Read by older and newer versions alike; a report needs these.
 REPORTABLE = ("pooled", "per_image", "mean", "histogram", "threshold")
 
