@@ -200,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(run=cmd_report)
 
     tr = verbs.add_parser("train", help="train a model from a YAML config")
-    tr.add_argument("--config", help="YAML file (see configs/)")
+    tr.add_argument("--config", help="YAML file (see configs/); its model.name is the "
+                                     "architecture to train ('retinaseg models' lists them)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
     tr.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
@@ -234,8 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_options(parser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"shipped weights name or checkpoint path (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="WEIGHTS",
+                        help="trained weights: a shipped name ('retinaseg models' lists them) "
+                             f"or a checkpoint file such as runs/NAME/model.pt (default "
+                             f"{DEFAULT_MODEL}). Not an architecture: that is 'model.name' in a "
+                             "training config")
     parser.add_argument("--threshold", type=float,
                         help="probability threshold (default: the model's validation threshold)")
     parser.add_argument("--tta", type=_tta_mode,
