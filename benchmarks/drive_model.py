@@ -13,6 +13,19 @@ sensitivity, specificity and precision imply, the training wall time, and
 seconds per image in fp32 and bf16 (bf16 is kept only if its metrics hold).
 Models other than unet-drive are timed next to the shipped unet-drive in the
 same process. With ``--export`` the trained model becomes shipped weights.
+
+The result files it writes, and how to rewrite each (``--out`` names the file
+when it is not the default ``drive_<model>``):
+
+- ``drive_unet``: ``--shipped`` (the shipped weights, minutes);
+- ``drive_convlstm_unet``: ``--name convlstm-unet-drive --shipped`` (minutes; or
+  retrain stage 2 with ``--config configs/convlstm-unet-drive-restart.yaml``);
+- ``drive_convlstm_unet_stage1``: ``--name convlstm-unet-drive --run-dir
+  runs/convlstm-unet-drive-d4 --out benchmarks/results/drive_convlstm_unet_stage1``
+  (trains stage 1, about 70 min on 2 cores);
+- ``drive_convlstm_unet_depth3``: the same with ``--set model.kwargs.depth=3
+  --run-dir runs/convlstm-unet-drive-d3 --out
+  benchmarks/results/drive_convlstm_unet_depth3``.
 """
 from __future__ import annotations
 
