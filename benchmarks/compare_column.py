@@ -32,27 +32,30 @@ from retinaseg.checkpoint import load_checkpoint, sha256_of
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.pretrained import export_weights, unpinned
+from retinaseg.results import EvaluationResult, metric_columns, read_result
 from retinaseg.study import (finished_model, is_finished, load_study, planned_runs,
                              provenance_lines, run_row, run_study)
-from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
+from retinaseg.tables import markdown_table
+from retinaseg.utils import (add_dirty_option, git_commit, provenance, provenance_markdown,
+                             require_clean_commit, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "fpr", "mcc", "auc_roc")
+KEYS = metric_columns(drop=("iou", "auc_pr"))  # the column paper's table
 COLUMN_MODEL = "column-bilstm"  # its variants (plain, rows+columns) also get rotation fusion
 
 
-def run_facts(study, run, result: dict) -> dict:
+def run_facts(study, run, result: EvaluationResult) -> dict:
     """A table row's scores and costs from a finished run and one of its evaluations."""
     # Unfused weights: the parameters the model trains (folding drops batch norms).
     bundle = load_checkpoint(finished_model(study.out_dir / run.name), for_inference=False)
-    return {**{k: result["pooled"][k] for k in KEYS},
+    return {**{k: result.pooled[k] for k in KEYS},
             "parameters": sum(p.numel() for p in bundle.module.parameters()),
             "train_minutes": run_row(study, run)["train_minutes"],
-            "seconds_per_image": result["seconds_per_image"], "tta": result.get("tta", "none"),
-            "threshold": result["threshold"], "threshold_source": result["threshold_source"]}
+            "seconds_per_image": result.seconds_per_image, "tta": result.tta,
+            "threshold": result.threshold, "threshold_source": result.threshold_source}
 
 
-def fused_result(folder: Path, study, data_root, fusion: str) -> dict:
+def fused_result(folder: Path, study, data_root, fusion: str) -> EvaluationResult:
     """The column model's test scores with rotation fusion, computed once and kept."""
     path = folder / f"eval-{fusion}" / "metrics.json"
     if not path.is_file():
@@ -60,8 +63,8 @@ def fused_result(folder: Path, study, data_root, fusion: str) -> dict:
         result = evaluate_model(load_checkpoint(finished_model(folder)), data,
                                 EvalOptions(tta=fusion))
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result) + "\n")
-    return json.loads(path.read_text())
+        path.write_text(json.dumps(result.to_dict()) + "\n")
+    return read_result(path.parent)
 
 
 def table_rows(study, data_root, fusion: str) -> list[dict]:
@@ -70,7 +73,7 @@ def table_rows(study, data_root, fusion: str) -> list[dict]:
         if run.seed != study.seeds[0]:
             continue
         folder = study.out_dir / run.name
-        result = json.loads((folder / "eval" / "metrics.json").read_text())
+        result = read_result(folder / "eval")
         rows.append({"model": run.variant, **run_facts(study, run, result)})
         if run.variant.startswith(COLUMN_MODEL):
             fused = fused_result(folder, study, data_root, fusion)
@@ -105,14 +108,13 @@ def export_best_column_model(study, name: str) -> dict:
 
 def markdown(result: dict) -> str:
     head = ["model", *KEYS, "parameters", "train min", "s / image"]
+    rows = [[row["model"], *(f"{row[k]:.4f}" for k in KEYS), f"{row['parameters']:,}",
+             f"{row['train_minutes']:.1f}", f"{row['seconds_per_image']:.2f}"]
+            for row in result["rows"]]
     lines = [f"# {result['study']}: {result['dataset']} {result['split']}", "",
              provenance_markdown(result),
              "Scored at native resolution inside the FOV, pooled over the test images.", "",
-             "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for row in result["rows"]:
-        cells = [f"{row[k]:.4f}" for k in KEYS] + [
-            f"{row['parameters']:,}", f"{row['train_minutes']:.1f}", f"{row['seconds_per_image']:.2f}"]
-        lines.append(f"| {row['model']} | " + " | ".join(cells) + " |")
+             markdown_table(head, rows)]
     if result.get("sittings"):
         lines += ["", "The table above was written by the command at the top; the models were "
                       "trained and evaluated in these sittings of the study:", "",
@@ -133,8 +135,9 @@ def main(argv=None) -> int:
                                       "(default benchmarks/results/<study file name>)")
     parser.add_argument("--export", metavar="NAME",
                         help="ship the column model with the best validation AUC as NAME")
+    add_dirty_option(parser)
     args = parser.parse_args(argv)
-    commit = git_commit(ROOT)  # before training writes anything
+    commit = require_clean_commit(git_commit(ROOT), args.allow_dirty)  # before any training
     study = load_study(args.study)
     run_study(study, args.data_root, log=lambda line: print(line, flush=True))
     wait_for_other_processes(study)

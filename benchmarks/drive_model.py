@@ -13,6 +13,19 @@ sensitivity, specificity and precision imply, the training wall time, and
 seconds per image in fp32 and bf16 (bf16 is kept only if its metrics hold).
 Models other than unet-drive are timed next to the shipped unet-drive in the
 same process. With ``--export`` the trained model becomes shipped weights.
+
+The result files it writes, and how to rewrite each (``--out`` names the file
+when it is not the default ``drive_<model>``):
+
+- ``drive_unet``: ``--shipped`` (the shipped weights, minutes);
+- ``drive_convlstm_unet``: ``--name convlstm-unet-drive --shipped`` (minutes; or
+  retrain stage 2 with ``--config configs/convlstm-unet-drive-restart.yaml``);
+- ``drive_convlstm_unet_stage1``: ``--name convlstm-unet-drive --run-dir
+  runs/convlstm-unet-drive-d4 --out benchmarks/results/drive_convlstm_unet_stage1``
+  (trains stage 1, about 70 min on 2 cores);
+- ``drive_convlstm_unet_depth3``: the same with ``--set model.kwargs.depth=3
+  --run-dir runs/convlstm-unet-drive-d3 --out
+  benchmarks/results/drive_convlstm_unet_depth3``.
 """
 from __future__ import annotations
 
@@ -32,9 +45,12 @@ from retinaseg.inference import predict_probabilities
 from retinaseg.metrics import ScoreHistogram
 from retinaseg.pretrained import (PRETRAINED, export_weights, load_pretrained, pretrained_path,
                                   unpinned)
+from retinaseg.results import PAPER_COLUMNS, metric_columns
 from retinaseg.study import finished_model
+from retinaseg.tables import markdown_table
 from retinaseg.train import calibrate, fit, threshold_source
-from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
+from retinaseg.utils import (add_dirty_option, git_commit, provenance, provenance_markdown,
+                             require_clean_commit, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7153,
@@ -106,9 +122,7 @@ def train(args) -> tuple[Path, float]:
 
 def markdown(result: dict) -> str:
     name = result["name"]
-    keys = ["auc_roc", "f1", "accuracy", "sensitivity", "specificity", "precision", "mcc",
-            "iou", "auc_pr"]
-    head = "| row | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys) + "\n"
+    keys = metric_columns(first=PAPER_COLUMNS, drop=("fpr",))
     cell = lambda s, k: f"{s[k]:.4f}" if s.get(k) is not None else "-"  # noqa: E731
     tta, other = result["tta"], result["other_tta"]["tta"]
     rows = [(f"{name}, pooled (fp32, TTA {tta})", result["fp32"]["pooled"]),
@@ -118,8 +132,8 @@ def markdown(result: dict) -> str:
              result["other_tta"]["pooled"]),
             ("2nd human observer, pooled", result["fp32"]["observers"]["2nd_manual"]["pooled"]),
             ("fine-tuning paper (Table 1; MCC implied by its Se, Sp, Pr)", PAPER)]
-    table = head + "".join(f"| {row} | " + " | ".join(cell(s, k) for k in keys) + " |\n"
-                           for row, s in rows)
+    table = markdown_table(["row", *keys],
+                           [[row, *(cell(s, k) for k in keys)] for row, s in rows]) + "\n"
     return (f"# {name} on the DRIVE test set\n\n"
             + provenance_markdown(result) +
             f"- protocol: DRIVE test images 01-20, 1st_manual ground truth, FOV masks, native "
@@ -187,6 +201,7 @@ def parse_args(argv):
                         help="measure the shipped NAME weights (no training, no export)")
     parser.add_argument("--out", help="result path without suffix "
                                       "(default benchmarks/results/drive_<model>)")
+    add_dirty_option(parser)
     args = parser.parse_args(argv)
     args.config = args.config or f"configs/{args.name}.yaml"
     args.run_dir = args.run_dir or f"runs/{args.name}"
@@ -272,14 +287,14 @@ def bf16_verdict(fp32: dict, bf16: dict, times: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    commit = git_commit(ROOT)
+    commit = require_clean_commit(git_commit(ROOT), args.allow_dirty)  # before any training
     model_path, wall = model_to_measure(args)
     bundle = load_checkpoint(model_path)
     wall = wall if wall is not None else bundle.meta.extra.get("train_seconds")
     test_set = load_dataset("drive", "test", args.data_root)
     samples = list(test_set)
-    fp32 = evaluate_model(bundle, test_set, EvalOptions(bootstrap=BOOTSTRAP_RESAMPLES))
-    bf16 = evaluate_model(bundle, test_set, EvalOptions(bf16=True))
+    fp32 = evaluate_model(bundle, test_set, EvalOptions(bootstrap=BOOTSTRAP_RESAMPLES)).to_dict()
+    bf16 = evaluate_model(bundle, test_set, EvalOptions(bf16=True)).to_dict()
     times = timing(bundle, samples, wall)
     result = {"name": args.name, **provenance(ROOT, commit),
               "model": str(model_path), "sha256": bundle.sha256,
@@ -290,7 +305,7 @@ def main(argv=None) -> int:
               "epochs": bundle.meta.extra.get("epochs"), "paper": PAPER, "fp32": fp32,
               "bf16": bf16, "tta": bundle.meta.tta,
               "other_tta": evaluate_model(bundle, test_set,
-                                          EvalOptions(tta=other_tta(bundle.meta.tta))),
+                                          EvalOptions(tta=other_tta(bundle.meta.tta))).to_dict(),
               "timing": times, "bf16_verdict": bf16_verdict(fp32, bf16, times),
               "paper_verdict": paper_verdict(fp32["pooled"]),
               "validation_tta": validation_tta(bundle, args.data_root),

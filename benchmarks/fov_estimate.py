@@ -12,8 +12,6 @@ Writes ``benchmarks/results/fov_estimate.json`` and ``.md``.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +19,8 @@ import numpy as np
 from skimage.morphology import convex_hull_image
 
 from retinaseg.data import estimate_fov, fov_diameter, load_dataset
-from retinaseg.utils import git_commit, machine_info
+from retinaseg.tables import markdown_table
+from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 WITH_MASKS = ("drive", "hrf")
@@ -70,23 +69,19 @@ def summarise(rows: list[dict], key: str) -> dict:
 
 
 def markdown(result: dict) -> str:
-    lines = ["# FOV estimation vs official masks", "",
-             f"Command: `{result['command']}`  ",
-             f"Commit: `{result['commit']}`  ",
-             "Machine: " + ", ".join(f"{k} {v}" for k, v in result["machine"].items()), "",
-             "| dataset | images | mean IoU | min IoU (image) | mean s | max s |",
-             "|---|---:|---:|---:|---:|---:|"]
-    for name, s in result["summary"].items():
-        if "mean_iou" in s:
-            lines.append(f"| {name} | {s['n']} | {s['mean_iou']:.4f} | {s['min_iou']:.4f} "
-                         f"({s['min_id']}) | {s['mean_seconds']:.3f} | {s['max_seconds']:.3f} |")
-    lines += ["", "No official masks (sanity only; solidity = area / convex-hull area):", "",
-              "| dataset | images | mean solidity | min solidity (image) | mean s |",
-              "|---|---:|---:|---:|---:|"]
-    for name, s in result["summary"].items():
-        if "mean_solidity" in s:
-            lines.append(f"| {name} | {s['n']} | {s['mean_solidity']:.4f} | "
-                         f"{s['min_solidity']:.4f} ({s['min_id']}) | {s['mean_seconds']:.3f} |")
+    summary = result["summary"].items()
+    with_masks = [[name, s["n"], f"{s['mean_iou']:.4f}", f"{s['min_iou']:.4f} ({s['min_id']})",
+                   f"{s['mean_seconds']:.3f}", f"{s['max_seconds']:.3f}"]
+                  for name, s in summary if "mean_iou" in s]
+    without = [[name, s["n"], f"{s['mean_solidity']:.4f}",
+                f"{s['min_solidity']:.4f} ({s['min_id']})", f"{s['mean_seconds']:.3f}"]
+               for name, s in summary if "mean_solidity" in s]
+    lines = ["# FOV estimation vs official masks", "", provenance_markdown(result),
+             markdown_table(["dataset", "images", "mean IoU", "min IoU (image)", "mean s",
+                             "max s"], with_masks, align="lrrrrr"),
+             "", "No official masks (sanity only; solidity = area / convex-hull area):", "",
+             markdown_table(["dataset", "images", "mean solidity", "min solidity (image)",
+                             "mean s"], without, align="lrrrr")]
     return "\n".join(lines) + "\n"
 
 
@@ -94,17 +89,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    add_dirty_option(parser)
     args = parser.parse_args(argv)
+    header = clean_provenance(REPO, args.allow_dirty)
     per_image = {name: score_with_masks(name, args.data_root) for name in WITH_MASKS}
     per_image |= {name: sanity_without_masks(name, args.data_root) for name in WITHOUT_MASKS}
     summary = {name: summarise(rows, "iou" if name in WITH_MASKS else "solidity")
                for name, rows in per_image.items()}
-    result = {"command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
-              "commit": git_commit(REPO), "machine": machine_info(), "summary": summary, "per_image": per_image}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fov_estimate.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "fov_estimate.md").write_text(markdown(result))
-    print(markdown(result))
+    result = {**header, "summary": summary, "per_image": per_image}
+    write_result(args.out / "fov_estimate", result, markdown(result))
 
 
 if __name__ == "__main__":

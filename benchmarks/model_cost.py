@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from retinaseg.models import create_model
 from retinaseg.models.blocks import fuse_batchnorm
-from retinaseg.utils import provenance, provenance_markdown, write_result
+from retinaseg.tables import markdown_table
+from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [("unet", {"base_channels": 16, "depth": 4}),
@@ -92,31 +93,36 @@ def markdown(result: dict) -> str:
              "one 592x576 input (DRIVE padded to stride), batch norm folded, channels_last. "
              f"Median of {result['repeats']} after a warm-up. 'x' = relative to the first row "
              "(fp32).\n",
-             "| model | widths | parameters | train step fp32 (s) | x | train step bf16 (s) | "
-             "inference fp32 (s) | x | inference bf16 (s) |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in result["rows"]:
-        lines.append(
-            f"| {r['model']} | base {r['base_channels']}, depth {r['depth']} | "
-            f"{r['parameters']:,} | {r['train_step_s_fp32']:.3f} | "
-            f"{r['train_step_s_fp32'] / base['train_step_s_fp32']:.1f} | "
-            f"{r['train_step_s_bf16']:.3f} | {r['inference_s_fp32']:.3f} | "
-            f"{r['inference_s_fp32'] / base['inference_s_fp32']:.1f} | {r['inference_s_bf16']:.3f} |")
+             markdown_table(["model", "widths", "parameters", "train step fp32 (s)", "x",
+                             "train step bf16 (s)", "inference fp32 (s)", "x",
+                             "inference bf16 (s)"],
+                            [cost_cells(r, base) for r in result["rows"]])]
     return "\n".join(lines) + "\n"
+
+
+def cost_cells(r: dict, base: dict) -> list[str]:
+    return [r["model"], f"base {r['base_channels']}, depth {r['depth']}", f"{r['parameters']:,}",
+            f"{r['train_step_s_fp32']:.3f}",
+            f"{r['train_step_s_fp32'] / base['train_step_s_fp32']:.1f}",
+            f"{r['train_step_s_bf16']:.3f}", f"{r['inference_s_fp32']:.3f}",
+            f"{r['inference_s_fp32'] / base['inference_s_fp32']:.1f}",
+            f"{r['inference_s_bf16']:.3f}"]
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--repeats", type=int, default=5)
+    add_dirty_option(parser)
     args = parser.parse_args(argv)
+    header = clean_provenance(ROOT, args.allow_dirty)
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = []
     for name, kwargs in MODELS:
         rows.append(measure(name, kwargs, args.repeats))
         print(json.dumps(rows[-1]), flush=True)
-    result = {**provenance(ROOT), "threads": torch.get_num_threads(),
+    result = {**header, "threads": torch.get_num_threads(),
               "repeats": args.repeats, "rows": rows}
     write_result(ROOT / "benchmarks" / "results" / "model_cost", result, markdown(result))
     return 0

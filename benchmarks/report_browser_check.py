@@ -22,7 +22,8 @@ import tempfile
 from pathlib import Path
 
 from retinaseg.cli import main as retinaseg
-from retinaseg.utils import provenance, provenance_markdown
+from retinaseg.tables import markdown_table
+from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -51,7 +52,9 @@ def main(argv=None) -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--model", default="unet-drive")
     parser.add_argument("--out", default="retinaseg-out/report-check")
+    add_dirty_option(parser)
     args = parser.parse_args(argv)
+    header = clean_provenance(ROOT, args.allow_dirty)
     out = Path(args.out)
     if retinaseg(["evaluate", "--model", args.model, "--dataset", args.dataset, "--split",
                   args.split, "--data-root", args.data_root, "--out", str(out), "--report"]):
@@ -63,7 +66,7 @@ def main(argv=None) -> int:
     chromium("--window-size=1400,4000", f"--screenshot={(out / 'screenshot.png').resolve()}", url)
     metrics = json.loads((out / "metrics.json").read_text())
     images = metrics["images"]
-    result = {**provenance(ROOT), "dataset": args.dataset, "split": args.split,
+    result = {**header, "dataset": args.dataset, "split": args.split,
               "images_in_split": images, "images_on_page": total, "images_broken": broken,
               "expected_on_page": 3 + 4 * images,
               "html_bytes": (out / "report.html").stat().st_size,
@@ -73,19 +76,18 @@ def main(argv=None) -> int:
               "pooled": {k: metrics["pooled"][k] for k in ("f1", "auc_roc")},
               "ci95_pooled": {k: metrics["ci95"]["pooled"][k] for k in ("f1", "auc_roc")},
               "topology": metrics.get("topology")}
-    stem = ROOT / "benchmarks" / "results" / f"report_browser_{args.dataset}"
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(
-        f"# Report of {args.model} on {args.dataset}/{args.split} in headless Chromium\n\n"
-        + provenance_markdown(result) + "\n"
-        f"| images in split | images on page (expected) | failed to load | report.html | "
-        f"report_files/ |\n|---|---|---|---|---|\n"
-        f"| {images} | {total} ({result['expected_on_page']}) | {broken} | "
-        f"{result['html_bytes'] / 1024:.0f} KiB | {result['report_files_bytes'] / 2**20:.1f} MiB |\n\n"
-        + "".join(f"- pooled {k}: {v:.4f}, 95% bootstrap interval over images "
-                  f"[{result['ci95_pooled'][k][0]:.4f}, {result['ci95_pooled'][k][1]:.4f}]\n"
-                  for k, v in result["pooled"].items()))
-    print(stem.with_suffix(".md").read_text())
+    table = markdown_table(
+        ["images in split", "images on page (expected)", "failed to load", "report.html",
+         "report_files/"],
+        [[images, f"{total} ({result['expected_on_page']})", broken,
+          f"{result['html_bytes'] / 1024:.0f} KiB",
+          f"{result['report_files_bytes'] / 2**20:.1f} MiB"]])
+    write_result(ROOT / "benchmarks" / "results" / f"report_browser_{args.dataset}", result,
+                 f"# Report of {args.model} on {args.dataset}/{args.split} in headless Chromium\n\n"
+                 + provenance_markdown(result) + "\n" + table + "\n\n"
+                 + "".join(f"- pooled {k}: {v:.4f}, 95% bootstrap interval over images "
+                           f"[{result['ci95_pooled'][k][0]:.4f}, {result['ci95_pooled'][k][1]:.4f}]\n"
+                           for k, v in result["pooled"].items()))
     return 0 if broken == 0 and total == result["expected_on_page"] else 1
 
 

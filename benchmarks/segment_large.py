@@ -56,27 +56,29 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case here
+    from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, \
+        write_result
+    from retinaseg.tables import markdown_table
+
+    add_dirty_option(parser)
     args = parser.parse_args(argv)
     if args.case:
         print(json.dumps(measure(args.case, args.data_root)))
         return 0
-    from retinaseg.utils import provenance, provenance_markdown
+    header = clean_provenance(ROOT, args.allow_dirty)
 
     rows = []
     for case in ("resampled", "native-tiled"):
         child = subprocess.run([sys.executable, __file__, "--data-root", args.data_root,
                                 "--case", case], capture_output=True, text=True, check=True)
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
-    result = {**provenance(ROOT), "rows": rows}
-    out = ROOT / "benchmarks/results/segment_large"
-    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    table = "| case | images | seconds / image | peak RSS (MiB) |\n|---|---|---|---|\n" + "".join(
-        f"| {r['case']} | {', '.join(r['images'])} ({r['size'][0]}x{r['size'][1]}) | "
-        f"{r['seconds_per_image']:.2f} | {r['peak_rss_mib']} |\n" for r in rows)
-    text = (f"# Segmenting HRF photographs (3504x2336) with unet-drive\n\n"
-            f"{provenance_markdown(result)}\n{table}")
-    out.with_suffix(".md").write_text(text)
-    print(text)
+    result = {**header, "rows": rows}
+    table = markdown_table(["case", "images", "seconds / image", "peak RSS (MiB)"],
+                           [[r["case"], f"{', '.join(r['images'])} ({r['size'][0]}x{r['size'][1]})",
+                             f"{r['seconds_per_image']:.2f}", r["peak_rss_mib"]] for r in rows])
+    write_result(ROOT / "benchmarks/results/segment_large", result,
+                 f"# Segmenting HRF photographs (3504x2336) with unet-drive\n\n"
+                 f"{provenance_markdown(result)}\n{table}\n")
     return 0
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
+from retinaseg.tables import markdown_table
+from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 IGNORED = {"out_dir", "data.root", "progress"}  # differ between runs without changing them
@@ -59,15 +60,16 @@ def markdown(result: dict) -> str:
     keys = result["differs"]
     epochs = max(len(run["val_auc_by_epoch"]) for run in result["runs"])
     head = ["run", *keys, *(f"val AUC ep {e + 1}" for e in range(epochs)), "seconds"]
+    rows = []
+    for run in result["runs"]:
+        aucs = run["val_auc_by_epoch"]
+        rows.append([run["run"], *(str(run["config"].get(k)) for k in keys),
+                     *(f"{aucs[e]:.4f}" if e < len(aucs) else "" for e in range(epochs)),
+                     f"{run['seconds']:.0f}"])
     lines = [f"# {result['title']}", "", f"- runs started by: {result['run_command']}",
              "- tabulated by:", provenance_markdown(result),
              "Validation AUC on the held-out training images, by epoch.", "",
-             "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for run in result["runs"]:
-        cells = [run["run"], *(str(run["config"].get(k)) for k in keys)]
-        aucs = run["val_auc_by_epoch"]
-        cells += [f"{aucs[e]:.4f}" if e < len(aucs) else "" for e in range(epochs)]
-        lines.append("| " + " | ".join(cells + [f"{run['seconds']:.0f}"]) + " |")
+             markdown_table(head, rows)]
     return "\n".join(lines) + "\n"
 
 
@@ -77,10 +79,12 @@ def main(argv=None) -> int:
     parser.add_argument("--title", required=True)
     parser.add_argument("--command", required=True, help="how the runs were started")
     parser.add_argument("--out", required=True, help="result path without suffix")
+    add_dirty_option(parser)
     args = parser.parse_args(argv)
+    header = clean_provenance(ROOT, args.allow_dirty)
     runs = [read_run(folder) for folder in args.runs]
     result = {"title": args.title, "run_command": args.command,
-              **provenance(ROOT, git_commit(ROOT)), "differs": differing_keys(runs), "runs": runs}
+              **header, "differs": differing_keys(runs), "runs": runs}
     write_result(args.out, result, markdown(result))
     return 0
 

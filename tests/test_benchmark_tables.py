@@ -39,7 +39,7 @@ def test_tabulate_runs_shows_what_differs_and_auc_by_epoch(tmp_path, time_column
     fast = _run(tmp_path / "fast", 0.01, [0.8, 0.9, 0.95], time_column)
     out = tmp_path / "table"
     assert module.main([str(slow), str(fast), "--title", "probes", "--command", "by hand",
-                        "--out", str(out)]) == 0
+                        "--out", str(out), "--allow-dirty"]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["differs"] == ["epochs", "optim.lr"]  # out_dir differs too, but is ignored
     assert [r["best_val_auc"] for r in result["runs"]] == [0.6, 0.95]
@@ -89,3 +89,33 @@ def test_drive_model_says_where_the_papers_value_lies_in_our_interval():
     assert drive_model.interval_verdict("auc_roc", (0.9764, 0.9808)).endswith("inside)")
     assert drive_model.interval_verdict("f1", (0.7972, 0.8197)).endswith("below)")
     assert drive_model.interval_verdict("specificity", (0.9827, 0.9869)).endswith("above)")
+
+
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def test_every_result_names_the_script_in_the_tree_that_rewrites_it():
+    import re
+
+    # The study folders' study.md are recorded by benchmarks/study_result.py, which
+    # needs the study's run folders; the two there predate it (see their first line).
+    for page in sorted(RESULTS.glob("*.md")):
+        text = page.read_text()
+        match = re.search(r"- command: `python (benchmarks/\w+\.py)", text)
+        assert match, f"{page.relative_to(RESULTS)}: no '- command: `python benchmarks/...`' line"
+        assert (RESULTS.parents[1] / match.group(1)).is_file(), f"{page.name}: {match.group(1)}"
+    for data in sorted(RESULTS.rglob("*.json")) + sorted(RESULTS.rglob("*.csv")):
+        assert data.with_suffix(".md").is_file() or (data.parent / "study.md").is_file(), data
+
+
+def test_a_dirty_commit_is_refused_unless_allowed_and_then_marked(tmp_path):
+    import pytest
+
+    from retinaseg.utils import require_clean_commit
+
+    with pytest.raises(SystemExit, match="--allow-dirty"):
+        require_clean_commit("abc123-dirty")
+    assert require_clean_commit("abc123-dirty", allow_dirty=True) == "abc123-dirty"
+    assert require_clean_commit("abc123") == "abc123"
+    marked = provenance_markdown(provenance(tmp_path, commit="abc123-dirty"))
+    assert "WARNING" in marked and "uncommitted" in marked

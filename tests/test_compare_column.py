@@ -36,7 +36,7 @@ def test_comparison_table_has_every_model_and_each_fused_column_model(synthetic_
     path.write_text(yaml.safe_dump(study, sort_keys=False))
     out = tmp_path / "result"
     assert _benchmark().main(["--study", str(path), "--data-root", str(synthetic_root),
-                              "--fusion", "rot4", "--out", str(out)]) == 0
+                              "--fusion", "rot4", "--out", str(out), "--allow-dirty"]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     assert [r["model"] for r in result["rows"]] == [
         "column-bilstm", "column-bilstm + rotation fusion (rot4)", "column-bilstm-rows+columns",
@@ -76,7 +76,8 @@ def test_export_ships_the_column_model_with_the_best_validation_auc(
     path.write_text(yaml.safe_dump(study, sort_keys=False))
     out = tmp_path / "result"
     assert _benchmark().main(["--study", str(path), "--data-root", str(synthetic_root),
-                              "--fusion", "rot4", "--out", str(out), "--export", "column-test"]) == 0
+                              "--fusion", "rot4", "--out", str(out), "--export", "column-test",
+                              "--allow-dirty"]) == 0
 
     loaded = load_study(path)
     val_auc = {run.variant: run_row(loaded, run)["val_auc_roc"] for run in planned_runs(loaded)}

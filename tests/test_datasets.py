@@ -330,3 +330,13 @@ def test_real_status(shared_data):
     status = {s["name"]: s for s in dataset_status(shared_data)}
     assert all(status[name]["complete"] for name in REAL)
     assert not status["stare"]["found"] and not status["reta"]["found"]
+
+
+def test_the_folder_layout_is_registered_like_the_published_datasets(user_folder):
+    from retinaseg.data.registry import DATASETS, FOLDER_LAYOUT
+
+    spec = DATASETS.get(FOLDER_LAYOUT)
+    assert spec.folder is None and list(spec.splits) == ["all"]
+    assert DATASETS.names() == sorted([*list_datasets(), FOLDER_LAYOUT])
+    assert FOLDER_LAYOUT not in list_datasets()  # found by path, not under the data root
+    assert len(load_dataset(str(user_folder))) == len(spec.list_files(user_folder, "all"))

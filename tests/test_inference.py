@@ -7,9 +7,10 @@ from retinaseg import RetinasegError
 from retinaseg.checkpoint import ModelBundle, ModelMeta
 from retinaseg.inference import predict_probabilities, predict_tensor, sliding_window_logits
 import retinaseg.inference as inference
+from retinaseg.models import SegmentationModel
 
 
-class Pointwise(nn.Module):
+class Pointwise(SegmentationModel):
     """Output = input: makes every geometric bookkeeping error visible."""
     stride = 8
 
@@ -17,7 +18,7 @@ class Pointwise(nn.Module):
         return x[:, :1] * 1.0
 
 
-class ShiftLeft(nn.Module):
+class ShiftLeft(SegmentationModel):
     """Not flip-equivariant: TTA must undo each flip to give back the same map."""
     stride = 1
 
@@ -100,11 +101,20 @@ def _smooth(height, width):
     return torch.stack([torch.sin(2 * rows) + torch.cos(3 * cols), rows * cols])
 
 
+class Conv(SegmentationModel):
+    """One convolution, as a model (stride 1)."""
+
+    def __init__(self, kernel: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
 def _conv(kernel: int, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    conv = nn.Conv2d(2, 1, kernel, padding=kernel // 2, bias=False)
-    conv.stride = 1
-    return conv.eval()
+    return Conv(kernel).eval()
 
 
 def test_rotation_tta_leaves_an_equivariant_model_unchanged():

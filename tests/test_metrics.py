@@ -425,3 +425,22 @@ def test_coarsened_histogram_is_exact_on_its_own_grid_and_round_trips_through_js
         ScoreHistogram.from_dict({"bits": 8, "pos": [0] * 3, "neg": [0] * 3})
     with pytest.raises(RetinasegError, match="coarsen"):
         coarse.coarsened(12)
+
+
+def test_the_functional_histogram_core_matches_sklearn_without_the_class():
+    from retinaseg.metrics import (auc_pr_of_bins, auc_roc_of_bins, best_threshold_of_bins,
+                                   bin_pixels, coarsen_bins)
+
+    rng = np.random.default_rng(7)
+    truth = rng.random(5000) < 0.3
+    prob = np.clip(truth * 0.35 + rng.random(5000) * 0.65, 0, 1)
+    prob = np.round(prob * 2**10) / 2**10  # on the grid: AUCs exact
+    pos, neg = bin_pixels(prob, truth, bits=10)
+    assert pos.sum() == truth.sum() and neg.sum() == (~truth).sum()
+    assert auc_roc_of_bins(pos, neg) == pytest.approx(skm.roc_auc_score(truth, prob), abs=1e-12)
+    assert auc_pr_of_bins(pos, neg) == pytest.approx(skm.average_precision_score(truth, prob),
+                                                     abs=1e-12)
+    threshold, best = best_threshold_of_bins(pos, neg, "f1")
+    assert best == pytest.approx(skm.f1_score(truth, prob >= threshold), abs=1e-12)
+    coarse = coarsen_bins(pos, 10, 4)
+    assert coarse.size == 2**4 + 1 and coarse.sum() == pos.sum() and coarse[-1] == pos[-1]

@@ -70,3 +70,33 @@ def test_folding_batchnorm_keeps_the_outputs():
     fused = fuse_batchnorm(model)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert torch.allclose(fused(x), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_keeps_the_model_contract(name):
+    from retinaseg.models import InputShapeError, SegmentationModel
+
+    model = tiny_model(name, in_channels=2)
+    assert isinstance(model, SegmentationModel)
+    assert model.in_channels == 2 and model.stride >= 1
+    assert isinstance(model.needs_whole_image, bool)
+    encoder = model.finetune_encoder()
+    if encoder is not None:  # it must be a part of the model, to freeze without touching the rest
+        inside = {id(p) for p in model.parameters()}
+        assert all(id(p) in inside for p in encoder.parameters())
+        assert 0 < sum(p.numel() for p in encoder.parameters()) < sum(
+            p.numel() for p in model.parameters())
+    model.check_input(torch.zeros(1, 2, 4 * model.stride, 2 * model.stride))
+    with pytest.raises(InputShapeError, match="input channel"):
+        model.check_input(torch.zeros(1, 3, model.stride, model.stride))
+    if model.stride > 1:
+        side = 3 * model.stride + 1
+        with pytest.raises(InputShapeError, match=f"pad it to {4 * model.stride}x"):
+            model.check_input(torch.zeros(1, 2, side, model.stride))
+
+
+def test_inference_refuses_a_module_without_the_contract():
+    from retinaseg.inference import forward_logits
+
+    with pytest.raises(TypeError, match="SegmentationModel"):
+        forward_logits(torch.nn.Conv2d(1, 1, 1), torch.zeros(1, 1, 8, 8))

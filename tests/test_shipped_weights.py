@@ -52,9 +52,9 @@ def test_unet_drive_on_two_real_drive_test_images(shared_data):
     result = evaluate_model(load_model("unet-drive"), data, EvalOptions())
     # The full test set gives F1 >= 0.81 (benchmarks/results/drive_unet.md); two
     # images vary, so a looser bound that still catches a broken pipeline.
-    assert result["pooled"]["f1"] > 0.78
-    assert result["pooled"]["auc_roc"] > 0.97
-    assert result["observers"]["2nd_manual"]["pooled"]["f1"] > 0.75
+    assert result.pooled["f1"] > 0.78
+    assert result.pooled["auc_roc"] > 0.97
+    assert result.observers["2nd_manual"].pooled["f1"] > 0.75
 
 
 def test_convlstm_unet_drive_on_two_real_drive_test_images(shared_data):
@@ -64,10 +64,10 @@ def test_convlstm_unet_drive_on_two_real_drive_test_images(shared_data):
     # (benchmarks/results/drive_convlstm_unet.md); its threshold was chosen under flip
     # TTA for specificity >= 0.9876 on validation, and flip TTA is its default.
     # These two images give F1 0.836, AUC 0.984, specificity 0.978.
-    assert result["tta"] == "flip"
-    assert result["pooled"]["f1"] > 0.81
-    assert result["pooled"]["auc_roc"] > 0.98
-    assert result["pooled"]["specificity"] > 0.97
+    assert result.tta == "flip"
+    assert result.pooled["f1"] > 0.81
+    assert result.pooled["auc_roc"] > 0.98
+    assert result.pooled["specificity"] > 0.97
 
 
 def test_column_bilstm_hrf_on_two_real_hrf_test_images(shared_data):
@@ -77,9 +77,9 @@ def test_column_bilstm_hrf_on_two_real_hrf_test_images(shared_data):
     result = evaluate_model(bundle, data, EvalOptions())
     # All 30 test images: F1 0.659, AUC 0.941 at the paper's threshold 0.5
     # (benchmarks/results/compare-hrf-cpu.md). These two give F1 0.688, AUC 0.957.
-    assert result["threshold"] == 0.5
-    assert result["pooled"]["f1"] > 0.64
-    assert result["pooled"]["auc_roc"] > 0.94
+    assert result.threshold == 0.5
+    assert result.pooled["f1"] > 0.64
+    assert result.pooled["auc_roc"] > 0.94
 
 
 def test_exporting_the_same_model_again_keeps_the_file_and_its_hash(tiny_model, tmp_path,

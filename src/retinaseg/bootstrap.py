@@ -15,7 +15,8 @@ import math
 import numpy as np
 
 from .errors import RetinasegError
-from .metrics import AUC_NAMES, SCORE_NAMES, ScoreHistogram, SegmentationMetrics, score_arrays
+from .metrics import (AUC_NAMES, SCORE_NAMES, SegmentationMetrics, auc_pr_of_bins,
+                      auc_roc_of_bins, score_arrays)
 
 CHUNK = 64  # resamples whose pooled histograms are held at once (64 x 65537 floats)
 
@@ -48,13 +49,12 @@ def pooled_aucs(weights: np.ndarray, metrics: SegmentationMetrics) -> dict:
     pos = np.stack([h.pos for h in metrics.image_hists]).astype(np.float64)
     neg = np.stack([h.neg for h in metrics.image_hists]).astype(np.float64)
     values = {name: np.empty(len(weights)) for name in AUC_NAMES}
-    hist = ScoreHistogram(metrics.bits)
     for start in range(0, len(weights), CHUNK):
         chunk = weights[start:start + CHUNK]
         for offset, (p, n) in enumerate(zip(chunk @ pos, chunk @ neg)):
-            hist.pos, hist.neg = p.round().astype(np.int64), n.round().astype(np.int64)
-            values["auc_roc"][start + offset] = hist.auc_roc()
-            values["auc_pr"][start + offset] = hist.auc_pr()
+            p, n = p.round().astype(np.int64), n.round().astype(np.int64)
+            values["auc_roc"][start + offset] = auc_roc_of_bins(p, n)
+            values["auc_pr"][start + offset] = auc_pr_of_bins(p, n)
     return values
 
 

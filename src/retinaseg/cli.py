@@ -68,8 +68,8 @@ def cmd_segment(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .data import load_dataset
-    from .evaluate import EvalOptions, evaluate_model, format_table
-    from .outputs import check_output_folder, write_all_or_nothing
+    from .evaluate import EvalOptions, evaluate_to_folder, format_table
+    from .outputs import check_output_folder
     from .pretrained import load_model
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
@@ -78,14 +78,11 @@ def cmd_evaluate(args) -> int:
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
     options = EvalOptions(args.threshold, args.tta, args.bf16,
                           topology=args.topology or args.report, bootstrap=bootstrap)
-    progress = _progress(sys.stderr.isatty(), "evaluate")
+    command = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-        if args.report:
-            result, written = _evaluate_with_report(bundle, data, options, progress, out, args)
-        else:
-            result = _described(evaluate_model(bundle, data, options, progress), args)
-            write_all_or_nothing({out / "metrics.json": result})
-            written = [out / "metrics.json"]
+        result, written = evaluate_to_folder(bundle, data, options, out, args.report,
+                                             model_name=args.model, command=command,
+                                             progress=_progress(sys.stderr.isatty(), "evaluate"))
     except OutputError as exc:  # the writers stage every file: none of them appeared
         raise OutputError(exc.path, f"{exc.problem}; nothing was written "
                                     f"to {out}/ (metrics.json{', report' if args.report else ''})"
@@ -94,23 +91,6 @@ def cmd_evaluate(args) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
-
-
-def _evaluate_with_report(bundle, data, options, progress, out: Path, args):
-    from .evaluate import evaluate_model
-    from .report import PanelWriter, publish_report, staged_report
-
-    with staged_report(out) as staging:
-        result = evaluate_model(bundle, data, options, progress, on_image=PanelWriter(staging))
-        written = publish_report(_described(result, args), out, staging,
-                                 {out / "metrics.json": result})
-    return result, written
-
-
-def _described(result: dict, args) -> dict:
-    result["model_name"] = args.model
-    result["command"] = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    return result
 
 
 def cmd_measure(args) -> int:
@@ -334,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.set_defaults(run=cmd_report)
 
     tr = verbs.add_parser("train", help="train a model from a YAML config")
-    tr.add_argument("--config", help="YAML file (see configs/)")
+    tr.add_argument("--config", help="YAML file (see configs/); its model.name is the "
+                                     "architecture to train ('retinaseg models' lists them)")
     tr.add_argument("--set", action="append", metavar="KEY=VALUE",
                     help="override a config value, e.g. --set optim.lr=0.01 (repeatable)")
     tr.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
@@ -387,8 +368,11 @@ def _cohort_options(parser) -> None:
 
 
 def _model_options(parser) -> None:
-    parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"shipped weights name or checkpoint path (default {DEFAULT_MODEL})")
+    parser.add_argument("--model", default=DEFAULT_MODEL, metavar="WEIGHTS",
+                        help="trained weights: a shipped name ('retinaseg models' lists them) "
+                             f"or a checkpoint file such as runs/NAME/model.pt (default "
+                             f"{DEFAULT_MODEL}). Not an architecture: that is 'model.name' in a "
+                             "training config")
     parser.add_argument("--threshold", type=float,
                         help="probability threshold (default: the model's validation threshold)")
     parser.add_argument("--tta", type=_tta_mode,

@@ -1,9 +1,16 @@
-"""Evaluate a model on a dataset split at native resolution, inside the FOV."""
+"""Evaluate a model on a dataset split at native resolution, inside the FOV.
+
+:func:`evaluate_model` returns an :class:`~retinaseg.results.EvaluationResult`;
+:func:`evaluate_to_folder` is the one way a result reaches disk (metrics.json,
+and with a report its pages and panels), used by ``retinaseg evaluate`` and by
+studies alike.
+"""
 from __future__ import annotations
 
 import datetime
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -13,11 +20,11 @@ from .data import Dataset
 from .errors import RetinasegError
 from .inference import model_tta, predict_probabilities
 from .metrics import SegmentationMetrics
+from .outputs import write_all_or_nothing
+from .results import METRIC_NAMES, EvaluationResult, Scores
+from .tables import text_table
 from .topology import TopologyCounts, topology_counts, topology_scores
 from .utils import machine_info, software_versions
-
-SCORE_KEYS = ("accuracy", "sensitivity", "specificity", "precision", "f1", "iou", "fpr", "mcc",
-              "auc_roc", "auc_pr")
 
 
 CURVE_BITS = 10  # the pooled histogram kept in metrics.json: 1025 bins, curves exact on them
@@ -49,27 +56,26 @@ class Scorer:
             row.update(topology_scores(counts))
         return row
 
-    def compute(self) -> dict:
-        result = self.metrics.compute()
-        result["histogram"] = self.metrics.hist.coarsened(CURVE_BITS).to_dict()
+    def compute(self) -> Scores:
+        scores = Scores.from_dict(self.metrics.compute())
+        scores.histogram = self.metrics.hist.coarsened(CURVE_BITS).to_dict()
         if self.topology is not None:
-            result["topology"] = topology_scores(self.topology)
-            names = list(result["topology"])
-            result["mean"].update({k: float(np.mean([r[k] for r in result["per_image"]]))
-                                   for k in names})
+            scores.topology = topology_scores(self.topology)
+            scores.mean.update({k: float(np.mean([r[k] for r in scores.per_image]))
+                                for k in scores.topology})
         if self.options.bootstrap > 0:
-            result["ci95"] = bootstrap_intervals(self.metrics, self.options.bootstrap)
-        return result
+            scores.ci95 = bootstrap_intervals(self.metrics, self.options.bootstrap)
+        return scores
 
 
 def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | None = None,
-                   progress=None, on_image=None) -> dict:
+                   progress=None, on_image=None) -> EvaluationResult:
     """Score ``bundle`` on a split; also score any second human observer.
 
-    Returns the metrics.json structure: ``pooled``, ``per_image``, ``mean``,
-    ``sd`` plus provenance, ``histogram`` (pooled, coarse, for curves),
-    ``observers`` with the human reference rows scored the same way, and with
-    the options on, ``topology`` and ``ci95``. ``on_image(sample, prob, row)``
+    The result holds ``pooled``, ``per_image``, ``mean``, ``sd`` plus
+    provenance, ``histogram`` (pooled, coarse, for curves), ``observers`` with
+    the human reference rows scored the same way, and with the options on,
+    ``topology`` and ``ci95``. ``on_image(sample, prob, row)``
     is called for every image (a report draws its panels there) so no
     probability map has to be kept.
     """
@@ -95,10 +101,10 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
                 mask.astype(np.float32), sample.vessel, sample.fov, sample.id)
         if on_image is not None:
             on_image(sample, prob, row)
-    result = model_scorer.compute()
-    result["pooled"]["threshold"] = threshold
-    result.update(
-        model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
+    scores = model_scorer.compute()
+    scores.pooled["threshold"] = threshold
+    return EvaluationResult(
+        **vars(scores), model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
         threshold_source=source, tta=tta, bf16=options.bf16,
         fov="estimated from the images" if estimated_fov else "dataset masks",
@@ -107,25 +113,49 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         software=software_versions(), model_meta=asdict(bundle.meta), model_config=bundle.config,
         observers={name: scorer.compute() for name, scorer in observer_scorers.items()},
     )
+
+
+def evaluate_to_folder(bundle: ModelBundle, data: Dataset, options: EvalOptions, out,
+                       report: bool = False, model_name: str | None = None,
+                       command: str | None = None, progress=None):
+    """Evaluate and write ``out/metrics.json``, with ``report``: the HTML and Markdown
+    report and its panels too. Nothing is half-written: a failure leaves any
+    earlier result and report in ``out`` as they were.
+
+    Returns the result and the paths written.
+    """
+    from .report import PanelWriter, publish_report, staged_report
+
+    out = Path(out)
+    if not report:
+        result = _named(evaluate_model(bundle, data, options, progress), model_name, command)
+        write_all_or_nothing({out / "metrics.json": result.to_dict()})
+        return result, [out / "metrics.json"]
+    with staged_report(out) as staging:
+        result = _named(evaluate_model(bundle, data, options, progress,
+                                       on_image=PanelWriter(staging)), model_name, command)
+        written = publish_report(result, out, staging, {out / "metrics.json": result.to_dict()})
+    return result, written
+
+
+def _named(result: EvaluationResult, model_name, command) -> EvaluationResult:
+    result.model_name, result.command = model_name, command
     return result
 
 
-def format_table(result: dict) -> str:
+def format_table(result: EvaluationResult) -> str:
     """A plain-text table: pooled, per-image mean +- sd, and human observers."""
-    header = f"{'':<22}" + "".join(f"{k:>12}" for k in SCORE_KEYS)
-    rows = [header, _row("model (pooled)", result["pooled"]),
-            _row("model (mean/image)", result["mean"]), _row("  sd", result["sd"])]
-    for name, observer in result.get("observers", {}).items():
-        rows.append(_row(f"{name} (pooled)", observer["pooled"]))
-    title = (f"{result.get('model_name', result['architecture'])} on {result['dataset']}:{result['split']} "
-             f"({result['images']} images, FOV only, threshold {result['threshold']:.3f} "
-             f"from {result['threshold_source']})")
-    return "\n".join([title, *rows])
+    rows = [_row("model (pooled)", result.pooled), _row("model (mean/image)", result.mean),
+            _row("  sd", result.sd)]
+    rows += [_row(f"{name} (pooled)", obs.pooled) for name, obs in result.observers.items()]
+    title = (f"{result.model_name or result.architecture} on {result.dataset}:{result.split} "
+             f"({result.images} images, FOV only, threshold {result.threshold:.3f} "
+             f"from {result.threshold_source})")
+    return "\n".join([title, text_table(["", *METRIC_NAMES], rows)])
 
 
-def _row(label: str, scores: dict) -> str:
-    cells = "".join(f"{_fmt(scores.get(k)):>12}" for k in SCORE_KEYS)
-    return f"{label:<22}{cells}"
+def _row(label: str, scores: dict) -> list[str]:
+    return [label, *(_fmt(scores.get(k)) for k in METRIC_NAMES)]
 
 
 def _fmt(value) -> str:

@@ -22,6 +22,7 @@ from .data.fov import estimate_fov
 from .data.geometry import pad_to_stride, scale_to, target_fov_width, to_working_geometry
 from .data.preprocess import preprocess
 from .errors import RetinasegError
+from .models.contract import require_contract
 
 # Working images larger than this many pixels are segmented in tiles.
 MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
@@ -50,7 +51,7 @@ def _autocast(bf16: bool, device: torch.device):
 
 def forward_logits(module, x: torch.Tensor, bf16: bool = False) -> torch.Tensor:
     """Logits for a ``(N, C, H, W)`` batch of any size (padded to the stride)."""
-    padded, (height, width) = pad_to_stride(x, getattr(module, "stride", 1))
+    padded, (height, width) = pad_to_stride(x, require_contract(module).stride)
     with torch.inference_mode(), _autocast(bf16, x.device):
         logits = module(padded.contiguous(memory_format=torch.channels_last))
     return logits[..., :height, :width].float()
@@ -140,8 +141,8 @@ def pad_to_diagonal(x: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, slice]]
 def _probabilities(module, view: torch.Tensor, bf16: bool) -> torch.Tensor:
     # A model whose context is a whole row or column (a sequence model) must never
     # see tiles: a tile would cut its sequences short.
-    whole_only = getattr(module, "needs_whole_image", False)
-    if whole_only or view.shape[-2] * view.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS:
+    small = view.shape[-2] * view.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS
+    if require_contract(module).needs_whole_image or small:
         return torch.sigmoid(forward_logits(module, view, bf16))
     return torch.sigmoid(sliding_window_logits(module, view, bf16=bf16))
 

@@ -31,12 +31,12 @@ class CurveSource:
     observers: dict = field(default_factory=dict)  # name -> pooled scores of a human
 
 
-def curve_source(label: str, result: dict) -> CurveSource:
-    """Build a :class:`CurveSource` from a metrics.json result."""
-    pooled = result["pooled"]
-    observers = {name: obs["pooled"] for name, obs in result.get("observers", {}).items()}
-    return CurveSource(label, ScoreHistogram.from_dict(result["histogram"]), pooled["auc_roc"],
-                       pooled["auc_pr"], result["threshold"], pooled, observers)
+def curve_source(label: str, result) -> CurveSource:
+    """Build a :class:`CurveSource` from an :class:`~retinaseg.results.EvaluationResult`."""
+    pooled = result.pooled
+    observers = {name: obs.pooled for name, obs in result.observers.items()}
+    return CurveSource(label, ScoreHistogram.from_dict(result.histogram), pooled["auc_roc"],
+                       pooled["auc_pr"], result.threshold, pooled, observers)
 
 
 def _png(fig: Figure) -> bytes:

@@ -78,10 +78,37 @@ def provenance(root, commit: str | None = None) -> dict:
             "machine": machine_info()}
 
 
+DIRTY_WARNING = ("- **WARNING: made with uncommitted changes; the commit above is not the "
+                 "code that produced this result**\n")
+
+
+def require_clean_commit(commit: str, allow_dirty: bool = False) -> str:
+    """``commit``, unless it is ``-dirty`` and that was not allowed: a result must
+    name code that can be checked out. Benchmarks call this before any work."""
+    if commit.endswith("-dirty") and not allow_dirty:
+        raise SystemExit(f"refusing to record a result at {commit}: the tree has uncommitted "
+                         "changes outside benchmarks/results/. Commit them first, or pass "
+                         "--allow-dirty (the result file then says so in bold).")
+    return commit
+
+
+def add_dirty_option(parser) -> None:
+    """The ``--allow-dirty`` flag every benchmark takes (see :func:`require_clean_commit`)."""
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="record the result even with uncommitted changes (marked in it)")
+
+
+def clean_provenance(root, allow_dirty: bool = False) -> dict:
+    """:func:`provenance` of the tree at ``root``, refusing a ``-dirty`` commit unless allowed."""
+    return provenance(root, require_clean_commit(git_commit(root), allow_dirty))
+
+
 def provenance_markdown(result: dict) -> str:
-    """The Markdown lines of a result's :func:`provenance`, one ``- key: value`` each."""
+    """The Markdown lines of a result's :func:`provenance`, one ``- key: value`` each,
+    and a loud warning when it was made at a ``-dirty`` commit."""
     machine = result["machine"]
-    return (f"- command: `{result['command']}`\n- commit: `{result['commit']}`\n"
+    warning = DIRTY_WARNING if str(result["commit"]).endswith("-dirty") else ""
+    return (f"- command: `{result['command']}`\n- commit: `{result['commit']}`\n{warning}"
             f"- date: {result['date']}\n- machine: {machine['cpu']}, {machine['cores']} cores, "
             f"torch {machine['torch']}\n")
 

@@ -4,7 +4,7 @@ from .io import read_image, read_mask
 from .registry import (DatasetSpec, Dataset, SampleFiles, get_dataset_spec, list_datasets,
                        load_dataset, load_sample, resolve_data_root)
 from .sample import Sample
-from . import chase, drive, hrf, reta, stare  # noqa: F401  (each import registers one layout)
+from . import chase, drive, folder, hrf, reta, stare  # noqa: F401  (each registers one layout)
 
 __all__ = ["Dataset", "DatasetSpec", "Sample", "SampleFiles", "estimate_fov", "fov_diameter",
            "get_dataset_spec", "list_datasets", "load_dataset", "load_sample", "read_image",

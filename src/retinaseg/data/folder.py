@@ -14,7 +14,9 @@ from pathlib import Path
 
 from ..errors import RetinasegError, file_error
 from .io import IMAGE_SUFFIXES
+from .registry import FOLDER_LAYOUT, DatasetSpec, register_dataset
 from .sample import SampleFiles
+
 MASK_SUFFIXES = ("", "_mask")
 FOV_SUFFIXES = ("", "_mask", "_fov")
 
@@ -67,3 +69,11 @@ def list_folder_files(folder: Path, split: str) -> list[SampleFiles]:
                                                             f"{folder / 'images'}")
     return files
 
+
+
+FOLDER = register_dataset(DatasetSpec(
+    name=FOLDER_LAYOUT, folder=None,
+    description="your own data: images/, masks/ and optionally fov/, paired by file stem",
+    splits={"all": "every image in the folder"}, expected_counts={},
+    list_files=list_folder_files,
+))

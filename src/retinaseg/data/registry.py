@@ -1,5 +1,9 @@
 """Dataset registry: each layout is a ``DatasetSpec`` that lists its files per split.
 
+The published datasets live in a fixed folder under the data root; the generic
+``folder`` layout (a user's images/ masks/ [fov/]) is registered the same way,
+with no fixed folder: the user names its path instead of a registered name.
+
 Loaders only list paths (cheap, and where missing files are detected); pixels
 are read lazily by :class:`Dataset`, so opening HRF does not decode 45 images.
 """
@@ -12,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import RetinasegError
+from ..registry import Registry
 from .fov import estimate_fov
 from .io import read_image, read_mask
 from .sample import Sample, SampleFiles
@@ -30,7 +35,7 @@ class DatasetSpec:
     """
 
     name: str
-    folder: str
+    folder: str | None      # under the data root; None: a layout given by its own path
     description: str
     splits: dict[str, str]
     expected_counts: dict[str, int]
@@ -38,26 +43,27 @@ class DatasetSpec:
     second_observer: str | None = None
 
 
-_DATASETS: dict[str, DatasetSpec] = {}
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+FOLDER_LAYOUT = "folder"  # the registered name of the generic images/ masks/ [fov/] layout
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     if "all" not in spec.splits:
         raise ValueError(f"dataset {spec.name!r} must define the split 'all'")
-    _DATASETS[spec.name] = spec
-    return spec
+    return DATASETS.register(spec.name, spec)
 
 
 def list_datasets() -> list[str]:
-    return sorted(_DATASETS)
+    """The published datasets, found by name under the data root."""
+    return [name for name, spec in DATASETS.items() if spec.folder is not None]
 
 
 def get_dataset_spec(name: str) -> DatasetSpec:
     key = name.lower().replace("-", "_")
-    if key not in _DATASETS:
+    if key not in DATASETS or DATASETS.get(key).folder is None:
         raise RetinasegError(f"unknown dataset {name!r}; known: {', '.join(list_datasets())}, "
                              "or a folder with images/ and masks/")
-    return _DATASETS[key]
+    return DATASETS.get(key)
 
 
 def resolve_data_root(root=None) -> Path:
@@ -83,7 +89,7 @@ def dataset_status(root=None) -> list[dict]:
     dataset as not found.
     """
     root = Path(root).expanduser() if root else resolve_data_root()
-    specs = [_DATASETS[name] for name in list_datasets()]
+    specs = [DATASETS.get(name) for name in list_datasets()]
     return [_spec_status(spec, root / spec.folder) for spec in specs]
 
 
@@ -152,10 +158,9 @@ def load_sample(files: SampleFiles) -> Sample:
 
 def load_dataset(name: str, split: str = "all", root=None) -> Dataset:
     """Open a dataset split by name, or a generic folder layout by path."""
-    if Path(name).is_dir() and name.lower() not in _DATASETS:
-        from .folder import list_folder_files  # generic images/ masks/ fov/ layout
-
-        return Dataset(Path(name).name, "all", list_folder_files(Path(name), split))
+    if Path(name).is_dir() and name.lower() not in list_datasets():
+        layout = DATASETS.get(FOLDER_LAYOUT)  # checks the split itself, naming the folder
+        return Dataset(Path(name).name, "all", layout.list_files(Path(name), split))
     spec = get_dataset_spec(name)
     if split not in spec.splits:
         raise RetinasegError(f"dataset {spec.name!r} has no split {split!r}; "

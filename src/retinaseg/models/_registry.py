@@ -1,42 +1,38 @@
 """Name-based model registry: ``@register_model`` plus ``create_model(name)``."""
 from __future__ import annotations
 
-import fnmatch
 import inspect
 import typing
 from typing import Callable
 
-import torch.nn as nn
-
 from ..errors import RetinasegError
+from ..registry import Registry
+from .contract import SegmentationModel
 
-_MODEL_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+MODELS: Registry[Callable[..., SegmentationModel]] = Registry("model architecture")
 
 
 def register_model(name: str):
-    """Register ``builder(**kwargs) -> nn.Module`` under ``name``."""
+    """Register ``builder(**kwargs) -> SegmentationModel`` under ``name``."""
 
     def decorate(builder):
-        if name in _MODEL_BUILDERS:
-            raise ValueError(f"model {name!r} is registered twice")
-        _MODEL_BUILDERS[name] = builder
-        return builder
+        return MODELS.register(name, builder)
 
     return decorate
 
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered architecture names matching a shell-style pattern."""
-    return sorted(n for n in _MODEL_BUILDERS if fnmatch.fnmatch(n, pattern))
+    return MODELS.names(pattern)
 
 
 def builder_parameters(name: str) -> set[str] | None:
     """Keyword names architecture ``name`` takes, or None when that cannot be told:
     lets a config be checked without building the model. A builder that passes
     ``**kwargs`` on is read through the class its return annotation names."""
-    builder = _MODEL_BUILDERS.get(name)
-    if builder is None:
+    if name not in MODELS:
         return None
+    builder = MODELS.get(name)
     names = _keyword_names(builder)
     if names is None:
         returned = typing.get_type_hints(builder).get("return")
@@ -52,13 +48,10 @@ def _keyword_names(function) -> set[str] | None:
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
 
 
-def create_model(name: str, **kwargs) -> nn.Module:
+def create_model(name: str, **kwargs) -> SegmentationModel:
     """Build an untrained model by architecture name."""
-    if name not in _MODEL_BUILDERS:
-        raise RetinasegError(
-            f"unknown model architecture {name!r}; known: {', '.join(list_models())}"
-        )
+    builder = MODELS.get(name)
     try:
-        return _MODEL_BUILDERS[name](**kwargs)
+        return builder(**kwargs)
     except (TypeError, ValueError) as exc:  # a misspelt keyword or a bad value in a config
         raise RetinasegError(f"model {name!r}: {exc}") from None

@@ -13,11 +13,12 @@ import torch
 import torch.nn as nn
 
 from ._registry import register_model
+from .contract import SegmentationModel
 
 DIRECTIONS = ("columns", "rows+columns")
 
 
-class ColumnBiLSTM(nn.Module):
+class ColumnBiLSTM(SegmentationModel):
     """Per-pixel logits ``(N, 1, H, W)`` from Bi-LSTMs over columns (and rows).
 
     Any H and W work (:attr:`stride` is 1). Inference never tiles it

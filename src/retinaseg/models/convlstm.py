@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from ._registry import register_model
+from .contract import SegmentationModel
 from .blocks import ConvBlock, encode, encoder_blocks
 
 
@@ -91,7 +92,7 @@ class UpBlock(nn.Sequential):
                          nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
 
 
-class ConvLSTMUNet(nn.Module):
+class ConvLSTMUNet(SegmentationModel):
     """U-Net whose decoder fuses skip and up-sampled features with a (bi)ConvLSTM.
 
     ``depth`` down-sampling blocks (three in the paper), a bottleneck, and per
@@ -115,6 +116,9 @@ class ConvLSTMUNet(nn.Module):
             self.fusers.append(fuser)
             self.decoders.append(ConvBlock(fuser.out_channels, shallow, dropout))
         self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
+
+    def finetune_encoder(self) -> nn.Module:
+        return self.encoders
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, skips = encode(self.encoders, x)

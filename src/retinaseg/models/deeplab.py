@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._registry import register_model
+from .contract import SegmentationModel
 
 # Per stage (stride, dilation) for each output stride; the stem already gives stride 4.
 _STAGES = {16: ((1, 1), (2, 1), (2, 1), (1, 2)),
@@ -100,7 +101,7 @@ class ASPP(nn.Module):
         return self.project(torch.cat([branch(x) for branch in self.branches] + [pooled], 1))
 
 
-class DeepLabV3Plus(nn.Module):
+class DeepLabV3Plus(SegmentationModel):
     """DeepLab v3+: backbone, ASPP, and a decoder fusing the stride-4 features.
 
     Returns logits ``(N, 1, H, W)``; H and W should be multiples of :attr:`stride`

@@ -5,10 +5,11 @@ import torch
 import torch.nn as nn
 
 from ._registry import register_model
+from .contract import SegmentationModel
 from .blocks import ConvBlock, encode, encoder_blocks
 
 
-class UNet(nn.Module):
+class UNet(SegmentationModel):
     """U-Net with ``depth`` poolings; widths double at each level.
 
     The forward pass returns logits (no sigmoid), shape ``(N, 1, H, W)``;
@@ -30,6 +31,9 @@ class UNet(nn.Module):
             self.upsamplers.append(_upsampler(deep, shallow, upsample))
             self.decoders.append(ConvBlock(2 * shallow, shallow, dropout))
         self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
+
+    def finetune_encoder(self) -> nn.Module:
+        return self.encoders
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, skips = encode(self.encoders, x)

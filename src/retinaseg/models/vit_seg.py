@@ -13,9 +13,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._registry import register_model
+from .contract import SegmentationModel
 
 
-class ViTSeg(nn.Module):
+class ViTSeg(SegmentationModel):
     """Returns logits ``(N, 1, H, W)``; H and W must be multiples of :attr:`stride`."""
 
     def __init__(self, in_channels: int = 3, patch_size: int = 16, embed_dim: int = 192,
@@ -42,7 +43,7 @@ class ViTSeg(nn.Module):
         self.head = nn.Linear(embed_dim, patch_size * patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_multiple(x.shape[-2:], self.stride)
+        self.check_input(x)  # the patch grid would silently crop any other size
         tokens = self.patch_embed(x)  # (N, D, H / p, W / p)
         n, _, rows, cols = tokens.shape
         tokens = tokens + position_grid(self.pos_embed, (rows, cols))
@@ -56,15 +57,6 @@ def position_grid(pos_embed: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
     if tuple(pos_embed.shape[-2:]) == tuple(size):
         return pos_embed
     return F.interpolate(pos_embed, size=size, mode="bicubic", align_corners=False)
-
-
-def check_multiple(size, stride: int) -> None:
-    """Refuse a size the patch grid would silently crop, naming the size to pad to."""
-    height, width = size
-    if height % stride or width % stride:
-        padded = [-(-s // stride) * stride for s in (height, width)]
-        raise ValueError(f"input {height}x{width} is not a multiple of the patch size "
-                         f"{stride}; pad it to {padded[0]}x{padded[1]}")
 
 
 @register_model("vit-seg")

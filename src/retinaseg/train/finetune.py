@@ -9,10 +9,11 @@ import torch
 from ..checkpoint import read_checkpoint
 from ..config import TrainConfig
 from ..errors import RetinasegError
+from ..models.contract import require_contract
 
 
 def encoder_of(module) -> torch.nn.Module:
-    encoder = getattr(module, "encoders", None)
+    encoder = require_contract(module).finetune_encoder()
     if encoder is None:
         raise RetinasegError(f"{type(module).__name__} has no encoder to freeze or slow down")
     return encoder
