@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import RetinasegError
+from .errors import RetinasegError, RetinasegWarning
 
 DEFAULT_MODEL = "unet-drive"
 DEFAULT_OUT = "retinaseg-out"
@@ -31,10 +32,12 @@ def cmd_segment(args) -> int:
     written = []
     if args.sample:
         image = sample_image()
-        prob, mask, fov = segment_image(bundle, image, args.threshold, args.tta, args.bf16)
+        prob, mask, fov = segment_image(bundle, image, args.threshold, args.tta, args.bf16,
+                                        quality_check=not args.no_quality_check)
         written += write_segmentation(out, SAMPLE_NAME, image, prob, mask, fov)
     report = segment_files(bundle, paths, out, args.threshold, args.tta, args.bf16,
-                           _progress(sys.stderr.isatty(), "segment"))
+                           _progress(sys.stderr.isatty(), "segment"),
+                           quality_check=not args.no_quality_check)
     written += report.written
     for path in written:
         print(path)
@@ -195,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also segment the fundus photo scikit-image ships")
     _model_options(seg)
     seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    seg.add_argument("--no-quality-check", action="store_true",
+                     help="segment even photos in which no usable fundus is seen (blank, "
+                          "uniform, noise, over- or under-exposed); they fail by default")
     seg.set_defaults(run=cmd_segment)
 
     ev = verbs.add_parser("evaluate", help="score a model on a dataset split")
@@ -282,8 +288,20 @@ def _version() -> str:
     return f"retinaseg {__version__}"
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Our warnings as one stderr line, like our errors; others as Python prints them."""
+    if issubclass(category, RetinasegWarning):
+        print(f"retinaseg: warning: {message}", file=file or sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _one_line_warning
     try:
         return args.run(args)
     except RetinasegError as exc:

@@ -8,8 +8,9 @@ import numpy as np
 
 from .checkpoint import ModelBundle
 from .data.fov import estimate_fov
-from .data.io import IMAGE_SUFFIXES, read_image
-from .errors import RetinasegError
+from .data.io import IMAGE_SUFFIXES, read_photo
+from .data.quality import check_fundus
+from .errors import RetinasegError, naming_file
 from .inference import predict_probabilities
 from .overlays import probability_overlay
 from .outputs import mask_png, probability_png, write_all_or_nothing
@@ -59,9 +60,16 @@ def overlay(image: np.ndarray, prob: np.ndarray, mask: np.ndarray,
 
 
 def segment_image(bundle: ModelBundle, image: np.ndarray, threshold: float | None = None,
-                  tta: str | None = None, bf16: bool = False):
-    """Probability map, mask, FOV of one RGB photo (FOV estimated)."""
-    fov = estimate_fov(image)
+                  tta: str | None = None, bf16: bool = False, valid: np.ndarray | None = None,
+                  quality_check: bool = True):
+    """Probability map, mask, FOV of one RGB photo (FOV estimated, within ``valid``).
+
+    With ``quality_check`` a photo in which no usable fundus is seen is refused
+    (:func:`~retinaseg.data.quality.check_fundus`) rather than segmented.
+    """
+    fov = estimate_fov(image, valid)
+    if quality_check:
+        check_fundus(image, fov)
     prob = predict_probabilities(bundle, image, fov, tta, bf16)
     mask = prob >= (bundle.meta.threshold if threshold is None else threshold)
     return prob, mask, fov
@@ -78,17 +86,18 @@ def write_segmentation(out_dir: Path, stem: str, image, prob, mask, fov) -> list
 
 
 def segment_files(bundle: ModelBundle, paths: list[Path], out_dir: Path, threshold=None,
-                  tta: str | None = None, bf16: bool = False, progress=None) -> SegmentReport:
+                  tta: str | None = None, bf16: bool = False, progress=None,
+                  quality_check: bool = True) -> SegmentReport:
     """Segment every file; a bad file is reported and skipped, never fatal."""
     report = SegmentReport()
     for path in (progress(paths) if progress else paths):
         try:
-            image = read_image(path)
-            prob, mask, fov = segment_image(bundle, image, threshold, tta, bf16)
-            report.written += write_segmentation(out_dir, path.stem, image, prob, mask, fov)
+            photo = read_photo(path)
+            prob, mask, fov = segment_image(bundle, photo.rgb, threshold, tta, bf16,
+                                            photo.valid, quality_check)
+            report.written += write_segmentation(out_dir, path.stem, photo.rgb, prob, mask, fov)
         except RetinasegError as exc:
-            message = str(exc)
-            report.failures.append(message if str(path) in message else f"{path}: {message}")
+            report.failures.append(str(naming_file(path, exc)))
     return report
 
 
