@@ -288,20 +288,21 @@ def _version() -> str:
     return f"retinaseg {__version__}"
 
 
-def _one_line_warning(message, category, filename, lineno, file=None, line=None):
-    """Our warnings as one stderr line, like our errors; others as Python prints them."""
-    if issubclass(category, RetinasegWarning):
-        print(f"retinaseg: warning: {message}", file=file or sys.stderr)
-    else:
-        _python_showwarning(message, category, filename, lineno, file, line)
-
-
-_python_showwarning = warnings.showwarning
+def _one_line_warnings(show_others):
+    """A ``warnings.showwarning`` that prints ours as one stderr line, like our
+    errors, and hands the others to ``show_others``."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RetinasegWarning):
+            print(f"retinaseg: warning: {message}", file=file or sys.stderr)
+        else:
+            show_others(message, category, filename, lineno, file, line)
+    return show
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.showwarning = _one_line_warning
+    previous = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(previous)
     try:
         return args.run(args)
     except RetinasegError as exc:
@@ -310,6 +311,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("retinaseg: interrupted", file=sys.stderr)
         return 130
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":

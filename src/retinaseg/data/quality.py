@@ -29,8 +29,8 @@ CLIPPED_LEVEL = 250
 # of its 31 px mean (optic disc, vignetting, the fundus' own shading).
 FINE_WINDOW, BROAD_WINDOW = 5, 31
 
-# The gate (real photos measured: FOV share >= 0.65, 95th percentile >= 93,
-# median <= 151, clipped share <= 0.07, range >= 31, noise ratio <= 0.4).
+# The gate. Real photos measured: FOV share >= 0.65, 95th percentile >= 93,
+# median <= 151, clipped share <= 0.00001, range >= 31, noise ratio <= 0.27.
 MIN_FOV_FRACTION = 0.10
 MIN_BRIGHT_LEVEL = 30.0      # 95th percentile luminance inside the FOV
 MAX_MEDIAN_LEVEL = 220.0
@@ -102,6 +102,9 @@ def quality_problem(signals: QualitySignals) -> str | None:
     s = signals
     checks = [
         (s.fov_width == 0, "no field of view found"),
+        (min(s.fov_width, s.fov_height) < MIN_FOV_SIZE or s.fov_fraction < MIN_FOV_FRACTION,
+         f"no fundus found: the field of view is {s.fov_width}x{s.fov_height} px, "
+         f"{100 * s.fov_fraction:.1f}% of the image"),
         (s.bright_level < MIN_BRIGHT_LEVEL,
          f"under-exposed: 95% of the field of view is darker than {s.bright_level:.0f}/255 "
          f"(at least {MIN_BRIGHT_LEVEL:.0f} needed)"),
@@ -113,9 +116,6 @@ def quality_problem(signals: QualitySignals) -> str | None:
         (s.noise_ratio > MAX_NOISE_RATIO,
          f"no fundus structure: fine detail is {s.noise_ratio:.1f}x the broad shading "
          "(noise, not a photograph)"),
-        (min(s.fov_width, s.fov_height) < MIN_FOV_SIZE or s.fov_fraction < MIN_FOV_FRACTION,
-         f"no fundus found: the field of view is {s.fov_width}x{s.fov_height} px, "
-         f"{100 * s.fov_fraction:.1f}% of the image"),
     ]
     return next((reason for failed, reason in checks if failed), None)
 
