@@ -148,7 +148,8 @@ def _write_bad_folder(folder: Path) -> dict[str, str]:
     Image.fromarray(nan).save(folder / "nan.tif")
     _header_only_png(folder / "bomb.png", 20000, 20000)
     return {"black.png": "under-exposed", "white.jpg": "over-exposed",
-            "sliver.png": "no fundus found: the field of view is 16x", "nan.tif": "NaN", "bomb.png": "decompression bomb"}
+            "sliver.png": "no fundus found: the field of view is 16x", "nan.tif": "NaN",
+            "bomb.png": "decompression bomb"}
 
 
 def _header_only_png(path: Path, width: int, height: int) -> None:

@@ -28,7 +28,8 @@ from retinaseg.errors import RetinasegError, RetinasegWarning
 # Pillow modes and the formats that can store each.
 FORMATS = {
     "1": ["PNG", "TIFF", "BMP", "GIF"], "L": ["PNG", "JPEG", "TIFF", "GIF", "BMP"],
-    "LA": ["PNG", "TIFF"], "P": ["PNG", "GIF", "TIFF", "BMP"], "RGB": ["PNG", "JPEG", "TIFF", "BMP"],
+    "LA": ["PNG", "TIFF"], "P": ["PNG", "GIF", "TIFF", "BMP"],
+    "RGB": ["PNG", "JPEG", "TIFF", "BMP"],
     "RGBA": ["PNG", "TIFF"], "CMYK": ["JPEG", "TIFF"], "YCbCr": ["JPEG", "TIFF"],
     "I;16": ["PNG", "TIFF"], "I": ["PNG", "TIFF"], "F": ["TIFF"],
 }
