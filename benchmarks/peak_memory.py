@@ -94,10 +94,13 @@ def main(argv=None) -> int:
             src = baseline_tree(args.baseline, folder)
             rows += measure(f"baseline {args.baseline[:7]}", src, args.baseline_sizes, folder)
     result["rows"] = rows
+    result["omp_num_threads"] = os.environ.get("OMP_NUM_THREADS", "unset")
     text = ("# Peak memory of `retinaseg segment` on large photographs\n\n"
-            f"{provenance_markdown(result)}\n"
+            f"{provenance_markdown(result)}- OMP_NUM_THREADS: {result['omp_num_threads']}\n\n"
             "Each row is one `retinaseg segment PHOTO` process (default model `unet-drive`); "
-            "peak RSS is that process's maximum resident set size.\n\n" + table(rows))
+            "peak RSS is that process's maximum resident set size. Seconds are whole-process "
+            "wall times on a machine shared with other jobs; the memory figures do not depend "
+            "on that load.\n\n" + table(rows))
     write_result(REPO / "benchmarks/results/peak_memory", result, text)
     return 0
 
