@@ -22,11 +22,12 @@ import errno
 import os
 import shlex
 import sys
+import warnings
 from pathlib import Path
 
 from tqdm import tqdm
 
-from .errors import OutputError, RetinasegError
+from .errors import OutputError, RetinasegError, RetinasegWarning
 
 DEFAULT_MODEL = "unet-drive"
 DEFAULT_OUT = "retinaseg-out"
@@ -48,7 +49,7 @@ def cmd_segment(args) -> int:
     inputs = collect_cohort(args.inputs, args.manifest, args.sample)
     check_output_folder(args.out)
     spec = JobSpec(args.model, args.out, args.threshold, args.tta, args.bf16,
-                   parse_save(args.save))
+                   parse_save(args.save), quality_check=not args.no_quality_check)
     result = run_cohort(spec, inputs, args.jobs, args.shard and parse_shard(args.shard),
                         args.dask)
     print(result.table.csv_path)
@@ -266,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}); "
                      "writes OUT/results.csv and OUT/results.jsonl, and a rerun resumes")
     _cohort_options(seg)
+    seg.add_argument("--no-quality-check", action="store_true",
+                     help="segment even photos in which no usable fundus is seen (blank, "
+                          "uniform, noise, over- or under-exposed); they fail by default")
     seg.set_defaults(run=cmd_segment)
 
     ev = verbs.add_parser("evaluate", help="score a model on a dataset split")
@@ -403,9 +407,22 @@ def _version() -> str:
     return f"retinaseg {__version__}"
 
 
+def _one_line_warnings(show_others):
+    """A ``warnings.showwarning`` that prints ours as one stderr line, like our
+    errors, and hands the others to ``show_others``."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RetinasegWarning):
+            print(f"retinaseg: warning: {message}", file=file or sys.stderr)
+        else:
+            show_others(message, category, filename, lineno, file, line)
+    return show
+
+
 def main(argv=None) -> int:
     """Run one verb; every failure is one stderr line and an exit status (module docstring)."""
     args = build_parser().parse_args(argv)
+    previous = warnings.showwarning
+    warnings.showwarning = _one_line_warnings(previous)
     try:
         return args.run(args)
     except KeyboardInterrupt:
@@ -417,6 +434,8 @@ def main(argv=None) -> int:
         status, line = failure_report(exc)
         print(line, file=sys.stderr)
         return status
+    finally:
+        warnings.showwarning = previous
 
 
 # An OSError that no writer mapped: these errno values can only mean an output.

@@ -1,9 +1,13 @@
-"""The exceptions a user can cause, each with the exit status the CLI gives it.
+"""The exceptions a user can cause, each with the exit status the CLI gives it,
+and one warning type.
 
 The CLI turns a :class:`RetinasegError` into one line on stderr and its
 ``exit_status``; anything else is a bug, reported as an internal error (the
-traceback is printed with ``retinaseg --debug``).
+traceback is printed with ``retinaseg --debug``). A :class:`RetinasegWarning`
+is something the user should know but that does not stop the job (the CLI
+prints it as one line too).
 """
+import warnings
 
 
 class RetinasegError(Exception):
@@ -28,6 +32,21 @@ class OutputError(RetinasegError):
         return type(self), (self.path, self.problem)
 
 
+class RetinasegWarning(UserWarning):
+    """Input that is used, but not all of it or not as it stands (e.g. frame 1 of 3)."""
+
+
 def file_error(path, problem: str) -> RetinasegError:
     """Build the standard ``<path>: <problem>`` error."""
     return RetinasegError(f"{path}: {problem}")
+
+
+def file_warning(path, problem: str) -> None:
+    """Warn ``<path>: <problem>`` (a :class:`RetinasegWarning`)."""
+    warnings.warn(f"{path}: {problem}", RetinasegWarning, stacklevel=3)
+
+
+def naming_file(path, exc: RetinasegError) -> RetinasegError:
+    """``exc`` with ``path`` in front, unless its message names the file already."""
+    message = str(exc)
+    return exc if str(path) in message else file_error(path, message)

@@ -17,7 +17,7 @@ import numpy as np
 from .bootstrap import bootstrap_intervals
 from .checkpoint import ModelBundle
 from .data import Dataset
-from .errors import RetinasegError
+from .errors import RetinasegError, naming_file
 from .inference import model_tta, predict_probabilities
 from .metrics import SegmentationMetrics
 from .outputs import write_all_or_nothing
@@ -92,7 +92,10 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         if sample.vessel is None:
             raise RetinasegError(f"{sample.image_path}: no vessel annotation to evaluate against")
         started = time.perf_counter()
-        prob = predict_probabilities(bundle, sample.image, sample.fov, tta, options.bf16)
+        try:
+            prob = predict_probabilities(bundle, sample.image, sample.fov, tta, options.bf16)
+        except RetinasegError as exc:
+            raise naming_file(sample.image_path, exc) from None
         seconds.append(time.perf_counter() - started)
         estimated_fov |= sample.fov_estimated
         row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id)

@@ -154,7 +154,11 @@ def _write_one(tmp: Path, suffix: str, content) -> None:
 
 
 def probability_png(prob: np.ndarray) -> np.ndarray:
-    return (np.clip(prob, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    """Probabilities as 0-255 grey levels (one float32 working copy, in place)."""
+    levels = np.clip(prob, 0.0, 1.0, dtype=np.float32)
+    levels *= 255.0
+    levels += 0.5
+    return levels.astype(np.uint8)
 
 
 def mask_png(mask: np.ndarray) -> np.ndarray:

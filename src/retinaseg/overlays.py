@@ -35,6 +35,8 @@ ERROR_BACKGROUND_DIM = 0.3
 ERROR_OUTSIDE_FOV_DIM = 0.12
 
 MASK_OUTSIDE_FOV_GREY = 64
+# Rows of a full-size overlay composed at a time (float copies of one band only).
+BAND_ROWS = 256
 
 
 def probability_overlay(image: np.ndarray, prob: np.ndarray, mask: np.ndarray,
@@ -43,16 +45,34 @@ def probability_overlay(image: np.ndarray, prob: np.ndarray, mask: np.ndarray,
 
     For images without ground truth: the heat shows how sure the model is,
     the outline shows what the threshold kept, and the photo stays visible
-    through both so a reader can judge them against the anatomy.
+    through both so a reader can judge them against the anatomy. Composed in
+    bands of :data:`BAND_ROWS` rows, so a 100 MP photo needs no full-size
+    float copies.
     """
     _check_planes(image, prob=prob, mask=mask, fov=fov)
+    outline, heat_colours = mask_outline(mask), _colormap_table(HEAT_COLORMAP)
+    out = np.empty(image.shape, dtype=np.uint8)
+    for top in range(0, image.shape[0], BAND_ROWS):
+        rows = slice(top, top + BAND_ROWS)
+        out[rows] = _heat_band(image[rows], prob[rows], fov[rows], outline[rows], heat_colours)
+    return out
+
+
+def _heat_band(image, prob, fov, outline, colours: np.ndarray) -> np.ndarray:
     base = _dim_outside(_desaturate(image, PHOTO_SATURATION), fov, OUTSIDE_FOV_DIM)
     prob = np.where(fov, np.clip(prob, 0.0, 1.0), 0.0).astype(np.float32)
-    heat = matplotlib.colormaps[HEAT_COLORMAP](prob)[..., :3] * 255.0
+    # the colormap's own lookup: entry floor(p * N), p = 1 in the last one
+    heat = colours[np.minimum((prob * len(colours)).astype(np.intp), len(colours) - 1)]
     alpha = (HEAT_MAX_ALPHA * prob)[..., None]
-    out = (1.0 - alpha) * base + alpha * heat
-    out[mask_outline(mask)] = OUTLINE_COLOUR
-    return _to_uint8(out)
+    band = (1.0 - alpha) * base + alpha * heat
+    band[outline] = OUTLINE_COLOUR
+    return _to_uint8(band)
+
+
+def _colormap_table(name: str) -> np.ndarray:
+    """A matplotlib colormap's entries as ``(N, 3)`` float32 0-255 colours."""
+    colormap = matplotlib.colormaps[name]
+    return (colormap(np.arange(colormap.N))[:, :3] * 255.0).astype(np.float32)
 
 
 def error_overlay(image: np.ndarray, pred: np.ndarray, truth: np.ndarray,

@@ -40,6 +40,7 @@ class JobSpec:
     bf16: bool = False
     save: tuple[str, ...] = DEFAULT_SAVE
     threads: int = 0  # torch threads per worker process; 0 keeps torch's default
+    quality_check: bool = True  # refuse photos in which no usable fundus is seen
 
 
 # --- extension points: the lead wires vessel measurements and the quality verdict in here --
@@ -143,16 +144,18 @@ def process_input(spec: JobSpec, item: CohortInput) -> dict:
 
 
 def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
-    from ..data.io import read_image
+    from ..data.io import Photo, read_photo
     from ..inference import model_tta
     from ..segment import sample_image, segment_image
 
     bundle = worker_bundle(spec)
     threshold = bundle.meta.threshold if spec.threshold is None else spec.threshold
     row.update(model_sha256=bundle.sha256, threshold=threshold, tta=model_tta(bundle, spec.tta))
-    image = sample_image() if item.is_sample else read_image(item.file)
+    photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
+    image, valid = photo.rgb, photo.valid
     row.update(width=image.shape[1], height=image.shape[0])
-    prob, mask, fov = segment_image(bundle, image, spec.threshold, spec.tta, spec.bf16)
+    prob, mask, fov = segment_image(bundle, image, spec.threshold, spec.tta, spec.bf16, valid,
+                                    spec.quality_check)
     row.update(_geometry_columns(bundle, fov))
     row.update(quality_columns(image, fov, prob, threshold))
     row.update(measurement_columns(mask, fov, dict(row)))

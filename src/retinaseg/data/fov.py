@@ -5,6 +5,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from ..errors import RetinasegError
+
 # The FOV edge is a large, smooth shape: find it on a copy whose longer side is
 # 512-1023 px (HRF's 3504x2336 is reduced 6x) and upsample the mask.
 WORK_SIZE = 512
@@ -12,8 +14,11 @@ WORK_SIZE = 512
 NOISE_MARGIN = 10.0
 
 
-def estimate_fov(image: np.ndarray) -> np.ndarray:
+def estimate_fov(image: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
     """Estimate the circular fundus region: everything but the dark surround.
+
+    ``valid`` (e.g. :attr:`~retinaseg.data.io.Photo.valid`, False where the
+    file is transparent) bounds the estimate: a pixel outside it is never FOV.
 
     A first threshold, at a tenth of the image's bright level, finds the fundus
     but cuts into a dim periphery (some CHASE_DB1 edges fade to 10-30 grey
@@ -24,6 +29,11 @@ def estimate_fov(image: np.ndarray) -> np.ndarray:
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")
+    fov = _estimate(image)
+    return fov if valid is None else fov & valid
+
+
+def _estimate(image: np.ndarray) -> np.ndarray:
     factor = max(1, max(image.shape[:2]) // WORK_SIZE)
     small = np.asarray(Image.fromarray(image).reduce(factor)) if factor > 1 else image
     bright = small.max(axis=2)
@@ -68,5 +78,5 @@ def fov_diameter(fov: np.ndarray) -> float:
     """
     columns = np.flatnonzero(fov.any(axis=0))
     if columns.size == 0:
-        raise ValueError("empty field of view")
+        raise RetinasegError("the field of view is empty: nothing to segment")
     return float(columns[-1] - columns[0] + 1)

@@ -2,7 +2,12 @@
 sees, resampling photos and masks to it, and padding to a network's stride.
 
 Training and inference must bring a photo to the same geometry, so both call
-:func:`to_working_geometry`; nothing else decides the scale.
+:func:`to_working_geometry`; nothing else decides the scale. It also bounds
+what any input can cost: the FOV must be at least :data:`MIN_FOV_SIZE` pixels
+in both directions, a photo is enlarged at most :data:`MAX_UPSCALE` times, and
+the working image never exceeds :data:`MAX_WORKING_PIXELS`; past any of these
+the photo is refused (:class:`~retinaseg.errors.RetinasegError`), never
+resampled without bound.
 """
 from __future__ import annotations
 
@@ -11,10 +16,20 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..errors import RetinasegError
 from .fov import fov_diameter
 
 # Below this relative change a resample would only blur: segment as is.
 SCALE_TOLERANCE = 0.05
+# A FOV narrower or lower than this holds no usable vessel detail (the synthetic
+# 64 px test photos have ~59 px FOVs; real fundus photos have hundreds).
+MIN_FOV_SIZE = 32
+# Enlarging more than this invents detail the photo does not hold: a FOV of
+# 135 px is the smallest a model trained at DRIVE's 540 px segments.
+MAX_UPSCALE = 4.0
+# The largest working image (16 MP, e.g. 4000x4000): twice HRF at its native
+# 3504x2336, and what bounds inference memory (benchmarks/results/peak_memory.md).
+MAX_WORKING_PIXELS = 16_000_000
 
 
 def scale_to(target_diameter: float, fov: np.ndarray) -> float:
@@ -65,14 +80,42 @@ def target_fov_width(fov: np.ndarray, fov_target: float = 0.0, fov_range=()) -> 
 def to_working_geometry(image: np.ndarray, fov: np.ndarray, fov_target: float = 0.0,
                         square_size: int = 0, fov_range=()):
     """The photo and its FOV at a model's geometry: ``square_size`` square, or
-    resampled to the FOV width :func:`target_fov_width` gives, or as they are."""
+    resampled to the FOV width :func:`target_fov_width` gives, or as they are.
+    Refuses a FOV too small to segment, and a resample past the bounds below."""
+    check_fov_size(fov)
     if square_size:
         shape = (square_size, square_size)
         return resize_image(image, shape), resize_mask(fov, shape)
     target = target_fov_width(fov, fov_target, fov_range)
-    if not target:
-        return image, fov
-    return resample(image, fov, scale_to(target, fov))
+    scale = scale_to(target, fov) if target else 1.0
+    check_scale(scale, fov, target)
+    return resample(image, fov, scale)
+
+
+def check_fov_size(fov: np.ndarray) -> None:
+    """Refuse a FOV too small to hold vessel detail (or empty)."""
+    rows, columns = np.flatnonzero(fov.any(axis=1)), np.flatnonzero(fov.any(axis=0))
+    if rows.size == 0:
+        raise RetinasegError("the field of view is empty: nothing to segment")
+    width, height = columns[-1] - columns[0] + 1, rows[-1] - rows[0] + 1
+    if min(width, height) < MIN_FOV_SIZE:
+        raise RetinasegError(f"the field of view is only {width}x{height} px; at least "
+                             f"{MIN_FOV_SIZE} px in each direction is needed")
+
+
+def check_scale(scale: float, fov: np.ndarray, fov_target: float) -> None:
+    """Refuse a resample that enlarges too much or yields too large an image."""
+    if scale > MAX_UPSCALE:
+        raise RetinasegError(f"the field of view is {fov_diameter(fov):.0f} px wide; the model "
+                             f"works at {fov_target:.0f} px, and enlarging {scale:.1f}x is past "
+                             f"the {MAX_UPSCALE:g}x limit")
+    height, width = fov.shape
+    pixels = round(height * scale) * round(width * scale)
+    if pixels > MAX_WORKING_PIXELS:
+        raise RetinasegError(f"the working image would be {round(width * scale)}x"
+                             f"{round(height * scale)} ({pixels / 1e6:.0f} MP), past the "
+                             f"{MAX_WORKING_PIXELS / 1e6:.0f} MP limit: the field of view is "
+                             "small in a large frame; crop the photo to the fundus")
 
 
 def pad_to_stride(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:

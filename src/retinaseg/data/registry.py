@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..errors import RetinasegError
+from ..errors import RetinasegError, file_error
 from ..registry import Registry
 from .fov import estimate_fov
-from .io import read_image, read_mask
+from .io import read_mask, read_photo
 from .sample import Sample, SampleFiles
 
 DATA_ROOT_ENV = "RETINASEG_DATA"
@@ -145,13 +145,15 @@ class Dataset(Sequence):
 
 def load_sample(files: SampleFiles) -> Sample:
     """Read one sample's pixels, checking every mask against the image size."""
-    image = read_image(files.image)
-    shape = image.shape[:2]
+    photo = read_photo(files.image)
+    image, shape = photo.rgb, photo.rgb.shape[:2]
     vessel = read_mask(files.vessel, shape) if files.vessel else None
     if files.fov:
         fov, estimated = read_mask(files.fov, shape), False
+        if not fov.any():
+            raise file_error(files.fov, "FOV mask is empty (no pixel inside the field of view)")
     else:
-        fov, estimated = estimate_fov(image), True
+        fov, estimated = estimate_fov(image, photo.valid), True
     observers = {name: read_mask(path, shape) for name, path in files.observers.items()}
     return Sample(files.id, image, vessel, fov, estimated, observers, files.image)
 

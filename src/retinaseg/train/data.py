@@ -15,7 +15,7 @@ from ..data import fov_diameter, load_dataset
 from ..data.augment import crop_transforms, photometric, rotated_whole, warp, whole_image_size
 from ..data.geometry import pad_to_stride, resize_mask, to_working_geometry
 from ..data.preprocess import preprocess
-from ..errors import RetinasegError
+from ..errors import RetinasegError, naming_file
 
 
 @dataclass
@@ -65,8 +65,11 @@ def training_samples(cfg: TrainConfig):
 def rescaled(sample, data_cfg):
     """Image, vessel mask and FOV at the training geometry, the one inference
     brings a photo to (``data.geometry.to_working_geometry``)."""
-    image, fov = to_working_geometry(sample.image, sample.fov, data_cfg.fov_diameter,
-                                     data_cfg.square_size, data_cfg.fov_range)
+    try:
+        image, fov = to_working_geometry(sample.image, sample.fov, data_cfg.fov_diameter,
+                                         data_cfg.square_size, data_cfg.fov_range)
+    except RetinasegError as exc:
+        raise naming_file(sample.image_path, exc) from None
     if fov is sample.fov:
         return sample.image, sample.vessel, sample.fov
     return image, resize_mask(sample.vessel, fov.shape), fov
