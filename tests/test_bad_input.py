@@ -177,7 +177,9 @@ def test_segment_folder_reports_each_bad_file_and_segments_the_rest(tiny_model, 
         assert any(line.startswith(str(tmp_path / "in" / name)) and reason in line
                    for line in failures), (name, failures)
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == ["palette_mask.png", "palette_overlay.png", "palette_prob.png"]
+    assert written == ["palette_mask.png", "results.csv", "results.jsonl"]  # default --save mask
+    rows = (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    assert len(rows) == len(expected) + 1  # every bad file has its failed row
 
 
 def test_quality_check_can_be_switched_off(tiny_model, tmp_path, capsys):
