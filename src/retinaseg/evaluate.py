@@ -10,6 +10,7 @@ import numpy as np
 from .bootstrap import bootstrap_intervals
 from .checkpoint import ModelBundle
 from .data import Dataset
+from .devices import precision_label, precision_of
 from .errors import RetinasegError
 from .inference import model_tta, predict_probabilities
 from .metrics import SegmentationMetrics
@@ -30,6 +31,7 @@ class EvalOptions:
     bf16: bool = False
     topology: bool = False           # clDice and connected components (skeletons: slower)
     bootstrap: int = 0               # resamples for 95% intervals over images; 0 = none
+    precision: str | None = None     # autocast: auto / fp32 / bf16 / fp16 (None: bf16 flag, else auto)
 
 
 class Scorer:
@@ -86,7 +88,8 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         if sample.vessel is None:
             raise RetinasegError(f"{sample.image_path}: no vessel annotation to evaluate against")
         started = time.perf_counter()
-        prob = predict_probabilities(bundle, sample.image, sample.fov, tta, options.bf16)
+        prob = predict_probabilities(bundle, sample.image, sample.fov, tta, options.bf16,
+                                     options.precision)
         seconds.append(time.perf_counter() - started)
         estimated_fov |= sample.fov_estimated
         row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id)
@@ -100,7 +103,8 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     result.update(
         model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
-        threshold_source=source, tta=tta, bf16=options.bf16,
+        threshold_source=source, tta=tta, bf16=options.bf16, device=str(bundle.device),
+        precision=precision_label(bundle.device, precision_of(options.bf16, options.precision)),
         fov="estimated from the images" if estimated_fov else "dataset masks",
         seconds_per_image=float(np.mean(seconds)), machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

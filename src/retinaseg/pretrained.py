@@ -1,15 +1,21 @@
-"""Weights shipped inside the package, each pinned to its SHA-256."""
+"""Weights shipped inside the package, each pinned to its SHA-256.
+
+The table itself imports no torch, so that ``retinaseg models`` lists it at
+once; the functions that load weights import it when called.
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from .checkpoint import (ModelBundle, ModelMeta, load_checkpoint, read_checkpoint, save_model,
-                         sha256_of)
 from .errors import RetinasegError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .checkpoint import ModelBundle
 
 
 HASH_FILE = "SHA256SUMS"  # "<sha256>  <filename>" lines, written by export_weights
@@ -78,6 +84,8 @@ def pinned_hashes() -> dict[str, str]:
 
 def export_weights(checkpoint, name: str) -> Path:
     """Ship a trained checkpoint as ``name``: fp16 weights, hash pinned."""
+    from .checkpoint import load_checkpoint, save_model, sha256_of
+
     bundle = load_checkpoint(checkpoint, for_inference=False)  # ship the unfused weights
     target = pretrained_path(name)
     # torch.save is not byte-reproducible: rewriting the same model would change its
@@ -93,6 +101,10 @@ def export_weights(checkpoint, name: str) -> Path:
 def ships_the_same(path: Path, bundle: ModelBundle) -> bool:
     """Whether the weights file ``path`` holds ``bundle``'s model as export writes it:
     same meta, same training config, same fp16 weights."""
+    import torch
+
+    from .checkpoint import ModelMeta, read_checkpoint
+
     if not path.is_file():
         return False
     shipped = read_checkpoint(path)
@@ -108,6 +120,8 @@ def ships_the_same(path: Path, bundle: ModelBundle) -> bool:
 
 def verified_pretrained_path(name: str) -> Path:
     """The shipped file of ``name``, after checking it against its pinned SHA-256."""
+    from .checkpoint import sha256_of
+
     weights = PRETRAINED[name]
     path = pretrained_path(name)
     if not path.is_file():
@@ -122,15 +136,29 @@ def verified_pretrained_path(name: str) -> Path:
 
 
 def load_pretrained(name: str) -> ModelBundle:
+    from .checkpoint import load_checkpoint
+
     return load_checkpoint(verified_pretrained_path(name))
 
 
-def load_model(name_or_path: str) -> ModelBundle:
-    """A shipped model by name (``unet-drive``) or any checkpoint file by path."""
+def load_model(name_or_path: str, device: torch.device | str | None = None) -> ModelBundle:
+    """A shipped model by name (``unet-drive``) or any checkpoint file by path,
+    ready for inference on ``device`` (None: the CPU; ``auto``: CUDA, then MPS, then
+    the CPU; see :func:`retinaseg.devices.resolve_device`)."""
+    from .checkpoint import load_checkpoint
+    from .devices import prepare_for_inference, resolve_device
+
+    target = resolve_device(device or "cpu")  # a bad device name fails before any loading
     if name_or_path in PRETRAINED:
-        return load_pretrained(name_or_path)
-    path = Path(name_or_path)
-    if path.suffix in (".pt", ".pth") or path.exists():
-        return load_checkpoint(path)
-    raise RetinasegError(f"unknown model {name_or_path!r}: not a shipped model "
-                         f"({', '.join(sorted(PRETRAINED))}) nor a checkpoint file")
+        bundle = load_pretrained(name_or_path)
+    elif Path(name_or_path).suffix in (".pt", ".pth") or Path(name_or_path).exists():
+        bundle = load_checkpoint(Path(name_or_path))
+    else:
+        raise _unknown_model(name_or_path)
+    prepare_for_inference(target)
+    return bundle.to(target)
+
+
+def _unknown_model(name_or_path: str) -> RetinasegError:
+    return RetinasegError(f"unknown model {name_or_path!r}: not a shipped model "
+                          f"({', '.join(sorted(PRETRAINED))}) nor a checkpoint file")

@@ -59,10 +59,10 @@ def overlay(image: np.ndarray, prob: np.ndarray, mask: np.ndarray,
 
 
 def segment_image(bundle: ModelBundle, image: np.ndarray, threshold: float | None = None,
-                  tta: str | None = None, bf16: bool = False):
-    """Probability map, mask, FOV of one RGB photo (FOV estimated)."""
+                  tta: str | None = None, bf16: bool = False, precision: str | None = None):
+    """Probability map, mask, FOV of one RGB photo (FOV estimated), on ``bundle.device``."""
     fov = estimate_fov(image)
-    prob = predict_probabilities(bundle, image, fov, tta, bf16)
+    prob = predict_probabilities(bundle, image, fov, tta, bf16, precision)
     mask = prob >= (bundle.meta.threshold if threshold is None else threshold)
     return prob, mask, fov
 
@@ -78,13 +78,14 @@ def write_segmentation(out_dir: Path, stem: str, image, prob, mask, fov) -> list
 
 
 def segment_files(bundle: ModelBundle, paths: list[Path], out_dir: Path, threshold=None,
-                  tta: str | None = None, bf16: bool = False, progress=None) -> SegmentReport:
+                  tta: str | None = None, bf16: bool = False, progress=None,
+                  precision: str | None = None) -> SegmentReport:
     """Segment every file; a bad file is reported and skipped, never fatal."""
     report = SegmentReport()
     for path in (progress(paths) if progress else paths):
         try:
             image = read_image(path)
-            prob, mask, fov = segment_image(bundle, image, threshold, tta, bf16)
+            prob, mask, fov = segment_image(bundle, image, threshold, tta, bf16, precision)
             report.written += write_segmentation(out_dir, path.stem, image, prob, mask, fov)
         except RetinasegError as exc:
             message = str(exc)
