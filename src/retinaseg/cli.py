@@ -1,12 +1,15 @@
-"""``retinaseg <verb>``: parse, call the library, print. Nothing else lives here."""
+"""``retinaseg <verb>``: parse, call the library, print. Nothing else lives here.
+
+Each verb imports what it needs when it runs: ``retinaseg --help``, ``models``
+and ``datasets`` never import torch (tests/test_api.py checks), so they answer
+at once.
+"""
 from __future__ import annotations
 
 import argparse
 import shlex
 import sys
 from pathlib import Path
-
-from tqdm import tqdm
 
 from .errors import RetinasegError
 
@@ -15,6 +18,8 @@ DEFAULT_OUT = "retinaseg-out"
 
 
 def _progress(enabled: bool, what: str):
+    from tqdm import tqdm
+
     return lambda items: tqdm(items, desc=what, unit="image", disable=not enabled, leave=False)
 
 
@@ -26,15 +31,17 @@ def cmd_segment(args) -> int:
     if not args.inputs and not args.sample:
         raise RetinasegError("nothing to segment: give image files or folders, or --sample")
     paths = collect_inputs(args.inputs)
-    bundle = load_model(args.model)
+    bundle = load_model(args.model, args.device)
     out = Path(args.out)
     written = []
     if args.sample:
         image = sample_image()
-        prob, mask, fov = segment_image(bundle, image, args.threshold, args.tta, args.bf16)
+        prob, mask, fov = segment_image(bundle, image, args.threshold, args.tta,
+                                        precision=args.precision)
         written += write_segmentation(out, SAMPLE_NAME, image, prob, mask, fov)
-    report = segment_files(bundle, paths, out, args.threshold, args.tta, args.bf16,
-                           _progress(sys.stderr.isatty(), "segment"))
+    report = segment_files(bundle, paths, out, args.threshold, args.tta,
+                           progress=_progress(sys.stderr.isatty(), "segment"),
+                           precision=args.precision)
     written += report.written
     for path in written:
         print(path)
@@ -56,10 +63,11 @@ def cmd_evaluate(args) -> int:
     from .pretrained import load_model
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
-    bundle = load_model(args.model)
+    bundle = load_model(args.model, args.device)
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
-    options = EvalOptions(args.threshold, args.tta, args.bf16,
-                          topology=args.topology or args.report, bootstrap=bootstrap)
+    options = EvalOptions(args.threshold, args.tta, args.precision == "bf16",
+                          topology=args.topology or args.report, bootstrap=bootstrap,
+                          precision=args.precision)
     out = Path(args.out)
     progress = _progress(sys.stderr.isatty(), "evaluate")
     if args.report:
@@ -147,13 +155,26 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_onnx
+    from .pretrained import load_model
+
+    bundle = load_model(args.model)  # exported from the CPU: the file is device-neutral
+    report = export_onnx(bundle, args.out, name=args.model, check=args.check)
+    print(f"wrote {report.path} ({report.bytes / 1e6:.1f} MB, opset {report.opset})")
+    if report.max_difference is not None:
+        print(f"largest probability difference from PyTorch on a {report.check_size} random "
+              f"input: {report.max_difference:.2e}")
+    return 0
+
+
 def cmd_models(args) -> int:
-    from .models import list_models
+    from .catalog import ARCHITECTURES
     from .pretrained import PRETRAINED, pretrained_path
 
     print("architectures (retinaseg train, model.name):")
-    for name in list_models():
-        print(f"  {name}")
+    for name, description in sorted(ARCHITECTURES.items()):
+        print(f"  {name:<22}{description}")
     print("shipped weights (--model NAME):")
     for name, weights in sorted(PRETRAINED.items()):
         state = "" if pretrained_path(name).is_file() else "  [file missing]"
@@ -247,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--out", help="study folder (overrides out_dir); a rerun skips finished runs")
     st.set_defaults(run=cmd_study)
 
+    ex = verbs.add_parser("export", help="write a model as ONNX, for onnxruntime and other "
+                                         "runtimes (any height and width)")
+    ex.add_argument("--model", default=DEFAULT_MODEL,
+                    help=f"shipped weights name or checkpoint path (default {DEFAULT_MODEL})")
+    ex.add_argument("--out", required=True, help="the .onnx file to write")
+    ex.add_argument("--no-check", dest="check", action="store_false",
+                    help="skip comparing the ONNX model with PyTorch on a test input "
+                         "(needs onnxruntime)")
+    ex.set_defaults(run=cmd_export)
+
     verbs.add_parser("models", help="list architectures and shipped weights").set_defaults(
         run=cmd_models)
     ds = verbs.add_parser("datasets", help="list datasets and whether they are on disk")
@@ -264,7 +295,26 @@ def _model_options(parser) -> None:
                         help="test-time augmentation: none, flip, flip+rot90, or rot<K> "
                              "(average over K equally spaced rotations, 2 to 36, e.g. rot12); "
                              "default: the one the model's threshold was chosen under")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+    parser.add_argument("--device", default="auto", type=_device_name,
+                        help="auto (CUDA, then MPS, then the CPU; the default), cpu, cuda, "
+                             "cuda:N or mps")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="autocast: auto (bf16, or fp16 where bf16 is missing, on CUDA; "
+                             "fp32 on the CPU and MPS), fp32, bf16 or fp16")
+    parser.add_argument("--bf16", dest="precision", action="store_const", const="bf16",
+                        help="same as --precision bf16 (faster only on CPUs with bf16 "
+                             "instructions)")
+
+
+def _device_name(value: str) -> str:
+    """Spelling checked at parse time without torch; presence when the model loads."""
+    import re
+
+    name = value.strip().lower()
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        raise argparse.ArgumentTypeError(f"unknown device {value!r}; expected auto, cpu, cuda, "
+                                         "cuda:N or mps")
+    return name
 
 
 def _tta_mode(value: str) -> str:
