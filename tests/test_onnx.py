@@ -71,3 +71,20 @@ def test_not_an_onnx_file_is_one_clear_error(tmp_path):
         load_onnx(bad)
     with pytest.raises(RetinasegError, match="no such ONNX file"):
         load_onnx(tmp_path / "missing.onnx")
+
+
+def test_export_of_an_unknown_model_writes_nothing(tmp_path, capsys):
+    from retinaseg.cli import main
+
+    out = tmp_path / "x.onnx"
+    assert main(["export", "--model", "no-such-model", "--out", str(out)]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_onnx_file_not_from_retinaseg_is_refused(tmp_path):
+    path = tmp_path / "plain.onnx"
+    torch.onnx.export(torch.nn.Conv2d(1, 1, 3), (torch.zeros(1, 1, 8, 8),), str(path),
+                      dynamo=False)
+    with pytest.raises(RetinasegError, match="not exported by retinaseg"):
+        load_onnx(path)
