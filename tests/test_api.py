@@ -232,3 +232,18 @@ def test_cuda_tiles_accumulate_on_the_device(monkeypatch):
     assert gpu.device.type == "cpu"  # probabilities come back to the CPU
     cpu = predict_tensor(bundle.to("cpu").module, x)
     assert (gpu - cpu).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_on_the_cpu_runs_the_lstm_model(precision):
+    from retinaseg.inference import predict_tensor
+    from retinaseg.models import create_model
+
+    # oneDNN's CPU LSTM cannot run under bf16/fp16 autocast on CPUs without bf16
+    # instructions: the model steps its LSTMs out of autocast there.
+    model = create_model("column-bilstm", in_channels=3, hidden_size=4, num_layers=2,
+                         direction="rows+columns").eval()
+    x = torch.randn(3, 20, 24)
+    fp32 = predict_tensor(model, x)
+    reduced = predict_tensor(model, x, precision=precision)
+    assert (reduced - fp32).abs().max() < 0.05

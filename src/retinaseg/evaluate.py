@@ -31,7 +31,7 @@ class EvalOptions:
     bf16: bool = False
     topology: bool = False           # clDice and connected components (skeletons: slower)
     bootstrap: int = 0               # resamples for 95% intervals over images; 0 = none
-    precision: str | None = None     # autocast: auto / fp32 / bf16 / fp16 (None: bf16 flag, else auto)
+    precision: str | None = None     # auto / fp32 / bf16 / fp16; None: bf16 if set, else auto
 
 
 class Scorer:
