@@ -274,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"shipped weights name or checkpoint path (default {DEFAULT_MODEL})")
     ex.add_argument("--out", required=True, help="the .onnx file to write")
     ex.add_argument("--no-check", dest="check", action="store_false",
-                    help="skip comparing the ONNX model with PyTorch on a test input "
-                         "(needs onnxruntime)")
+                    help="skip the check that onnxruntime gives PyTorch's probabilities "
+                         "(the check needs onnxruntime; export alone needs only onnx)")
     ex.set_defaults(run=cmd_export)
 
     verbs.add_parser("models", help="list architectures and shipped weights").set_defaults(
