@@ -82,6 +82,7 @@ def test_export_of_an_unknown_model_writes_nothing(tmp_path, capsys):
     assert not out.exists()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the exporter's own
 def test_an_onnx_file_not_from_retinaseg_is_refused(tmp_path):
     path = tmp_path / "plain.onnx"
     torch.onnx.export(torch.nn.Conv2d(1, 1, 3), (torch.zeros(1, 1, 8, 8),), str(path),
