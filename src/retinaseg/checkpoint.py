@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
+from .devices import module_device
 from .errors import file_error
 from .models import create_model
 from .models.blocks import fuse_batchnorm
@@ -72,6 +73,16 @@ class ModelBundle:
     source: str = ""
     sha256: str = ""
     config: dict = field(default_factory=dict)  # the training config, when the file holds one
+
+    @property
+    def device(self) -> torch.device:
+        """Where the module's weights are, hence where inference runs."""
+        return module_device(self.module)
+
+    def to(self, device: torch.device | str) -> "ModelBundle":
+        """Move the module to ``device`` (in place, channels_last kept); returns self."""
+        self.module.to(device=torch.device(device), memory_format=torch.channels_last)
+        return self
 
 
 @dataclass

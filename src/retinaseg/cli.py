@@ -14,6 +14,10 @@ and an exit status (README, "Exit codes"):
 
 Output folders are checked before the work starts, so a long evaluation never
 ends in "cannot write".
+
+Each verb imports what it needs when it runs: ``retinaseg --help``, ``models``
+and ``datasets`` never import torch (tests/test_api.py checks), so they answer
+at once.
 """
 from __future__ import annotations
 
@@ -25,8 +29,6 @@ import sys
 import warnings
 from pathlib import Path
 
-from tqdm import tqdm
-
 from .errors import OutputError, RetinasegError, RetinasegWarning
 
 DEFAULT_MODEL = "unet-drive"
@@ -36,6 +38,8 @@ DEFAULT_FOV_DEGREES = 45.0  # retinaseg.measure.scale.DEFAULT_FOV_DEGREES, witho
 
 
 def _progress(enabled: bool, what: str):
+    from tqdm import tqdm
+
     return lambda items: tqdm(items, desc=what, unit="image", disable=not enabled, leave=False)
 
 
@@ -48,8 +52,9 @@ def cmd_segment(args) -> int:
                              "or --sample")
     inputs = collect_cohort(args.inputs, args.manifest, args.sample)
     check_output_folder(args.out)
-    spec = JobSpec(args.model, args.out, args.threshold, args.tta, args.bf16,
-                   parse_save(args.save), quality_check=not args.no_quality_check)
+    spec = JobSpec(args.model, args.out, args.threshold, args.tta, args.precision == "bf16",
+                   parse_save(args.save), quality_check=not args.no_quality_check,
+                   device=args.device, precision=args.precision)
     result = run_cohort(spec, inputs, args.jobs, args.shard and parse_shard(args.shard),
                         args.dask)
     print(result.table.csv_path)
@@ -75,10 +80,11 @@ def cmd_evaluate(args) -> int:
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
     out = check_output_folder(args.out)
-    bundle = load_model(args.model)
+    bundle = load_model(args.model, args.device)
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
-    options = EvalOptions(args.threshold, args.tta, args.bf16,
-                          topology=args.topology or args.report, bootstrap=bootstrap)
+    options = EvalOptions(args.threshold, args.tta, args.precision == "bf16",
+                          topology=args.topology or args.report, bootstrap=bootstrap,
+                          precision=args.precision)
     command = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         result, written = evaluate_to_folder(bundle, data, options, out, args.report,
@@ -215,13 +221,26 @@ def cmd_study(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from .export import export_onnx
+    from .pretrained import load_model
+
+    bundle = load_model(args.model)  # exported from the CPU: the file is device-neutral
+    report = export_onnx(bundle, args.out, name=args.model, check=args.check)
+    print(f"wrote {report.path} ({report.bytes / 1e6:.1f} MB, opset {report.opset})")
+    if report.max_difference is not None:
+        print(f"largest probability difference from PyTorch on a {report.check_size} random "
+              f"input: {report.max_difference:.2e}")
+    return 0
+
+
 def cmd_models(args) -> int:
-    from .models import list_models
+    from .catalog import ARCHITECTURES
     from .pretrained import PRETRAINED, pretrained_path
 
     print("architectures (retinaseg train, model.name):")
-    for name in list_models():
-        print(f"  {name}")
+    for name, description in sorted(ARCHITECTURES.items()):
+        print(f"  {name:<22}{description}")
     print("shipped weights (--model NAME):")
     for name, weights in PRETRAINED.items():
         state = "" if pretrained_path(name).is_file() else "  [file missing]"
@@ -349,6 +368,16 @@ def build_parser() -> argparse.ArgumentParser:
     _device_option(st, "train every run on")
     st.set_defaults(run=cmd_study)
 
+    ex = verbs.add_parser("export", help="write a model as ONNX, for onnxruntime and other "
+                                         "runtimes (any height and width)")
+    ex.add_argument("--model", default=DEFAULT_MODEL,
+                    help=f"shipped weights name or checkpoint path (default {DEFAULT_MODEL})")
+    ex.add_argument("--out", required=True, help="the .onnx file to write")
+    ex.add_argument("--no-check", dest="check", action="store_false",
+                    help="skip the check that onnxruntime gives PyTorch's probabilities "
+                         "(the check needs onnxruntime; export alone needs only onnx)")
+    ex.set_defaults(run=cmd_export)
+
     verbs.add_parser("models", help="list architectures and shipped weights").set_defaults(
         run=cmd_models)
     ds = verbs.add_parser("datasets", help="list datasets and whether they are on disk")
@@ -383,7 +412,26 @@ def _model_options(parser) -> None:
                         help="test-time augmentation: none, flip, flip+rot90, or rot<K> "
                              "(average over K equally spaced rotations, 2 to 36, e.g. rot12); "
                              "default: the one the model's threshold was chosen under")
-    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast on the CPU")
+    parser.add_argument("--device", default="auto", type=_device_name,
+                        help="auto (CUDA, then MPS, then the CPU; the default), cpu, cuda, "
+                             "cuda:N or mps")
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                        help="autocast: auto (bf16, or fp16 where bf16 is missing, on CUDA; "
+                             "fp32 on the CPU and MPS), fp32, bf16 or fp16")
+    parser.add_argument("--bf16", dest="precision", action="store_const", const="bf16",
+                        help="same as --precision bf16 (faster only on CPUs with bf16 "
+                             "instructions)")
+
+
+def _device_name(value: str) -> str:
+    """Spelling checked at parse time without torch; presence when the model loads."""
+    import re
+
+    name = value.strip().lower()
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name):
+        raise argparse.ArgumentTypeError(f"unknown device {value!r}; expected auto, cpu, cuda, "
+                                         "cuda:N or mps")
+    return name
 
 
 def _device_option(parser, what: str) -> None:

@@ -93,4 +93,33 @@ def prepare_device(device: torch.device) -> None:
     (training crops have one size, so the fastest kernels are found once)."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
+
+
+def precision_of(bf16: bool = False, precision: str | None = None) -> str:
+    """The precision asked for: ``precision``, else ``bf16`` when the older
+    ``bf16`` flag is set (it forces bf16 on any device), else ``auto``."""
+    return precision or ("bf16" if bf16 else "auto")
+
+
+def precision_label(device: torch.device, precision: str = "auto") -> str:
+    """What ``precision`` amounts to on ``device``: ``fp32``, ``bf16`` or ``fp16``
+    (recorded beside results, since ``auto`` differs between machines)."""
+    dtype = autocast_dtype(device, precision)
+    return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[dtype]
+
+
+def module_device(module) -> torch.device:
+    """Where ``module``'s weights live (the CPU for a module without any)."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def prepare_for_inference(device: torch.device) -> None:
+    """Per-device switches for inference. On CUDA, cuDNN's benchmark mode picks
+    the fastest convolution kernels for each input shape once, then reuses them:
+    a cohort's photos share a few working sizes, and tiles share one."""
+    if device.type == "cuda":
         torch.backends.cudnn.benchmark = True

@@ -17,6 +17,7 @@ import numpy as np
 from .bootstrap import bootstrap_intervals
 from .checkpoint import ModelBundle
 from .data import Dataset
+from .devices import precision_label, precision_of
 from .errors import RetinasegError, naming_file
 from .inference import model_tta, predict_probabilities
 from .metrics import SegmentationMetrics
@@ -37,6 +38,7 @@ class EvalOptions:
     bf16: bool = False
     topology: bool = False           # clDice and connected components (skeletons: slower)
     bootstrap: int = 0               # resamples for 95% intervals over images; 0 = none
+    precision: str | None = None     # auto / fp32 / bf16 / fp16; None: bf16 if set, else auto
 
 
 class Scorer:
@@ -93,7 +95,8 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
             raise RetinasegError(f"{sample.image_path}: no vessel annotation to evaluate against")
         started = time.perf_counter()
         try:
-            prob = predict_probabilities(bundle, sample.image, sample.fov, tta, options.bf16)
+            prob = predict_probabilities(bundle, sample.image, sample.fov, tta, options.bf16,
+                                         options.precision)
         except RetinasegError as exc:
             raise naming_file(sample.image_path, exc) from None
         seconds.append(time.perf_counter() - started)
@@ -109,7 +112,8 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     return EvaluationResult(
         **vars(scores), model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
-        threshold_source=source, tta=tta, bf16=options.bf16,
+        threshold_source=source, tta=tta, bf16=options.bf16, device=str(bundle.device),
+        precision=precision_label(bundle.device, precision_of(options.bf16, options.precision)),
         fov="estimated from the images" if estimated_fov else "dataset masks",
         seconds_per_image=float(np.mean(seconds)), machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

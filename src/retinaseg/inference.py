@@ -5,10 +5,15 @@ images' FOV (or, for a model trained with ``square_size``, resized to that
 square), preprocessed, segmented (whole, or in overlapping tiles blended
 with a linear ramp when large), and its probabilities resized back to native
 resolution, where every metric is computed.
+
+Inference runs where the model's weights are (``bundle.device``): inputs are
+moved there, tiles and TTA views are accumulated there, and the probabilities
+come back to the CPU as numpy at the end. The autocast precision follows the
+device (:func:`retinaseg.devices.autocast_dtype`): bf16 or fp16 on CUDA, fp32 on
+the CPU unless bf16 is asked for.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import re
 
@@ -21,6 +26,7 @@ from .data.augment import rotate
 from .data.fov import estimate_fov
 from .data.geometry import pad_to_stride, scale_to, target_fov_width, to_working_geometry
 from .data.preprocess import preprocess
+from .devices import autocast, autocast_dtype, module_device, precision_of
 from .errors import RetinasegError
 from .models.contract import require_contract
 
@@ -43,16 +49,11 @@ def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray):
     return to_working_geometry(image, fov, meta.fov_diameter, meta.square_size, meta.fov_range)
 
 
-def _autocast(bf16: bool, device: torch.device):
-    if bf16:
-        return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def forward_logits(module, x: torch.Tensor, bf16: bool = False) -> torch.Tensor:
-    """Logits for a ``(N, C, H, W)`` batch of any size (padded to the stride)."""
+def forward_logits(module, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """fp32 logits for a ``(N, C, H, W)`` batch of any size (padded to the stride),
+    on ``x``'s device, under autocast to ``dtype`` (None: plain fp32)."""
     padded, (height, width) = pad_to_stride(x, require_contract(module).stride)
-    with torch.inference_mode(), _autocast(bf16, x.device):
+    with torch.inference_mode(), autocast(x.device, dtype):
         logits = module(padded.contiguous(memory_format=torch.channels_last))
     return logits[..., :height, :width].float()
 
@@ -74,10 +75,12 @@ def _tile_starts(length: int, tile: int, step: int) -> list[int]:
 
 
 def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
-                          overlap: int = TILE_OVERLAP, bf16: bool = False) -> torch.Tensor:
+                          overlap: int = TILE_OVERLAP,
+                          dtype: torch.dtype | None = None) -> torch.Tensor:
     """Logits of a large ``(1, C, H, W)`` image from overlapping blended tiles.
 
-    Memory stays bounded by one tile; the ramp weights hide the tile seams.
+    Memory stays bounded by one tile; the ramp weights hide the tile seams. The
+    sums live on ``x``'s device, so no tile makes a round trip to the CPU.
     """
     height, width = x.shape[-2:]
     tile_h, tile_w = min(tile, height), min(tile, width)
@@ -88,7 +91,8 @@ def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
     for top in _tile_starts(height, tile_h, tile_h - overlap):
         for left in _tile_starts(width, tile_w, tile_w - overlap):
             patch = x[..., top:top + tile_h, left:left + tile_w]
-            total[..., top:top + tile_h, left:left + tile_w] += forward_logits(module, patch, bf16) * window
+            logits = forward_logits(module, patch, dtype)
+            total[..., top:top + tile_h, left:left + tile_w] += logits * window
             weight[..., top:top + tile_h, left:left + tile_w] += window
     return total / weight
 
@@ -138,13 +142,13 @@ def pad_to_diagonal(x: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, slice]]
     return padded, (slice(top, top + height), slice(left, left + width))
 
 
-def _probabilities(module, view: torch.Tensor, bf16: bool) -> torch.Tensor:
+def _probabilities(module, view: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
     # A model whose context is a whole row or column (a sequence model) must never
     # see tiles: a tile would cut its sequences short.
     small = view.shape[-2] * view.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS
     if require_contract(module).needs_whole_image or small:
-        return torch.sigmoid(forward_logits(module, view, bf16))
-    return torch.sigmoid(sliding_window_logits(module, view, bf16=bf16))
+        return torch.sigmoid(forward_logits(module, view, dtype))
+    return torch.sigmoid(sliding_window_logits(module, view, dtype=dtype))
 
 
 def model_tta(bundle: ModelBundle, tta: str | None) -> str:
@@ -153,33 +157,47 @@ def model_tta(bundle: ModelBundle, tta: str | None) -> str:
 
 
 def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = False,
-                   device=None) -> torch.Tensor:
-    """Vessel probabilities ``(H, W)``, on the CPU, for a preprocessed ``(C, H, W)``
-    tensor, computed on ``device`` (the module's; None = where ``x`` is).
+                   device: torch.device | str | None = None,
+                   precision: str | None = None) -> torch.Tensor:
+    """Vessel probabilities ``(H, W)``, on the CPU, for a preprocessed ``(C, H, W)`` tensor.
+
+    It runs on ``device`` (None: where ``module``'s weights are; the module must
+    already be there), under the autocast ``precision`` suits that device
+    (``bf16`` forces bf16; see :func:`retinaseg.devices.autocast_dtype`).
+    """
+    device = torch.device(device) if device is not None else module_device(module)
+    dtype = autocast_dtype(device, precision_of(bf16, precision))
+    return predict_on_device(module, x.to(device), tta, dtype).cpu()
+
+
+def predict_on_device(module, x: torch.Tensor, tta: str, dtype: torch.dtype | None) -> torch.Tensor:
+    """:func:`predict_tensor` on ``x``'s device, leaving the map there.
 
     Each TTA view's map is transformed back with a map of ones beside it, so a
     pixel is averaged over the views whose frame it was inside (rotations by
     other angles than multiples of 90 degrees cut corners off the frame).
     """
-    batch, inside = x[None].to(device or x.device), (slice(None), slice(None))
+    batch, inside = x[None], (slice(None), slice(None))
     if tta_rotations(tta):
         batch, inside = pad_to_diagonal(batch)
     total = torch.zeros(batch.shape[-2:], device=batch.device)
     weight = torch.zeros(batch.shape[-2:], device=batch.device)
     for forward, inverse in _tta_variants(tta):
-        prob = _probabilities(module, forward(batch), bf16)
+        prob = _probabilities(module, forward(batch), dtype)
         back = inverse(torch.cat([prob, torch.ones_like(prob)], dim=1))
         total += back[0, 0]
         weight += back[0, 1]
-    return (total / weight.clamp_min(1e-6))[inside].cpu()
+    return (total / weight.clamp_min(1e-6))[inside]
 
 
 def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray | None = None,
-                          tta: str | None = None, bf16: bool = False) -> np.ndarray:
+                          tta: str | None = None, bf16: bool = False,
+                          precision: str | None = None) -> np.ndarray:
     """Vessel probability map of an RGB photo at its native resolution.
 
     ``fov`` is estimated when not given; probabilities outside it are 0. ``tta``
     None means the model's own (``meta.tta``, which its threshold was chosen under).
+    It runs on ``bundle.device``; ``precision`` (or ``bf16``) as in :func:`predict_tensor`.
     """
     tta = model_tta(bundle, tta)
     if fov is None:
@@ -187,11 +205,13 @@ def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarra
     if not fov.any():
         raise RetinasegError("the field of view is empty: nothing to segment")
     work_image, work_fov = working_copy(bundle, image, fov)
-    x = torch.from_numpy(preprocess(work_image, work_fov, bundle.meta.preprocess))
-    prob = predict_tensor(bundle.module, x, tta, bf16)
-    if prob.shape != fov.shape:
+    device = bundle.device
+    x = torch.from_numpy(preprocess(work_image, work_fov, bundle.meta.preprocess)).to(device)
+    dtype = autocast_dtype(device, precision_of(bf16, precision))
+    prob = predict_on_device(bundle.module, x, tta, dtype)
+    if prob.shape != fov.shape:  # resized on the device: the native map is the big one
         prob = F.interpolate(prob[None, None], size=fov.shape, mode="bilinear",
                              align_corners=False, antialias=True)[0, 0]
-    prob = prob.clamp_(0.0, 1.0).numpy()
+    prob = prob.clamp_(0.0, 1.0).cpu().numpy()
     prob[~fov] = 0.0
     return prob

@@ -4,10 +4,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .checkpoint import SUFFIX, ModelBundle, load_checkpoint, save_model, sha256_of
 from .errors import RetinasegError
 from .registry import Registry
+
+if TYPE_CHECKING:  # torch is imported only when a model is loaded: `retinaseg models` stays light
+    import torch
+
+    from .checkpoint import ModelBundle
+
+SUFFIX = ".safetensors"  # checkpoint.SUFFIX, without importing torch
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,8 @@ def export_weights(checkpoint, name: str) -> Path:
     config. The bytes depend only on the model, so exporting the same model again
     leaves the file and its hash as they were; a new model needs its new hash
     pinned in the registry (:func:`unpinned`)."""
+    from .checkpoint import load_checkpoint, save_model
+
     bundle = load_checkpoint(checkpoint, for_inference=False)  # ship the unfused weights
     target = pretrained_path(name)
     save_model(target, bundle.module, bundle.meta, half=True, config=bundle.config)
@@ -85,6 +94,8 @@ def export_weights(checkpoint, name: str) -> Path:
 def unpinned(name: str, path: Path) -> str | None:
     """What to change in this file when ``path`` (exported as ``name``) is not
     the file the registry pins; None when it is."""
+    from .checkpoint import sha256_of
+
     digest = sha256_of(path)
     if name in PRETRAINED and PRETRAINED.get(name).sha256 == digest:
         return None
@@ -94,6 +105,8 @@ def unpinned(name: str, path: Path) -> str | None:
 
 def verified_pretrained_path(name: str) -> Path:
     """The shipped file of ``name``, after checking it against its pinned SHA-256."""
+    from .checkpoint import sha256_of
+
     weights = PRETRAINED.get(name)
     path = pretrained_path(name)
     if not path.is_file():
@@ -105,16 +118,27 @@ def verified_pretrained_path(name: str) -> Path:
 
 
 def load_pretrained(name: str) -> ModelBundle:
+    from .checkpoint import load_checkpoint
+
     return load_checkpoint(verified_pretrained_path(name),
                            expect_architecture=PRETRAINED.get(name).architecture)
 
 
-def load_model(name_or_path: str) -> ModelBundle:
-    """A shipped model by name (``unet-drive``) or any checkpoint file by path."""
-    if name_or_path in PRETRAINED:
-        return load_pretrained(name_or_path)
+def load_model(name_or_path: str, device: torch.device | str | None = None) -> ModelBundle:
+    """A shipped model by name (``unet-drive``) or any checkpoint file by path,
+    ready for inference on ``device`` (None: the CPU; ``auto``: CUDA, then MPS, then
+    the CPU; see :func:`retinaseg.devices.resolve_device`)."""
+    from .checkpoint import load_checkpoint
+    from .devices import prepare_for_inference, resolve_device
+
+    target = resolve_device(device or "cpu")  # a bad device name fails before any loading
     path = Path(name_or_path)
-    if path.suffix in (SUFFIX, ".pt", ".pth") or path.exists():
-        return load_checkpoint(path)
-    raise RetinasegError(f"unknown model {name_or_path!r}: not a shipped model "
-                         f"({', '.join(PRETRAINED.names())}) nor a checkpoint file")
+    if name_or_path in PRETRAINED:
+        bundle = load_pretrained(name_or_path)
+    elif path.suffix in (SUFFIX, ".pt", ".pth") or path.exists():
+        bundle = load_checkpoint(path)
+    else:
+        raise RetinasegError(f"unknown model {name_or_path!r}: not a shipped model "
+                             f"({', '.join(PRETRAINED.names())}) nor a checkpoint file")
+    prepare_for_inference(target)
+    return bundle.to(target)

@@ -17,8 +17,9 @@ SAMPLE_NAME = "skimage-retina"
 
 def segment_image(bundle: ModelBundle, image: np.ndarray, threshold: float | None = None,
                   tta: str | None = None, bf16: bool = False, valid: np.ndarray | None = None,
-                  quality_check: bool = True):
-    """Probability map, mask, FOV of one RGB photo (FOV estimated, within ``valid``).
+                  quality_check: bool = True, precision: str | None = None):
+    """Probability map, mask, FOV of one RGB photo (FOV estimated, within ``valid``),
+    on ``bundle.device``.
 
     With ``quality_check`` a photo in which no usable fundus is seen is refused
     (:func:`~retinaseg.data.quality.check_fundus`) rather than segmented.
@@ -26,7 +27,7 @@ def segment_image(bundle: ModelBundle, image: np.ndarray, threshold: float | Non
     fov = estimate_fov(image, valid)
     if quality_check:
         check_fundus(image, fov)
-    prob = predict_probabilities(bundle, image, fov, tta, bf16)
+    prob = predict_probabilities(bundle, image, fov, tta, bf16, precision)
     mask = prob >= (bundle.meta.threshold if threshold is None else threshold)
     return prob, mask, fov
 

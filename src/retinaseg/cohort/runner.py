@@ -84,7 +84,7 @@ def is_done(row: dict | None, spec: JobSpec) -> bool:
 def _load_checked(spec: JobSpec):
     from ..pretrained import load_model
 
-    return load_model(spec.model)
+    return load_model(spec.model, spec.device)
 
 
 def _identity(spec: JobSpec, bundle) -> dict:

@@ -41,6 +41,8 @@ class JobSpec:
     save: tuple[str, ...] = DEFAULT_SAVE
     threads: int = 0  # torch threads per worker process; 0 keeps torch's default
     quality_check: bool = True  # refuse photos in which no usable fundus is seen
+    device: str = "auto"  # where each worker segments (auto: CUDA, then MPS, then the CPU)
+    precision: str | None = None  # autocast; None: the device's default (fp32 on the CPU)
 
 
 # --- extension points: the lead wires vessel measurements and the quality verdict in here --
@@ -108,7 +110,7 @@ def worker_bundle(spec: JobSpec):
 
             if spec.threads:
                 torch.set_num_threads(spec.threads)
-            _BUNDLES[spec.model] = load_model(spec.model)
+            _BUNDLES[spec.model] = load_model(spec.model, spec.device)
         return _BUNDLES[spec.model]
 
 
@@ -155,7 +157,7 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     image, valid = photo.rgb, photo.valid
     row.update(width=image.shape[1], height=image.shape[0])
     prob, mask, fov = segment_image(bundle, image, spec.threshold, spec.tta, spec.bf16, valid,
-                                    spec.quality_check)
+                                    spec.quality_check, spec.precision)
     row.update(_geometry_columns(bundle, fov))
     row.update(quality_columns(image, fov, prob, threshold))
     row.update(measurement_columns(mask, fov, dict(row)))

@@ -211,8 +211,8 @@ def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:
     centre = np.array([[(width - 1) / 2.0, (height - 1) / 2.0]])
     theta = view_transforms(centre, (height, width), (height, width), np.deg2rad([-degrees]),
                             np.ones(1), np.ones(1))
-    grid = F.affine_grid(theta.expand(len(x), 2, 3).to(x.device), (len(x), 1, height, width),
-                         align_corners=False)
+    theta = theta.to(device=x.device, dtype=x.dtype)  # TTA rotates on the model's device
+    grid = F.affine_grid(theta.expand(len(x), 2, 3), (len(x), 1, height, width), align_corners=False)
     return F.grid_sample(x, grid, mode="bilinear", align_corners=False)
 
 

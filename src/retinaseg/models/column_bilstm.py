@@ -70,20 +70,31 @@ def bilstm(in_channels: int, hidden_size: int, num_layers: int, dropout: float) 
     return lstm
 
 
+def run_lstm(lstm: nn.LSTM, sequences: torch.Tensor) -> torch.Tensor:
+    """The LSTM's outputs; in fp32 when autocast is on for the CPU.
+
+    oneDNN's CPU LSTM under bf16 or fp16 autocast fails to build a kernel on
+    CPUs without bf16 instructions ("could not create a primitive descriptor"),
+    so there the LSTM steps out of autocast. CUDA keeps autocast (cuDNN has it).
+    """
+    if sequences.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return lstm(sequences.float())[0]
+    return lstm(sequences)[0]
+
+
 def column_features(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     """Hidden features ``(N, H, W, 2 * hidden)`` of every column read top to bottom."""
     n, c, h, w = x.shape
     columns = x.permute(0, 3, 2, 1).reshape(n * w, h, c)  # one sequence per column
-    out, _ = lstm(columns)
-    return out.reshape(n, w, h, -1).transpose(1, 2)
+    return run_lstm(lstm, columns).reshape(n, w, h, -1).transpose(1, 2)
 
 
 def row_features(lstm: nn.LSTM, x: torch.Tensor) -> torch.Tensor:
     """Hidden features ``(N, H, W, 2 * hidden)`` of every row read left to right."""
     n, c, h, w = x.shape
     rows = x.permute(0, 2, 3, 1).reshape(n * h, w, c)  # one sequence per row
-    out, _ = lstm(rows)
-    return out.reshape(n, h, w, -1)
+    return run_lstm(lstm, rows).reshape(n, h, w, -1)
 
 
 @register_model("column-bilstm")

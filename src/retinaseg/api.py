@@ -1,0 +1,168 @@
+"""The top-level Python API: ``retinaseg.load_model``, ``segment`` and ``evaluate``.
+
+Thin wrappers over :mod:`retinaseg.pretrained`, :mod:`retinaseg.inference` and
+:mod:`retinaseg.evaluate` that take names, paths or arrays and a ``device``, so a
+script needs one import::
+
+    import retinaseg
+
+    model = retinaseg.load_model("unet-drive", device="auto")
+    result = retinaseg.segment("photo.jpg", model=model)
+    result.mask, result.probabilities, result.threshold
+
+``import retinaseg`` does not import torch; this module is loaded (and torch
+with it) the first time one of these names is used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Union
+
+import numpy as np
+
+from .checkpoint import ModelBundle, ModelMeta
+from .data import Dataset, load_dataset, read_image
+from .devices import precision_label, precision_of, resolve_device
+from .errors import RetinasegError
+from .evaluate import EvalOptions, evaluate_model
+from .inference import model_tta, predict_probabilities
+from .pretrained import load_model as _load_bundle
+from .results import EvaluationResult
+
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+DEFAULT_MODEL = "unet-drive"
+
+ImageInput = Union[str, Path, np.ndarray, "Image.Image"]
+ModelInput = Union[str, Path, ModelBundle]
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """One photo's segmentation, at the photo's own resolution.
+
+    ``probabilities``: float32 ``(H, W)`` vessel probabilities in [0, 1], 0 outside
+    the FOV; ``mask``: bool ``(H, W)``, ``probabilities >= threshold``; ``fov``:
+    bool ``(H, W)`` field of view (estimated unless given); ``model``: the model's
+    :class:`~retinaseg.checkpoint.ModelMeta` (architecture, preprocessing, scale,
+    calibrated threshold and TTA); ``model_source``: the file it was loaded from;
+    ``tta``, ``device`` and ``precision`` (``fp32``, ``bf16`` or ``fp16``) say how
+    it was run.
+    """
+
+    probabilities: np.ndarray
+    mask: np.ndarray
+    fov: np.ndarray
+    threshold: float
+    model: ModelMeta
+    model_source: str
+    tta: str
+    device: str
+    precision: str
+
+
+def load_model(name_or_path: str | Path = DEFAULT_MODEL,
+               device: torch.device | str | None = "auto") -> ModelBundle:
+    """A model ready for inference: shipped weights by name (see
+    :func:`retinaseg.list_pretrained`) or a checkpoint file a run wrote.
+
+    ``device``: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda``,
+    ``cuda:N``, ``mps`` or a ``torch.device``. Shipped files are checked against
+    their pinned SHA-256 first.
+    """
+    return _load_bundle(str(name_or_path), device=device)
+
+
+def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
+            device: torch.device | str | None = None, tta: str | None = None,
+            threshold: float | None = None, precision: str | None = None,
+            fov: np.ndarray | None = None) -> Segmentation:
+    """Segment the vessels of one colour fundus photograph.
+
+    Args:
+        image: a file path, an ``(H, W, 3)`` uint8 RGB array, or a PIL image.
+        model: shipped weights name, checkpoint path, or a model from
+            :func:`load_model` (load once when segmenting many photos).
+        device: where to run; None means the loaded model's device, or ``auto``
+            for a name or path. A loaded model on another device is moved there.
+        tta: test-time augmentation (``none``, ``flip``, ``flip+rot90``,
+            ``rot<K>``); None: the one the model's threshold was chosen under.
+        threshold: None: the model's own, chosen on its validation images.
+        precision: autocast ``auto`` (bf16/fp16 on CUDA, fp32 elsewhere),
+            ``fp32``, ``bf16`` or ``fp16``.
+        fov: a boolean ``(H, W)`` field of view; estimated when None.
+    """
+    bundle = _bundle_on(model, device)
+    rgb = as_rgb(image)
+    if fov is not None:
+        fov = _checked_fov(fov, rgb.shape[:2])
+    else:
+        from .data.fov import estimate_fov
+
+        fov = estimate_fov(rgb)
+    tta = model_tta(bundle, tta)
+    prob = predict_probabilities(bundle, rgb, fov, tta, precision=precision)
+    cut = bundle.meta.threshold if threshold is None else float(threshold)
+    return Segmentation(prob, prob >= cut, fov, cut, bundle.meta, bundle.source, tta,
+                        str(bundle.device),
+                        precision_label(bundle.device, precision_of(False, precision)))
+
+
+def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",
+             split: str = "test", data_root: str | Path | None = None,
+             device: torch.device | str | None = None, tta: str | None = None,
+             threshold: float | None = None, precision: str | None = None,
+             topology: bool = False, bootstrap: int = 0,
+             progress: Callable | None = None) -> EvaluationResult:
+    """Score a model on a dataset split at native resolution, inside the FOV.
+
+    ``dataset`` is a registered name (``retinaseg.list_datasets()``), a folder
+    with ``images/ masks/ [fov/]``, or a :class:`~retinaseg.data.Dataset`;
+    ``data_root`` is the folder holding DRIVE/, HRF/ ... (default
+    ``$RETINASEG_DATA``). Returns the typed :class:`~retinaseg.results.EvaluationResult`:
+    pooled and per-image metrics, the human observers, provenance (``.to_dict()``
+    is what ``metrics.json`` holds).
+    """
+    data = dataset if isinstance(dataset, Dataset) else load_dataset(str(dataset), split, data_root)
+    bundle = _bundle_on(model, device)
+    options = EvalOptions(threshold, tta, topology=topology, bootstrap=bootstrap,
+                          precision=precision)
+    return evaluate_model(bundle, data, options, progress)
+
+
+def _bundle_on(model: ModelInput, device) -> ModelBundle:
+    """The model loaded (``auto`` device unless told), or a loaded one moved to ``device``."""
+    if isinstance(model, ModelBundle):
+        return model if device is None else model.to(resolve_device(device))
+    if not isinstance(model, (str, Path)):
+        raise RetinasegError(f"model must be a shipped weights name, a checkpoint path or a "
+                             f"model from retinaseg.load_model, not {type(model).__name__}")
+    return load_model(model, "auto" if device is None else device)
+
+
+def as_rgb(image: ImageInput) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 array from a path, an array or a PIL image."""
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+        return np.asarray(image.convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        raise RetinasegError(f"image must be a file path, a numpy RGB array or a PIL image, "
+                             f"not {type(image).__name__}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise RetinasegError(f"image array must be (H, W, 3) uint8 RGB, got {image.shape} "
+                             f"{image.dtype}")
+    if min(image.shape[:2]) < 16:
+        raise RetinasegError(f"image is too small to segment ({image.shape[1]}x{image.shape[0]})")
+    return np.ascontiguousarray(image)
+
+
+def _checked_fov(fov: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    fov = np.asarray(fov)
+    if fov.shape != shape:
+        raise RetinasegError(f"fov is {fov.shape[1]}x{fov.shape[0]} but the image is "
+                             f"{shape[1]}x{shape[0]}")
+    return fov.astype(bool)
