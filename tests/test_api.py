@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import retinaseg
+from retinaseg.results import EvaluationResult
 from retinaseg import RetinasegError
 from retinaseg.devices import precision_label, resolve_device
 from retinaseg.segment import sample_image, segment_image
@@ -163,8 +164,10 @@ def test_evaluate_wrapper_matches_evaluate_model(tiny_model, synthetic_root):
                                 device="cpu")
     direct = evaluate_model(load_model(str(tiny_model)),
                             load_dataset("drive", "test", synthetic_root))
-    assert result["pooled"] == direct["pooled"] and result["images"] == direct["images"] > 0
-    assert (result["device"], result["precision"]) == ("cpu", "fp32")
+    assert isinstance(result, EvaluationResult)
+    assert result.pooled == direct.pooled and result.images == direct.images > 0
+    assert (result.device, result.precision) == ("cpu", "fp32")
+    assert EvaluationResult.from_dict(result.to_dict()).device == "cpu"  # kept in metrics.json
     with pytest.raises(RetinasegError, match="unknown dataset 'nosuch'"):
         retinaseg.evaluate(tiny_model, "nosuch", data_root=synthetic_root)
 

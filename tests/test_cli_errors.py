@@ -145,14 +145,16 @@ def test_a_folder_job_keeps_going_and_exits_1(tiny_model, user_folder, tmp_path,
 
 def test_out_that_is_a_file_fails_before_any_work(tiny_model, synthetic_root, user_folder,
                                                   tmp_path, capsys, monkeypatch):
-    import retinaseg.evaluate
+    import importlib
+
     import retinaseg.pretrained
 
+    evaluation = importlib.import_module("retinaseg.evaluate")  # the module, not the API function
     a_file = tmp_path / "taken"
     a_file.write_text("x")
     # The output is checked first: neither a model is loaded nor an image evaluated.
     monkeypatch.setattr(retinaseg.pretrained, "load_model", _never)
-    monkeypatch.setattr(retinaseg.evaluate, "evaluate_model", _never)
+    monkeypatch.setattr(evaluation, "evaluate_model", _never)
     _fails(capsys, ["segment", user_folder / "images", "--out", a_file], 3, a_file,
            "is a file, not a folder")
     _fails(capsys, ["evaluate", "--dataset", "drive", "--data-root", synthetic_root,

@@ -6,7 +6,7 @@ from retinaseg import overlays
 from retinaseg.errors import RetinasegError
 from retinaseg.overlays import (ERROR_COLOURS, OUTLINE_COLOUR, error_overlay, mask_image,
                                 probability_overlay, thumbnail)
-from retinaseg.segment import overlay
+from retinaseg.overlays import probability_overlay as overlay
 
 SHAPE = (40, 48)
 

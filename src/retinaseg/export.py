@@ -24,8 +24,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import ModelBundle, ModelMeta
+from .checkpoint import ModelBundle, meta_from_dict
 from .errors import RetinasegError, file_error
+from .models.contract import SegmentationModel
 from .outputs import write_all_or_nothing
 
 OPSET = 17
@@ -153,16 +154,17 @@ def onnx_session(path_or_bytes):
     return ort.InferenceSession(source, providers=["CPUExecutionProvider"])
 
 
-class OnnxModule(nn.Module):
-    """An onnxruntime session behind the interface inference expects of a module
+class OnnxModule(SegmentationModel):
+    """An onnxruntime session behind the model contract inference expects
     (logits out, stride, whole-image need), so retinaseg's resampling, TTA and
     FOV handling can run an exported file."""
 
-    def __init__(self, session, needs_whole_image: bool):
+    def __init__(self, session, needs_whole_image: bool, in_channels: int):
         super().__init__()
         self.session = session
         self.stride = 1  # the graph pads to the network's stride itself
         self.needs_whole_image = needs_whole_image
+        self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(x.detach().float().cpu().numpy())
@@ -185,11 +187,12 @@ def load_onnx(path) -> ModelBundle:
     if META_KEY not in props:
         raise file_error(path, f"not exported by retinaseg (no {META_KEY!r} metadata)")
     try:
-        meta = ModelMeta(**json.loads(props[META_KEY]))
+        meta = meta_from_dict(json.loads(props[META_KEY]), path)  # checked field by field
         whole = json.loads(props.get("whole_image_only", "false")) is True
     except (TypeError, ValueError):
         raise file_error(path, f"its {META_KEY!r} metadata is not a retinaseg model's") from None
-    return ModelBundle(OnnxModule(session, whole), meta, str(path), props.get("source_sha256", ""))
+    module = OnnxModule(session, whole, int(meta.kwargs.get("in_channels", 1)))
+    return ModelBundle(module, meta, str(path), props.get("source_sha256", ""))
 
 
 def _channels(module: nn.Module) -> int:

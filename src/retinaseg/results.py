@@ -84,6 +84,8 @@ class EvaluationResult(Scores):
     images: int = 0
     tta: str = "none"
     bf16: bool = False
+    device: str = ""                  # where it ran (cpu, cuda:0, ...); "" in older files
+    precision: str = ""               # what autocast amounted to there: fp32, bf16 or fp16
     fov: str = ""
     seconds_per_image: float = math.nan
     machine: dict = field(default_factory=dict)
