@@ -55,11 +55,19 @@ def parse_yaml(text: str):
     for values its resolver accepted (e.g. the date ``2020-13-45``).
     """
     try:
-        return yaml.load(text, Loader=StrictLoader)
+        return _plain_data(text)
     except yaml.YAMLError as exc:
         raise ValueError(_yaml_problem(exc)) from None
     except (ValueError, OverflowError, RecursionError) as exc:
         raise ValueError(f"bad value ({type(exc).__name__}: {_first_line(exc)})") from None
+
+
+def _plain_data(text: str):
+    loader = StrictLoader(text)  # a SafeLoader: plain data only, never Python objects
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def read_yaml_file(path, what: str = "file"):
