@@ -27,6 +27,7 @@ from .devices import precision_label, precision_of, resolve_device
 from .errors import RetinasegError
 from .evaluate import EvalOptions, evaluate_model
 from .inference import model_tta, predict_probabilities
+from .pretrained import DEFAULT_MODEL
 from .pretrained import load_model as _load_bundle
 from .results import EvaluationResult
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-DEFAULT_MODEL = "unet-drive"
 
 ImageInput = Union[str, Path, np.ndarray, "Image.Image"]
 ModelInput = Union[str, Path, ModelBundle]

@@ -30,8 +30,8 @@ import warnings
 from pathlib import Path
 
 from .errors import OutputError, RetinasegError, RetinasegWarning
+from .pretrained import DEFAULT_MODEL
 
-DEFAULT_MODEL = "unet-drive"
 DEFAULT_OUT = "retinaseg-out"
 MAX_LISTED_FAILURES = 20
 DEFAULT_FOV_DEGREES = 45.0  # retinaseg.measure.scale.DEFAULT_FOV_DEGREES, without importing it

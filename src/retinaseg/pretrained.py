@@ -16,6 +16,9 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded: `retinaseg m
 
 SUFFIX = ".safetensors"  # checkpoint.SUFFIX, without importing torch
 
+# What `retinaseg segment`, `--sample` and the Python API use when no model is named.
+DEFAULT_MODEL = "unet-drive"
+
 
 @dataclass(frozen=True)
 class PretrainedWeights:
