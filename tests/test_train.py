@@ -48,6 +48,20 @@ def test_resume_continues_where_the_run_stopped(synthetic_root, tmp_path):
     assert rows[:2] == first
 
 
+def test_resuming_with_more_epochs_replans_the_schedule(synthetic_root, tmp_path):
+    # The cosine must reach its floor at the new last epoch, not stop half-way down
+    # (or keep decaying past the old end).
+    out = tmp_path / "run"
+    fit(_config(synthetic_root, out, "epochs=2", "schedule.warmup_epochs=0"))
+    fit(_config(synthetic_root, out, "epochs=4", "schedule.warmup_epochs=0", "resume=true"))
+    longer = [float(r["lr"]) for r in _log(out)]
+    straight = tmp_path / "straight"
+    fit(_config(synthetic_root, straight, "epochs=4", "schedule.warmup_epochs=0"))
+    planned = [float(r["lr"]) for r in _log(straight)]
+    assert longer[2:] == planned[2:]  # from the resumed epoch on, the 4-epoch curve
+    assert longer[1] < planned[1]  # before it, the 2-epoch curve had decayed faster
+
+
 def test_training_learns_vessels(synthetic_root, tmp_path):
     # Real training on synthetic vessel trees: validation AUC must clearly beat chance.
     out = tmp_path / "run"

@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import itertools
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,7 @@ def _fit(cfg: TrainConfig, world: World, device: torch.device, out: Path,
     last, row = resume_file(cfg, world, out), None
     if last is not None:
         _, row = resume_from(last, module, optimizer, state, meta, average)
+        replan_schedule(state, per_epoch * cfg.epochs, cfg.epochs, cfg.progress)
         if state["scaler"]:
             runtime.scaler.load_state_dict(state["scaler"])
     evaluated = average.module if average is not None else module
@@ -223,6 +225,18 @@ def _fit(cfg: TrainConfig, world: World, device: torch.device, out: Path,
         finalise(out, evaluated, data, meta, cfg, state, device)
     world.barrier()
     return out / MODEL
+
+
+def replan_schedule(state: dict, total_steps: int, epochs: int, verbose: bool) -> None:
+    """A run resumed with another ``epochs`` ends its learning-rate schedule at the
+    new last epoch, not the old one: the rate is a pure function of (step, total),
+    so the curve bends at the resumed step (cosine and poly decay to the new end)."""
+    if state["total"] == total_steps:
+        return
+    if verbose:
+        print(f"resuming with epochs={epochs}: the learning-rate schedule now ends at step "
+              f"{total_steps} (it was planned for {state['total']})", file=sys.stderr)
+    state["total"] = total_steps
 
 
 def run_epoch(epoch: int, model, optimizer, batches, data, cfg: TrainConfig, meta,
