@@ -1,7 +1,7 @@
 """The scorecard of a model meant for any camera (``general``): DRIVE, CHASE_DB1, HRF.
 
     python benchmarks/general_model.py --data-root ../shared/data --run-dir runs/general
-    python benchmarks/general_model.py --data-root ../shared/data --model path/to/model.safetensors --limit 2
+    python benchmarks/general_model.py --data-root ../shared/data --model run/model.safetensors --limit 2
 
 For each ``--model`` (default ``general unet-drive``; a shipped name or any
 checkpoint path) on the test splits of DRIVE, CHASE_DB1 and HRF, loaded as

@@ -1,6 +1,6 @@
 """Is ``general`` as fast as ``unet-drive`` on a DRIVE-size photo? Measured in one run.
 
-    python benchmarks/general_speed.py --data-root ../shared/data [--models general unet-drive] [--runs 5]
+    python benchmarks/general_speed.py --data-root ../shared/data [--models general unet-drive]
 
 Two measures, each with the models alternated run by run (so a burst of load on a
 shared machine hits both alike), medians and the ratio first model / second:

@@ -100,13 +100,19 @@ def holdout_row(args, holdout: str) -> dict:
     model = folder / "model.safetensors"
     row = {"holdout": holdout, "run_dir": str(folder)}
     if not model.is_file():
-        epochs = training_cost(folder)["epochs"] if (folder / "log.csv").is_file() else 0
-        return {**row, "finished": False, "epochs_done": epochs}
+        return {**row, "finished": False, "epochs_done": _epochs_done(folder)}
     try:
         row["training"] = training_cost(folder)
     except SystemExit:  # a finished model without its log still scores
         row["training"] = None
     return {**row, "finished": True, **scorecard(str(model), args.data_root, args.limit)}
+
+
+def _epochs_done(folder: Path) -> int:
+    try:
+        return training_cost(folder)["epochs"]
+    except SystemExit:  # no log, or no finished epoch in it
+        return 0
 
 
 def aggregate(args) -> dict:
@@ -155,7 +161,8 @@ def markdown(result: dict) -> str:
              "epoch and threshold chosen on the validation images of those two only; tested "
              "on every test split as `retinaseg evaluate` loads it (native resolution, HRF "
              "at 3504x2336), pooled inside the FOV; bold: the dataset the run never saw",
-             f"- target: F1 >= {TARGET_F1} on each held-out dataset; met: {met or 'no run finished'}"]
+             f"- target: F1 >= {TARGET_F1} on each held-out dataset; met: "
+             f"{met or 'no run finished'}"]
     if result["limit"]:
         lines.append(f"- **only the first {result['limit']} images of each test set (--limit)**")
     lines += ["", "F1:", "", score_table(result, "f1"), "", "AUC-ROC:", "",
