@@ -16,7 +16,7 @@ from scipy import ndimage
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 RECIPE = BENCHMARKS.parent / "configs" / "general.yaml"
 TINY = ["epochs=1", "model.kwargs={base_channels: 4, depth: 2}", "data.crop_size=32",
-        "data.crops_per_image=1", "data.fov_range=[]", "progress=false", "threads=1"]
+        "data.crops_per_image=1", "data.fov_range=[40, 64]", "progress=false", "threads=1"]
 
 
 def _benchmark(name: str):
