@@ -1,0 +1,227 @@
+"""Leave one dataset out: the ``general`` recipe trained on two datasets, tested on the third.
+
+    python benchmarks/lodo.py command --holdout drive          # print the training command
+    python benchmarks/lodo.py train --holdout drive [--resume]  # run it (hours)
+    python benchmarks/lodo.py aggregate --general general       # the table, from finished runs
+
+``command`` / ``train``: the recipe (``configs/general.yaml`` unless ``--config``)
+with ``data.dataset`` = its datasets but the held-out one, ``data.val_ids`` = its
+validation ids but the held-out dataset's (so the best epoch and the threshold
+come from the training datasets' validation images only), into
+``runs/lodo-<holdout>`` (``--runs-root``). Further ``--set KEY=VALUE`` items go
+after those (a quick check: ``--set epochs=1``). ``--resume`` continues a run
+from its ``last.safetensors``.
+
+``aggregate``: every finished run (one with ``model.safetensors``) and the
+in-domain ``--general`` model scored on the DRIVE, CHASE_DB1 and HRF test sets by
+benchmarks/general_model.py's scorecard (native resolution, inside the FOV,
+pooled, each model's own validation threshold); unfinished runs are listed, not
+scored. Beside them the COD row (Galdran et al., Sci Rep 2022: a U-Net trained on
+all the other public sets, tested on the unseen one). Writes
+benchmarks/results/lodo.{md,json} (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # general_model, beside this file
+
+from general_model import TEST_SETS, scorecard, training_cost  # noqa: E402
+
+from retinaseg.config import read_yaml  # noqa: E402
+from retinaseg.tables import markdown_table  # noqa: E402
+from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
+                             write_result)
+
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "configs" / "general.yaml"
+#: Galdran et al., Sci Rep 2022 ("COD"): F1 of a U-Net tested on the dataset it never saw.
+COD_F1 = {"drive": 0.775, "stare": 0.806, "chase_db1": 0.779, "hrf": 0.746}
+COLUMNS = (*TEST_SETS, "stare")  # STARE is not in the shared data: COD's figure only
+TARGET_F1 = 0.80  # on each held-out dataset
+
+
+def recipe_datasets(values: dict) -> list[str]:
+    return [name for name in str(values["data"]["dataset"]).split("+") if name]
+
+
+def holdout_overrides(values: dict, holdout: str) -> list[str]:
+    """The ``--set`` items that take the recipe ``values`` to the two other datasets."""
+    datasets = recipe_datasets(values)
+    if holdout not in datasets:
+        raise SystemExit(f"--holdout {holdout}: the recipe trains on {'+'.join(datasets)}")
+    kept = [i for i in values["data"].get("val_ids") or [] if i.split(":")[0] != holdout]
+    return [f"data.dataset={'+'.join(d for d in datasets if d != holdout)}",
+            f"data.val_ids={json.dumps(kept)}"]  # a JSON list is a YAML flow list
+
+
+def run_dir(runs_root: Path, holdout: str) -> Path:
+    return Path(runs_root) / f"lodo-{holdout}"
+
+
+def train_argv(args, shown=str) -> list[str]:
+    """``retinaseg train ...`` (after the program name) for ``args.holdout``; ``shown``
+    writes each path."""
+    overrides = holdout_overrides(read_yaml(args.config, "recipe"), args.holdout)
+    argv = ["train", "--config", shown(args.config), "--data-root", shown(args.data_root),
+            "--out", shown(run_dir(args.runs_root, args.holdout))]
+    for item in overrides + (args.set or []):
+        argv += ["--set", item]
+    return argv + (["--resume"] if args.resume else [])
+
+
+def _shown(path) -> str:
+    """``path`` relative to the current folder: a printed command to run from here."""
+    return os.path.relpath(path)
+
+
+def cmd_command(args) -> int:
+    print(shlex.join(["retinaseg", *train_argv(args, _shown)]))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from retinaseg.cli import main as retinaseg
+
+    if (run_dir(args.runs_root, args.holdout) / "model.safetensors").is_file():
+        print(f"{run_dir(args.runs_root, args.holdout)} has finished (model.safetensors)")
+        return 0
+    return retinaseg(train_argv(args))
+
+
+def holdout_row(args, holdout: str) -> dict:
+    """A held-out run scored on every test set, or marked unfinished."""
+    folder = run_dir(args.runs_root, holdout)
+    model = folder / "model.safetensors"
+    row = {"holdout": holdout, "run_dir": str(folder)}
+    if not model.is_file():
+        return {**row, "finished": False, "epochs_done": _epochs_done(folder)}
+    try:
+        row["training"] = training_cost(folder)
+    except SystemExit:  # a finished model without its log still scores
+        row["training"] = None
+    return {**row, "finished": True, **scorecard(str(model), args.data_root, args.limit)}
+
+
+def _epochs_done(folder: Path) -> int:
+    try:
+        return training_cost(folder)["epochs"]
+    except SystemExit:  # no log, or no finished epoch in it
+        return 0
+
+
+def aggregate(args) -> dict:
+    result = clean_provenance(ROOT, args.allow_dirty)
+    rows = [holdout_row(args, holdout) for holdout in TEST_SETS]
+    general = scorecard(args.general, args.data_root, args.limit) if args.general else None
+    held_out = {r["holdout"]: r["test_sets"][r["holdout"]]["f1"] for r in rows if r["finished"]}
+    result.update(limit=args.limit, runs=rows, general=general, cod_f1=COD_F1,
+                  target_f1=TARGET_F1, held_out_f1=held_out,
+                  targets_met={h: f1 >= TARGET_F1 for h, f1 in held_out.items()})
+    return result
+
+
+def _cell(model: dict, name: str, key: str, holdout: str | None = None) -> str:
+    row = model["test_sets"].get(name)
+    if row is None:
+        return "-"
+    text = f"{row[key]:.4f}"
+    return f"**{text}**" if name == holdout else text
+
+
+def score_table(result: dict, key: str) -> str:
+    """Rows: each held-out run, the in-domain model, COD; columns: the test sets."""
+    rows = []
+    for run in result["runs"]:
+        others = "+".join(d for d in TEST_SETS if d != run["holdout"])
+        label = f"held out {run['holdout']} (trained on {others})"
+        if not run["finished"]:
+            rows.append([label, *(["unfinished"] * len(TEST_SETS)), "-"])
+            continue
+        rows.append([label, *(_cell(run, n, key, run["holdout"]) for n in TEST_SETS), "-"])
+    if result["general"]:
+        rows.append([f"in-domain: `{result['general']['model']}` (trained on all three)",
+                     *(_cell(result["general"], n, key) for n in TEST_SETS), "-"])
+    if key == "f1":
+        rows.append(["COD (Galdran et al. 2022), unseen dataset",
+                     *(f"{COD_F1[n]:.3f}" for n in COLUMNS)])
+    return markdown_table(["model", *COLUMNS], rows)
+
+
+def markdown(result: dict) -> str:
+    met = ", ".join(f"{h} {'yes' if ok else 'NO'}" for h, ok in result["targets_met"].items())
+    lines = ["# Leave one dataset out: DRIVE, CHASE_DB1, HRF", "", provenance_markdown(result),
+             "- protocol: the `configs/general.yaml` recipe trained on two of the three "
+             "datasets' training splits (`benchmarks/lodo.py train --holdout NAME`), its best "
+             "epoch and threshold chosen on the validation images of those two only; tested "
+             "on every test split as `retinaseg evaluate` loads it (native resolution, HRF "
+             "at 3504x2336), pooled inside the FOV; bold: the dataset the run never saw",
+             f"- target: F1 >= {TARGET_F1} on each held-out dataset; met: "
+             f"{met or 'no run finished'}"]
+    if result["limit"]:
+        lines.append(f"- **only the first {result['limit']} images of each test set (--limit)**")
+    lines += ["", "F1:", "", score_table(result, "f1"), "", "AUC-ROC:", "",
+              score_table(result, "auc_roc"), "", "predicted / true vessel area:", "",
+              score_table(result, "area_ratio"), ""]
+    lines += [_run_line(r) for r in result["runs"]]
+    return "\n".join(lines) + "\n"
+
+
+def _run_line(run: dict) -> str:
+    if not run["finished"]:
+        done = f"{run['epochs_done']} epochs done" if run["epochs_done"] else "not started"
+        return f"- {run['run_dir']}: unfinished, not scored ({done})"
+    cost = run.get("training")
+    time = (f"{cost['epochs']} epochs, {cost['total_seconds'] / 3600:.2f} h" if cost
+            else "no log.csv")
+    return (f"- {run['run_dir']}: sha256 {run['checkpoint_sha256'][:12]}, threshold "
+            f"{run['threshold']:.4f} ({run['threshold_source']}), {time}")
+
+
+def cmd_aggregate(args) -> int:
+    result = aggregate(args)
+    write_result(args.out, result, markdown(result))
+    return 0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    for verb, run in (("command", cmd_command), ("train", cmd_train)):
+        sub = verbs.add_parser(verb)
+        sub.add_argument("--holdout", required=True, choices=TEST_SETS)
+        sub.add_argument("--config", type=Path, default=RECIPE)
+        sub.add_argument("--set", action="append", metavar="KEY=VALUE",
+                         help="further overrides, after the hold-out's")
+        sub.add_argument("--resume", action="store_true")
+        _common(sub)
+        sub.set_defaults(run=run)
+    agg = verbs.add_parser("aggregate")
+    agg.add_argument("--general", default="general",
+                     help="the in-domain model (shipped name or checkpoint); '' to leave out")
+    agg.add_argument("--limit", type=int, default=0, help="first N images of each test set")
+    agg.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lodo"))
+    add_dirty_option(agg)
+    _common(agg)
+    agg.set_defaults(run=cmd_aggregate)
+    return parser.parse_args(argv)
+
+
+def _common(parser) -> None:
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--runs-root", type=Path, default=Path("runs"),
+                        help="where the runs/lodo-<holdout> folders go (default ./runs)")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""benchmarks/lodo.py and benchmarks/general_model.py: the leave-one-dataset-out
+commands, and the aggregate of a tiny real training on the synthetic layouts."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+RECIPE = BENCHMARKS.parent / "configs" / "general.yaml"
+TINY = ["epochs=1", "model.kwargs={base_channels: 4, depth: 2}", "data.crop_size=32",
+        "data.crops_per_image=1", "data.fov_range=[40, 64]", "progress=false", "threads=1"]
+
+
+def _benchmark(name: str):
+    sys.path.insert(0, str(BENCHMARKS))  # lodo imports general_model from beside it
+    try:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+@pytest.fixture(scope="module")
+def lodo():
+    return _benchmark("lodo")
+
+
+@pytest.mark.parametrize("holdout, trained_on, val_ids", [
+    ("drive", "chase_db1+hrf", ["chase_db1:05L", "chase_db1:05R", "hrf:05_h", "hrf:05_g",
+                                "hrf:05_dr"]),
+    ("chase_db1", "drive+hrf", ["drive:21", "drive:22", "hrf:05_h", "hrf:05_g", "hrf:05_dr"]),
+    ("hrf", "drive+chase_db1", ["drive:21", "drive:22", "chase_db1:05L", "chase_db1:05R"]),
+])
+def test_the_printed_command_trains_the_recipe_on_the_two_other_datasets(
+        lodo, capsys, holdout, trained_on, val_ids):
+    from retinaseg.cli import build_parser
+    from retinaseg.config import load_config
+
+    assert lodo.main(["command", "--holdout", holdout, "--data-root", "data",
+                      "--set", "epochs=3"]) == 0
+    argv = shlex.split(capsys.readouterr().out)
+    assert argv[0] == "retinaseg"
+    args = build_parser().parse_args(argv[1:])  # the real CLI takes it as printed
+    assert args.out == f"runs/lodo-{holdout}" and not args.resume
+    config = load_config(args.config, args.set)  # the --set list parses into a real list
+    assert config.data.dataset == trained_on
+    assert config.data.val_ids == val_ids
+    assert config.epochs == 3  # extra --set items come after the hold-out's
+    assert config.data.fov_range == [512, 1280]  # the rest of the recipe is kept
+
+
+def test_a_holdout_outside_the_recipe_is_refused(lodo, tmp_path):
+    recipe = tmp_path / "two.yaml"
+    recipe.write_text("data: {dataset: drive+hrf, val_ids: ['drive:21']}\n")
+    with pytest.raises(SystemExit, match="trains on drive\\+hrf"):
+        lodo.main(["command", "--holdout", "chase_db1", "--config", str(recipe)])
+    assert lodo.main(["command", "--holdout", "hrf", "--config", str(recipe),
+                      "--resume"]) == 0
+
+
+def _evaluate(model: Path, name: str, root: Path, limit: int) -> dict:
+    from retinaseg.data import load_dataset
+    from retinaseg.evaluate import evaluate_model
+    from retinaseg.pretrained import load_model
+
+    return evaluate_model(load_model(str(model)),
+                          load_dataset(name, "test", root)[:limit]).pooled
+
+
+def test_aggregate_scores_finished_runs_and_lists_unfinished_ones(lodo, synthetic_root,
+                                                                   tiny_model, tmp_path):
+    runs = tmp_path / "runs"
+    sets = [item for s in TINY for item in ("--set", s)]
+    assert lodo.main(["train", "--holdout", "hrf", "--data-root", str(synthetic_root),
+                      "--runs-root", str(runs), *sets]) == 0
+    # A run stopped after its first epoch: the state and the log, no final model.
+    shutil.copytree(runs / "lodo-hrf", runs / "lodo-drive")
+    (runs / "lodo-drive" / "model.safetensors").unlink()
+    out = tmp_path / "lodo"
+    assert lodo.main(["aggregate", "--data-root", str(synthetic_root), "--runs-root", str(runs),
+                      "--general", str(tiny_model), "--limit", "2", "--out", str(out),
+                      "--allow-dirty"]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    by_holdout = {r["holdout"]: r for r in result["runs"]}
+    assert by_holdout["drive"] == {**by_holdout["drive"], "finished": False, "epochs_done": 1}
+    assert not by_holdout["chase_db1"]["finished"]
+    scored = by_holdout["hrf"]
+    assert scored["trained_on"] == "drive+chase_db1:train"
+    for name in ("drive", "chase_db1", "hrf"):  # the same numbers retinaseg evaluate gives
+        pooled = _evaluate(runs / "lodo-hrf" / "model.safetensors", name, synthetic_root, 2)
+        assert scored["test_sets"][name]["f1"] == pytest.approx(pooled["f1"])
+        assert scored["test_sets"][name]["images"] == 2
+    assert result["held_out_f1"] == {"hrf": scored["test_sets"]["hrf"]["f1"]}
+    text = out.with_suffix(".md").read_text()
+    assert "| held out drive (trained on chase_db1+hrf) | unfinished |" in text
+    assert f"**{scored['test_sets']['hrf']['f1']:.4f}**" in text  # the unseen set in bold
+    assert "| COD (Galdran et al. 2022), unseen dataset | 0.775 | 0.779 | 0.746 | 0.806 |" in text
+    assert "lodo-chase_db1: unfinished, not scored (not started)" in text
+    assert "- command: `python " in text
+
+
+def test_vessel_totals_match_the_confusion_counts(synthetic_root):
+    general_model = _benchmark("general_model")
+    from retinaseg.data import load_dataset
+    from retinaseg.metrics import SegmentationMetrics
+
+    comparison = general_model.VesselComparison(threshold=0.5)
+    metrics = SegmentationMetrics(0.5)
+    rng = np.random.default_rng(0)
+    for sample in load_dataset("drive", "test", synthetic_root)[:3]:
+        # a "prediction": the manual mask widened by a pixel all round, with a little noise
+        wide = ndimage.binary_dilation(sample.vessel)
+        prob = (np.clip(wide + rng.normal(0, 0.1, wide.shape), 0, 1) * sample.fov
+                ).astype(np.float32)
+        comparison(sample, prob, None)
+        metrics.update(prob, sample.vessel, sample.fov)
+    pooled, summary = metrics.compute()["pooled"], comparison.summary()
+    # predicted / true area inside the FOV is sensitivity / precision
+    assert summary["area_ratio"] == pytest.approx(pooled["sensitivity"] / pooled["precision"])
+    assert summary["area_ratio"] > 1.3 and summary["width_pred_px"] > summary["width_true_px"]
+    assert 0 < summary["length_true_px"] and np.isfinite(summary["length_ratio"])
+
+
+def test_the_targets_and_the_training_cost(tiny_model):
+    general_model = _benchmark("general_model")
+    row = {"f1": 0.825, "auc_roc": 0.979, "area_ratio": 1.16}
+    assert general_model.verdict("drive", row) == {"f1": True, "auc_roc": False,
+                                                   "area_ratio": False}
+    assert general_model.verdict("hrf", {**row, "area_ratio": 0.9}) == {"f1": True,
+                                                                      "area_ratio": True}
+    cost = general_model.training_cost(tiny_model.parent)  # the fixture trained 2 epochs
+    assert cost["epochs"] == 2 and cost["finished"] and cost["total_seconds"] > 0
+    with pytest.raises(SystemExit, match="no training log"):
+        general_model.training_cost(tiny_model.parent / "absent")
