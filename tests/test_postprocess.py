@@ -281,3 +281,14 @@ def test_evaluate_cli_records_the_post_processing(tiny_model, synthetic_root, tm
                  "--hysteresis", "0.2"]) == 0
     result = json.loads((tmp_path / "metrics.json").read_text())
     assert result["postprocess"] == "hysteresis=0.2"
+
+
+def test_topology_against_a_precomputed_truth_reference_is_the_same():
+    from retinaseg.topology import topology_counts, truth_reference
+
+    rng = np.random.default_rng(2)
+    truth, pred = rng.random((2, 40, 40)) > 0.6
+    fov = np.ones((40, 40), bool)
+    fov[:5] = False
+    assert topology_counts(pred, truth, fov, reference=truth_reference(truth, fov)) == \
+        topology_counts(pred, truth, fov)
