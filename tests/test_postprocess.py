@@ -133,6 +133,8 @@ def test_settings_are_spelt_and_read_back():
     assert setting.describe() == "min_component=30,hysteresis=0.3"
     assert parse_postprocess(setting.describe()) == setting
     assert parse_postprocess("none") == NO_POSTPROCESS and NO_POSTPROCESS.describe() == "none"
+    odd = Postprocess(min_component=963.9669421487603, hysteresis=1 / 3)
+    assert parse_postprocess(odd.describe()) == odd  # text carries the setting exactly
     assert as_postprocess(None) is None and as_postprocess(False) == NO_POSTPROCESS
     assert as_postprocess({"fill_holes": 10}) == Postprocess(fill_holes=10)
 
@@ -182,7 +184,7 @@ def test_segment_writes_the_post_processed_mask_and_says_so(tiny_model, photo, t
     cleaned, row = segment_cli(tiny_model, photo, tmp_path / "clean",
                                "--min-component", str(MIN_PX))
     fov = estimate_fov(read_photo(photo).rgb, read_photo(photo).valid)
-    assert plain_row["postprocess"] == "none" and row["postprocess"] == f"min_component={MIN_PX:g}"
+    assert plain_row["postprocess"] == "none" and row["postprocess"] == f"min_component={MIN_PX!r}"
     assert np.array_equal(cleaned, remove_small_components(plain, scaled_area(MIN_PX, fov)))
     assert cleaned.sum() < plain.sum()  # the tiny model leaves specks: some went
     assert row["components"] < plain_row["components"]
@@ -225,7 +227,7 @@ def test_a_model_default_applies_unless_turned_off(tiny_model, photo, tmp_path):
     plain = retinaseg.segment(photo, model=tiny_model, device="cpu")
     default = retinaseg.segment(photo, model=model, device="cpu")
     off = retinaseg.segment(photo, model=model, device="cpu", postprocess=False)
-    assert default.postprocess == f"min_component={MIN_PX:g}" and off.postprocess == "none"
+    assert default.postprocess == f"min_component={MIN_PX!r}" and off.postprocess == "none"
     assert np.array_equal(off.mask, plain.mask)
     assert np.array_equal(default.mask, remove_small_components(
         plain.mask, scaled_area(MIN_PX, plain.fov)))

@@ -70,11 +70,18 @@ class Postprocess:
 
     def describe(self) -> str:
         """The setting as one short string, for tables and result files."""
-        parts = [f"{key}={value:g}" for key, value in asdict(self).items() if value]
+        parts = [f"{key}={_number_text(value)}" for key, value in asdict(self).items() if value]
         return ",".join(parts) or NONE
 
     def to_dict(self) -> dict:
         return {key: value for key, value in asdict(self).items() if value}
+
+
+def _number_text(value: float) -> str:
+    """30 for 30.0; otherwise the shortest text that reads back as the same float, so
+    a setting passed on as text (to cohort workers) is the very same setting."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _finite_number(value) -> bool:
