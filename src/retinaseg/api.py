@@ -27,6 +27,7 @@ from .devices import precision_label, precision_of, resolve_device
 from .errors import RetinasegError
 from .evaluate import EvalOptions, evaluate_model
 from .inference import model_tta, predict_probabilities
+from .postprocess import Postprocess, as_postprocess, postprocess_mask, resolve_postprocess
 from .pretrained import DEFAULT_MODEL
 from .pretrained import load_model as _load_bundle
 from .results import EvaluationResult
@@ -45,7 +46,9 @@ class Segmentation:
     """One photo's segmentation, at the photo's own resolution.
 
     ``probabilities``: float32 ``(H, W)`` vessel probabilities in [0, 1], 0 outside
-    the FOV; ``mask``: bool ``(H, W)``, ``probabilities >= threshold``; ``fov``:
+    the FOV; ``mask``: bool ``(H, W)``, ``probabilities >= threshold`` after the
+    mask post-processing ``postprocess`` names (``none``, or e.g.
+    ``min_component=30``; :mod:`retinaseg.postprocess`); ``fov``:
     bool ``(H, W)`` field of view (estimated unless given); ``model``: the model's
     :class:`~retinaseg.checkpoint.ModelMeta` (architecture, preprocessing, scale,
     calibrated threshold and TTA); ``model_source``: the file it was loaded from;
@@ -62,6 +65,10 @@ class Segmentation:
     tta: str
     device: str
     precision: str
+    postprocess: str = "none"
+
+
+PostprocessInput = Union[None, bool, str, dict, Postprocess]
 
 
 def load_model(name_or_path: str | Path = DEFAULT_MODEL,
@@ -79,7 +86,8 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL,
 def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             device: torch.device | str | None = None, tta: str | None = None,
             threshold: float | None = None, precision: str | None = None,
-            fov: np.ndarray | None = None) -> Segmentation:
+            fov: np.ndarray | None = None,
+            postprocess: PostprocessInput = None) -> Segmentation:
     """Segment the vessels of one colour fundus photograph.
 
     Args:
@@ -94,8 +102,13 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
         precision: autocast ``auto`` (bf16/fp16 on CUDA, fp32 elsewhere),
             ``fp32``, ``bf16`` or ``fp16``.
         fov: a boolean ``(H, W)`` field of view; estimated when None.
+        postprocess: mask post-processing (:mod:`retinaseg.postprocess`): None
+            for the model's default (none unless measured to help it), False or
+            ``"none"``, or a setting: ``"min_component=30,fill_holes=10"``,
+            ``{"hysteresis": 0.3}`` or a :class:`~retinaseg.postprocess.Postprocess`.
     """
     bundle = _bundle_on(model, device)
+    setting = resolve_postprocess(bundle.meta, postprocess)
     rgb = as_rgb(image)
     if fov is not None:
         fov = _checked_fov(fov, rgb.shape[:2])
@@ -106,9 +119,10 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
     tta = model_tta(bundle, tta)
     prob = predict_probabilities(bundle, rgb, fov, tta, precision=precision)
     cut = bundle.meta.threshold if threshold is None else float(threshold)
-    return Segmentation(prob, prob >= cut, fov, cut, bundle.meta, bundle.source, tta,
-                        str(bundle.device),
-                        precision_label(bundle.device, precision_of(False, precision)))
+    return Segmentation(prob, postprocess_mask(prob, cut, fov, setting), fov, cut, bundle.meta,
+                        bundle.source, tta, str(bundle.device),
+                        precision_label(bundle.device, precision_of(False, precision)),
+                        setting.describe())
 
 
 def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",
@@ -116,7 +130,8 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
              device: torch.device | str | None = None, tta: str | None = None,
              threshold: float | None = None, precision: str | None = None,
              topology: bool = False, bootstrap: int = 0,
-             progress: Callable | None = None) -> EvaluationResult:
+             progress: Callable | None = None,
+             postprocess: PostprocessInput = None) -> EvaluationResult:
     """Score a model on a dataset split at native resolution, inside the FOV.
 
     ``dataset`` is a registered name (``retinaseg.list_datasets()``), a folder
@@ -124,12 +139,13 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
     ``data_root`` is the folder holding DRIVE/, HRF/ ... (default
     ``$RETINASEG_DATA``). Returns the typed :class:`~retinaseg.results.EvaluationResult`:
     pooled and per-image metrics, the human observers, provenance (``.to_dict()``
-    is what ``metrics.json`` holds).
+    is what ``metrics.json`` holds). ``postprocess`` is as in :func:`segment`: the
+    threshold scores are those of the mask ``segment`` would return.
     """
     data = dataset if isinstance(dataset, Dataset) else load_dataset(str(dataset), split, data_root)
     bundle = _bundle_on(model, device)
     options = EvalOptions(threshold, tta, topology=topology, bootstrap=bootstrap,
-                          precision=precision)
+                          precision=precision, postprocess=as_postprocess(postprocess))
     return evaluate_model(bundle, data, options, progress)
 
 

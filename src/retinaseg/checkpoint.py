@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 
 from .devices import module_device
-from .errors import file_error
+from .errors import RetinasegError, file_error
 from .models import create_model
 from .models.blocks import fuse_batchnorm
 from .outputs import atomic_write
@@ -51,6 +51,9 @@ class ModelMeta:
     FOV width is clamped into the range (``data.geometry.target_fov_width``).
     ``tta`` is the test-time augmentation the threshold was chosen under, which
     inference applies unless told otherwise ("none" in checkpoints older than the field).
+    ``postprocess`` is the mask post-processing applied unless told otherwise
+    (:mod:`retinaseg.postprocess`; empty: none, as in files older than the field),
+    set only where benchmarks/postprocess.py measured that it helps this model.
     """
 
     architecture: str
@@ -64,6 +67,7 @@ class ModelMeta:
     square_size: int = 0
     tta: str = "none"
     fov_range: list = field(default_factory=list)
+    postprocess: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -146,7 +150,27 @@ def meta_from_dict(values, path) -> ModelMeta:
         if not _fits(values[name], hints[name]):
             raise file_error(path, f"its model meta field {name!r} should be "
                                    f"{_type_name(hints[name])}, not {values[name]!r}")
+    _check_postprocess(values.get("postprocess") or {}, path)
     return ModelMeta(**values)
+
+
+def _check_postprocess(values: dict, path) -> None:
+    from .postprocess import postprocess_from_dict
+
+    try:
+        postprocess_from_dict(values, "its model meta field 'postprocess'")
+    except RetinasegError as exc:
+        raise file_error(path, str(exc)) from None
+
+
+def meta_header(meta: ModelMeta) -> dict:
+    """The meta as the file stores it. An empty ``postprocess`` is left out, so a
+    model without one is written byte for byte as before the field existed (a
+    re-exported shipped file keeps its pinned hash)."""
+    values = asdict(meta)
+    if not values["postprocess"]:
+        del values["postprocess"]
+    return values
 
 
 def _type_name(hint) -> str:
@@ -194,7 +218,7 @@ def checkpoint_bytes(checkpoint: Checkpoint) -> bytes:
     if clash:
         raise ValueError(f"model tensor {clash[0]!r} uses a reserved checkpoint prefix")
     tensors = dict(checkpoint.state_dict)
-    header = {"format": FORMAT, "meta": asdict(checkpoint.meta), "config": checkpoint.config}
+    header = {"format": FORMAT, "meta": meta_header(checkpoint.meta), "config": checkpoint.config}
     if checkpoint.average is not None:
         tensors.update({f"average.{k}": v for k, v in checkpoint.average.items()})
     if checkpoint.optimizer is not None:

@@ -54,7 +54,8 @@ def cmd_segment(args) -> int:
     check_output_folder(args.out)
     spec = JobSpec(args.model, args.out, args.threshold, args.tta, args.precision == "bf16",
                    parse_save(args.save), quality_check=not args.no_quality_check,
-                   device=args.device, precision=args.precision)
+                   device=args.device, precision=args.precision,
+                   postprocess=postprocess_choice(args))
     result = run_cohort(spec, inputs, args.jobs, args.shard and parse_shard(args.shard),
                         args.dask)
     print(result.table.csv_path)
@@ -84,7 +85,7 @@ def cmd_evaluate(args) -> int:
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
     options = EvalOptions(args.threshold, args.tta, args.precision == "bf16",
                           topology=args.topology or args.report, bootstrap=bootstrap,
-                          precision=args.precision)
+                          precision=args.precision, postprocess=postprocess_choice(args))
     command = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         result, written = evaluate_to_folder(bundle, data, options, out, args.report,
@@ -286,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}); "
                      "writes OUT/results.csv and OUT/results.jsonl, and a rerun resumes")
     _cohort_options(seg)
+    _postprocess_options(seg)
     seg.add_argument("--no-quality-check", action="store_true",
                      help="segment even photos in which no usable fundus is seen (blank, "
                           "uniform, noise, over- or under-exposed); they fail by default")
@@ -293,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = verbs.add_parser("evaluate", help="score a model on a dataset split")
     _model_options(ev)
+    _postprocess_options(ev)
     ev.add_argument("--dataset", required=True, help="registered name, or a folder with "
                                                      "images/ masks/ [fov/]")
     ev.add_argument("--split", default="test")
@@ -421,6 +424,46 @@ def _model_options(parser) -> None:
     parser.add_argument("--bf16", dest="precision", action="store_const", const="bf16",
                         help="same as --precision bf16 (faster only on CPUs with bf16 "
                              "instructions)")
+
+
+def _postprocess_options(parser) -> None:
+    group = parser.add_argument_group(
+        "mask post-processing", "sizes are pixel areas at a FOV 540 px wide (DRIVE's), scaled "
+        "with each photo's FOV; any of these replaces the model's default (none unless "
+        "benchmarks/results/postprocess.md found one that helps it)")
+    group.add_argument("--min-component", type=_non_negative, metavar="N",
+                       help="remove 8-connected vessel objects smaller than N px")
+    group.add_argument("--fill-holes", type=_non_negative, metavar="M",
+                       help="fill holes inside vessels smaller than M px")
+    group.add_argument("--hysteresis", type=float, metavar="LOW",
+                       help="also keep pixels with probability >= LOW that touch a pixel "
+                            "above the threshold (reconnects thin vessels)")
+    group.add_argument("--no-postprocess", action="store_true",
+                       help="the plain thresholded mask, whatever the model's default")
+
+
+def _non_negative(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of pixels >= 0, got {value!r}")
+    return number
+
+
+def postprocess_choice(args) -> str | None:
+    """The post-processing the flags ask for, as text; None: the model's default."""
+    from .postprocess import NONE, Postprocess
+
+    given = {key: getattr(args, key) for key in ("min_component", "fill_holes", "hysteresis")
+             if getattr(args, key) is not None}
+    if args.no_postprocess:
+        if given:
+            raise RetinasegError("--no-postprocess cannot be combined with --"
+                                 + ", --".join(k.replace("_", "-") for k in given))
+        return NONE
+    return Postprocess(**given).describe() if given else None
 
 
 def _device_name(value: str) -> str:

@@ -22,6 +22,7 @@ from .errors import RetinasegError, naming_file
 from .inference import model_tta, predict_probabilities
 from .metrics import SegmentationMetrics
 from .outputs import write_all_or_nothing
+from .postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask, resolve_postprocess
 from .results import METRIC_NAMES, EvaluationResult, Scores
 from .tables import text_table
 from .topology import TopologyCounts, topology_counts, topology_scores
@@ -39,21 +40,38 @@ class EvalOptions:
     topology: bool = False           # clDice and connected components (skeletons: slower)
     bootstrap: int = 0               # resamples for 95% intervals over images; 0 = none
     precision: str | None = None     # auto / fp32 / bf16 / fp16; None: bf16 if set, else auto
+    # Mask post-processing (retinaseg.postprocess): a Postprocess, "none" or a setting
+    # string; None: the model's default. Scored is the mask `segment` would write.
+    postprocess: Postprocess | str | None = None
 
 
 class Scorer:
-    """One row of the results table (the model or a human observer), streamed image by image."""
+    """One row of the results table (the model or a human observer), streamed image by image.
 
-    def __init__(self, threshold: float, options: EvalOptions):
+    The threshold scores and topology score the mask ``postprocess`` makes of
+    each probability map (``prob >= threshold`` with none); AUCs stay on the map.
+    """
+
+    def __init__(self, threshold: float, options: EvalOptions,
+                 postprocess: Postprocess = NO_POSTPROCESS):
         self.threshold = threshold
         self.options = options
+        self.postprocess = postprocess
         self.metrics = SegmentationMetrics(threshold, keep_images=options.bootstrap > 0)
         self.topology = TopologyCounts() if options.topology else None
 
-    def update(self, prob, truth, fov, image_id) -> dict:
-        row = self.metrics.update(prob, truth, fov, image_id)
+    def mask(self, prob, fov) -> np.ndarray:
+        return postprocess_mask(prob, self.threshold, np.asarray(fov, dtype=bool),
+                                self.postprocess)
+
+    def update(self, prob, truth, fov, image_id, mask=None) -> dict:
+        """Score one image; ``mask``, when given, is :meth:`mask` of ``prob`` already made."""
+        if mask is None and not self.postprocess.is_none:
+            mask = self.mask(prob, fov)
+        row = self.metrics.update(prob, truth, fov, image_id, mask=mask)
         if self.topology is not None:
-            counts = topology_counts(prob >= self.threshold, truth, fov, image_id)
+            pred = (np.asarray(prob) >= self.threshold) if mask is None else mask
+            counts = topology_counts(pred, truth, fov, image_id)
             self.topology = self.topology + counts
             row.update(topology_scores(counts))
         return row
@@ -77,17 +95,20 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     The result holds ``pooled``, ``per_image``, ``mean``, ``sd`` plus
     provenance, ``histogram`` (pooled, coarse, for curves), ``observers`` with
     the human reference rows scored the same way, and with the options on,
-    ``topology`` and ``ci95``. ``on_image(sample, prob, row)``
-    is called for every image (a report draws its panels there) so no
-    probability map has to be kept.
+    ``topology`` and ``ci95``. The threshold scores are those of the mask
+    ``options.postprocess`` makes (the model's default when None), the one
+    ``retinaseg segment`` writes; human observers are scored as drawn.
+    ``on_image(sample, prob, row, mask)`` is called for every image (a report
+    draws its panels there) so no probability map has to be kept.
     """
     options = options or EvalOptions()
     threshold = options.threshold if options.threshold is not None else bundle.meta.threshold
     source = "command line" if options.threshold is not None else bundle.meta.threshold_source
     tta = model_tta(bundle, options.tta)
+    setting = resolve_postprocess(bundle.meta, options.postprocess)
     if len(data) == 0:
         raise RetinasegError(f"dataset {data.name!r} split {data.split!r} has no images")
-    model_scorer = Scorer(threshold, options)
+    model_scorer = Scorer(threshold, options, setting)
     observer_scorers: dict[str, Scorer] = {}
     seconds, estimated_fov = [], False
     for sample in (progress(data) if progress else data):
@@ -101,18 +122,20 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
             raise naming_file(sample.image_path, exc) from None
         seconds.append(time.perf_counter() - started)
         estimated_fov |= sample.fov_estimated
-        row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id)
+        mask = model_scorer.mask(prob, sample.fov)
+        row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id, mask)
         for name, mask in sample.observers.items():
             observer_scorers.setdefault(name, Scorer(0.5, options)).update(
                 mask.astype(np.float32), sample.vessel, sample.fov, sample.id)
         if on_image is not None:
-            on_image(sample, prob, row)
+            on_image(sample, prob, row, mask)
     scores = model_scorer.compute()
     scores.pooled["threshold"] = threshold
     return EvaluationResult(
         **vars(scores), model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
-        threshold_source=source, tta=tta, bf16=options.bf16, device=str(bundle.device),
+        threshold_source=source, tta=tta, postprocess=setting.describe(), bf16=options.bf16,
+        device=str(bundle.device),
         precision=precision_label(bundle.device, precision_of(options.bf16, options.precision)),
         fov="estimated from the images" if estimated_fov else "dataset masks",
         seconds_per_image=float(np.mean(seconds)), machine=machine_info(),
@@ -157,7 +180,7 @@ def format_table(result: EvaluationResult) -> str:
     rows += [_row(f"{name} (pooled)", obs.pooled) for name, obs in result.observers.items()]
     title = (f"{result.model_name or result.architecture} on {result.dataset}:{result.split} "
              f"({result.images} images, FOV only, threshold {result.threshold:.3f} "
-             f"from {result.threshold_source})")
+             f"from {result.threshold_source}, post-processing {result.postprocess})")
     return "\n".join([title, text_table(["", *METRIC_NAMES], rows)])
 
 

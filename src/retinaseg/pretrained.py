@@ -23,13 +23,20 @@ DEFAULT_MODEL = "unet-drive"
 @dataclass(frozen=True)
 class PretrainedWeights:
     """A shipped model: its file ``weights/<name>.safetensors`` is pinned to
-    ``sha256`` here, the one place the hash lives."""
+    ``sha256`` here, the one place the hash lives.
+
+    ``postprocess``, when set, is the model's default mask post-processing
+    (:mod:`retinaseg.postprocess`), in place of the one its file's meta holds:
+    set it only to the setting benchmarks/postprocess.py chose for this model
+    on its validation images, so that a measured default needs no re-export.
+    """
 
     name: str
     architecture: str
     config: str  # the training recipe (configs/<name>.yaml) that produced it
     sha256: str
     description: str
+    postprocess: dict | None = None
 
     @property
     def filename(self) -> str:
@@ -122,9 +129,14 @@ def verified_pretrained_path(name: str) -> Path:
 
 def load_pretrained(name: str) -> ModelBundle:
     from .checkpoint import load_checkpoint
+    from .postprocess import postprocess_from_dict
 
-    return load_checkpoint(verified_pretrained_path(name),
-                           expect_architecture=PRETRAINED.get(name).architecture)
+    weights = PRETRAINED.get(name)
+    bundle = load_checkpoint(verified_pretrained_path(name),
+                             expect_architecture=weights.architecture)
+    if weights.postprocess is not None:
+        bundle.meta.postprocess = postprocess_from_dict(weights.postprocess).to_dict()
+    return bundle
 
 
 def load_model(name_or_path: str, device: torch.device | str | None = None) -> ModelBundle:

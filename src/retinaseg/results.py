@@ -83,6 +83,7 @@ class EvaluationResult(Scores):
     split: str = ""
     images: int = 0
     tta: str = "none"
+    postprocess: str = "none"         # the mask post-processing scored ("none" in older files)
     bf16: bool = False
     device: str = ""                  # where it ran (cpu, cuda:0, ...); "" in older files
     precision: str = ""               # what autocast amounted to there: fp32, bf16 or fp16

@@ -11,25 +11,30 @@ from .checkpoint import ModelBundle
 from .data.fov import estimate_fov
 from .data.quality import check_fundus
 from .inference import predict_probabilities
+from .postprocess import Postprocess, postprocess_mask, resolve_postprocess
 
 SAMPLE_NAME = "skimage-retina"
 
 
 def segment_image(bundle: ModelBundle, image: np.ndarray, threshold: float | None = None,
                   tta: str | None = None, bf16: bool = False, valid: np.ndarray | None = None,
-                  quality_check: bool = True, precision: str | None = None):
+                  quality_check: bool = True, precision: str | None = None,
+                  postprocess: Postprocess | str | None = None):
     """Probability map, mask, FOV of one RGB photo (FOV estimated, within ``valid``),
     on ``bundle.device``.
 
     With ``quality_check`` a photo in which no usable fundus is seen is refused
-    (:func:`~retinaseg.data.quality.check_fundus`) rather than segmented.
+    (:func:`~retinaseg.data.quality.check_fundus`) rather than segmented. The
+    mask is post-processed as ``postprocess`` says (None: the model's default,
+    :func:`~retinaseg.postprocess.resolve_postprocess`).
     """
+    setting = resolve_postprocess(bundle.meta, postprocess)
     fov = estimate_fov(image, valid)
     if quality_check:
         check_fundus(image, fov)
     prob = predict_probabilities(bundle, image, fov, tta, bf16, precision)
-    mask = prob >= (bundle.meta.threshold if threshold is None else threshold)
-    return prob, mask, fov
+    cut = bundle.meta.threshold if threshold is None else threshold
+    return prob, postprocess_mask(prob, cut, fov, setting), fov
 
 
 def sample_image() -> np.ndarray:

@@ -73,23 +73,34 @@ def _components(mask: np.ndarray) -> int:
     return int(label(mask, connectivity=2).max())
 
 
-def topology_counts(pred, truth, fov, image_id=None) -> TopologyCounts:
+def truth_reference(truth, fov) -> tuple[np.ndarray, int]:
+    """The truth's skeleton and component count inside the FOV: what
+    :func:`topology_counts` takes as ``reference`` when it scores many
+    predictions of one image (a sweep of settings), so the truth is
+    skeletonized once."""
+    truth = np.asarray(truth, dtype=bool) & np.asarray(fov, dtype=bool)
+    return skeleton(truth), _components(truth)
+
+
+def topology_counts(pred, truth, fov, image_id=None, reference=None) -> TopologyCounts:
     """Skeleton and component counts of one binary prediction inside the FOV.
 
     Args:
         pred, truth, fov: Arrays of one 2-D shape, bool or 0/1.
         image_id: Named in error messages.
+        reference: :func:`truth_reference` of ``truth`` and ``fov``, when already made.
     """
     pred, truth, fov = validated_inputs("pred", pred, truth, fov, image_id)
     pred, truth = pred & fov, truth & fov  # outside the FOV is background, before skeletonizing
-    pred_skeleton, true_skeleton = skeleton(pred), skeleton(truth)
+    true_skeleton, true_components = reference or truth_reference(truth, fov)
+    pred_skeleton = skeleton(pred)
     return TopologyCounts(
         pred_skeleton=int(np.count_nonzero(pred_skeleton)),
         pred_skeleton_in_truth=int(np.count_nonzero(pred_skeleton & truth)),
         true_skeleton=int(np.count_nonzero(true_skeleton)),
         true_skeleton_in_pred=int(np.count_nonzero(true_skeleton & pred)),
         components_pred=_components(pred),
-        components_true=_components(truth),
+        components_true=true_components,
     )
 
 

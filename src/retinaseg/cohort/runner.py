@@ -89,10 +89,12 @@ def _load_checked(spec: JobSpec):
 
 def _identity(spec: JobSpec, bundle) -> dict:
     from ..inference import model_tta
+    from ..postprocess import resolve_postprocess
 
     threshold = bundle.meta.threshold if spec.threshold is None else spec.threshold
     return {"model_sha256": bundle.sha256, "threshold": threshold,
-            "tta": model_tta(bundle, spec.tta)}
+            "tta": model_tta(bundle, spec.tta),
+            "postprocess": resolve_postprocess(bundle.meta, spec.postprocess).describe()}
 
 
 def _backend(spec: JobSpec, bundle, todo: list[CohortInput], jobs: int,

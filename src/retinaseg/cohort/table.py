@@ -30,10 +30,10 @@ TABLE_STEM = "results"
 # Columns every row has; the quality and measurement hooks add theirs after these.
 CORE_COLUMNS = ("file", "name", "status", "error", "width", "height", "fov_diameter_px",
                 "working_scale", "mm_per_pixel", "model", "model_sha256", "threshold", "tta",
-                "seconds")
+                "postprocess", "seconds")
 OK = "ok"
 # What makes two rows comparable: a rerun that changes any of these is refused.
-JOB_IDENTITY = ("model_sha256", "threshold", "tta")
+JOB_IDENTITY = ("model_sha256", "threshold", "tta", "postprocess")
 
 
 def shard_stem(k: int, n: int) -> str:
@@ -129,7 +129,8 @@ class ResultsTable:
 
 
 def check_same_job(table: ResultsTable, identity: dict) -> None:
-    """Refuse, in one line, to mix rows of another model, threshold or TTA into a table.
+    """Refuse, in one line, to mix rows of another model, threshold, TTA or mask
+    post-processing into a table.
 
     Every ok row is checked: rows taken in from shard tables were each made by
     their own run.
@@ -145,7 +146,8 @@ def check_same_job(table: ResultsTable, identity: dict) -> None:
 
 def _describe(identity: dict) -> str:
     return (f"model sha256 {str(identity['model_sha256'])[:12]}, threshold "
-            f"{identity['threshold']}, tta {identity['tta']}")
+            f"{identity['threshold']}, tta {identity['tta']}, post-processing "
+            f"{identity['postprocess']}")
 
 
 def _complete_lines(path: Path) -> list[str]:

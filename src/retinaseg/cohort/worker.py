@@ -43,6 +43,9 @@ class JobSpec:
     quality_check: bool = True  # refuse photos in which no usable fundus is seen
     device: str = "auto"  # where each worker segments (auto: CUDA, then MPS, then the CPU)
     precision: str | None = None  # autocast; None: the device's default (fp32 on the CPU)
+    # Mask post-processing as retinaseg.postprocess spells it ("none", "min_component=30");
+    # None: the model's default. The table's postprocess column says what was applied.
+    postprocess: str | None = None
 
 
 # --- extension points: the lead wires vessel measurements and the quality verdict in here --
@@ -148,16 +151,19 @@ def process_input(spec: JobSpec, item: CohortInput) -> dict:
 def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     from ..data.io import Photo, read_photo
     from ..inference import model_tta
+    from ..postprocess import resolve_postprocess
     from ..segment import sample_image, segment_image
 
     bundle = worker_bundle(spec)
     threshold = bundle.meta.threshold if spec.threshold is None else spec.threshold
-    row.update(model_sha256=bundle.sha256, threshold=threshold, tta=model_tta(bundle, spec.tta))
+    setting = resolve_postprocess(bundle.meta, spec.postprocess)
+    row.update(model_sha256=bundle.sha256, threshold=threshold, tta=model_tta(bundle, spec.tta),
+               postprocess=setting.describe())
     photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
     image, valid = photo.rgb, photo.valid
     row.update(width=image.shape[1], height=image.shape[0])
     prob, mask, fov = segment_image(bundle, image, spec.threshold, spec.tta, spec.bf16, valid,
-                                    spec.quality_check, spec.precision)
+                                    spec.quality_check, spec.precision, setting)
     row.update(_geometry_columns(bundle, fov))
     row.update(quality_columns(image, fov, prob, threshold))
     row.update(measurement_columns(mask, fov, dict(row)))

@@ -12,11 +12,19 @@ from .counts import SCORE_NAMES, Counts, count_pixels, scores_from_counts
 from .histogram import AUC_NAMES, ScoreHistogram
 
 
-def image_state(prob, truth, fov, threshold: float, image_id, bits: int):
-    """Reduce one image to what evaluation keeps: its counts and its histogram."""
+def image_state(prob, truth, fov, threshold: float, image_id, bits: int, mask=None):
+    """Reduce one image to what evaluation keeps: its counts and its histogram.
+
+    ``mask``, when given, is the binary prediction the counts score (a
+    post-processed one) in place of ``prob >= threshold``; AUCs stay on ``prob``.
+    """
     prob, truth, fov = validated_inputs("prob", prob, truth, fov, image_id)
+    if mask is None:
+        pred = prob[fov] >= threshold
+    else:
+        pred = validated_inputs("mask", mask, truth, fov, image_id)[0][fov]
     prob, truth = prob[fov], truth[fov]
-    return count_pixels(prob >= threshold, truth), ScoreHistogram(bits).add_pixels(prob, truth)
+    return count_pixels(pred, truth), ScoreHistogram(bits).add_pixels(prob, truth)
 
 
 def image_scores(counts: Counts, hist: ScoreHistogram, threshold: float) -> dict[str, float]:
@@ -71,13 +79,14 @@ class SegmentationMetrics:
         self.image_hists: list[ScoreHistogram] = []
         self._ids: set = set()
 
-    def update(self, prob, truth, fov, id=None) -> dict[str, float]:  # noqa: A002
-        """Add one image; returns its own row. ``id`` defaults to its index."""
+    def update(self, prob, truth, fov, id=None, mask=None) -> dict[str, float]:  # noqa: A002
+        """Add one image; returns its own row. ``id`` defaults to its index;
+        ``mask`` replaces ``prob >= threshold`` for the threshold scores."""
         image_id = str(len(self.per_image)) if id is None else id
         if image_id in self._ids:
             raise RetinasegError(f"image {image_id!r} was already added; pooled metrics "
                                  "would count it twice")
-        counts, hist = image_state(prob, truth, fov, self.threshold, image_id, self.bits)
+        counts, hist = image_state(prob, truth, fov, self.threshold, image_id, self.bits, mask)
         self.counts, self.hist = self.counts + counts, self.hist + hist
         row = {"id": image_id, **image_scores(counts, hist, self.threshold)}
         self.per_image.append(row)

@@ -53,8 +53,8 @@ class PanelWriter:
     def __init__(self, folder: Path):
         self.folder = Path(folder)  # plays the report folder; paths inside start with ASSETS/
 
-    def __call__(self, sample, prob: np.ndarray, row: dict) -> None:
-        pred = prob >= row["threshold"]
+    def __call__(self, sample, prob: np.ndarray, row: dict, mask=None) -> None:
+        pred = prob >= row["threshold"] if mask is None else mask  # the mask that was scored
         pictures = {"photo": sample.image,
                     "truth": mask_image(sample.vessel, sample.fov),
                     "prediction": mask_image(pred, sample.fov),
