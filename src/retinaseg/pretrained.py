@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is loaded: `retinaseg m
 SUFFIX = ".safetensors"  # checkpoint.SUFFIX, without importing torch
 
 # What `retinaseg segment`, `--sample` and the Python API use when no model is named.
-DEFAULT_MODEL = "unet-drive"
+DEFAULT_MODEL = "general"
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,16 @@ PRETRAINED: Registry[PretrainedWeights] = Registry("shipped model")
 def _register(weights: PretrainedWeights) -> None:
     PRETRAINED.register(weights.name, weights)
 
+
+_register(PretrainedWeights(
+    name="general",
+    architecture="unet",
+    config="configs/general.yaml",
+    sha256="5351f795ee733b15097756deb9be8cde7c400147c52fa8a378499802f5b023d1",
+    description="U-Net for photos from any camera: DRIVE + CHASE_DB1 + HRF training splits "
+                "(48 train, 7 validation from all three), each photo's FOV clamped to "
+                "512-1280 px, colour/illumination/blur/JPEG/noise augmentation; the default",
+))
 
 _register(PretrainedWeights(
     name="unet-drive",
