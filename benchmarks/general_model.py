@@ -74,8 +74,8 @@ class VesselComparison:
     predicted: VesselTotals = field(default_factory=VesselTotals)
     true: VesselTotals = field(default_factory=VesselTotals)
 
-    def __call__(self, sample, prob, row) -> None:  # evaluate_model's on_image
-        self.predicted.add(prob >= self.threshold, sample.fov)
+    def __call__(self, sample, prob, row, mask) -> None:  # evaluate_model's on_image
+        self.predicted.add(mask, sample.fov)  # the mask evaluate scored (post-processed or not)
         self.true.add(sample.vessel, sample.fov)
 
     def summary(self) -> dict:

@@ -122,7 +122,7 @@ def test_vessel_totals_match_the_confusion_counts(synthetic_root):
         wide = ndimage.binary_dilation(sample.vessel)
         prob = (np.clip(wide + rng.normal(0, 0.1, wide.shape), 0, 1) * sample.fov
                 ).astype(np.float32)
-        comparison(sample, prob, None)
+        comparison(sample, prob, None, prob >= 0.5)
         metrics.update(prob, sample.vessel, sample.fov)
     pooled, summary = metrics.compute()["pooled"], comparison.summary()
     # predicted / true area inside the FOV is sensitivity / precision
