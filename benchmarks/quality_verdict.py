@@ -84,9 +84,10 @@ FAMILIES: dict[str, tuple[str, tuple[Level, ...]]] = {
                              Level("crop", 0.4, None), Level("crop", 0.5, None))),
 }
 CROP_GOOD, CROP_USABLE = 0.25, 0.4  # share of the fundus circle lost, for the crop's label
-# The model segments these families' degradations (a crop leaves what is in the frame as
-# it was, so it says nothing about confidence; fov_cut_off grades it).
-MODEL_FAMILIES = ("blur", "under", "over", "noise")
+# The model segments these families' degradations: the two that blur or bury the vessels
+# without a measured signal of their own that pins them (a crop leaves what is in the frame
+# as it was; exposure has its own two signals). Each segmentation costs seconds here.
+MODEL_FAMILIES = ("blur", "noise")
 CONFIDENCE_SIGNAL = "uncertain_fraction"
 
 
