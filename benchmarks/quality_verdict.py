@@ -330,17 +330,18 @@ def misgraded_markdown(rows: list[dict], limit: int = 25) -> str:
     return "\n".join(lines) + "\n"
 
 
-def model_subset(photos: list[dict], per_dataset: int) -> set:
+def model_subset(photos: list[dict], per_dataset: int, datasets=DATASETS) -> set:
     """The first ``per_dataset`` photos of each dataset: those whose degradations the model sees."""
-    return {(p["dataset"], p["id"]) for name in DATASETS
+    return {(p["dataset"], p["id"]) for name in datasets
             for p in [q for q in photos if q["dataset"] == name][:per_dataset]}
 
 
 def measured_rows(args, model) -> tuple[list[dict], list[dict]]:
     train = benchmark_photos(args.data_root, "train", args.limit)
-    train_rows = photo_rows(train, model, model_subset(train, args.model_photos), "train")
+    chosen = args.model_datasets.split(",")
+    train_rows = photo_rows(train, model, model_subset(train, args.model_photos, chosen), "train")
     test = benchmark_photos(args.data_root, "test", args.limit)
-    test_rows = photo_rows(test, model, model_subset(test, args.model_photos), "test",
+    test_rows = photo_rows(test, model, model_subset(test, args.model_photos, chosen), "test",
                            degraded=False)
     return train_rows, test_rows
 
@@ -351,6 +352,8 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default="general", help="shipped name or checkpoint path")
     parser.add_argument("--model-photos", type=int, default=1,
                         help="photos per dataset whose degradations the model also segments")
+    parser.add_argument("--model-datasets", default=",".join(DATASETS),
+                        help="comma-separated: the datasets whose photos the model segments")
     parser.add_argument("--rows", type=Path, help="measured rows: read from this JSON file "
                         "when it exists (to redo only the choice and the report), else "
                         "written to it")
