@@ -1,7 +1,7 @@
 """Choose the quality verdict's thresholds on public training photos and graded degradations; check them on the test photos.
 
     python benchmarks/quality_verdict.py [--data-root ../shared/data] [--model general]
-                                         [--model-photos 1]
+        [--model-photos 1] [--model-datasets drive,chase_db1,hrf] [--rows rows.json]
 
 1. Every TRAINING photo of DRIVE, CHASE_DB1 and HRF (all good-quality photos:
    expected ``good``) is measured as it is and degraded at graded severities:
@@ -13,8 +13,9 @@
    ones: the midpoint of the gap between the photos that should pass it and
    those that should not; where the two overlap, the value that misgrades the
    fewest (ties: the middle one). The low-confidence pair (uncertain_fraction)
-   depends on the model: it is chosen on the model's maps of the real training
-   photos and of the degraded model subset, over every family.
+   depends on the model and is set from the real training photos it segmented
+   (1.25x and 2x the largest): degradations make the model confidently wrong,
+   so they cannot place it (see ``confidence_limit``).
 3. The TEST photos are then graded with the chosen thresholds, as they are
    (the model's confidence on ``--model-photos`` per dataset): a check only,
    nothing is tuned on them.
@@ -89,6 +90,7 @@ CROP_GOOD, CROP_USABLE = 0.25, 0.4  # share of the fundus circle lost, for the c
 # as it was; exposure has its own two signals). Each segmentation costs seconds here.
 MODEL_FAMILIES = ("blur", "noise")
 CONFIDENCE_SIGNAL = "uncertain_fraction"
+CONFIDENCE_GOOD_MARGIN, CONFIDENCE_USABLE_MARGIN = 1.25, 2.0  # x the worst real photo's
 
 
 # --- photos and degradations -------------------------------------------------------------
@@ -245,10 +247,27 @@ def _nice(value: float) -> float:
     return float(f"{value:.3g}")
 
 
+def confidence_limit(limit: Limit, rows: list[dict]) -> dict:
+    """The low-confidence pair, from the real photos the model segmented: good up to
+    CONFIDENCE_GOOD_MARGIN x the largest, usable up to CONFIDENCE_USABLE_MARGIN x.
+
+    Not from the degradations: blur and noise make the model confidently wrong
+    (its uncertain_fraction stays flat or falls while F1 collapses, see the
+    severity table), so they say nothing about where confidence should be cut.
+    """
+    real = [r[limit.signal] for r in rows if r["family"] == "real"
+            and r.get(limit.signal) is not None]
+    return {"signal": limit.signal, "code": limit.code, "families": [],
+            "good": _nice(CONFIDENCE_GOOD_MARGIN * max(real)), "good_misgraded": 0,
+            "usable": _nice(CONFIDENCE_USABLE_MARGIN * max(real)), "usable_misgraded": 0,
+            "higher_is_better": False, "photos": len(real),
+            "in_code": {"good": limit.good, "usable": limit.usable}}
+
+
 def choose_limits(rows: list[dict]) -> list[dict]:
     by_signal = {signal: (family,) for family, (signal, _) in FAMILIES.items()}
-    by_signal[CONFIDENCE_SIGNAL] = tuple(FAMILIES)
-    return [chosen_limit(limit, rows, by_signal[limit.signal]) for limit in LIMITS]
+    return [confidence_limit(limit, rows) if limit.signal == CONFIDENCE_SIGNAL
+            else chosen_limit(limit, rows, by_signal[limit.signal]) for limit in LIMITS]
 
 
 def as_limits(chosen: list[dict]) -> tuple[Limit, ...]:
@@ -364,7 +383,8 @@ def main(argv=None) -> int:
 
     started = time.perf_counter()
     model = load_model(args.model, "cpu")
-    if args.rows and args.rows.is_file():
+    args.rows_read = bool(args.rows and args.rows.is_file())
+    if args.rows_read:  # the choice and the report again, on rows measured before
         train_rows, test_rows = json.loads(args.rows.read_text()).values()
     else:
         train_rows, test_rows = measured_rows(args, model)
@@ -386,12 +406,14 @@ def report(args, model, chosen, train_rows, test_rows, seconds: float) -> dict:
               "test_real_rejected": sum(r["assigned"] == REJECT for r in real_test),
               "confusion": {"train": confusion(train_rows), "test": confusion(test_rows)},
               "rows": train_rows + test_rows}
-    subset = [r for r in train_rows if CONFIDENCE_SIGNAL in r]
+    subset = [r for r in train_rows if r.get(CONFIDENCE_SIGNAL) is not None]
     text = "\n".join([
         "# Quality verdict: thresholds chosen on training photos, checked on test photos", "",
         provenance_markdown(result),
         f"Model `{args.model}` (sha256 {model.sha256[:12]}, threshold {model.meta.threshold}); "
-        f"whole run {result['seconds']} s. {__doc__.split(chr(10), 2)[2].strip()}", "",
+        f"whole run {result['seconds']} s"
+        + (f" (the rows were measured earlier, read from `{args.rows}`)" if args.rows_read
+           else "") + f". {__doc__.split(chr(10), 2)[2].strip()}", "",
         "## Thresholds", "", limits_markdown(chosen),
         f"The constants in `src/retinaseg/quality_verdict.py` equal these: **{in_code}**.", "",
         "## Training photos: severities, signals, verdicts", "",
@@ -401,8 +423,8 @@ def report(args, model, chosen, train_rows, test_rows, seconds: float) -> dict:
         confusion_markdown("Training, every photo and degradation", train_rows), "",
         confusion_markdown("Training, model subset (all signals, confidence included)", subset),
         "", "## Test photos (a check: nothing chosen on them)", "",
-        confusion_markdown(f"Test photos as they are (confidence on the first "
-                           f"{args.model_photos} per dataset)", real_test), "",
+        confusion_markdown(f"Test photos as they are (the model's confidence on the first "
+                           f"{args.model_photos} of {args.model_datasets})", real_test), "",
         "## Not graded as expected", "",
         misgraded_markdown(train_rows + test_rows)])
     write_result(REPO / "benchmarks/results/quality_verdict", result, text)

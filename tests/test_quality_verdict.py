@@ -17,7 +17,7 @@ from retinaseg.quality_verdict import (FOV_CUT_OFF_GOOD, GOOD, LIMITS, REJECT, g
 from synthetic import synthetic_fundus
 
 RESULT = Path(__file__).resolve().parents[1] / "benchmarks/results/quality_verdict.json"
-SIZE = 560  # a FOV about as wide as the one sharpness is measured at
+SIZE = 1000  # a FOV about twice as wide as the one sharpness is measured at
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +113,15 @@ def test_results_csv_carries_the_verdict_and_a_refused_photo_is_reject(tiny_mode
         assert set(filter(None, row["quality_reasons"].split(";"))) <= known
         assert (row["quality_reasons"] == "") == (row["quality"] == GOOD)
         assert 0 <= float(row["uncertain_fraction"]) <= 1 and float(row["sharpness"]) > 0
+
+
+def test_a_gate_refusal_keeps_its_code_across_processes():
+    import pickle
+
+    from retinaseg.data.quality import NoFundusError, check_fundus
+
+    with pytest.raises(NoFundusError) as caught:
+        check_fundus(np.zeros((64, 64, 3), np.uint8), np.ones((64, 64), bool))
+    copy = pickle.loads(pickle.dumps(caught.value))
+    assert (copy.code, str(copy)) == ("under_exposed", str(caught.value))
+    assert copy.signals == caught.value.signals
