@@ -17,7 +17,7 @@ from PIL import Image
 from retinaseg.cli import main
 from retinaseg.cohort import JobSpec, collect_cohort, parse_save, run_cohort
 from retinaseg.cohort.progress import Progress
-from retinaseg.cohort.worker import quality_columns, table_columns
+from retinaseg.cohort.worker import table_columns
 from retinaseg.errors import RetinasegError
 from synthetic import synthetic_fundus
 
@@ -259,10 +259,12 @@ def test_plain_progress_lines_off_a_terminal():
 def test_uncertain_fraction_counts_fov_pixels_near_the_threshold():
     import numpy as np
 
+    from retinaseg.quality_verdict import uncertain_fraction
+
     prob = np.array([[0.0, 0.3, 0.5, 0.7, 0.9, 1.0]])
     fov = np.array([[True, True, True, True, True, False]])
     # band for threshold 0.5: [0.25, 0.75] -> 0.3, 0.5, 0.7 of the 5 FOV pixels
-    assert quality_columns(None, fov, prob, 0.5)["uncertain_fraction"] == 0.6
+    assert uncertain_fraction(prob, fov, 0.5) == 0.6
 
 
 def test_an_unexpected_exception_is_an_error_row_not_the_end_of_the_job(tiny_model, photos,

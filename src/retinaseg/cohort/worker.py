@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.quality import NoFundusError
 from ..errors import OutputError, RetinasegError
 from ..measure import VesselMeasures, measure_vessels, speck_size
 from ..measure.scale import DEFAULT_FOV_DEGREES
@@ -72,25 +73,44 @@ def measurement_columns(mask: np.ndarray, fov: np.ndarray, meta: dict) -> dict:
     return measures.as_row()
 
 
-# A pixel is uncertain when its probability lies halfway or less from the threshold
-# to either end (0.25-0.75 for a threshold of 0.5): neither clearly vessel nor background.
-UNCERTAIN_BAND = 0.5
-QUALITY_COLUMNS: tuple[str, ...] = ("uncertain_fraction",)
+# The quality verdict (README "Cohorts", retinaseg.quality_verdict): the grade, its reason
+# codes (";"-joined, empty when good) and phrases, then the signals it was read from.
+VERDICT_SIGNALS = ("sharpness", "fov_cut_off", "bright_level", "clipped_share", "noise_ratio",
+                   "uncertain_fraction")
+QUALITY_COLUMNS: tuple[str, ...] = ("quality", "quality_reasons", "quality_notes",
+                                    *VERDICT_SIGNALS)
 
 
 def quality_columns(image: np.ndarray, fov: np.ndarray, prob: np.ndarray,
                     threshold: float = 0.5) -> dict:
-    """Quality signals of one photo, keyed by :data:`QUALITY_COLUMNS`.
+    """The quality verdict on one photo and its signals, keyed by :data:`QUALITY_COLUMNS`.
 
     ``uncertain_fraction``: share of FOV pixels whose probability is in the
-    uncertain band around the threshold. A blurred, dark or non-fundus photo
-    leaves many pixels there; a sharp one puts almost all near 0 or 1.
-    The lead's quality verdict (the fundus gate) joins here.
+    uncertain band around the threshold (the low-confidence signal).
     """
-    low, high = threshold * (1 - UNCERTAIN_BAND), threshold + (1 - threshold) * UNCERTAIN_BAND
-    inside = prob[fov]
-    uncertain = np.count_nonzero((inside >= low) & (inside <= high))
-    return {"uncertain_fraction": round(uncertain / max(inside.size, 1), 5)}
+    from ..quality_verdict import grade_photo, measure_signals
+
+    signals = measure_signals(image, fov, prob, threshold)
+    return {**verdict_columns(grade_photo(signals)),
+            **{name: _rounded(signals[name]) for name in VERDICT_SIGNALS}}
+
+
+def refused_columns(exc: NoFundusError) -> dict:
+    """A photo the fundus gate refused: ``reject`` with the gate's reason and what it measured."""
+    from ..quality_verdict import gate_verdict
+
+    measured = exc.signals.as_dict()
+    return {**verdict_columns(gate_verdict(exc.code, exc.problem)),
+            **{name: _rounded(measured[name]) for name in VERDICT_SIGNALS if name in measured}}
+
+
+def verdict_columns(verdict) -> dict:
+    return {"quality": verdict.grade, "quality_reasons": ";".join(verdict.codes),
+            "quality_notes": "; ".join(verdict.reasons)}
+
+
+def _rounded(value):
+    return round(float(value), 5) if value is not None else None
 
 
 def table_columns() -> tuple[str, ...]:
@@ -137,6 +157,8 @@ def process_input(spec: JobSpec, item: CohortInput) -> dict:
         raise  # a full or read-only disk ends the job: every later image would fail too
     except RetinasegError as exc:
         message = str(exc)
+        if isinstance(exc, NoFundusError):
+            row.update(refused_columns(exc))
         row.update(status=FAILED, error=message if item.file in message else
                    f"{item.file}: {message}")
     except Exception as exc:  # noqa: BLE001 - one odd photo must not end a cohort of 100,000

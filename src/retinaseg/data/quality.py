@@ -97,33 +97,54 @@ def _noise_ratio(green: np.ndarray, fov: np.ndarray) -> float:
     return fine / broad if broad > 0 else float("inf")
 
 
-def quality_problem(signals: QualitySignals) -> str | None:
-    """Why no usable fundus is seen in a photo with these signals, or None."""
+# The machine-readable code of each gate failure, as the verdict reports it.
+NO_FUNDUS, UNDER_EXPOSED, OVER_EXPOSED = "no_fundus", "under_exposed", "over_exposed"
+
+
+class NoFundusError(RetinasegError):
+    """The gate refused a photo; ``code`` says why in one word, ``signals`` what it measured."""
+
+    def __init__(self, code: str, problem: str, signals: QualitySignals):
+        super().__init__(f"no usable fundus: {problem}")
+        self.code, self.problem, self.signals = code, problem, signals
+
+    def __reduce__(self):  # rebuilt from its fields when it crosses to another process
+        return type(self), (self.code, self.problem, self.signals)
+
+
+def gate_failure(signals: QualitySignals) -> tuple[str, str] | None:
+    """``(code, why)`` when no usable fundus is seen in a photo with these signals, else None."""
     s = signals
     checks = [
-        (s.fov_width == 0, "no field of view found"),
+        (s.fov_width == 0, NO_FUNDUS, "no field of view found"),
         (min(s.fov_width, s.fov_height) < MIN_FOV_SIZE or s.fov_fraction < MIN_FOV_FRACTION,
-         f"no fundus found: the field of view is {s.fov_width}x{s.fov_height} px, "
-         f"{100 * s.fov_fraction:.1f}% of the image"),
-        (s.bright_level < MIN_BRIGHT_LEVEL,
+         NO_FUNDUS, f"no fundus found: the field of view is {s.fov_width}x{s.fov_height} px, "
+                    f"{100 * s.fov_fraction:.1f}% of the image"),
+        (s.bright_level < MIN_BRIGHT_LEVEL, UNDER_EXPOSED,
          f"under-exposed: 95% of the field of view is darker than {s.bright_level:.0f}/255 "
          f"(at least {MIN_BRIGHT_LEVEL:.0f} needed)"),
         (s.median_level > MAX_MEDIAN_LEVEL or s.clipped_share > MAX_CLIPPED_SHARE,
-         f"over-exposed: median brightness {s.median_level:.0f}/255, "
-         f"{100 * s.clipped_share:.0f}% of the field of view clipped white"),
-        (s.dynamic_range < MIN_DYNAMIC_RANGE,
+         OVER_EXPOSED, f"over-exposed: median brightness {s.median_level:.0f}/255, "
+                       f"{100 * s.clipped_share:.0f}% of the field of view clipped white"),
+        (s.dynamic_range < MIN_DYNAMIC_RANGE, NO_FUNDUS,
          f"uniform: brightness varies by only {s.dynamic_range:.0f}/255 over the field of view"),
-        (s.noise_ratio > MAX_NOISE_RATIO,
+        (s.noise_ratio > MAX_NOISE_RATIO, NO_FUNDUS,
          f"no fundus structure: fine detail is {s.noise_ratio:.1f}x the broad shading "
          "(noise, not a photograph)"),
     ]
-    return next((reason for failed, reason in checks if failed), None)
+    return next(((code, why) for failed, code, why in checks if failed), None)
+
+
+def quality_problem(signals: QualitySignals) -> str | None:
+    """Why no usable fundus is seen in a photo with these signals, or None."""
+    failure = gate_failure(signals)
+    return failure[1] if failure else None
 
 
 def check_fundus(image: np.ndarray, fov: np.ndarray) -> QualitySignals:
-    """The photo's signals; :class:`RetinasegError` saying why when no usable fundus is seen."""
+    """The photo's signals; :class:`NoFundusError` saying why when no usable fundus is seen."""
     signals = measure_quality(image, fov)
-    problem = quality_problem(signals)
-    if problem:
-        raise RetinasegError(f"no usable fundus: {problem}")
+    failure = gate_failure(signals)
+    if failure:
+        raise NoFundusError(*failure, signals)
     return signals
