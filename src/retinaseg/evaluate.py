@@ -124,9 +124,9 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         estimated_fov |= sample.fov_estimated
         mask = model_scorer.mask(prob, sample.fov)
         row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id, mask)
-        for name, mask in sample.observers.items():
+        for name, drawn in sample.observers.items():
             observer_scorers.setdefault(name, Scorer(0.5, options)).update(
-                mask.astype(np.float32), sample.vessel, sample.fov, sample.id)
+                drawn.astype(np.float32), sample.vessel, sample.fov, sample.id)
         if on_image is not None:
             on_image(sample, prob, row, mask)
     scores = model_scorer.compute()
