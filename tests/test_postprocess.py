@@ -294,3 +294,20 @@ def test_topology_against_a_precomputed_truth_reference_is_the_same():
     fov[:5] = False
     assert topology_counts(pred, truth, fov, reference=truth_reference(truth, fov)) == \
         topology_counts(pred, truth, fov)
+
+
+def test_on_image_gets_the_model_mask_not_an_observer_s(tiny_model, synthetic_root):
+    # DRIVE test images carry a second observer: the per-image callback (report panels,
+    # the general model's vessel measures) must see the mask the model was scored on.
+    from retinaseg.checkpoint import load_checkpoint
+    from retinaseg.data import load_dataset
+    from retinaseg.evaluate import EvalOptions, evaluate_model
+
+    bundle = load_checkpoint(tiny_model)
+    data = load_dataset("drive", "test", synthetic_root)
+    assert data[0].observers  # the case that went wrong
+    seen = []
+    evaluate_model(bundle, data, EvalOptions(),
+                   on_image=lambda sample, prob, row, mask: seen.append((prob, mask)))
+    for prob, mask in seen:
+        assert np.array_equal(mask, prob >= bundle.meta.threshold)
