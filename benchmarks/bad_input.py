@@ -165,7 +165,10 @@ class _MarkerOnUnpickle:
         return open, (str(self.marker), "w")
 
 
-def _malicious_pt(path: Path, marker: Path, model: Path | None) -> Path:
+def malicious_pt(path: Path, marker: Path, model: Path | None) -> Path:
+    """A .pt whose unpickling creates ``marker``; with ``model``, also a valid format-1
+    checkpoint of it (it would segment normally if fully unpickled). tests/test_checkpoint.py
+    uses it too."""
     import torch
     from dataclasses import asdict
 
@@ -188,7 +191,7 @@ def pickle_cases(work: Path, ctx: dict) -> list[Case]:
         base = work / f"pickle-{kind}"
         base.mkdir()
         marker = base / "marker"
-        evil = _malicious_pt(base / "evil.pt", marker, ctx["model"] if kind != "bare" else None)
+        evil = malicious_pt(base / "evil.pt", marker, ctx["model"] if kind != "bare" else None)
         config = base / "config.yaml"
         config.write_text(yaml.safe_dump({"data": {"root": str(ctx["root"])},
                                           "model": {"kwargs": {"base_channels": 4, "depth": 2}}}))

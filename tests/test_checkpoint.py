@@ -2,6 +2,7 @@
 refused at every entry point, and training that survives SIGKILL."""
 import csv
 import dataclasses
+import importlib.util
 import json
 import os
 import subprocess
@@ -25,6 +26,7 @@ from retinaseg.train import fit
 
 TESTS = Path(__file__).resolve().parent
 KILLER = TESTS / "killed_training.py"
+BAD_INPUT = TESTS.parent / "benchmarks" / "bad_input.py"
 META = {"architecture": "unet", "kwargs": {"in_channels": 1, "base_channels": 4, "depth": 2},
         "preprocess": ["green"], "fov_diameter": 50.0}
 
@@ -107,26 +109,13 @@ def test_optimizer_state_survives_the_file_without_pickle(tmp_path):
 
 # --------------------------------------------------------------------------- pickles
 
-class _MarkerOnUnpickle:
-    """Unpickling this object opens (creates) the marker file: code running."""
-
-    def __init__(self, marker: Path):
-        self.marker = marker
-
-    def __reduce__(self):
-        return open, (str(self.marker), "w")
-
-
 def _malicious_pt(path: Path, marker: Path, tiny_model: Path | None) -> Path:
-    """A .pt whose unpickling creates ``marker``; with ``tiny_model``, also a valid
-    format-1 checkpoint of that model (it would segment normally if fully unpickled)."""
-    payload = {"payload": _MarkerOnUnpickle(marker)}
-    if tiny_model is not None:
-        model = read_checkpoint(tiny_model)
-        payload.update(format=LEGACY_FORMAT, meta=asdict(model.meta), config=model.config,
-                       state_dict=model.state_dict)
-    torch.save(payload, path)
-    return path
+    """The bad-input corpus's attack file (benchmarks/bad_input.py), one definition for both."""
+    spec = importlib.util.spec_from_file_location("bad_input", BAD_INPUT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bad_input"] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module.malicious_pt(path, marker, tiny_model)
 
 
 @pytest.mark.parametrize("with_weights", [False, True], ids=["bare", "with-weights"])
