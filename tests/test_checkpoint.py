@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import TINY_TRAINING
+from conftest import TINY_TRAINING, assert_one_line_error
 from safetensors.torch import save
 
 from retinaseg import RetinasegError
@@ -35,13 +35,6 @@ def _cli(*args, env=None):
     exe = Path(sys.executable).with_name("retinaseg")
     return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, env=env)
 
-
-def _one_line_error(result, *fragments):
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def _file_with_meta(path: Path, meta: dict) -> Path:
@@ -69,7 +62,7 @@ def test_a_field_with_a_default_may_be_missing(tmp_path):
     ({"square_size": 1.5}, "field 'square_size' should be an integer"),
     ({"square_size": True}, "field 'square_size' should be an integer"),
 ])
-def test_missing_extra_or_wrong_typed_meta_is_a_one_line_error(tmp_path, change, message):
+def test_missing_extra_or_wrong_typed_meta_is_aassert_one_line_error(tmp_path, change, message):
     meta = {k: v for k, v in {**META, **change}.items() if v is not None}
     path = _file_with_meta(tmp_path / "bad.safetensors", meta)
     with pytest.raises(RetinasegError, match="bad.safetensors: ") as caught:
@@ -163,7 +156,7 @@ def test_a_malicious_pt_runs_no_code_at_any_entry_point(tiny_model, synthetic_ro
     capsys.readouterr()
     status = main([str(a) for a in args])  # what the console script runs, in this process
     result = subprocess.CompletedProcess(args, status, "", capsys.readouterr().err)
-    _one_line_error(result, named, "contains pickled code/objects; not loaded")
+    assert_one_line_error(result, named, "contains pickled code/objects; not loaded")
     assert not marker.exists()
     assert not any(p.suffix == ".safetensors" for p in tmp_path.rglob("*"))  # nothing written
 
@@ -200,7 +193,7 @@ def _untimed(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in rows]
 
 
-def test_resuming_a_checkpoint_of_another_width_is_a_one_line_error(synthetic_root, tmp_path):
+def test_resuming_a_checkpoint_of_another_width_is_aassert_one_line_error(synthetic_root, tmp_path):
     out = tmp_path / "run"
     fit(_config(synthetic_root, out, "epochs=1", "model.kwargs.base_channels=8"))
     with pytest.raises(RetinasegError) as caught:
@@ -210,7 +203,7 @@ def test_resuming_a_checkpoint_of_another_width_is_a_one_line_error(synthetic_ro
     result = _cli("train", "--data-root", synthetic_root, "--out", out, "--resume",
                   *TINY_TRAINING, "--set", "model.name=column-bilstm", "--set",
                   "model.kwargs={hidden_size: 4}")
-    _one_line_error(result, "last.safetensors: holds a unet model, but the config asks for "
+    assert_one_line_error(result, "last.safetensors: holds a unet model, but the config asks for "
                             "a column-bilstm")
 
 

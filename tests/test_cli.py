@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 from PIL import Image
 
 from retinaseg.checkpoint import ModelMeta, save_model
@@ -18,13 +19,6 @@ def run_cli(*args):
     exe = Path(sys.executable).with_name("retinaseg")
     return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True)
 
-
-def _one_line_error(result, *fragments):
-    assert result.returncode != 0
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_evaluate_writes_metrics_json_and_prints_a_table(tiny_model, synthetic_root, tmp_path,
@@ -70,7 +64,7 @@ def test_segment_folder_keeps_going_past_bad_files(tiny_model, user_folder, tmp_
      ["missing.yaml: no such config file"]),
 ])
 def test_user_mistakes_are_one_line_errors(args, fragments, tmp_path):
-    _one_line_error(run_cli(*args), *fragments)
+    assert_one_line_error(run_cli(*args), *fragments)
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path, user_folder):
@@ -78,12 +72,12 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path, user_folder):
     meta = ModelMeta("unet", {"in_channels": 1, "base_channels": 4, "depth": 2}, ["green"], 50.0)
     module = create_model("unet", in_channels=1, base_channels=8, depth=2)  # weights do not fit
     save_model(path, module, meta)
-    _one_line_error(run_cli("segment", user_folder / "images", "--model", path, "--out",
+    assert_one_line_error(run_cli("segment", user_folder / "images", "--model", path, "--out",
                             tmp_path / "o"), "odd.safetensors", "do not fit")
     assert not (tmp_path / "o").exists()
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint")
-    _one_line_error(run_cli("segment", user_folder / "images", "--model", garbage),
+    assert_one_line_error(run_cli("segment", user_folder / "images", "--model", garbage),
                     "garbage.pt", "not a readable checkpoint")
 
 
@@ -93,7 +87,7 @@ def test_mask_of_another_size_fails_evaluation_naming_the_file(tiny_model, make_
     Image.open(mask).resize((10, 10)).save(mask)
     result = run_cli("evaluate", "--model", tiny_model, "--dataset", "drive", "--data-root", root,
                      "--out", tmp_path / "out")
-    _one_line_error(result, "01_manual1.gif", "mask is 10x10")
+    assert_one_line_error(result, "01_manual1.gif", "mask is 10x10")
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
