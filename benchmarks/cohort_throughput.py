@@ -30,6 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+from retinaseg.pretrained import DEFAULT_MODEL  # noqa: E402  (torch-free)
 SOURCES = [("DRIVE", "DRIVE/test/images/*.tif"), ("DRIVE", "DRIVE/training/images/*.tif"),
            ("CHASE_DB1", "CHASEDB1/Image_*[LR].jpg"), ("HRF", "HRF/images/*.*")]
 
@@ -175,7 +177,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--count", type=int, default=200)
-    parser.add_argument("--model", default="unet-drive")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--save", default="mask")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)  # internal
     args = parser.parse_args(argv)

@@ -1,6 +1,6 @@
 """Vessel measures from a model's masks against the same measures from people's masks.
 
-    python benchmarks/measure_agreement.py --data-root ../shared/data --model unet-drive
+    python benchmarks/measure_agreement.py --data-root ../shared/data --model general
 
 For each test image of DRIVE, CHASE_DB1 and HRF, every measure of
 :func:`retinaseg.measure.measure_vessels` is computed from the model's
@@ -38,7 +38,7 @@ from retinaseg.data import load_dataset
 from retinaseg.inference import predict_probabilities
 from retinaseg.measure import measure_vessels, speck_size
 from retinaseg.measure.agreement import agreement
-from retinaseg.pretrained import load_model
+from retinaseg.pretrained import DEFAULT_MODEL, load_model
 from retinaseg.utils import provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,7 +178,7 @@ def json_safe(value):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
-    parser.add_argument("--model", default="unet-drive", help="shipped name or checkpoint path")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="shipped name or checkpoint path")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/measure_agreement"))
