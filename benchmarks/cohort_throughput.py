@@ -161,7 +161,9 @@ def picture_costs(data_root: Path, model: str, repeats: int = 3) -> dict:
 def _child(function: str, *args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     child = subprocess.run([sys.executable, __file__, "--child", function, *args], env=env,
-                           capture_output=True, text=True, check=True)
+                           capture_output=True, text=True)
+    if child.returncode != 0:
+        raise RuntimeError(f"{function} child failed ({child.returncode}): {child.stderr[-2000:]}")
     return json.loads(child.stdout.strip().splitlines()[-1])
 
 

@@ -1,8 +1,10 @@
 """ONNX export checked against PyTorch on real photographs.
 
     python benchmarks/onnx_check.py --data-root ../shared/data [--images 5]
+    python benchmarks/onnx_check.py --data-root ../shared/data --models general \
+        --out benchmarks/results/onnx_general      # one model, its own result file
 
-Every shipped model is exported (``retinaseg export``) to a temporary folder and
+Every shipped model (or those named by ``--models``) is exported (``retinaseg export``) to a temporary folder and
 loaded back from the file alone (:func:`retinaseg.export.load_onnx`, meta from
 its metadata_props). The first ``--images`` test images of DRIVE, CHASE_DB1
 and HRF are segmented through the same pipeline (resampling, preprocessing,
@@ -92,15 +94,21 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--images", type=int, default=5, help="test images per dataset")
+    parser.add_argument("--models", nargs="+", help="shipped names (default: all)")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/onnx"),
+                        help="result path without suffix")
     args = parser.parse_args(argv)
     from retinaseg.pretrained import PRETRAINED
     from retinaseg.utils import provenance, write_result
 
+    unknown = sorted(set(args.models or ()) - set(PRETRAINED))
+    if unknown:
+        parser.error(f"--models: not shipped: {', '.join(unknown)}")
     with tempfile.TemporaryDirectory() as folder:
-        rows = [row for name in sorted(PRETRAINED)
+        rows = [row for name in sorted(args.models or PRETRAINED)
                 for row in compare(name, args.data_root, args.images, Path(folder))]
     result = {**provenance(ROOT), "images_per_dataset": args.images, "rows": rows}
-    write_result(ROOT / "benchmarks/results/onnx", result, markdown(result))
+    write_result(Path(args.out), result, markdown(result))
     return 0
 
 
