@@ -39,6 +39,7 @@ SOURCES = [("DRIVE", "DRIVE/test/images/*.tif"), ("DRIVE", "DRIVE/training/image
 def mixed_folder(data_root: Path, folder: Path, count: int) -> dict[str, str]:
     """``count`` links in ``folder``, interleaving the datasets; returns link -> dataset."""
     pools: dict[str, list[Path]] = {}
+    data_root = data_root.resolve()  # a relative link would point inside ``folder``
     for dataset, pattern in SOURCES:
         pools.setdefault(dataset, []).extend(sorted(data_root.glob(pattern)))
     folder.mkdir(parents=True)
