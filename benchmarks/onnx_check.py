@@ -4,8 +4,8 @@
     python benchmarks/onnx_check.py --data-root ../shared/data --models general \
         --out benchmarks/results/onnx_general      # one model, its own result file
 
-Every shipped model (or those named by ``--models``) is exported (``retinaseg export``) to a temporary folder and
-loaded back from the file alone (:func:`retinaseg.export.load_onnx`, meta from
+Every shipped model (or those named by ``--models``) is exported (``retinaseg
+export``) to a temporary folder and loaded back from the file alone (:func:`retinaseg.export.load_onnx`, meta from
 its metadata_props). The first ``--images`` test images of DRIVE, CHASE_DB1
 and HRF are segmented through the same pipeline (resampling, preprocessing,
 the model's own TTA, resizing back, FOV) once with PyTorch and once with
