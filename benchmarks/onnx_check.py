@@ -1,17 +1,17 @@
 """ONNX export checked against PyTorch on real photographs.
 
     python benchmarks/onnx_check.py --data-root ../shared/data [--images 5]
-    python benchmarks/onnx_check.py --data-root ../shared/data --models general \
-        --out benchmarks/results/onnx_general      # one model, its own result file
+    python benchmarks/onnx_check.py --data-root ../shared/data --models general --out X
 
 Every shipped model (or those named by ``--models``) is exported (``retinaseg
-export``) to a temporary folder and loaded back from the file alone (:func:`retinaseg.export.load_onnx`, meta from
-its metadata_props). The first ``--images`` test images of DRIVE, CHASE_DB1
-and HRF are segmented through the same pipeline (resampling, preprocessing,
-the model's own TTA, resizing back, FOV) once with PyTorch and once with
-onnxruntime, both fp32 on the CPU. Reports the largest absolute probability
-difference and the share of FOV pixels whose mask differs at the model's
-threshold. Writes benchmarks/results/onnx.{json,md}.
+export``) to a temporary folder and loaded back from the file alone
+(:func:`retinaseg.export.load_onnx`, meta from its metadata_props). The first
+``--images`` test images of DRIVE, CHASE_DB1 and HRF are segmented through the
+same pipeline (resampling, preprocessing, the model's own TTA, resizing back,
+FOV) once with PyTorch and once with onnxruntime, both fp32 on the CPU. Reports
+the largest absolute probability difference and the share of FOV pixels whose
+mask differs at the model's threshold. Writes ``--out``.{json,md} (default
+benchmarks/results/onnx; `general`'s is benchmarks/results/onnx_general).
 """
 from __future__ import annotations
 
