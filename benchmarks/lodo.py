@@ -8,9 +8,14 @@
 with ``data.dataset`` = its datasets but the held-out one, ``data.val_ids`` = its
 validation ids but the held-out dataset's (so the best epoch and the threshold
 come from the training datasets' validation images only), into
-``runs/lodo-<holdout>`` (``--runs-root``). Further ``--set KEY=VALUE`` items go
-after those (a quick check: ``--set epochs=1``). ``--resume`` continues a run
-from its ``last.safetensors``.
+``benchmarks/lodo_runs/lodo-<holdout>`` (``--runs-root``). Further ``--set
+KEY=VALUE`` items go after those (a quick check: ``--set epochs=1``).
+``--resume`` continues a run from its ``last.safetensors``.
+
+A finished run's ``model.safetensors`` (3.9 MB), ``log.csv`` and ``config.yaml``
+are committed, so ``aggregate`` reruns from the tree alone; the resume state
+(``last.safetensors``, ``best.safetensors``) is git-ignored. A run folder kept
+only outside the tree does not outlive the machine it was trained on.
 
 ``aggregate``: every finished run (one with ``model.safetensors``) and the
 in-domain ``--general`` model scored on the DRIVE, CHASE_DB1 and HRF test sets by
@@ -40,6 +45,7 @@ from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_mark
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "configs" / "general.yaml"
+RUNS_ROOT = ROOT / "benchmarks" / "lodo_runs"
 #: Galdran et al., Sci Rep 2022 ("COD"): F1 of a U-Net tested on the dataset it never saw.
 COD_F1 = {"drive": 0.775, "stare": 0.806, "chase_db1": 0.779, "hrf": 0.746}
 COLUMNS = (*TEST_SETS, "stare")  # STARE is not in the shared data: COD's figure only
@@ -214,8 +220,9 @@ def parse_args(argv=None):
 
 def _common(parser) -> None:
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--runs-root", type=Path, default=Path("runs"),
-                        help="where the runs/lodo-<holdout> folders go (default ./runs)")
+    parser.add_argument("--runs-root", type=Path, default=RUNS_ROOT,
+                        help="where the lodo-<holdout> run folders go (default "
+                             "benchmarks/lodo_runs, where the finished ones are committed)")
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from scipy import ndimage
 
@@ -24,6 +25,7 @@ def _benchmark(name: str):
     try:
         spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up there
         spec.loader.exec_module(module)
         return module
     finally:
@@ -51,7 +53,7 @@ def test_the_printed_command_trains_the_recipe_on_the_two_other_datasets(
     argv = shlex.split(capsys.readouterr().out)
     assert argv[0] == "retinaseg"
     args = build_parser().parse_args(argv[1:])  # the real CLI takes it as printed
-    assert args.out == f"runs/lodo-{holdout}" and not args.resume
+    assert args.out == f"benchmarks/lodo_runs/lodo-{holdout}" and not args.resume
     config = load_config(args.config, args.set)  # the --set list parses into a real list
     assert config.data.dataset == trained_on
     assert config.data.val_ids == val_ids
@@ -142,3 +144,46 @@ def test_the_targets_and_the_training_cost(tiny_model):
     assert cost["epochs"] == 2 and cost["finished"] and cost["total_seconds"] > 0
     with pytest.raises(SystemExit, match="no training log"):
         general_model.training_cost(tiny_model.parent / "absent")
+
+
+def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic_root, tmp_path):
+    """benchmarks/threshold_rule.py on a tiny real hold-out run: each rule's F1 on the
+    held-out dataset's training split is what cutting those maps directly gives."""
+    from skimage.filters import threshold_otsu
+
+    from retinaseg.config import load_config
+    from retinaseg.data import load_dataset
+    from retinaseg.data.preprocess import preprocess
+    from retinaseg.inference import predict_tensor
+    from retinaseg.metrics import confusion_counts, scores_from_counts
+    from retinaseg.pretrained import load_model
+    from retinaseg.train.data import rescaled
+
+    runs = tmp_path / "runs"
+    sets = [item for s in TINY for item in ("--set", s)]
+    assert lodo.main(["train", "--holdout", "chase_db1", "--data-root", str(synthetic_root),
+                      "--runs-root", str(runs), *sets]) == 0
+    out = tmp_path / "rule"
+    assert _benchmark("threshold_rule").main([
+        "--data-root", str(synthetic_root), "--runs-root", str(runs), "--limit", "2",
+        "--out", str(out), "--allow-dirty"]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    (row,) = result["runs"]  # only the finished run
+    assert row["holdout"] == "chase_db1" and row["unseen_images"] == 2
+    assert sorted(row["seen_f1"]) == ["drive", "hrf"]  # validated on the two others only
+    run = runs / "lodo-chase_db1"
+    cfg = load_config(run / "config.yaml", [f"data.root={synthetic_root}"])
+    module = load_model(str(run / "model.safetensors")).module.eval()
+    pooled, otsu = None, None
+    for sample in load_dataset("chase_db1", "train", synthetic_root)[:2]:
+        image, vessel, fov = rescaled(sample, cfg.data)
+        prob = predict_tensor(module, torch.from_numpy(preprocess(image, fov, cfg.data.preprocess))
+                              ).numpy()
+        cut = confusion_counts(prob >= row["thresholds"]["pooled"], vessel, fov)
+        own = confusion_counts(prob >= threshold_otsu(prob[fov]), vessel, fov)
+        pooled, otsu = (cut, own) if pooled is None else (pooled + cut, otsu + own)
+    assert row["unseen_f1"]["pooled"] == pytest.approx(scores_from_counts(pooled)["f1"])
+    assert row["unseen_f1"]["per_image_otsu"] == pytest.approx(scores_from_counts(otsu)["f1"])
+    assert row["ceiling"]["f1"] >= max(row["unseen_f1"]["pooled"], row["unseen_f1"]["per_dataset"])
+    text = out.with_suffix(".md").read_text()
+    assert "| chase_db1 | 2 |" in text and "- command: `python " in text

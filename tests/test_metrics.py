@@ -250,6 +250,26 @@ def test_specificity_floor_gives_the_best_f1_among_specific_enough_thresholds(se
         ScoreHistogram().update(prob, 1 - truth, fov).best_threshold("f1", min_specificity=1.5)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_mean_threshold_maximises_the_mean_f1_of_the_datasets_each_counted_once(seed):
+    from retinaseg.metrics import best_mean_threshold
+
+    # a small "dataset" and one with 16x the pixels: pooling would follow the big one
+    small, big = _image(seed, shape=(16, 16), grid=8), _image(seed + 100, shape=(64, 64), grid=8)
+    hists = [ScoreHistogram(3).update(*small), ScoreHistogram(3).update(*big)]
+    threshold, mean_f1 = best_mean_threshold(hists, "f1")
+    mean_at = {}
+    for t in np.arange(1, 9) / 8:
+        mean_at[t] = np.mean([skm.f1_score(truth[fov], prob[fov] >= t, zero_division=1.0)
+                              for prob, truth, fov in (small, big)])
+    assert mean_f1 == pytest.approx(max(mean_at.values()), rel=1e-12)
+    assert mean_f1 == pytest.approx(mean_at[threshold], rel=1e-12)
+    # one histogram: the pooled rule exactly
+    assert best_mean_threshold(hists[1:], "f1") == hists[1].best_threshold("f1")
+    with pytest.raises(RetinasegError, match="same number of bins"):
+        best_mean_threshold([hists[0], ScoreHistogram(4).update(*big)])
+
+
 def test_best_threshold_rejects_unknown_metric():
     hist = ScoreHistogram().update(*_image(0))
     with pytest.raises(RetinasegError, match="f1"):

@@ -406,7 +406,7 @@ def _cohort_options(parser) -> None:
 def _model_options(parser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="WEIGHTS",
                         help="trained weights: a shipped name ('retinaseg models' lists them) "
-                             f"or a checkpoint file such as runs/NAME/model.pt (default "
+                             f"or a checkpoint file such as runs/NAME/model.safetensors (default "
                              f"{DEFAULT_MODEL}). Not an architecture: that is 'model.name' in a "
                              "training config")
     parser.add_argument("--threshold", type=float,

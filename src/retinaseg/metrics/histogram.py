@@ -91,22 +91,44 @@ def pr_curve_of_bins(pos: np.ndarray, neg: np.ndarray):
 def best_threshold_of_bins(pos: np.ndarray, neg: np.ndarray, metric: str = "f1",
                            min_specificity: float = 0.0) -> tuple[float, float]:
     """The grid threshold maximising ``metric`` (the highest among ties), and that maximum."""
+    return best_mean_threshold_of_bins([(pos, neg)], metric, min_specificity)
+
+
+def best_mean_threshold_of_bins(bins: list[tuple[np.ndarray, np.ndarray]], metric: str = "f1",
+                                min_specificity: float = 0.0) -> tuple[float, float]:
+    """The grid threshold maximising the mean of ``metric`` over several
+    ``(pos, neg)`` histograms (the highest among ties), and that mean.
+
+    Each histogram counts once, however many pixels it holds: one per dataset,
+    each camera weighs the same. ``min_specificity`` must hold in every one.
+    """
     if metric not in BEST_THRESHOLD_METRICS:
         raise RetinasegError(f"unknown metric {metric!r}; choose one of "
                              f"{', '.join(BEST_THRESHOLD_METRICS)}")
-    if pos.sum() + neg.sum() == 0:
+    if not bins or len({pos.size for pos, _ in bins}) != 1:
+        raise RetinasegError("need one or more histograms with the same number of bins")
+    if any(pos.sum() + neg.sum() == 0 for pos, neg in bins):
         raise RetinasegError("the histogram is empty; update it with images first")
-    _, c = sweep_counts(pos, neg)  # k = 1 .. scale; k = 0 is threshold 0
-    sweep = score_arrays(c.tp, c.fp, c.fn, c.tn)
-    values = sweep[metric]
+    values, allowed = 0.0, True
+    for pos, neg in bins:
+        _, c = sweep_counts(pos, neg)  # k = 1 .. scale; k = 0 is threshold 0
+        sweep = score_arrays(c.tp, c.fp, c.fn, c.tn)
+        values = values + sweep[metric] / len(bins)
+        allowed = allowed & (sweep["specificity"] >= min_specificity)
     if min_specificity > 0:
-        allowed = sweep["specificity"] >= min_specificity
-        if not allowed.any():
+        if not np.any(allowed):
             raise RetinasegError(f"no threshold reaches specificity {min_specificity}")
         values = np.where(allowed, values, -np.inf)
-    scale = pos.size - 1
+    scale = bins[0][0].size - 1
     best_k = scale - int(np.argmax(values[::-1]))
     return best_k / scale, float(values[best_k - 1])
+
+
+def best_mean_threshold(histograms: list, metric: str = "f1",
+                        min_specificity: float = 0.0) -> tuple[float, float]:
+    """:func:`best_mean_threshold_of_bins` of :class:`ScoreHistogram` objects."""
+    return best_mean_threshold_of_bins([(h.pos, h.neg) for h in histograms], metric,
+                                       min_specificity)
 
 
 class ScoreHistogram:

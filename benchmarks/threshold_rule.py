@@ -1,0 +1,194 @@
+"""Which threshold rule carries over to a camera a model never saw.
+
+    python benchmarks/threshold_rule.py --data-root ../shared/data
+
+A model meant for any camera picks its threshold on validation images from
+several datasets. Three rules are compared:
+
+- pooled over pixels (what ``retinaseg train`` does): the dataset with the
+  most pixels per photo (HRF, at a 1280 px FOV) outweighs the others;
+- the mean over datasets (the threshold maximising the mean of the datasets'
+  F1): each camera counts once, as an unseen camera would;
+- each image cut at the Otsu threshold of its own FOV probabilities, which
+  follows a camera whose probabilities come out lower or higher overall.
+
+The leave-one-dataset-out runs (``benchmarks/lodo_runs``) measure which rule
+transfers: each run's global thresholds come from its own validation images,
+and every rule is scored on the *training* split of the dataset the run never
+saw, which neither the run nor any choice here has used, and on the run's own
+validation images (what the rule costs on the cameras it knows). No test image
+is read. Images are scored as validation scores them: at the training geometry,
+inside the FOV, pooled. The best threshold on the unseen images is shown as the
+ceiling (an oracle, never a choice). Writes
+benchmarks/results/threshold_rule.{md,json} (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from skimage.filters import threshold_otsu
+
+from retinaseg.config import load_config
+from retinaseg.data import load_dataset
+from retinaseg.data.preprocess import preprocess
+from retinaseg.inference import predict_tensor
+from retinaseg.metrics import (Counts, ScoreHistogram, best_mean_threshold, confusion_counts,
+                               scores_from_counts)
+from retinaseg.pretrained import load_model
+from retinaseg.tables import markdown_table
+from retinaseg.train.data import load_training_data, rescaled
+from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+HOLDOUTS = ("drive", "chase_db1", "hrf")
+RULES = ("pooled", "per_dataset", "per_image_otsu")
+RULE_NAMES = {"pooled": "pooled over pixels", "per_dataset": "mean over datasets",
+              "per_image_otsu": "each image's Otsu cut"}
+
+
+@dataclass
+class ImageSet:
+    """One set of images scored three ways: a histogram for global thresholds, and
+    the confusion counts of each image cut at its own Otsu threshold."""
+
+    histogram: ScoreHistogram = field(default_factory=ScoreHistogram)
+    otsu: Counts = field(default_factory=Counts)
+    images: int = 0
+
+    def add(self, prob: np.ndarray, vessel: np.ndarray, fov: np.ndarray) -> None:
+        self.histogram.update(prob, vessel, fov)
+        self.otsu += confusion_counts(prob >= threshold_otsu(prob[fov]), vessel, fov)
+        self.images += 1
+
+    def f1_at(self, threshold: float) -> float:
+        return scores_from_counts(self.histogram.counts_at(threshold))["f1"]
+
+    def scores(self, thresholds: dict[str, float]) -> dict[str, float]:
+        """F1 under each global threshold, and under each image's Otsu cut."""
+        return {**{rule: self.f1_at(t) for rule, t in thresholds.items()},
+                "per_image_otsu": scores_from_counts(self.otsu)["f1"]}
+
+
+def predicted(module, image, vessel, fov, steps) -> tuple:
+    x = torch.from_numpy(preprocess(image, fov, steps))
+    return predict_tensor(module, x).numpy(), vessel, fov
+
+
+def validation_sets(module, cfg) -> dict[str, ImageSet]:
+    """One :class:`ImageSet` per dataset of the run's validation images (ids ``dataset:id``)."""
+    only_validation = load_training_data(cfg, np.random.default_rng(cfg.seed))
+    sets: dict[str, ImageSet] = {}
+    for x, vessel, fov, sample_id in zip(only_validation.val_inputs, only_validation.val_vessels,
+                                         only_validation.val_fovs, only_validation.val_ids):
+        prob = predict_tensor(module, x).numpy()
+        sets.setdefault(sample_id.split(":")[0], ImageSet()).add(prob, vessel, fov)
+    return sets
+
+
+def unseen_set(module, cfg, holdout: str, data_root: str, limit: int) -> ImageSet:
+    """The held-out dataset's training split, at the run's training geometry."""
+    unseen = ImageSet()
+    samples = load_dataset(holdout, "train", data_root)
+    for sample in samples[:limit] if limit else samples:
+        unseen.add(*predicted(module, *rescaled(sample, cfg.data), cfg.data.preprocess))
+    return unseen
+
+
+def holdout_row(run: Path, holdout: str, data_root: str, limit: int) -> dict:
+    # Only the validation images are needed from the training split: one training image.
+    cfg = load_config(run / "config.yaml", [f"data.root={data_root}",
+                                            "data.max_train_images=1"])
+    bundle = load_model(str(run / "model.safetensors"))
+    bundle.module.eval()
+    seen = validation_sets(bundle.module, cfg)
+    thresholds = {
+        "pooled": sum((s.histogram for s in seen.values()), ScoreHistogram()).best_threshold()[0],
+        "per_dataset": best_mean_threshold([s.histogram for s in seen.values()])[0]}
+    unseen = unseen_set(bundle.module, cfg, holdout, data_root, limit)
+    ceiling_threshold, ceiling_f1 = unseen.histogram.best_threshold("f1")
+    seen_scores = {name: s.scores(thresholds) for name, s in seen.items()}
+    return {"holdout": holdout, "run": _shown(run), "model_threshold": bundle.meta.threshold,
+            "thresholds": thresholds, "unseen_images": unseen.images,
+            "unseen_f1": unseen.scores(thresholds),
+            "ceiling": {"threshold": ceiling_threshold, "f1": ceiling_f1},
+            "seen_f1": seen_scores,
+            "seen_mean_f1": {rule: float(np.mean([s[rule] for s in seen_scores.values()]))
+                             for rule in RULES}}
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def measure(args) -> dict:
+    result = clean_provenance(ROOT, args.allow_dirty)
+    rows = []
+    for holdout in HOLDOUTS:
+        run = args.runs_root / f"lodo-{holdout}"
+        if (run / "model.safetensors").is_file():
+            rows.append(holdout_row(run, holdout, args.data_root, args.limit))
+            print(f"{holdout}: unseen F1 {rows[-1]['unseen_f1']}", file=sys.stderr)
+    result.update(limit=args.limit, rules=list(RULES), runs=rows, mean_unseen_f1={
+        rule: float(np.mean([r["unseen_f1"][rule] for r in rows])) for rule in RULES}
+        if rows else {})
+    return result
+
+
+def markdown(result: dict) -> str:
+    unseen, seen = [], []
+    for r in result["runs"]:
+        t = r["thresholds"]
+        unseen.append([r["holdout"], str(r["unseen_images"]),
+                       f"{t['pooled']:.3f} / {r['unseen_f1']['pooled']:.4f}",
+                       f"{t['per_dataset']:.3f} / {r['unseen_f1']['per_dataset']:.4f}",
+                       f"{r['unseen_f1']['per_image_otsu']:.4f}",
+                       f"{r['ceiling']['threshold']:.3f} / {r['ceiling']['f1']:.4f}"])
+        for name, scores in r["seen_f1"].items():
+            seen.append([r["holdout"], name, *(f"{scores[rule]:.4f}" for rule in RULES)])
+    lines = ["# Threshold rule for an unseen camera: pooled, per dataset or per image", "",
+             provenance_markdown(result),
+             "- protocol: each leave-one-dataset-out run's global thresholds chosen on its own "
+             "validation images, pooled over their pixels or maximising the mean of the "
+             "datasets' F1; or each image cut at the Otsu threshold of its own FOV "
+             "probabilities. Scored on the training split of the dataset the run never saw "
+             "(no test image), at the training geometry, inside the FOV, pooled; ceiling: the "
+             "best threshold on those images (an oracle, not a choice)"]
+    if result["limit"]:
+        lines.append(f"- **only the first {result['limit']} images of each unseen split**")
+    lines += ["", "Unseen dataset (its training split), F1:", "",
+              markdown_table(["held out", "images", "pooled: threshold / F1",
+                              "mean over datasets: threshold / F1", "each image's Otsu cut",
+                              "ceiling: threshold / F1"], unseen), "",
+              "Mean F1 over the unseen datasets: " + ", ".join(
+                  f"{RULE_NAMES[rule]} {f1:.4f}" for rule, f1 in result["mean_unseen_f1"].items()),
+              "", "The run's own validation images, F1 per dataset (what each rule costs on "
+              "the cameras it trained on):", "",
+              markdown_table(["held out", "validation dataset",
+                              *(RULE_NAMES[rule] for rule in RULES)], seen)]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--runs-root", type=Path, default=ROOT / "benchmarks" / "lodo_runs")
+    parser.add_argument("--limit", type=int, default=0, help="first N images of each unseen split")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "threshold_rule"))
+    add_dirty_option(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    result = measure(args)
+    write_result(args.out, result, markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
