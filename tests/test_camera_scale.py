@@ -7,7 +7,7 @@ from retinaseg import RetinasegError
 from retinaseg.checkpoint import load_checkpoint
 from retinaseg.config import AugmentConfig, load_config
 from retinaseg.data.augment import photometric
-from retinaseg.data.geometry import target_fov_width, to_working_geometry
+from retinaseg.data.geometry import seen_fov_range, target_fov_width, to_working_geometry
 from retinaseg.inference import working_scale
 from retinaseg.train import fit, load_training_data
 from retinaseg.utils import seed_everything
@@ -86,8 +86,40 @@ def test_a_model_trained_on_a_range_segments_at_its_photos_own_scale(synthetic_r
     assert all(38 <= w <= 62 for w in widths)
     fit(cfg)
     bundle = load_checkpoint(out / "model.safetensors")
-    assert bundle.meta.fov_range == [40, 60]
-    _, small = _disc(200, 50)
+    # the configured range, narrowed to the widths training saw (scale jitter included)
+    seen = [max(40, min(data.fov_widths) * (1 - cfg.augment.scale)),
+            min(60, max(data.fov_widths) * (1 + cfg.augment.scale))]
+    assert bundle.meta.fov_range == pytest.approx(seen)
+    assert 40 <= seen[0] <= seen[1] <= 60
+    _, inside = _disc(200, round(sum(seen) / 2))
     _, large = _disc(400, 300)
-    assert working_scale(bundle, small) == 1.0
-    assert working_scale(bundle, large) == pytest.approx(60 / 300, rel=0.02)
+    assert working_scale(bundle, inside) == 1.0
+    assert working_scale(bundle, large) == pytest.approx(seen[1] / 300, rel=0.02)
+
+
+@pytest.mark.parametrize("widths, jitter, expected", [
+    ([536, 541, 920, 1280], 0.2, [512, 1280]),   # general: every scale of the range was seen
+    ([894, 922, 1280], 0.2, [715.2, 1280]),      # CHASE_DB1 + HRF: DRIVE is enlarged to 715
+    ([536, 930], 0.2, [512, 1116]),              # DRIVE + CHASE_DB1: HRF is reduced to 1116
+    ([300], 0.0, [512, 512]),                    # all below the range: its low end
+    ([2000], 0.0, [1280, 1280]),                 # all above: its high end
+])
+def test_the_working_range_is_narrowed_to_the_widths_training_saw(widths, jitter, expected):
+    assert seen_fov_range([512, 1280], widths, jitter) == pytest.approx(expected)
+    assert seen_fov_range([], widths, jitter) == []  # no range: one scale, as before
+
+
+def test_calibrate_gives_an_older_model_the_range_its_training_saw(synthetic_root, tmp_path):
+    from retinaseg.checkpoint import load_checkpoint, save_model
+    from retinaseg.train import calibrate
+
+    out = tmp_path / "run"
+    cfg = load_config(None, [f"data.root={synthetic_root}", f"out_dir={out}", *TINY, "epochs=1",
+                             "data.dataset=chase_db1+hrf", "data.fov_range=[20, 60]"])
+    fit(cfg)
+    old = load_checkpoint(out / "model.safetensors", for_inference=False)
+    old.meta.fov_range = [20, 60]  # as the model was written before the range was narrowed
+    save_model(tmp_path / "old.safetensors", old.module, old.meta, config=old.config)
+    meta = calibrate(tmp_path / "old.safetensors", cfg, tmp_path / "new.safetensors")
+    assert meta.fov_range == load_checkpoint(out / "model.safetensors").meta.fov_range
+    assert meta.fov_range != [20, 60]

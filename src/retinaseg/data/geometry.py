@@ -77,6 +77,24 @@ def target_fov_width(fov: np.ndarray, fov_target: float = 0.0, fov_range=()) -> 
     return float(fov_target)
 
 
+def seen_fov_range(fov_range, widths, scale_jitter: float = 0.0) -> list[float]:
+    """The part of ``fov_range`` a model trained on FOVs of these ``widths`` (after
+    clamping into the range) actually saw, scale augmentation of
+    ``1 +- scale_jitter`` included; ``[]`` when no range is set.
+
+    A photo narrower than anything in training is enlarged to the narrowest seen,
+    not only to the configured low end: a model trained on CHASE_DB1 and HRF
+    (FOVs 894-1280 px) never learned DRIVE's 1-2 px capillaries at 540 px, and
+    segments DRIVE at 715 px far better (benchmarks/results/lodo.md).
+    """
+    if not fov_range or not len(widths):
+        return list(fov_range)
+    low, high = fov_range
+    seen_low = float(np.min(widths)) * (1.0 - scale_jitter)
+    seen_high = float(np.max(widths)) * (1.0 + scale_jitter)
+    return [max(float(low), min(seen_low, float(high))), min(float(high), max(seen_high, float(low)))]
+
+
 def to_working_geometry(image: np.ndarray, fov: np.ndarray, fov_target: float = 0.0,
                         square_size: int = 0, fov_range=()):
     """The photo and its FOV at a model's geometry: ``square_size`` square, or

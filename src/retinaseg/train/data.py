@@ -13,7 +13,7 @@ import torch
 from ..config import TrainConfig
 from ..data import fov_diameter, load_dataset
 from ..data.augment import crop_transforms, photometric, rotated_whole, warp, whole_image_size
-from ..data.geometry import pad_to_stride, resize_mask, to_working_geometry
+from ..data.geometry import pad_to_stride, resize_mask, seen_fov_range, to_working_geometry
 from ..data.preprocess import preprocess
 from ..errors import RetinasegError, naming_file
 
@@ -30,6 +30,7 @@ class TrainingData:
     val_fovs: list = field(default_factory=list)
     val_ids: list = field(default_factory=list)
     fov_diameter: float = 0.0
+    fov_widths: list = field(default_factory=list)  # of the training FOVs, at training geometry
     pos_weight: float = 0.0       # measured class balance when the config asks for auto, else 0
 
 
@@ -101,10 +102,17 @@ def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingDa
             data.train_images.append(sample.image)
             data.train_vessels.append(torch.from_numpy(sample.vessel.astype(np.float32)))
             data.train_fovs.append(sample.fov)
-    data.fov_diameter = float(np.median([fov_diameter(f) for f in data.train_fovs]))
+    data.fov_widths = [fov_diameter(f) for f in data.train_fovs]
+    data.fov_diameter = float(np.median(data.fov_widths))
     if cfg.loss == "weighted_bce" and cfg.pos_weight == 0:
         data.pos_weight = vessel_balance(data.train_vessels, data.train_fovs)
     return data
+
+
+def trained_fov_range(cfg: TrainConfig, data: TrainingData) -> list:
+    """The FOV widths inference clamps a photo into: ``data.fov_range`` narrowed to
+    the widths training saw, scale augmentation included (:func:`seen_fov_range`)."""
+    return seen_fov_range(cfg.data.fov_range, data.fov_widths, cfg.augment.scale)
 
 
 def vessel_balance(vessels: list, fovs: list) -> float:

@@ -28,7 +28,8 @@ from ..outputs import check_output_folder, writing
 from ..optim import PlateauTracker, build_optimizer, lr_at
 from ..utils import seed_everything
 from .checks import check_config, check_world
-from .data import EpochBatches, TrainingData, load_training_data, steps_per_epoch
+from .data import (EpochBatches, TrainingData, load_training_data, steps_per_epoch,
+                   trained_fov_range)
 from .distributed import World, join_world, wrap_for_world
 from .finetune import load_initial_weights, parameter_groups, set_training_mode
 from .loader import batch_loader
@@ -121,7 +122,7 @@ def model_meta(cfg: TrainConfig, data: TrainingData, threshold=0.5, source="defa
         extra["pos_weight_auto"] = data.pos_weight
     return ModelMeta(cfg.model.name, kwargs, list(cfg.data.preprocess), data.fov_diameter,
                      threshold, source, f"{cfg.data.dataset}:{cfg.data.split}", extra,
-                     square_size=cfg.data.square_size, fov_range=list(cfg.data.fov_range))
+                     square_size=cfg.data.square_size, fov_range=trained_fov_range(cfg, data))
 
 
 def with_measured_weight(cfg: TrainConfig, data: TrainingData) -> TrainConfig:

@@ -14,7 +14,7 @@ from ..errors import RetinasegError, file_error
 from ..inference import predict_tensor
 from ..utils import seed_everything
 from .checks import check_config
-from .data import TrainingData, load_training_data
+from .data import TrainingData, load_training_data, trained_fov_range
 from .finetune import set_training_mode
 
 
@@ -73,6 +73,9 @@ def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     device = resolve_device(cfg.device)
     prepare_device(device)
     bundle.module.to(device).eval()
+    # What the training images decide is re-derived with the threshold: a model
+    # trained before the working range was narrowed to the widths training saw gets it.
+    bundle.meta.fov_range = trained_fov_range(cfg, data)
     choose_threshold(bundle.module, data, bundle.meta, cfg, device)
     # The recorded recipe keeps its training keys; only the threshold rule changed.
     config = {**bundle.config, "tta": cfg.tta, "fixed_threshold": cfg.fixed_threshold,
