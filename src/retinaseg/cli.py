@@ -195,7 +195,9 @@ def cmd_calibrate(args) -> int:
     overrides = _config_overrides(args) + ([f"tta={args.tta}"] if args.tta else [])
     config = load_config(args.config, overrides)
     meta = calibrate(args.model, config, check_output_file(args.out))
-    print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}); "
+    scale = (f"; FOV range {meta.fov_range[0]:.0f}-{meta.fov_range[1]:.0f} px"
+             if meta.fov_range else "")
+    print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}){scale}; "
           f"wrote {args.out}")
     return 0
 

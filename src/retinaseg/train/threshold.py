@@ -60,7 +60,9 @@ def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConf
 def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     """Re-choose a trained model's threshold as ``cfg`` now says (a new ``tta`` or
     ``threshold_min_specificity``) on the same validation images, without training
-    again; the weights are unchanged. Writes ``out_path``; returns its meta."""
+    again, and its working FOV range from the training images' widths
+    (:func:`~retinaseg.train.data.trained_fov_range`); the weights are unchanged.
+    Writes ``out_path``; returns its meta."""
     check_config(cfg)
     if Path(out_path).suffix != SUFFIX:
         raise file_error(out_path, f"calibrate writes a safetensors checkpoint: name it *{SUFFIX}")
