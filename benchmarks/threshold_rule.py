@@ -17,9 +17,11 @@ transfers: each run's global thresholds come from its own validation images,
 and every rule is scored on the *training* split of the dataset the run never
 saw, which neither the run nor any choice here has used, and on the run's own
 validation images (what the rule costs on the cameras it knows). No test image
-is read. Images are scored as validation scores them: at the training geometry,
-inside the FOV, pooled. The best threshold on the unseen images is shown as the
-ceiling (an oracle, never a choice). Writes
+is read. Images are scored inside the FOV, pooled: validation images at the
+training geometry (as validation scores them), unseen ones at the model's
+working geometry (``retinaseg.inference.working_copy``, as ``retinaseg
+segment`` brings a photo there). The best threshold on the unseen images is
+shown as the ceiling (an oracle, never a choice). Writes
 benchmarks/results/threshold_rule.{md,json} (``--out``).
 """
 from __future__ import annotations
@@ -36,12 +38,13 @@ from skimage.filters import threshold_otsu
 from retinaseg.config import load_config
 from retinaseg.data import load_dataset
 from retinaseg.data.preprocess import preprocess
-from retinaseg.inference import predict_tensor
+from retinaseg.data.geometry import resize_mask
+from retinaseg.inference import predict_tensor, working_copy
 from retinaseg.metrics import (Counts, ScoreHistogram, best_mean_threshold, confusion_counts,
                                scores_from_counts)
 from retinaseg.pretrained import load_model
 from retinaseg.tables import markdown_table
-from retinaseg.train.data import load_training_data, rescaled
+from retinaseg.train.data import load_training_data
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,12 +93,15 @@ def validation_sets(module, cfg) -> dict[str, ImageSet]:
     return sets
 
 
-def unseen_set(module, cfg, holdout: str, data_root: str, limit: int) -> ImageSet:
-    """The held-out dataset's training split, at the run's training geometry."""
+def unseen_set(bundle, holdout: str, data_root: str, limit: int) -> ImageSet:
+    """The held-out dataset's training split, each photo at the model's working
+    geometry (as ``retinaseg segment`` brings it there), its mask resized alike."""
     unseen = ImageSet()
     samples = load_dataset(holdout, "train", data_root)
     for sample in samples[:limit] if limit else samples:
-        unseen.add(*predicted(module, *rescaled(sample, cfg.data), cfg.data.preprocess))
+        image, fov = working_copy(bundle, sample.image, sample.fov)
+        vessel = resize_mask(sample.vessel, fov.shape)
+        unseen.add(*predicted(bundle.module, image, vessel, fov, bundle.meta.preprocess))
     return unseen
 
 
@@ -109,7 +115,7 @@ def holdout_row(run: Path, holdout: str, data_root: str, limit: int) -> dict:
     thresholds = {
         "pooled": sum((s.histogram for s in seen.values()), ScoreHistogram()).best_threshold()[0],
         "per_dataset": best_mean_threshold([s.histogram for s in seen.values()])[0]}
-    unseen = unseen_set(bundle.module, cfg, holdout, data_root, limit)
+    unseen = unseen_set(bundle, holdout, data_root, limit)
     ceiling_threshold, ceiling_f1 = unseen.histogram.best_threshold("f1")
     seen_scores = {name: s.scores(thresholds) for name, s in seen.items()}
     return {"holdout": holdout, "run": _shown(run), "model_threshold": bundle.meta.threshold,

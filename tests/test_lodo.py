@@ -151,13 +151,12 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
     held-out dataset's training split is what cutting those maps directly gives."""
     from skimage.filters import threshold_otsu
 
-    from retinaseg.config import load_config
     from retinaseg.data import load_dataset
+    from retinaseg.data.geometry import resize_mask
     from retinaseg.data.preprocess import preprocess
-    from retinaseg.inference import predict_tensor
+    from retinaseg.inference import predict_tensor, working_copy
     from retinaseg.metrics import confusion_counts, scores_from_counts
     from retinaseg.pretrained import load_model
-    from retinaseg.train.data import rescaled
 
     runs = tmp_path / "runs"
     sets = [item for s in TINY for item in ("--set", s)]
@@ -171,14 +170,13 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
     (row,) = result["runs"]  # only the finished run
     assert row["holdout"] == "chase_db1" and row["unseen_images"] == 2
     assert sorted(row["seen_f1"]) == ["drive", "hrf"]  # validated on the two others only
-    run = runs / "lodo-chase_db1"
-    cfg = load_config(run / "config.yaml", [f"data.root={synthetic_root}"])
-    module = load_model(str(run / "model.safetensors")).module.eval()
+    bundle = load_model(str(runs / "lodo-chase_db1" / "model.safetensors"))
     pooled, otsu = None, None
     for sample in load_dataset("chase_db1", "train", synthetic_root)[:2]:
-        image, vessel, fov = rescaled(sample, cfg.data)
-        prob = predict_tensor(module, torch.from_numpy(preprocess(image, fov, cfg.data.preprocess))
-                              ).numpy()
+        image, fov = working_copy(bundle, sample.image, sample.fov)  # as segment does
+        vessel = resize_mask(sample.vessel, fov.shape)
+        x = torch.from_numpy(preprocess(image, fov, bundle.meta.preprocess))
+        prob = predict_tensor(bundle.module.eval(), x).numpy()
         cut = confusion_counts(prob >= row["thresholds"]["pooled"], vessel, fov)
         own = confusion_counts(prob >= threshold_otsu(prob[fov]), vessel, fov)
         pooled, otsu = (cut, own) if pooled is None else (pooled + cut, otsu + own)
