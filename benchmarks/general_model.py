@@ -124,7 +124,8 @@ def scorecard(model: str, data_root, limit: int = 0, sets=TEST_SETS) -> dict:
               f"area ratio {row['area_ratio']:.3f}", file=sys.stderr, flush=True)
     return {"model": model, "checkpoint_sha256": bundle.sha256,
             "trained_on": bundle.meta.trained_on, "threshold": bundle.meta.threshold,
-            "threshold_source": bundle.meta.threshold_source, "test_sets": rows}
+            "threshold_source": bundle.meta.threshold_source,
+            "fov_range": list(bundle.meta.fov_range), "test_sets": rows}
 
 
 def training_cost(run_dir: Path) -> dict:

@@ -104,7 +104,9 @@ def holdout_row(args, holdout: str) -> dict:
     """A held-out run scored on every test set, or marked unfinished."""
     folder = run_dir(args.runs_root, holdout)
     model = folder / "model.safetensors"
-    row = {"holdout": holdout, "run_dir": str(folder)}
+    shown = folder.resolve()
+    row = {"holdout": holdout,  # the tree's own runs by their path in it, as committed
+           "run_dir": str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else folder)}
     if not model.is_file():
         return {**row, "finished": False, "epochs_done": _epochs_done(folder)}
     try:
@@ -185,8 +187,10 @@ def _run_line(run: dict) -> str:
     cost = run.get("training")
     time = (f"{cost['epochs']} epochs, {cost['total_seconds'] / 3600:.2f} h" if cost
             else "no log.csv")
+    scale = run.get("fov_range")
+    scale = f", working FOV {scale[0]:.0f}-{scale[1]:.0f} px" if scale else ""
     return (f"- {run['run_dir']}: sha256 {run['checkpoint_sha256'][:12]}, threshold "
-            f"{run['threshold']:.4f} ({run['threshold_source']}), {time}")
+            f"{run['threshold']:.4f} ({run['threshold_source']}){scale}, {time}")
 
 
 def cmd_aggregate(args) -> int:

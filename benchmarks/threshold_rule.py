@@ -162,8 +162,9 @@ def markdown(result: dict) -> str:
              "validation images, pooled over their pixels or maximising the mean of the "
              "datasets' F1; or each image cut at the Otsu threshold of its own FOV "
              "probabilities. Scored on the training split of the dataset the run never saw "
-             "(no test image), at the training geometry, inside the FOV, pooled; ceiling: the "
-             "best threshold on those images (an oracle, not a choice)"]
+             "(no test image), at the model's working geometry, inside the FOV, pooled (the "
+             "validation images at the training geometry); ceiling: the best threshold on "
+             "the unseen images (an oracle, not a choice)"]
     if result["limit"]:
         lines.append(f"- **only the first {result['limit']} images of each unseen split**")
     lines += ["", "Unseen dataset (its training split), F1:", "",
