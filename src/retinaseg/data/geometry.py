@@ -92,7 +92,7 @@ def seen_fov_range(fov_range, widths, scale_jitter: float = 0.0) -> list[float]:
     low, high = fov_range
     seen_low = float(np.min(widths)) * (1.0 - scale_jitter)
     seen_high = float(np.max(widths)) * (1.0 + scale_jitter)
-    return [max(float(low), min(seen_low, float(high))), min(float(high), max(seen_high, float(low)))]
+    return [float(np.clip(seen_low, low, high)), float(np.clip(seen_high, low, high))]
 
 
 def to_working_geometry(image: np.ndarray, fov: np.ndarray, fov_target: float = 0.0,
