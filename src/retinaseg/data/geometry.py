@@ -84,8 +84,8 @@ def seen_fov_range(fov_range, widths, scale_jitter: float = 0.0) -> list[float]:
 
     A photo narrower than anything in training is enlarged to the narrowest seen,
     not only to the configured low end: a model trained on CHASE_DB1 and HRF
-    (FOVs 894-1280 px) never learned DRIVE's 1-2 px capillaries at 540 px, and
-    segments DRIVE at 715 px far better (benchmarks/results/lodo.md).
+    (FOVs 894-1280 px) never saw DRIVE's 1-2 px capillaries at 540 px, so it
+    segments a DRIVE photo enlarged to 715 px (benchmarks/lodo_runs/README.md).
     """
     if not fov_range or not len(widths):
         return list(fov_range)
