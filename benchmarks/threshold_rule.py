@@ -77,11 +77,6 @@ class ImageSet:
                 "per_image_otsu": scores_from_counts(self.otsu)["f1"]}
 
 
-def predicted(module, image, vessel, fov, steps) -> tuple:
-    x = torch.from_numpy(preprocess(image, fov, steps))
-    return predict_tensor(module, x).numpy(), vessel, fov
-
-
 def validation_sets(module, cfg) -> dict[str, ImageSet]:
     """One :class:`ImageSet` per dataset of the run's validation images (ids ``dataset:id``)."""
     only_validation = load_training_data(cfg, np.random.default_rng(cfg.seed))
@@ -100,8 +95,9 @@ def unseen_set(bundle, holdout: str, data_root: str, limit: int) -> ImageSet:
     samples = load_dataset(holdout, "train", data_root)
     for sample in samples[:limit] if limit else samples:
         image, fov = working_copy(bundle, sample.image, sample.fov)
-        vessel = resize_mask(sample.vessel, fov.shape)
-        unseen.add(*predicted(bundle.module, image, vessel, fov, bundle.meta.preprocess))
+        x = torch.from_numpy(preprocess(image, fov, bundle.meta.preprocess))
+        unseen.add(predict_tensor(bundle.module, x).numpy(), resize_mask(sample.vessel, fov.shape),
+                   fov)
     return unseen
 
 
