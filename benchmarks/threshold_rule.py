@@ -3,14 +3,16 @@
     python benchmarks/threshold_rule.py --data-root ../shared/data
 
 A model meant for any camera picks its threshold on validation images from
-several datasets. Three rules are compared:
+several datasets. Four rules are compared:
 
 - pooled over pixels (what ``retinaseg train`` does): the dataset with the
   most pixels per photo (HRF, at a 1280 px FOV) outweighs the others;
 - the mean over datasets (the threshold maximising the mean of the datasets'
   F1): each camera counts once, as an unseen camera would;
 - each image cut at the Otsu threshold of its own FOV probabilities, which
-  follows a camera whose probabilities come out lower or higher overall.
+  follows a camera whose probabilities come out lower or higher overall;
+- each image cut midway between the pooled threshold and its Otsu cut, which
+  follows such a camera half way and keeps half of the validated threshold.
 
 The leave-one-dataset-out runs (``benchmarks/lodo_runs``) measure which rule
 transfers: each run's global thresholds come from its own validation images,
@@ -40,8 +42,8 @@ from retinaseg.data import load_dataset
 from retinaseg.data.preprocess import preprocess
 from retinaseg.data.geometry import resize_mask
 from retinaseg.inference import predict_tensor, working_copy
-from retinaseg.metrics import (Counts, ScoreHistogram, best_mean_threshold, confusion_counts,
-                               scores_from_counts)
+from retinaseg.metrics import Counts, ScoreHistogram, best_mean_threshold, scores_from_counts
+from retinaseg.metrics.counts import count_pixels
 from retinaseg.pretrained import load_model
 from retinaseg.tables import markdown_table
 from retinaseg.train.data import load_training_data
@@ -49,32 +51,47 @@ from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markd
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUTS = ("drive", "chase_db1", "hrf")
-RULES = ("pooled", "per_dataset", "per_image_otsu")
+RULES = ("pooled", "per_dataset", "per_image_otsu", "midpoint")
 RULE_NAMES = {"pooled": "pooled over pixels", "per_dataset": "mean over datasets",
-              "per_image_otsu": "each image's Otsu cut"}
+              "per_image_otsu": "each image's Otsu cut",
+              "midpoint": "midway between pooled and each image's Otsu cut"}
 
 
 @dataclass
 class ImageSet:
-    """One set of images scored three ways: a histogram for global thresholds, and
-    the confusion counts of each image cut at its own Otsu threshold."""
+    """One set of images, kept as their FOV pixels so that any rule can cut them:
+    a histogram for global thresholds, and each image's own probabilities for
+    the per-image rules."""
 
     histogram: ScoreHistogram = field(default_factory=ScoreHistogram)
-    otsu: Counts = field(default_factory=Counts)
+    pixels: list = field(default_factory=list)   # (probabilities, vessel) inside each FOV
     images: int = 0
 
     def add(self, prob: np.ndarray, vessel: np.ndarray, fov: np.ndarray) -> None:
         self.histogram.update(prob, vessel, fov)
-        self.otsu += confusion_counts(prob >= threshold_otsu(prob[fov]), vessel, fov)
+        self.pixels.append((prob[fov].astype(np.float32), vessel[fov].astype(bool)))
         self.images += 1
 
     def f1_at(self, threshold: float) -> float:
         return scores_from_counts(self.histogram.counts_at(threshold))["f1"]
 
+    def f1_per_image(self, cut) -> float:
+        """Pooled F1 with each image cut at ``cut(its FOV probabilities)``."""
+        counts = Counts()
+        for prob, vessel in self.pixels:
+            counts += count_pixels(prob >= cut(prob), vessel)
+        return scores_from_counts(counts)["f1"]
+
+    def otsu_cuts(self) -> list[float]:
+        return [float(threshold_otsu(prob)) for prob, _ in self.pixels]
+
     def scores(self, thresholds: dict[str, float]) -> dict[str, float]:
-        """F1 under each global threshold, and under each image's Otsu cut."""
+        """F1 under each global threshold, under each image's Otsu cut, and under
+        the midpoint of the pooled threshold and each image's Otsu cut."""
+        pooled = thresholds["pooled"]
         return {**{rule: self.f1_at(t) for rule, t in thresholds.items()},
-                "per_image_otsu": scores_from_counts(self.otsu)["f1"]}
+                "per_image_otsu": self.f1_per_image(threshold_otsu),
+                "midpoint": self.f1_per_image(lambda p: 0.5 * (pooled + threshold_otsu(p)))}
 
 
 def validation_sets(module, cfg) -> dict[str, ImageSet]:
@@ -101,26 +118,49 @@ def unseen_set(bundle, holdout: str, data_root: str, limit: int) -> ImageSet:
     return unseen
 
 
-def holdout_row(run: Path, holdout: str, data_root: str, limit: int) -> dict:
-    # Only the validation images are needed from the training split: one training image.
-    cfg = load_config(run / "config.yaml", [f"data.root={data_root}",
-                                            "data.max_train_images=1"])
-    bundle = load_model(str(run / "model.safetensors"))
-    bundle.module.eval()
-    seen = validation_sets(bundle.module, cfg)
-    thresholds = {
+def seen_thresholds(seen: dict[str, ImageSet]) -> dict[str, float]:
+    """The global thresholds a run's validation images choose under each rule."""
+    return {
         "pooled": sum((s.histogram for s in seen.values()), ScoreHistogram()).best_threshold()[0],
         "per_dataset": best_mean_threshold([s.histogram for s in seen.values()])[0]}
+
+
+def validation_of(config: Path, model: str, data_root: str):
+    """A model and its recipe's validation images, one :class:`ImageSet` per dataset."""
+    # Only the validation images are needed from the training split: one training image.
+    cfg = load_config(config, [f"data.root={data_root}", "data.max_train_images=1"])
+    bundle = load_model(model)
+    bundle.module.eval()
+    return bundle, validation_sets(bundle.module, cfg)
+
+
+def general_row(data_root: str) -> dict:
+    """What each rule costs the shipped ``general`` on its own validation images."""
+    bundle, seen = validation_of(ROOT / "configs" / "general.yaml", "general", data_root)
+    thresholds = seen_thresholds(seen)
+    return {"model": "general", "sha256": bundle.sha256, "thresholds": thresholds,
+            "seen_f1": {name: s.scores(thresholds) for name, s in seen.items()},
+            "seen_otsu_cuts": {name: _spread(s.otsu_cuts()) for name, s in seen.items()}}
+
+
+def holdout_row(run: Path, holdout: str, data_root: str, limit: int) -> dict:
+    bundle, seen = validation_of(run / "config.yaml", str(run / "model.safetensors"), data_root)
+    thresholds = seen_thresholds(seen)
     unseen = unseen_set(bundle, holdout, data_root, limit)
     ceiling_threshold, ceiling_f1 = unseen.histogram.best_threshold("f1")
     seen_scores = {name: s.scores(thresholds) for name, s in seen.items()}
     return {"holdout": holdout, "run": _shown(run), "model_threshold": bundle.meta.threshold,
             "thresholds": thresholds, "unseen_images": unseen.images,
             "unseen_f1": unseen.scores(thresholds),
+            "unseen_otsu_cuts": _spread(unseen.otsu_cuts()),
             "ceiling": {"threshold": ceiling_threshold, "f1": ceiling_f1},
             "seen_f1": seen_scores,
             "seen_mean_f1": {rule: float(np.mean([s[rule] for s in seen_scores.values()]))
                              for rule in RULES}}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
 
 
 def _shown(path: Path) -> str:
@@ -135,10 +175,16 @@ def measure(args) -> dict:
         if (run / "model.safetensors").is_file():
             rows.append(holdout_row(run, holdout, args.data_root, args.limit))
             print(f"{holdout}: unseen F1 {rows[-1]['unseen_f1']}", file=sys.stderr)
-    result.update(limit=args.limit, rules=list(RULES), runs=rows, mean_unseen_f1={
+    general = general_row(args.data_root)
+    result.update(limit=args.limit, rules=list(RULES), runs=rows, general=general,
+                  mean_unseen_f1={
         rule: float(np.mean([r["unseen_f1"][rule] for r in rows])) for rule in RULES}
         if rows else {})
     return result
+
+
+def _cuts(spread: dict) -> str:
+    return f"{spread['min']:.2f}-{spread['median']:.2f}-{spread['max']:.2f}"
 
 
 def markdown(result: dict) -> str:
@@ -148,7 +194,8 @@ def markdown(result: dict) -> str:
         unseen.append([r["holdout"], str(r["unseen_images"]),
                        f"{t['pooled']:.3f} / {r['unseen_f1']['pooled']:.4f}",
                        f"{t['per_dataset']:.3f} / {r['unseen_f1']['per_dataset']:.4f}",
-                       f"{r['unseen_f1']['per_image_otsu']:.4f}",
+                       f"{_cuts(r['unseen_otsu_cuts'])} / {r['unseen_f1']['per_image_otsu']:.4f}",
+                       f"{r['unseen_f1']['midpoint']:.4f}",
                        f"{r['ceiling']['threshold']:.3f} / {r['ceiling']['f1']:.4f}"])
         for name, scores in r["seen_f1"].items():
             seen.append([r["holdout"], name, *(f"{scores[rule]:.4f}" for rule in RULES)])
@@ -157,7 +204,8 @@ def markdown(result: dict) -> str:
              "- protocol: each leave-one-dataset-out run's global thresholds chosen on its own "
              "validation images, pooled over their pixels or maximising the mean of the "
              "datasets' F1; or each image cut at the Otsu threshold of its own FOV "
-             "probabilities. Scored on the training split of the dataset the run never saw "
+             "probabilities; or each image cut midway between the pooled threshold and its "
+             "Otsu cut. Scored on the training split of the dataset the run never saw "
              "(no test image), at the model's working geometry, inside the FOV, pooled (the "
              "validation images at the training geometry); ceiling: the best threshold on "
              "the unseen images (an oracle, not a choice)"]
@@ -165,7 +213,9 @@ def markdown(result: dict) -> str:
         lines.append(f"- **only the first {result['limit']} images of each unseen split**")
     lines += ["", "Unseen dataset (its training split), F1:", "",
               markdown_table(["held out", "images", "pooled: threshold / F1",
-                              "mean over datasets: threshold / F1", "each image's Otsu cut",
+                              "mean over datasets: threshold / F1",
+                              "each image's Otsu cut: cuts (min-median-max) / F1",
+                              "midway between pooled and Otsu: F1",
                               "ceiling: threshold / F1"], unseen), "",
               "Mean F1 over the unseen datasets: " + ", ".join(
                   f"{RULE_NAMES[rule]} {f1:.4f}" for rule, f1 in result["mean_unseen_f1"].items()),
@@ -173,7 +223,19 @@ def markdown(result: dict) -> str:
               "the cameras it trained on):", "",
               markdown_table(["held out", "validation dataset",
                               *(RULE_NAMES[rule] for rule in RULES)], seen)]
+    if result.get("general"):
+        lines += ["", *general_lines(result["general"])]
     return "\n".join(lines) + "\n"
+
+
+def general_lines(general: dict) -> list[str]:
+    rows = [[name, _cuts(general["seen_otsu_cuts"][name]),
+             *(f"{scores[rule]:.4f}" for rule in RULES)]
+            for name, scores in general["seen_f1"].items()]
+    return [f"The shipped `general` (sha256 {general['sha256'][:12]}) on its own validation "
+            f"images (pooled threshold {general['thresholds']['pooled']:.3f}), F1 per dataset:",
+            "", markdown_table(["validation dataset", "Otsu cuts (min-median-max)",
+                                *(RULE_NAMES[rule] for rule in RULES)], rows)]
 
 
 def parse_args(argv=None):
