@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from retinaseg.cut import describe_rule, parse_threshold, rule_of
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
 from retinaseg.measure import measure_vessels
@@ -91,18 +92,19 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
-def score_test_set(bundle, name: str, data_root, limit: int = 0) -> dict:
-    """One model on one test split: the pooled scores, vessel measures and provenance."""
+def score_test_set(bundle, name: str, data_root, limit: int = 0, threshold=None) -> dict:
+    """One model on one test split: the pooled scores, vessel measures and provenance.
+    ``threshold``: a number, ``otsu`` or None (the model's own rule), as ``--threshold``."""
     data = load_dataset(name, "test", data_root)
     data = data[:limit] if limit else data
-    threshold = bundle.meta.threshold
-    vessels = VesselComparison(threshold)
-    result = evaluate_model(bundle, data, EvalOptions(topology=True), on_image=vessels)
+    vessels = VesselComparison(bundle.meta.threshold)
+    result = evaluate_model(bundle, data, EvalOptions(threshold, topology=True),
+                            on_image=vessels)
     pooled = {k: result.pooled[k] for k in SCORES if k in result.pooled}
     pooled["cldice"] = result.topology["cldice"]
     return {"dataset": name, "images": result.images, "ids": data.ids, **pooled,
-            **vessels.summary(), "threshold": threshold,
-            "threshold_source": result.threshold_source, "fov": result.fov,
+            **vessels.summary(), "threshold": result.threshold,
+            "threshold_rule": result.threshold_rule, "threshold_source": result.threshold_source, "fov": result.fov,
             "seconds_per_image": result.seconds_per_image}
 
 
@@ -113,19 +115,26 @@ def verdict(name: str, row: dict) -> dict:
     return checks
 
 
-def scorecard(model: str, data_root, limit: int = 0, sets=TEST_SETS) -> dict:
-    """``model`` (a shipped name or a checkpoint path) on every test set of ``sets``."""
+def scorecard(model: str, data_root, limit: int = 0, sets=TEST_SETS, threshold=None) -> dict:
+    """``model`` (a shipped name or a checkpoint path) on every test set of ``sets``, its
+    photos cut as ``threshold`` says (None: the model's own rule)."""
     bundle = load_model(model)
     rows = {}
     for name in sets:
-        row = score_test_set(bundle, name, data_root, limit)
+        row = score_test_set(bundle, name, data_root, limit, threshold)
         rows[name] = {**row, "targets": verdict(name, row)}
         print(f"{model} on {name}: F1 {row['f1']:.4f} AUC {row['auc_roc']:.4f} "
               f"area ratio {row['area_ratio']:.3f}", file=sys.stderr, flush=True)
     return {"model": model, "checkpoint_sha256": bundle.sha256,
             "trained_on": bundle.meta.trained_on, "threshold": bundle.meta.threshold,
             "threshold_source": bundle.meta.threshold_source,
+            "threshold_rule": rule_name(bundle, threshold),
             "fov_range": list(bundle.meta.fov_range), "test_sets": rows}
+
+
+def rule_name(bundle, threshold) -> str:
+    """How the photos were cut: ``otsu``, or the fixed threshold."""
+    return describe_rule(rule_of(threshold, bundle.meta))
 
 
 def training_cost(run_dir: Path) -> dict:
@@ -149,7 +158,8 @@ def markdown(result: dict) -> str:
              provenance_markdown(result),
              "- protocol: each test split as `retinaseg evaluate` loads it (DRIVE 01-20, "
              "CHASE_DB1 11L-14R, HRF 06-15 of each category at 3504x2336), native resolution, "
-             "pooled over the FOV pixels of the split, at each model's own threshold; "
+             "pooled over the FOV pixels of the split, each photo cut by the model's own rule "
+             "(its validated threshold, or each photo's Otsu cut) unless `--threshold` says; "
              "clDice from the same thresholded maps; areas and centre-line lengths "
              "(`retinaseg.measure.measure_vessels`) summed over the images, mean width "
              "weighted by centre-line length; nothing dropped from either mask",
@@ -185,8 +195,19 @@ def _model_line(model: dict) -> str:
                         for n, r in model["test_sets"].items())
     return (f"- `{model['model']}`: sha256 {model['checkpoint_sha256'][:12]}, trained on "
             f"{model['trained_on']}, threshold {model['threshold']:.4f} "
-            f"({model['threshold_source']}); seconds per image (prediction, under this "
+            f"({model['threshold_source']}){_cut_note(model)}; seconds per image (prediction, under this "
             f"machine's load): {seconds}")
+
+
+def _cut_note(model: dict) -> str:
+    """How the scored masks were cut, where that is not the model's threshold."""
+    rule = model.get("threshold_rule")
+    if rule == "otsu":
+        cuts = ", ".join(f"{n} {r['threshold']:.3f}" for n, r in model["test_sets"].items())
+        return f"; each photo cut at its own Otsu threshold (median cut: {cuts})"
+    if rule is not None and float(rule) != model["threshold"]:
+        return f"; cut at {float(rule):.4f} (--threshold)"
+    return ""
 
 
 def _training_lines(cost: dict, note: str | None) -> str:
@@ -206,6 +227,8 @@ def parse_args(argv=None):
                         help="only the first N images of each test set (a quick check)")
     parser.add_argument("--run-dir", type=Path, help="the training run folder (its log.csv)")
     parser.add_argument("--training-note", help="where and under what load it trained")
+    parser.add_argument("--threshold", type=parse_threshold, metavar="{NUMBER,otsu}",
+                        help="cut every model's photos so (default: each model's own rule)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "general_model"))
     add_dirty_option(parser)
     return parser.parse_args(argv)
@@ -216,7 +239,8 @@ def main(argv=None) -> int:
     result = clean_provenance(ROOT, args.allow_dirty)
     cost = training_cost(args.run_dir) if args.run_dir else None  # a bad folder fails first
     result.update(limit=args.limit, training=cost, training_note=args.training_note,
-                  models=[scorecard(m, args.data_root, args.limit) for m in args.model])
+                  models=[scorecard(m, args.data_root, args.limit, threshold=args.threshold)
+                          for m in args.model])
     write_result(args.out, result, markdown(result))
     return 0
 

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # general_model, besid
 from general_model import TEST_SETS, scorecard, training_cost  # noqa: E402
 
 from retinaseg.config import read_yaml  # noqa: E402
+from retinaseg.cut import parse_threshold  # noqa: E402
 from retinaseg.tables import markdown_table  # noqa: E402
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
                              write_result)
@@ -113,7 +114,8 @@ def holdout_row(args, holdout: str) -> dict:
         row["training"] = training_cost(folder)
     except SystemExit:  # a finished model without its log still scores
         row["training"] = None
-    return {**row, "finished": True, **scorecard(str(model), args.data_root, args.limit)}
+    return {**row, "finished": True,
+            **scorecard(str(model), args.data_root, args.limit, threshold=args.threshold)}
 
 
 def _epochs_done(folder: Path) -> int:
@@ -126,9 +128,10 @@ def _epochs_done(folder: Path) -> int:
 def aggregate(args) -> dict:
     result = clean_provenance(ROOT, args.allow_dirty)
     rows = [holdout_row(args, holdout) for holdout in TEST_SETS]
-    general = scorecard(args.general, args.data_root, args.limit) if args.general else None
+    general = (scorecard(args.general, args.data_root, args.limit, threshold=args.threshold)
+               if args.general else None)
     held_out = {r["holdout"]: r["test_sets"][r["holdout"]]["f1"] for r in rows if r["finished"]}
-    result.update(limit=args.limit, runs=rows, general=general, cod_f1=COD_F1,
+    result.update(limit=args.limit, threshold=args.threshold, runs=rows, general=general, cod_f1=COD_F1,
                   target_f1=TARGET_F1, held_out_f1=held_out,
                   targets_met={h: f1 >= TARGET_F1 for h, f1 in held_out.items()})
     return result
@@ -171,6 +174,12 @@ def markdown(result: dict) -> str:
              "at 3504x2336), pooled inside the FOV; bold: the dataset the run never saw",
              f"- target: F1 >= {TARGET_F1} on each held-out dataset; met: "
              f"{met or 'no run finished'}"]
+    if result.get("threshold") == "otsu":
+        lines.append("- **every photo cut at the Otsu threshold of its own FOV probabilities** "
+                     "(`--threshold otsu`, the rule `benchmarks/threshold_rule.py` chose on the "
+                     "unseen datasets' training splits), not at the validated threshold")
+    elif result.get("threshold") is not None:
+        lines.append(f"- **every photo cut at {result['threshold']}** (`--threshold`)")
     if result["limit"]:
         lines.append(f"- **only the first {result['limit']} images of each test set (--limit)**")
     lines += ["", "F1:", "", score_table(result, "f1"), "", "AUC-ROC:", "",
@@ -189,8 +198,12 @@ def _run_line(run: dict) -> str:
             else "no log.csv")
     scale = run.get("fov_range")
     scale = f", working FOV {scale[0]:.0f}-{scale[1]:.0f} px" if scale else ""
+    cuts = ""
+    if run.get("threshold_rule") == "otsu":
+        cuts = "; median Otsu cut " + ", ".join(f"{n} {r['threshold']:.3f}"
+                                                for n, r in run["test_sets"].items())
     return (f"- {run['run_dir']}: sha256 {run['checkpoint_sha256'][:12]}, threshold "
-            f"{run['threshold']:.4f} ({run['threshold_source']}){scale}, {time}")
+            f"{run['threshold']:.4f} ({run['threshold_source']}){cuts}{scale}, {time}")
 
 
 def cmd_aggregate(args) -> int:
@@ -215,6 +228,9 @@ def parse_args(argv=None):
     agg.add_argument("--general", default="general",
                      help="the in-domain model (shipped name or checkpoint); '' to leave out")
     agg.add_argument("--limit", type=int, default=0, help="first N images of each test set")
+    agg.add_argument("--threshold", type=parse_threshold, metavar="{NUMBER,otsu}",
+                     help="cut every model's photos so, e.g. otsu (default: each model's own "
+                          "rule, its validated threshold)")
     agg.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lodo"))
     add_dirty_option(agg)
     _common(agg)

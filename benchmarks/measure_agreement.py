@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from retinaseg.cut import model_cut
 from retinaseg.data import load_dataset
 from retinaseg.inference import predict_probabilities
 from retinaseg.measure import measure_vessels, speck_size
@@ -53,7 +54,7 @@ def measure_image(bundle, sample, observer: str | None) -> dict:
     started = time.perf_counter()
     prob = predict_probabilities(bundle, sample.image, sample.fov)
     inference_s = time.perf_counter() - started
-    masks = {"model": prob >= bundle.meta.threshold, "human": sample.vessel}
+    masks = {"model": prob >= model_cut(bundle.meta, prob, sample.fov), "human": sample.vessel}
     if observer is not None:
         masks["observer2"] = sample.observers[observer]
     started = time.perf_counter()

@@ -29,6 +29,7 @@ DATASETS = ("drive", "chase_db1", "hrf")
 
 def compare(name: str, data_root: str, images: int, folder: Path) -> list[dict]:
     """One row per dataset: the largest differences between ONNX and PyTorch."""
+    from retinaseg.cut import model_cut
     from retinaseg.data import load_dataset
     from retinaseg.export import export_onnx, load_onnx
     from retinaseg.inference import predict_probabilities
@@ -48,7 +49,7 @@ def compare(name: str, data_root: str, images: int, folder: Path) -> list[dict]:
             expected, seconds_torch = _timed(predict_probabilities, bundle, sample)
             got, seconds_onnx = _timed(predict_probabilities, onnx_bundle, sample)
             fov = sample.fov
-            threshold = bundle.meta.threshold
+            threshold = model_cut(bundle.meta, expected, fov)  # the model's own rule
             row["images"].append(sample.id)
             row["max_abs_diff"] = max(row["max_abs_diff"], float(np.abs(got - expected).max()))
             flipped = ((got >= threshold) != (expected >= threshold))[fov].mean()

@@ -36,6 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from retinaseg.cut import model_cut  # noqa: E402
 from retinaseg.data import load_dataset  # noqa: E402
 from retinaseg.inference import model_tta, predict_probabilities  # noqa: E402
 from retinaseg.metrics import Counts, confusion_counts, scores_from_counts  # noqa: E402
@@ -96,7 +97,7 @@ def probabilities(bundle, tta: str, name: str, sample, cache: Path | None) -> np
 
 def sweep(bundle, samples, settings: list[Postprocess], cache: Path | None) -> dict:
     """Pooled counts per setting and dataset, and post-processing seconds per setting."""
-    tta, threshold = model_tta(bundle, None), bundle.meta.threshold
+    tta = model_tta(bundle, None)
     totals = {s.describe(): {} for s in settings}
     seconds = {s.describe(): 0.0 for s in settings}
     megapixels = 0.0
@@ -104,6 +105,7 @@ def sweep(bundle, samples, settings: list[Postprocess], cache: Path | None) -> d
         prob = probabilities(bundle, tta, name, sample, cache)
         megapixels += prob.size / 1e6
         reference = truth_reference(sample.vessel, sample.fov)
+        threshold = model_cut(bundle.meta, prob, sample.fov)  # the model's own rule
         for setting in settings:
             started = time.perf_counter()
             mask = postprocess_mask(prob, threshold, sample.fov, setting)

@@ -163,10 +163,10 @@ def measured(image: np.ndarray, model=None, vessel=None) -> dict:
     fov = estimate_fov(image)
     row = {k: _round(v) for k, v in measure_signals(image, fov).items()}
     if model is not None:
-        from retinaseg.segment import segment_image
+        from retinaseg.segment import segment_photo
 
-        prob, mask, fov = segment_image(model, image, quality_check=False)
-        row[CONFIDENCE_SIGNAL] = round(uncertain_fraction(prob, fov, model.meta.threshold), 5)
+        prob, mask, fov, cut = segment_photo(model, image, quality_check=False)
+        row[CONFIDENCE_SIGNAL] = round(uncertain_fraction(prob, fov, cut), 5)
         row["f1"] = f1_score(mask, vessel, fov)
     return row
 

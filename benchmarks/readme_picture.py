@@ -21,7 +21,7 @@ from PIL import Image
 
 from retinaseg.overlays import mask_image, probability_overlay, thumbnail
 from retinaseg.pretrained import load_model
-from retinaseg.segment import sample_image, segment_image
+from retinaseg.segment import sample_image, segment_photo
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,14 +32,15 @@ def panels(model: str, size: int) -> tuple[np.ndarray, dict]:
     """The picture as one RGB array, and what it shows."""
     bundle = load_model(model)
     image = sample_image()
-    prob, mask, fov = segment_image(bundle, image)
+    prob, mask, fov, cut = segment_photo(bundle, image)
     views = [image, probability_overlay(image, prob, mask, fov),
              np.repeat(mask_image(mask, fov)[..., None], 3, axis=2)]
     small = [thumbnail(v, size) for v in views]
     gap = np.full((small[0].shape[0], GAP, 3), 255, dtype=np.uint8)
     picture = np.concatenate([small[0], gap, small[1], gap, small[2]], axis=1)
     facts = {"model": model, "checkpoint_sha256": bundle.sha256,
-             "threshold": bundle.meta.threshold, "threshold_source": bundle.meta.threshold_source,
+             "threshold": cut, "threshold_rule": bundle.meta.threshold_rule,
+             "threshold_source": bundle.meta.threshold_source,
              "photo": "skimage.data.retina()", "photo_size": list(image.shape[:2]),
              "vessel_area_fraction": float(np.count_nonzero(mask & fov) / np.count_nonzero(fov))}
     return picture, facts
@@ -50,9 +51,15 @@ def markdown(result: dict) -> str:
             f"{provenance_markdown(result)}- picture: `{result['picture']}` (photo | probability "
             f"overlay and mask outline | mask), panels {result['panel']} px\n"
             f"- model: `{result['model']}`, sha256 {result['checkpoint_sha256'][:12]}, threshold "
-            f"{result['threshold']:.4f} ({result['threshold_source']})\n"
+            f"{result['threshold']:.4f} ({_rule(result)})\n"
             f"- vessel area fraction inside the estimated FOV: "
             f"{result['vessel_area_fraction']:.4f}\n")
+
+
+def _rule(result: dict) -> str:
+    if result.get("threshold_rule") == "otsu":
+        return f"the photo's own Otsu cut; validated threshold from {result['threshold_source']}"
+    return result["threshold_source"]
 
 
 def parse_args(argv=None):

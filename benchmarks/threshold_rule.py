@@ -176,11 +176,21 @@ def measure(args) -> dict:
             rows.append(holdout_row(run, holdout, args.data_root, args.limit))
             print(f"{holdout}: unseen F1 {rows[-1]['unseen_f1']}", file=sys.stderr)
     general = general_row(args.data_root)
-    result.update(limit=args.limit, rules=list(RULES), runs=rows, general=general,
-                  mean_unseen_f1={
-        rule: float(np.mean([r["unseen_f1"][rule] for r in rows])) for rule in RULES}
-        if rows else {})
+    result.update(limit=args.limit, rules=list(RULES), runs=rows, general=general)
+    if rows:
+        result.update(choice(rows))
     return result
+
+
+def choice(rows: list[dict]) -> dict:
+    """The rule a model for any camera should default to: the best average of its mean
+    F1 on unseen cameras and on the cameras it trained on, each weighing the same
+    (a user's camera may be either). Global rules and per-image rules alike."""
+    unseen = {rule: float(np.mean([r["unseen_f1"][rule] for r in rows])) for rule in RULES}
+    seen = {rule: float(np.mean([r["seen_mean_f1"][rule] for r in rows])) for rule in RULES}
+    both = {rule: 0.5 * (unseen[rule] + seen[rule]) for rule in RULES}
+    return {"mean_unseen_f1": unseen, "mean_seen_f1": seen, "mean_of_both": both,
+            "chosen_rule": max(both, key=both.get)}
 
 
 def _cuts(spread: dict) -> str:
@@ -222,10 +232,24 @@ def markdown(result: dict) -> str:
               "", "The run's own validation images, F1 per dataset (what each rule costs on "
               "the cameras it trained on):", "",
               markdown_table(["held out", "validation dataset",
-                              *(RULE_NAMES[rule] for rule in RULES)], seen)]
+                              *(RULE_NAMES[rule] for rule in RULES)], seen), "",
+              *choice_lines(result)]
     if result.get("general"):
         lines += ["", *general_lines(result["general"])]
     return "\n".join(lines) + "\n"
+
+
+def choice_lines(result: dict) -> list[str]:
+    if "chosen_rule" not in result:
+        return []
+    rows = [[RULE_NAMES[rule], f"{result['mean_unseen_f1'][rule]:.4f}",
+             f"{result['mean_seen_f1'][rule]:.4f}", f"{result['mean_of_both'][rule]:.4f}"]
+            for rule in RULES]
+    return ["Choice (unseen cameras and trained cameras weigh the same; validation and "
+            "training images only):", "",
+            markdown_table(["rule", "mean F1, unseen datasets", "mean F1, own validation",
+                            "average of the two"], rows), "",
+            f"Chosen: **{RULE_NAMES[result['chosen_rule']]}**"]
 
 
 def general_lines(general: dict) -> list[str]:

@@ -61,6 +61,7 @@ def test_a_field_with_a_default_may_be_missing(tmp_path):
     ({"preprocess": ["green", 3]}, "field 'preprocess' should be a list of strings"),
     ({"square_size": 1.5}, "field 'square_size' should be an integer"),
     ({"square_size": True}, "field 'square_size' should be an integer"),
+    ({"threshold_rule": "median"}, "field 'threshold_rule' should be one of fixed, otsu"),
 ])
 def test_missing_extra_or_wrong_typed_meta_is_aassert_one_line_error(tmp_path, change, message):
     meta = {k: v for k, v in {**META, **change}.items() if v is not None}

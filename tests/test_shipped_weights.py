@@ -32,7 +32,8 @@ def test_every_shipped_model_is_present_pinned_and_loads(name):
     recipe = REPO / entry.config
     assert recipe.is_file()
     if "variants" not in yaml.safe_load(recipe.read_text()):
-        assert bundle.meta.tta == load_config(recipe, []).tta
+        config = load_config(recipe, [])
+        assert (bundle.meta.tta, bundle.meta.threshold_rule) == (config.tta, config.threshold_rule)
 
 
 def test_a_replaced_weights_file_is_refused(tmp_path, monkeypatch):

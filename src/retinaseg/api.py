@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Union
 import numpy as np
 
 from .checkpoint import ModelBundle, ModelMeta
+from .cut import image_cut, rule_of
 from .data import Dataset, load_dataset, read_image
 from .devices import precision_label, precision_of, resolve_device
 from .errors import RetinasegError
@@ -85,7 +86,7 @@ def load_model(name_or_path: str | Path = DEFAULT_MODEL,
 
 def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             device: torch.device | str | None = None, tta: str | None = None,
-            threshold: float | None = None, precision: str | None = None,
+            threshold: float | str | None = None, precision: str | None = None,
             fov: np.ndarray | None = None,
             postprocess: PostprocessInput = None) -> Segmentation:
     """Segment the vessels of one colour fundus photograph.
@@ -98,7 +99,11 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             for a name or path. A loaded model on another device is moved there.
         tta: test-time augmentation (``none``, ``flip``, ``flip+rot90``,
             ``rot<K>``); None: the one the model's threshold was chosen under.
-        threshold: None: the model's own, chosen on its validation images.
+        threshold: a number in (0, 1]; ``"otsu"``: the photo cut at the Otsu
+            threshold of its own FOV probabilities (:mod:`retinaseg.cut`), which
+            follows a camera whose probabilities run lower or higher; None: the
+            model's own rule (its validated threshold, or ``otsu`` where its
+            meta says so). ``result.threshold`` is the cut the mask was made at.
         precision: autocast ``auto`` (bf16/fp16 on CUDA, fp32 elsewhere),
             ``fp32``, ``bf16`` or ``fp16``.
         fov: a boolean ``(H, W)`` field of view; estimated when None.
@@ -108,6 +113,7 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             ``{"hysteresis": 0.3}`` or a :class:`~retinaseg.postprocess.Postprocess`.
     """
     bundle = _bundle_on(model, device)
+    rule = rule_of(threshold, bundle.meta)
     setting = resolve_postprocess(bundle.meta, postprocess)
     rgb = as_rgb(image)
     if fov is not None:
@@ -118,7 +124,7 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
         fov = estimate_fov(rgb)
     tta = model_tta(bundle, tta)
     prob = predict_probabilities(bundle, rgb, fov, tta, precision=precision)
-    cut = bundle.meta.threshold if threshold is None else float(threshold)
+    cut = image_cut(rule, prob, fov, bundle.meta.threshold)
     return Segmentation(prob, postprocess_mask(prob, cut, fov, setting), fov, cut, bundle.meta,
                         bundle.source, tta, str(bundle.device),
                         precision_label(bundle.device, precision_of(False, precision)),
@@ -128,7 +134,7 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
 def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",
              split: str = "test", data_root: str | Path | None = None,
              device: torch.device | str | None = None, tta: str | None = None,
-             threshold: float | None = None, precision: str | None = None,
+             threshold: float | str | None = None, precision: str | None = None,
              topology: bool = False, bootstrap: int = 0,
              progress: Callable | None = None,
              postprocess: PostprocessInput = None) -> EvaluationResult:

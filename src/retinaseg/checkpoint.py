@@ -54,6 +54,9 @@ class ModelMeta:
     ``postprocess`` is the mask post-processing applied unless told otherwise
     (:mod:`retinaseg.postprocess`; empty: none, as in files older than the field),
     set only where benchmarks/postprocess.py measured that it helps this model.
+    ``threshold_rule`` is how a photo is cut by default (:mod:`retinaseg.cut`):
+    ``fixed`` at ``threshold``, or ``otsu``, each photo at its own Otsu cut
+    (``threshold`` then serves a photo without a valley to find).
     """
 
     architecture: str
@@ -68,6 +71,7 @@ class ModelMeta:
     tta: str = "none"
     fov_range: list = field(default_factory=list)
     postprocess: dict = field(default_factory=dict)
+    threshold_rule: str = "fixed"
 
 
 @dataclass
@@ -151,7 +155,16 @@ def meta_from_dict(values, path) -> ModelMeta:
             raise file_error(path, f"its model meta field {name!r} should be "
                                    f"{_type_name(hints[name])}, not {values[name]!r}")
     _check_postprocess(values.get("postprocess") or {}, path)
+    _check_threshold_rule(values.get("threshold_rule", "fixed"), path)
     return ModelMeta(**values)
+
+
+def _check_threshold_rule(rule: str, path) -> None:
+    from .cut import RULES
+
+    if rule not in RULES:
+        raise file_error(path, f"its model meta field 'threshold_rule' should be one of "
+                               f"{', '.join(RULES)}, not {rule!r}")
 
 
 def _check_postprocess(values: dict, path) -> None:
@@ -164,12 +177,15 @@ def _check_postprocess(values: dict, path) -> None:
 
 
 def meta_header(meta: ModelMeta) -> dict:
-    """The meta as the file stores it. An empty ``postprocess`` is left out, so a
-    model without one is written byte for byte as before the field existed (a
-    re-exported shipped file keeps its pinned hash)."""
+    """The meta as the file stores it. An empty ``postprocess`` and the ``fixed``
+    threshold rule are left out, so a model without either is written byte for
+    byte as before the fields existed (a re-exported shipped file keeps its pinned
+    hash)."""
     values = asdict(meta)
     if not values["postprocess"]:
         del values["postprocess"]
+    if values["threshold_rule"] == "fixed":
+        del values["threshold_rule"]
     return values
 
 

@@ -411,8 +411,11 @@ def _model_options(parser) -> None:
                              f"or a checkpoint file such as runs/NAME/model.safetensors (default "
                              f"{DEFAULT_MODEL}). Not an architecture: that is 'model.name' in a "
                              "training config")
-    parser.add_argument("--threshold", type=float,
-                        help="probability threshold (default: the model's validation threshold)")
+    parser.add_argument("--threshold", type=_threshold_rule, metavar="{NUMBER,otsu}",
+                        help="where probabilities become vessel: a number in (0, 1], or otsu "
+                             "(each photo at the Otsu threshold of its own FOV probabilities, "
+                             "which follows a camera whose probabilities run lower or higher; "
+                             "see README 'Threshold'). Default: the model's own rule")
     parser.add_argument("--tta", type=_tta_mode,
                         help="test-time augmentation: none, flip, flip+rot90, or rot<K> "
                              "(average over K equally spaced rotations, 2 to 36, e.g. rot12); "
@@ -490,6 +493,15 @@ def _tta_mode(value: str) -> str:
 
     try:
         return check_tta(value)
+    except RetinasegError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _threshold_rule(value: str) -> float | str:
+    from .cut import parse_threshold
+
+    try:
+        return parse_threshold(value)
     except RetinasegError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

@@ -87,6 +87,9 @@ class TrainConfig:
                                   # thresholds at least this specific (0 = any)
     fixed_threshold: float = 0.0  # ship this threshold instead of the validation-chosen one
                                   # (validation still picks the best epoch); 0 = choose
+    threshold_rule: str = "fixed"  # how the finished model cuts a photo by default: fixed (at
+                                  # its threshold) or otsu (each photo at its own Otsu cut,
+                                  # retinaseg.cut; the threshold is still chosen, as fallback)
     tta: str = "none"             # test-time augmentation the finished model ships with: its
                                   # threshold is chosen on validation under it, and inference
                                   # applies it by default (epochs are still validated without)

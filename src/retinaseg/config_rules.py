@@ -18,6 +18,7 @@ import math
 import re
 from typing import Any, Callable
 
+from .cut import RULES as THRESHOLD_RULES
 from .data.preprocess import validate_pipeline
 from .devices import PRECISIONS
 from .errors import RetinasegError
@@ -124,6 +125,7 @@ RULES: dict[str, Rule] = {
     "init_scope": one_of(INIT_SCOPES),
     "threshold_min_specificity": between(0, 1, high_open=True),
     "fixed_threshold": between(0, 1, high_open=True),
+    "threshold_rule": one_of(THRESHOLD_RULES),
     "tta": tta_mode,
     "encoder_lr_scale": at_least(0),
     "ema": between(0, 1, high_open=True),

@@ -16,6 +16,7 @@ import numpy as np
 
 from .bootstrap import bootstrap_intervals
 from .checkpoint import ModelBundle
+from .cut import FIXED, OTSU, image_cut, rule_of
 from .data import Dataset
 from .devices import precision_label, precision_of
 from .errors import RetinasegError, naming_file
@@ -34,7 +35,8 @@ CURVE_BITS = 10  # the pooled histogram kept in metrics.json: 1025 bins, curves 
 
 @dataclass
 class EvalOptions:
-    threshold: float | None = None   # None: the model's own (validation-chosen) threshold
+    threshold: float | str | None = None  # a number, "otsu" (each image's own cut,
+                                     # retinaseg.cut) or None: the model's own rule
     tta: str | None = None           # None: the model's own (the one its threshold was chosen under)
     bf16: bool = False
     topology: bool = False           # clDice and connected components (skeletons: slower)
@@ -49,32 +51,53 @@ class Scorer:
     """One row of the results table (the model or a human observer), streamed image by image.
 
     The threshold scores and topology score the mask ``postprocess`` makes of
-    each probability map (``prob >= threshold`` with none); AUCs stay on the map.
+    each probability map cut by ``rule`` (:mod:`retinaseg.cut`: a number, or
+    ``otsu`` for each image's own cut, ``fallback`` where an image has no valley);
+    AUCs stay on the map. Each image's row holds the cut it was scored at.
     """
 
-    def __init__(self, threshold: float, options: EvalOptions,
-                 postprocess: Postprocess = NO_POSTPROCESS):
-        self.threshold = threshold
+    def __init__(self, rule: float | str, options: EvalOptions,
+                 postprocess: Postprocess = NO_POSTPROCESS, fallback: float = 0.5):
+        self.rule = rule
+        self.fallback = float(fallback) if rule == OTSU else float(rule)
         self.options = options
         self.postprocess = postprocess
-        self.metrics = SegmentationMetrics(threshold, keep_images=options.bootstrap > 0)
+        self.metrics = SegmentationMetrics(self.fallback, keep_images=options.bootstrap > 0)
         self.topology = TopologyCounts() if options.topology else None
+        self.cuts: list[float] = []
 
-    def mask(self, prob, fov) -> np.ndarray:
-        return postprocess_mask(prob, self.threshold, np.asarray(fov, dtype=bool),
-                                self.postprocess)
+    @property
+    def per_image_cut(self) -> bool:
+        return self.rule == OTSU
 
-    def update(self, prob, truth, fov, image_id, mask=None) -> dict:
-        """Score one image; ``mask``, when given, is :meth:`mask` of ``prob`` already made."""
-        if mask is None and not self.postprocess.is_none:
-            mask = self.mask(prob, fov)
+    def cut(self, prob, fov) -> float:
+        return image_cut(self.rule, prob, np.asarray(fov, dtype=bool), self.fallback)
+
+    def mask(self, prob, fov) -> tuple[np.ndarray, float]:
+        """The mask that is scored, and the cut it was made at."""
+        cut = self.cut(prob, fov)
+        return postprocess_mask(prob, cut, np.asarray(fov, dtype=bool), self.postprocess), cut
+
+    def update(self, prob, truth, fov, image_id, mask=None, cut=None) -> dict:
+        """Score one image; ``mask`` and ``cut``, when given, are :meth:`mask` of
+        ``prob`` already made."""
+        if cut is None:
+            cut = self.cut(prob, fov) if self.per_image_cut else self.fallback
+        if mask is None and (self.per_image_cut or not self.postprocess.is_none):
+            mask = postprocess_mask(prob, cut, np.asarray(fov, dtype=bool), self.postprocess)
         row = self.metrics.update(prob, truth, fov, image_id, mask=mask)
+        row["threshold"] = cut
+        self.cuts.append(cut)
         if self.topology is not None:
-            pred = (np.asarray(prob) >= self.threshold) if mask is None else mask
+            pred = (np.asarray(prob) >= cut) if mask is None else mask
             counts = topology_counts(pred, truth, fov, image_id)
             self.topology = self.topology + counts
             row.update(topology_scores(counts))
         return row
+
+    def shown_threshold(self) -> float:
+        """The threshold a result names: the fixed one, or the median of the images' cuts."""
+        return float(np.median(self.cuts)) if self.per_image_cut and self.cuts else self.fallback
 
     def compute(self) -> Scores:
         scores = Scores.from_dict(self.metrics.compute())
@@ -102,13 +125,15 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     draws its panels there) so no probability map has to be kept.
     """
     options = options or EvalOptions()
-    threshold = options.threshold if options.threshold is not None else bundle.meta.threshold
+    rule = rule_of(options.threshold, bundle.meta)
     source = "command line" if options.threshold is not None else bundle.meta.threshold_source
+    if rule == OTSU:
+        source = f"each image's Otsu cut, median shown; {source}"
     tta = model_tta(bundle, options.tta)
     setting = resolve_postprocess(bundle.meta, options.postprocess)
     if len(data) == 0:
         raise RetinasegError(f"dataset {data.name!r} split {data.split!r} has no images")
-    model_scorer = Scorer(threshold, options, setting)
+    model_scorer = Scorer(rule, options, setting, fallback=bundle.meta.threshold)
     observer_scorers: dict[str, Scorer] = {}
     seconds, estimated_fov = [], False
     for sample in (progress(data) if progress else data):
@@ -122,19 +147,20 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
             raise naming_file(sample.image_path, exc) from None
         seconds.append(time.perf_counter() - started)
         estimated_fov |= sample.fov_estimated
-        mask = model_scorer.mask(prob, sample.fov)
-        row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id, mask)
+        mask, cut = model_scorer.mask(prob, sample.fov)
+        row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id, mask, cut)
         for name, drawn in sample.observers.items():
             observer_scorers.setdefault(name, Scorer(0.5, options)).update(
                 drawn.astype(np.float32), sample.vessel, sample.fov, sample.id)
         if on_image is not None:
             on_image(sample, prob, row, mask)
     scores = model_scorer.compute()
+    threshold = model_scorer.shown_threshold()
     scores.pooled["threshold"] = threshold
     return EvaluationResult(
         **vars(scores), model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
-        threshold_source=source, tta=tta, postprocess=setting.describe(), bf16=options.bf16,
+        threshold_rule=OTSU if rule == OTSU else FIXED, threshold_source=source, tta=tta, postprocess=setting.describe(), bf16=options.bf16,
         device=str(bundle.device),
         precision=precision_label(bundle.device, precision_of(options.bf16, options.precision)),
         fov="estimated from the images" if estimated_fov else "dataset masks",

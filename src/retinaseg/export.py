@@ -40,7 +40,9 @@ USAGE = ("input 'image': float32 (N, C, H, W), any H and W: the RGB photo resamp
          "field of view is 'fov_diameter' pixels wide (or resized to 'square_size' squared "
          "when that is not 0), then the 'preprocess' steps (retinaseg.data.preprocess; zero "
          "outside the FOV). Output 'probability' (N, 1, H, W): resize back to the photo, set "
-         "0 outside the FOV, average over the 'tta' views, mask = probability >= 'threshold'.")
+         "0 outside the FOV, average over the 'tta' views, mask = probability >= 'threshold' "
+         "(where 'threshold_rule' is 'otsu': >= the Otsu threshold of the photo's FOV "
+         "probabilities, kept within [0.2, 0.8], 'threshold' where they are all alike).")
 
 
 class ExportGraph(nn.Module):
@@ -124,6 +126,7 @@ def onnx_metadata(bundle: ModelBundle, name: str = "") -> dict[str, str]:
         "architecture": meta.architecture,
         "threshold": repr(float(meta.threshold)),
         "threshold_source": meta.threshold_source,
+        "threshold_rule": meta.threshold_rule,
         "fov_diameter": repr(float(meta.fov_diameter)),
         "square_size": str(int(meta.square_size)),
         "preprocess": json.dumps(list(meta.preprocess)),

@@ -73,7 +73,8 @@ class Scores:
 class EvaluationResult(Scores):
     """A model scored on a dataset split, with the humans and the provenance."""
 
-    threshold: float = math.nan
+    threshold: float = math.nan       # the cut; under "otsu" the median of the images' cuts
+    threshold_rule: str = "fixed"     # fixed | otsu (each image's own cut, in its row)
     threshold_source: str = ""
     model: str = ""                   # what was loaded: shipped name or checkpoint path
     model_name: str | None = None     # the name the user gave it (--model, a study run)

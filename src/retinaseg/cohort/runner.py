@@ -16,7 +16,7 @@ from ..errors import OutputError, RetinasegError
 from .inputs import CohortInput, shard
 from .progress import Progress
 from .table import OK, TABLE_STEM, ResultsTable, check_same_job, shard_stem
-from .worker import (JobSpec, cpu_threads_per_worker, output_paths, preload, process_input,
+from .worker import (JobSpec, job_threshold, cpu_threads_per_worker, output_paths, preload, process_input,
                      table_columns)
 
 # Images queued per worker beyond the one it runs: enough to hide the hand-over.
@@ -91,8 +91,7 @@ def _identity(spec: JobSpec, bundle) -> dict:
     from ..inference import model_tta
     from ..postprocess import resolve_postprocess
 
-    threshold = bundle.meta.threshold if spec.threshold is None else spec.threshold
-    return {"model_sha256": bundle.sha256, "threshold": threshold,
+    return {"model_sha256": bundle.sha256, "threshold": job_threshold(spec, bundle),
             "tta": model_tta(bundle, spec.tta),
             "postprocess": resolve_postprocess(bundle.meta, spec.postprocess).describe()}
 

@@ -29,8 +29,8 @@ from ..outputs import write_all_or_nothing, writing
 TABLE_STEM = "results"
 # Columns every row has; the quality and measurement hooks add theirs after these.
 CORE_COLUMNS = ("file", "name", "status", "error", "width", "height", "fov_diameter_px",
-                "working_scale", "mm_per_pixel", "model", "model_sha256", "threshold", "tta",
-                "postprocess", "seconds")
+                "working_scale", "mm_per_pixel", "model", "model_sha256", "threshold", "cut",
+                "tta", "postprocess", "seconds")
 OK = "ok"
 # What makes two rows comparable: a rerun that changes any of these is refused.
 JOB_IDENTITY = ("model_sha256", "threshold", "tta", "postprocess")

@@ -36,7 +36,7 @@ class JobSpec:
 
     model: str  # shipped name or checkpoint path, readable where the workers run
     out_dir: str
-    threshold: float | None = None
+    threshold: float | str | None = None  # a number, "otsu", or None: the model's own rule
     tta: str | None = None
     bf16: bool = False
     save: tuple[str, ...] = DEFAULT_SAVE
@@ -174,22 +174,31 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     from ..data.io import Photo, read_photo
     from ..inference import model_tta
     from ..postprocess import resolve_postprocess
-    from ..segment import sample_image, segment_image
+    from ..segment import sample_image, segment_photo
 
     bundle = worker_bundle(spec)
-    threshold = bundle.meta.threshold if spec.threshold is None else spec.threshold
     setting = resolve_postprocess(bundle.meta, spec.postprocess)
-    row.update(model_sha256=bundle.sha256, threshold=threshold, tta=model_tta(bundle, spec.tta),
-               postprocess=setting.describe())
+    row.update(model_sha256=bundle.sha256, threshold=job_threshold(spec, bundle),
+               tta=model_tta(bundle, spec.tta), postprocess=setting.describe())
     photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
     image, valid = photo.rgb, photo.valid
     row.update(width=image.shape[1], height=image.shape[0])
-    prob, mask, fov = segment_image(bundle, image, spec.threshold, spec.tta, spec.bf16, valid,
-                                    spec.quality_check, spec.precision, setting)
+    prob, mask, fov, cut = segment_photo(bundle, image, spec.threshold, spec.tta, spec.bf16,
+                                         valid, spec.quality_check, spec.precision, setting)
+    row["cut"] = round(cut, 6)
     row.update(_geometry_columns(bundle, fov))
-    row.update(quality_columns(image, fov, prob, threshold))
+    row.update(quality_columns(image, fov, prob, cut))
     row.update(measurement_columns(mask, fov, dict(row)))
     write_pictures(spec, item.name, image, prob, mask, fov)
+
+
+def job_threshold(spec: JobSpec, bundle) -> float | str:
+    """The threshold column, the same for every row of a job: the fixed threshold,
+    or ``otsu`` when each photo is cut at its own (its ``cut`` column)."""
+    from ..cut import OTSU, rule_of
+
+    rule = rule_of(spec.threshold, bundle.meta)
+    return OTSU if rule == OTSU else float(rule)
 
 
 def _geometry_columns(bundle, fov: np.ndarray) -> dict:

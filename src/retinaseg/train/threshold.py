@@ -48,8 +48,10 @@ def threshold_source(cfg: TrainConfig) -> str:
 def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConfig,
                      device=None) -> None:
     """Set ``meta``'s threshold as the recipe says: fixed, or chosen on the
-    validation images under the recipe's test-time augmentation."""
+    validation images under the recipe's test-time augmentation, and its rule
+    (fixed at that threshold, or each photo at its own Otsu cut)."""
     meta.tta = cfg.tta
+    meta.threshold_rule = cfg.threshold_rule
     if cfg.fixed_threshold:
         meta.threshold, meta.threshold_source = cfg.fixed_threshold, "fixed"
     elif data.val_inputs:
