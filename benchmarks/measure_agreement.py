@@ -148,11 +148,18 @@ def dataset_markdown(name: str, part: dict) -> str:
     return head + rows + timing
 
 
+def _cut_rule(result: dict) -> str:
+    if result.get("threshold_rule") == "otsu":
+        return (f"each photo cut at its own Otsu threshold, the model's rule; validated "
+                f"threshold {result['threshold']:.4f}")
+    return f"threshold {result['threshold']:.4f}"
+
+
 def markdown(result: dict) -> str:
     text = (f"# Vessel measures: model ({result['model']}) and second observer against the "
             "first observer\n\nPer test image, each measure from `retinaseg.measure` on the "
-            "model's thresholded mask (threshold "
-            f"{result['threshold']:.4f}, TTA {result['tta']}) and on the manual masks, inside "
+            f"model's thresholded mask ({_cut_rule(result)}, TTA {result['tta']}) and on the "
+            "manual masks, inside "
             "the same FOV, in pixels at native resolution. r: Pearson; ICC(2,1): Shrout & "
             "Fleiss two-way random, absolute agreement; bias: mean of (rater - first "
             "observer), with 95% limits of agreement (bias +- 1.96 SD).\n")
@@ -194,7 +201,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     bundle = load_model(args.model)
     result = {**provenance(ROOT), "model": args.model, "threshold": bundle.meta.threshold,
-              "tta": bundle.meta.tta, "threads": torch.get_num_threads(),
+              "threshold_rule": bundle.meta.threshold_rule, "tta": bundle.meta.tta, "threads": torch.get_num_threads(),
               "requested": args.datasets, "measures": list(MEASURES), "datasets": {}}
     for name in args.datasets:
         result["datasets"][name] = run_dataset(bundle, name, args.data_root)

@@ -401,7 +401,8 @@ def report(args, model, chosen, train_rows, test_rows, seconds: float) -> dict:
     in_code = all(c["in_code"] == {"good": c["good"], "usable": c["usable"]} for c in chosen)
     real_test = [r for r in test_rows if r["family"] == "real"]
     result = {**provenance(REPO), "model": args.model, "model_sha256": model.sha256,
-              "model_threshold": model.meta.threshold, "seconds": round(seconds, 1),
+              "model_threshold": model.meta.threshold,
+              "model_threshold_rule": model.meta.threshold_rule, "seconds": round(seconds, 1),
               "limits": chosen, "code_matches": in_code,
               "test_real_rejected": sum(r["assigned"] == REJECT for r in real_test),
               "confusion": {"train": confusion(train_rows), "test": confusion(test_rows)},
@@ -410,7 +411,8 @@ def report(args, model, chosen, train_rows, test_rows, seconds: float) -> dict:
     text = "\n".join([
         "# Quality verdict: thresholds chosen on training photos, checked on test photos", "",
         provenance_markdown(result),
-        f"Model `{args.model}` (sha256 {model.sha256[:12]}, threshold {model.meta.threshold}); "
+        f"Model `{args.model}` (sha256 {model.sha256[:12]}, threshold {model.meta.threshold}, "
+        f"rule {model.meta.threshold_rule}: the uncertain band is around each photo's cut); "
         f"whole run {result['seconds']} s"
         + (f" (the rows were measured earlier, read from `{args.rows}`)" if args.rows_read
            else "") + f". {__doc__.split(chr(10), 2)[2].strip()}", "",

@@ -53,11 +53,12 @@ def _register(weights: PretrainedWeights) -> None:
 _register(PretrainedWeights(
     name="general",
     architecture="unet",
-    config="configs/general.yaml",
-    sha256="5351f795ee733b15097756deb9be8cde7c400147c52fa8a378499802f5b023d1",
+    config="configs/general-restart.yaml",  # a warm restart of configs/general.yaml
+    sha256="f9e9f3539a3c9e0cbf42e30de99b7f304dad66b9b8946f90cb8f82825ff18ace",
     description="U-Net for photos from any camera: DRIVE + CHASE_DB1 + HRF training splits "
                 "(48 train, 7 validation from all three), each photo's FOV clamped to "
-                "512-1280 px, colour/illumination/blur/JPEG/noise augmentation; the default",
+                "512-1280 px, colour/illumination/blur/JPEG/noise augmentation, two cosine "
+                "cycles; each photo cut at its own Otsu threshold; the default",
 ))
 
 _register(PretrainedWeights(
