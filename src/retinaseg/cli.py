@@ -197,7 +197,8 @@ def cmd_calibrate(args) -> int:
     meta = calibrate(args.model, config, check_output_file(args.out))
     scale = (f"; FOV range {meta.fov_range[0]:.0f}-{meta.fov_range[1]:.0f} px"
              if meta.fov_range else "")
-    print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}){scale}; "
+    rule = "; each photo cut at its own Otsu threshold" if meta.threshold_rule == "otsu" else ""
+    print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}){rule}{scale}; "
           f"wrote {args.out}")
     return 0
 
