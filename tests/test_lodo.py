@@ -165,13 +165,13 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
     out = tmp_path / "rule"
     assert _benchmark("threshold_rule").main([
         "--data-root", str(synthetic_root), "--runs-root", str(runs), "--limit", "2",
-        "--out", str(out), "--allow-dirty"]) == 0
+        "--out", str(out), "--allow-dirty", "--general", ""]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     (row,) = result["runs"]  # only the finished run
     assert row["holdout"] == "chase_db1" and row["unseen_images"] == 2
     assert sorted(row["seen_f1"]) == ["drive", "hrf"]  # validated on the two others only
     bundle = load_model(str(runs / "lodo-chase_db1" / "model.safetensors"))
-    pooled, otsu = None, None
+    pooled, otsu, midway = None, None, None
     for sample in load_dataset("chase_db1", "train", synthetic_root)[:2]:
         image, fov = working_copy(bundle, sample.image, sample.fov)  # as segment does
         vessel = resize_mask(sample.vessel, fov.shape)
@@ -179,9 +179,16 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
         prob = predict_tensor(bundle.module.eval(), x).numpy()
         cut = confusion_counts(prob >= row["thresholds"]["pooled"], vessel, fov)
         own = confusion_counts(prob >= threshold_otsu(prob[fov]), vessel, fov)
-        pooled, otsu = (cut, own) if pooled is None else (pooled + cut, otsu + own)
+        half = confusion_counts(
+            prob >= 0.5 * (row["thresholds"]["pooled"] + threshold_otsu(prob[fov])), vessel, fov)
+        pooled, otsu, midway = ((cut, own, half) if pooled is None
+                                else (pooled + cut, otsu + own, midway + half))
     assert row["unseen_f1"]["pooled"] == pytest.approx(scores_from_counts(pooled)["f1"])
     assert row["unseen_f1"]["per_image_otsu"] == pytest.approx(scores_from_counts(otsu)["f1"])
+    assert row["unseen_f1"]["midpoint"] == pytest.approx(scores_from_counts(midway)["f1"])
+    both = {rule: 0.5 * (result["mean_unseen_f1"][rule] + result["mean_seen_f1"][rule])
+            for rule in result["rules"]}
+    assert result["chosen_rule"] == max(both, key=both.get)
     assert row["ceiling"]["f1"] >= max(row["unseen_f1"]["pooled"], row["unseen_f1"]["per_dataset"])
     text = out.with_suffix(".md").read_text()
     assert "| chase_db1 | 2 |" in text and "- command: `python " in text
