@@ -9,7 +9,8 @@ several datasets. Four rules are compared:
   most pixels per photo (HRF, at a 1280 px FOV) outweighs the others;
 - the mean over datasets (the threshold maximising the mean of the datasets'
   F1): each camera counts once, as an unseen camera would;
-- each image cut at the Otsu threshold of its own FOV probabilities, which
+- each image cut at the Otsu threshold of its own FOV probabilities (what
+  ``--threshold otsu`` applies: ``retinaseg.cut.otsu_cut``, bounds included), which
   follows a camera whose probabilities come out lower or higher overall;
 - each image cut midway between the pooled threshold and its Otsu cut, which
   follows such a camera half way and keeps half of the validated threshold.
@@ -35,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from skimage.filters import threshold_otsu
 
 from retinaseg.config import load_config
+from retinaseg.cut import otsu_cut
 from retinaseg.data import load_dataset
 from retinaseg.data.preprocess import preprocess
 from retinaseg.data.geometry import resize_mask
@@ -83,15 +84,20 @@ class ImageSet:
         return scores_from_counts(counts)["f1"]
 
     def otsu_cuts(self) -> list[float]:
-        return [float(threshold_otsu(prob)) for prob, _ in self.pixels]
+        return [_otsu(prob) for prob, _ in self.pixels]
 
     def scores(self, thresholds: dict[str, float]) -> dict[str, float]:
         """F1 under each global threshold, under each image's Otsu cut, and under
         the midpoint of the pooled threshold and each image's Otsu cut."""
         pooled = thresholds["pooled"]
         return {**{rule: self.f1_at(t) for rule, t in thresholds.items()},
-                "per_image_otsu": self.f1_per_image(threshold_otsu),
-                "midpoint": self.f1_per_image(lambda p: 0.5 * (pooled + threshold_otsu(p)))}
+                "per_image_otsu": self.f1_per_image(_otsu),
+                "midpoint": self.f1_per_image(lambda p: 0.5 * (pooled + _otsu(p)))}
+
+
+def _otsu(fov_pixels: np.ndarray) -> float:
+    """The library's Otsu cut (``retinaseg.cut``, bounds and all) of one image's FOV pixels."""
+    return otsu_cut(fov_pixels, np.ones(fov_pixels.shape, bool), fallback=0.5)
 
 
 def validation_sets(module, cfg) -> dict[str, ImageSet]:

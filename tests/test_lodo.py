@@ -149,7 +149,7 @@ def test_the_targets_and_the_training_cost(tiny_model):
 def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic_root, tmp_path):
     """benchmarks/threshold_rule.py on a tiny real hold-out run: each rule's F1 on the
     held-out dataset's training split is what cutting those maps directly gives."""
-    from skimage.filters import threshold_otsu
+    from retinaseg.cut import otsu_cut
 
     from retinaseg.data import load_dataset
     from retinaseg.data.geometry import resize_mask
@@ -178,9 +178,9 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
         x = torch.from_numpy(preprocess(image, fov, bundle.meta.preprocess))
         prob = predict_tensor(bundle.module.eval(), x).numpy()
         cut = confusion_counts(prob >= row["thresholds"]["pooled"], vessel, fov)
-        own = confusion_counts(prob >= threshold_otsu(prob[fov]), vessel, fov)
-        half = confusion_counts(
-            prob >= 0.5 * (row["thresholds"]["pooled"] + threshold_otsu(prob[fov])), vessel, fov)
+        own_cut = otsu_cut(prob, fov, fallback=0.5)
+        own = confusion_counts(prob >= own_cut, vessel, fov)
+        half = confusion_counts(prob >= 0.5 * (row["thresholds"]["pooled"] + own_cut), vessel, fov)
         pooled, otsu, midway = ((cut, own, half) if pooled is None
                                 else (pooled + cut, otsu + own, midway + half))
     assert row["unseen_f1"]["pooled"] == pytest.approx(scores_from_counts(pooled)["f1"])

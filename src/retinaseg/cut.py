@@ -33,8 +33,10 @@ OTSU_BOUNDS = (0.2, 0.8)
 def parse_threshold(value) -> float | str | None:
     """A threshold as a user gives it: None (the model's own), ``"otsu"``, or a
     number in (0, 1] (a string of one too, as the command line gives it)."""
-    if value is None or (isinstance(value, str) and value.strip().lower() == OTSU):
-        return None if value is None else OTSU
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == OTSU:
+        return OTSU
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -51,7 +53,12 @@ def rule_of(threshold, meta) -> str | float:
     parsed = parse_threshold(threshold)
     if parsed is not None:
         return parsed
-    return OTSU if getattr(meta, "threshold_rule", FIXED) == OTSU else float(meta.threshold)
+    return OTSU if meta.threshold_rule == OTSU else float(meta.threshold)
+
+
+def rule_kind(rule) -> str:
+    """``otsu`` or ``fixed``: the kind of a rule from :func:`rule_of`."""
+    return OTSU if rule == OTSU else FIXED
 
 
 def describe_rule(rule) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from .bootstrap import bootstrap_intervals
 from .checkpoint import ModelBundle
-from .cut import FIXED, OTSU, image_cut, rule_of
+from .cut import OTSU, image_cut, rule_kind, rule_of
 from .data import Dataset
 from .devices import precision_label, precision_of
 from .errors import RetinasegError, naming_file
@@ -82,7 +82,7 @@ class Scorer:
         """Score one image; ``mask`` and ``cut``, when given, are :meth:`mask` of
         ``prob`` already made."""
         if cut is None:
-            cut = self.cut(prob, fov) if self.per_image_cut else self.fallback
+            cut = self.cut(prob, fov)
         if mask is None and (self.per_image_cut or not self.postprocess.is_none):
             mask = postprocess_mask(prob, cut, np.asarray(fov, dtype=bool), self.postprocess)
         row = self.metrics.update(prob, truth, fov, image_id, mask=mask)
@@ -160,7 +160,8 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     return EvaluationResult(
         **vars(scores), model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
-        threshold_rule=OTSU if rule == OTSU else FIXED, threshold_source=source, tta=tta, postprocess=setting.describe(), bf16=options.bf16,
+        threshold_rule=rule_kind(rule), threshold_source=source, tta=tta,
+        postprocess=setting.describe(), bf16=options.bf16,
         device=str(bundle.device),
         precision=precision_label(bundle.device, precision_of(options.bf16, options.precision)),
         fov="estimated from the images" if estimated_fov else "dataset masks",

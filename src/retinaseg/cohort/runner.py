@@ -16,8 +16,8 @@ from ..errors import OutputError, RetinasegError
 from .inputs import CohortInput, shard
 from .progress import Progress
 from .table import OK, TABLE_STEM, ResultsTable, check_same_job, shard_stem
-from .worker import (JobSpec, job_threshold, cpu_threads_per_worker, output_paths, preload, process_input,
-                     table_columns)
+from .worker import (JobSpec, cpu_threads_per_worker, job_threshold, output_paths, preload,
+                     process_input, table_columns)
 
 # Images queued per worker beyond the one it runs: enough to hide the hand-over.
 IN_FLIGHT_PER_WORKER = 2

@@ -195,10 +195,9 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
 def job_threshold(spec: JobSpec, bundle) -> float | str:
     """The threshold column, the same for every row of a job: the fixed threshold,
     or ``otsu`` when each photo is cut at its own (its ``cut`` column)."""
-    from ..cut import OTSU, rule_of
+    from ..cut import rule_of
 
-    rule = rule_of(spec.threshold, bundle.meta)
-    return OTSU if rule == OTSU else float(rule)
+    return rule_of(spec.threshold, bundle.meta)
 
 
 def _geometry_columns(bundle, fov: np.ndarray) -> dict:
