@@ -13,7 +13,14 @@ several datasets. Four rules are compared:
   ``--threshold otsu`` applies: ``retinaseg.cut.otsu_cut``, bounds included), which
   follows a camera whose probabilities come out lower or higher overall;
 - each image cut midway between the pooled threshold and its Otsu cut, which
-  follows such a camera half way and keeps half of the validated threshold.
+  follows such a camera half way and keeps half of the validated threshold;
+- each image cut at the pooled threshold moved by how far its Otsu cut lies from
+  the median Otsu cut of the validation images ("shifted"): the cameras it
+  validated on keep their validated threshold, another follows its own valley.
+
+Besides F1, each rule's vessel area on the unseen images is compared with the
+manual one: the ratio of the summed areas and the agreement (ICC(2,1)) of the
+per-image vessel area fractions, the measure a cohort table reports.
 
 The leave-one-dataset-out runs (``benchmarks/lodo_runs``) measure which rule
 transfers: each run's global thresholds come from its own validation images,
@@ -43,6 +50,7 @@ from retinaseg.data import load_dataset
 from retinaseg.data.preprocess import preprocess
 from retinaseg.data.geometry import resize_mask
 from retinaseg.inference import predict_tensor, working_copy
+from retinaseg.measure.agreement import icc_2_1
 from retinaseg.metrics import Counts, ScoreHistogram, best_mean_threshold, scores_from_counts
 from retinaseg.metrics.counts import count_pixels
 from retinaseg.pretrained import load_model
@@ -52,10 +60,11 @@ from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markd
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUTS = ("drive", "chase_db1", "hrf")
-RULES = ("pooled", "per_dataset", "per_image_otsu", "midpoint")
+RULES = ("pooled", "per_dataset", "per_image_otsu", "midpoint", "shifted")
 RULE_NAMES = {"pooled": "pooled over pixels", "per_dataset": "mean over datasets",
               "per_image_otsu": "each image's Otsu cut",
-              "midpoint": "midway between pooled and each image's Otsu cut"}
+              "midpoint": "midway between pooled and each image's Otsu cut",
+              "shifted": "pooled, shifted by each image's Otsu cut from the validation median"}
 
 
 @dataclass
@@ -78,21 +87,39 @@ class ImageSet:
 
     def f1_per_image(self, cut) -> float:
         """Pooled F1 with each image cut at ``cut(its FOV probabilities)``."""
-        counts = Counts()
+        return self.outcome(cut)["f1"]
+
+    def outcome(self, cut) -> dict[str, float]:
+        """Pooled F1, the ratio of predicted to manual vessel area summed over the
+        images, and the ICC(2,1) of the per-image vessel area fractions, each image
+        cut at ``cut(its FOV probabilities)``."""
+        counts, fractions = Counts(), []
         for prob, vessel in self.pixels:
-            counts += count_pixels(prob >= cut(prob), vessel)
-        return scores_from_counts(counts)["f1"]
+            predicted = prob >= cut(prob)
+            counts += count_pixels(predicted, vessel)
+            fractions.append((vessel.mean(), predicted.mean()))
+        fractions = np.asarray(fractions, dtype=float)
+        return {"f1": scores_from_counts(counts)["f1"],
+                "area_ratio": float(fractions[:, 1].sum() / max(fractions[:, 0].sum(), 1e-12)),
+                "area_icc": icc_2_1(fractions)}
 
     def otsu_cuts(self) -> list[float]:
         return [_otsu(prob) for prob, _ in self.pixels]
 
-    def scores(self, thresholds: dict[str, float]) -> dict[str, float]:
-        """F1 under each global threshold, under each image's Otsu cut, and under
-        the midpoint of the pooled threshold and each image's Otsu cut."""
+    def outcomes(self, thresholds: dict[str, float], validation_otsu: float) -> dict[str, dict]:
+        """Each rule's :meth:`outcome`: the global thresholds, each image's Otsu cut,
+        the midpoint of the pooled threshold and each image's Otsu cut, and the pooled
+        threshold shifted by each image's Otsu cut less ``validation_otsu``."""
         pooled = thresholds["pooled"]
-        return {**{rule: self.f1_at(t) for rule, t in thresholds.items()},
-                "per_image_otsu": self.f1_per_image(_otsu),
-                "midpoint": self.f1_per_image(lambda p: 0.5 * (pooled + _otsu(p)))}
+        cuts = {**{rule: (lambda p, t=t: t) for rule, t in thresholds.items()},
+                "per_image_otsu": _otsu,
+                "midpoint": lambda p: 0.5 * (pooled + _otsu(p)),
+                "shifted": lambda p: pooled + _otsu(p) - validation_otsu}
+        return {rule: self.outcome(cut) for rule, cut in cuts.items()}
+
+    def scores(self, thresholds: dict[str, float], validation_otsu: float) -> dict[str, float]:
+        """F1 under each rule (:meth:`outcomes`)."""
+        return {rule: o["f1"] for rule, o in self.outcomes(thresholds, validation_otsu).items()}
 
 
 def _otsu(fov_pixels: np.ndarray) -> float:
@@ -140,25 +167,34 @@ def validation_of(config: Path, model: str, data_root: str):
     return bundle, validation_sets(bundle.module, cfg)
 
 
+def validation_otsu(seen: dict[str, ImageSet]) -> float:
+    """The median Otsu cut of a run's validation images (the "shifted" rule's anchor)."""
+    return float(np.median([c for s in seen.values() for c in s.otsu_cuts()]))
+
+
 def general_row(model: str, data_root: str) -> dict:
     """What each rule costs a shipped model trained by ``configs/general.yaml`` (``general``)
     on its own validation images."""
     bundle, seen = validation_of(ROOT / "configs" / "general.yaml", model, data_root)
-    thresholds = seen_thresholds(seen)
+    thresholds, anchor = seen_thresholds(seen), validation_otsu(seen)
     return {"model": model, "sha256": bundle.sha256, "thresholds": thresholds,
-            "seen_f1": {name: s.scores(thresholds) for name, s in seen.items()},
+            "validation_otsu": anchor,
+            "seen_f1": {name: s.scores(thresholds, anchor) for name, s in seen.items()},
             "seen_otsu_cuts": {name: _spread(s.otsu_cuts()) for name, s in seen.items()}}
 
 
 def holdout_row(run: Path, holdout: str, data_root: str, limit: int) -> dict:
     bundle, seen = validation_of(run / "config.yaml", str(run / "model.safetensors"), data_root)
-    thresholds = seen_thresholds(seen)
+    thresholds, anchor = seen_thresholds(seen), validation_otsu(seen)
     unseen = unseen_set(bundle, holdout, data_root, limit)
     ceiling_threshold, ceiling_f1 = unseen.histogram.best_threshold("f1")
-    seen_scores = {name: s.scores(thresholds) for name, s in seen.items()}
+    seen_scores = {name: s.scores(thresholds, anchor) for name, s in seen.items()}
+    outcomes = unseen.outcomes(thresholds, anchor)
     return {"holdout": holdout, "run": _shown(run), "model_threshold": bundle.meta.threshold,
-            "thresholds": thresholds, "unseen_images": unseen.images,
-            "unseen_f1": unseen.scores(thresholds),
+            "thresholds": thresholds, "validation_otsu": anchor, "unseen_images": unseen.images,
+            "unseen_f1": {rule: o["f1"] for rule, o in outcomes.items()},
+            "unseen_area": {rule: {k: o[k] for k in ("area_ratio", "area_icc")}
+                            for rule, o in outcomes.items()},
             "unseen_otsu_cuts": _spread(unseen.otsu_cuts()),
             "ceiling": {"threshold": ceiling_threshold, "f1": ceiling_f1},
             "seen_f1": seen_scores,
@@ -213,6 +249,7 @@ def markdown(result: dict) -> str:
                        f"{t['per_dataset']:.3f} / {r['unseen_f1']['per_dataset']:.4f}",
                        f"{_cuts(r['unseen_otsu_cuts'])} / {r['unseen_f1']['per_image_otsu']:.4f}",
                        f"{r['unseen_f1']['midpoint']:.4f}",
+                       f"{r['validation_otsu']:.3f} / {r['unseen_f1']['shifted']:.4f}",
                        f"{r['ceiling']['threshold']:.3f} / {r['ceiling']['f1']:.4f}"])
         for name, scores in r["seen_f1"].items():
             seen.append([r["holdout"], name, *(f"{scores[rule]:.4f}" for rule in RULES)])
@@ -222,7 +259,8 @@ def markdown(result: dict) -> str:
              "validation images, pooled over their pixels or maximising the mean of the "
              "datasets' F1; or each image cut at the Otsu threshold of its own FOV "
              "probabilities; or each image cut midway between the pooled threshold and its "
-             "Otsu cut. Scored on the training split of the dataset the run never saw "
+             "Otsu cut; or at the pooled threshold plus its Otsu cut less the median Otsu cut "
+             "of the validation images. Scored on the training split of the dataset the run never saw "
              "(no test image), at the model's working geometry, inside the FOV, pooled (the "
              "validation images at the training geometry); ceiling: the best threshold on "
              "the unseen images (an oracle, not a choice)"]
@@ -233,9 +271,11 @@ def markdown(result: dict) -> str:
                               "mean over datasets: threshold / F1",
                               "each image's Otsu cut: cuts (min-median-max) / F1",
                               "midway between pooled and Otsu: F1",
+                              "shifted: validation median Otsu cut / F1",
                               "ceiling: threshold / F1"], unseen), "",
               "Mean F1 over the unseen datasets: " + ", ".join(
                   f"{RULE_NAMES[rule]} {f1:.4f}" for rule, f1 in result["mean_unseen_f1"].items()),
+              "", *area_lines(result["runs"]),
               "", "The run's own validation images, F1 per dataset (what each rule costs on "
               "the cameras it trained on):", "",
               markdown_table(["held out", "validation dataset",
@@ -244,6 +284,19 @@ def markdown(result: dict) -> str:
     if result.get("general"):
         lines += ["", *general_lines(result["general"])]
     return "\n".join(lines) + "\n"
+
+
+def area_lines(runs: list[dict]) -> list[str]:
+    """Predicted / manual vessel area and the ICC(2,1) of the per-image area fractions on
+    the unseen images, per rule."""
+    rows = [[r["holdout"], *(f"{r['unseen_area'][rule]['area_ratio']:.3f} / "
+                             f"{r['unseen_area'][rule]['area_icc']:.2f}" for rule in RULES)]
+            for r in runs if "unseen_area" in r]
+    if not rows:
+        return []
+    return ["Unseen dataset, vessel area: predicted / manual (summed over the images) and "
+            "ICC(2,1) of the per-image vessel area fractions against the manual ones:", "",
+            markdown_table(["held out", *(RULE_NAMES[rule] for rule in RULES)], rows), ""]
 
 
 def choice_lines(result: dict) -> list[str]:

@@ -171,7 +171,8 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
     assert row["holdout"] == "chase_db1" and row["unseen_images"] == 2
     assert sorted(row["seen_f1"]) == ["drive", "hrf"]  # validated on the two others only
     bundle = load_model(str(runs / "lodo-chase_db1" / "model.safetensors"))
-    pooled, otsu, midway = None, None, None
+    pooled, otsu, midway, shifted = None, None, None, None
+    fractions = []  # (manual, predicted) vessel area fraction of each image, pooled cut
     for sample in load_dataset("chase_db1", "train", synthetic_root)[:2]:
         image, fov = working_copy(bundle, sample.image, sample.fov)  # as segment does
         vessel = resize_mask(sample.vessel, fov.shape)
@@ -181,11 +182,18 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
         own_cut = otsu_cut(prob, fov, fallback=0.5)
         own = confusion_counts(prob >= own_cut, vessel, fov)
         half = confusion_counts(prob >= 0.5 * (row["thresholds"]["pooled"] + own_cut), vessel, fov)
-        pooled, otsu, midway = ((cut, own, half) if pooled is None
-                                else (pooled + cut, otsu + own, midway + half))
+        moved = confusion_counts(prob >= row["thresholds"]["pooled"] + own_cut
+                                 - row["validation_otsu"], vessel, fov)
+        fractions.append((vessel[fov].mean(), (prob[fov] >= row["thresholds"]["pooled"]).mean()))
+        pooled, otsu, midway, shifted = ((cut, own, half, moved) if pooled is None
+                                         else (pooled + cut, otsu + own, midway + half,
+                                               shifted + moved))
     assert row["unseen_f1"]["pooled"] == pytest.approx(scores_from_counts(pooled)["f1"])
     assert row["unseen_f1"]["per_image_otsu"] == pytest.approx(scores_from_counts(otsu)["f1"])
     assert row["unseen_f1"]["midpoint"] == pytest.approx(scores_from_counts(midway)["f1"])
+    assert row["unseen_f1"]["shifted"] == pytest.approx(scores_from_counts(shifted)["f1"])
+    manual, predicted = np.asarray(fractions).sum(axis=0)
+    assert row["unseen_area"]["pooled"]["area_ratio"] == pytest.approx(predicted / manual)
     both = {rule: 0.5 * (result["mean_unseen_f1"][rule] + result["mean_seen_f1"][rule])
             for rule in result["rules"]}
     assert result["chosen_rule"] == max(both, key=both.get)
