@@ -53,11 +53,12 @@ def _register(weights: PretrainedWeights) -> None:
 _register(PretrainedWeights(
     name="general",
     architecture="unet",
-    config="configs/general-restart.yaml",  # a warm restart of configs/general.yaml
-    sha256="f9e9f3539a3c9e0cbf42e30de99b7f304dad66b9b8946f90cb8f82825ff18ace",
+    # the third cosine cycle, after configs/general.yaml and configs/general-restart.yaml
+    config="configs/general-cycle3.yaml",
+    sha256="b292ac133898e6c1338516e1fd2c9b56d0cf019209d2dae35a9af0fbcacb308a",
     description="U-Net for photos from any camera: DRIVE + CHASE_DB1 + HRF training splits "
                 "(48 train, 7 validation from all three), each photo's FOV clamped to "
-                "512-1280 px, colour/illumination/blur/JPEG/noise augmentation, two cosine "
+                "512-1280 px, colour/illumination/blur/JPEG/noise augmentation, three cosine "
                 "cycles; each photo cut at its own Otsu threshold; the default",
     # benchmarks/results/postprocess.md: chosen on its 7 validation images by the rule
     # stated there (clDice +0.0029, F1 no lower in any dataset)
