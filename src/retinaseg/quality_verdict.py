@@ -66,7 +66,7 @@ FOV_CUT_OFF_GOOD, FOV_CUT_OFF_USABLE = 0.297, 0.441
 NOISE_RATIO_GOOD, NOISE_RATIO_USABLE = 0.239, 0.408
 # share of FOV pixels the model leaves uncertain: 1.25x and 2x the worst real training photo
 # (the benchmark says why not from degradations); this pair is for the `general` model
-UNCERTAIN_FRACTION_GOOD, UNCERTAIN_FRACTION_USABLE = 0.1, 0.161
+UNCERTAIN_FRACTION_GOOD, UNCERTAIN_FRACTION_USABLE = 0.103, 0.165
 
 LIMITS: tuple[Limit, ...] = (
     Limit("sharpness", "out_of_focus", SHARPNESS_GOOD, SHARPNESS_USABLE, True, "sharpness"),
