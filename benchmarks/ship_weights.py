@@ -1,9 +1,13 @@
 """Ship a finished training run as a named model inside the package.
 
     python benchmarks/ship_weights.py --run-dir runs/general --name general
+    python benchmarks/ship_weights.py --run-dir runs/general --model runs/general-wide.safetensors \
+        --name general --calibration "retinaseg calibrate ... --out runs/general-wide.safetensors"
 
 Exports the run's ``model.safetensors`` (the best epoch, with the threshold its
-validation images chose) to ``src/retinaseg/weights/<name>.safetensors`` as fp16
+validation images chose), or with ``--model`` the run's weights as ``retinaseg
+calibrate`` re-chose their threshold or working FOV range (``--calibration`` records
+the command), to ``src/retinaseg/weights/<name>.safetensors`` as fp16
 weights plus meta and recipe, checks that exporting the exported file again gives
 the same bytes (so the pinned hash is stable), and writes
 ``benchmarks/results/ship_<name>.{json,md}``: the SHA-256 to pin in
@@ -56,7 +60,10 @@ def markdown(result: dict) -> str:
     summary, meta = result["training"], result["meta"]
     return "\n".join([
         f"# Shipped model `{result['name']}`", "", provenance_markdown(result),
-        f"- source run: `{result['run_dir']}` (recipe `{result['recipe']}`)", "",
+        f"- source run: `{result['run_dir']}` (recipe `{result['recipe']}`)",
+        f"- shipped file: `{result['model']}`" + (f", calibrated by `{result['calibration']}`"
+                                                 if result.get("calibration") else ""),
+        f"- working FOV range: {meta.get('fov_range') or 'none'}", "",
         "| SHA-256 | bytes | threshold (source) | epochs | best epoch | val AUC / F1 at best "
         "| training time |", "|---|---|---|---|---|---|---|",
         f"| `{result['sha256']}` | {result['bytes']:,} | {meta['threshold']:.4f} "
@@ -73,19 +80,26 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", required=True, help="a finished run (holds model.safetensors)")
     parser.add_argument("--name", required=True, help="the shipped name")
     parser.add_argument("--recipe", help="the recipe the run used (default configs/<name>.yaml)")
+    parser.add_argument("--model", help="the checkpoint to ship (default RUN_DIR/model.safetensors; "
+                                        "e.g. the run's model as `retinaseg calibrate` rewrote it)")
+    parser.add_argument("--calibration", default="",
+                        help="the `retinaseg calibrate` command that wrote --model, for the record")
     parser.add_argument("--out", help="result path without suffix "
                                       "(default benchmarks/results/ship_<name>)")
     add_dirty_option(parser)
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
     prov = clean_provenance(ROOT, args.allow_dirty)
-    source = read_checkpoint(run_dir / MODEL, tensors=False)
-    target = export_weights(run_dir / MODEL, args.name)
+    model = Path(args.model) if args.model else run_dir / MODEL
+    source = read_checkpoint(model, tensors=False)
+    target = export_weights(model, args.name)
     meta = source.meta
-    result = {**prov, "name": args.name, "run_dir": str(run_dir),
+    result = {**prov, "name": args.name, "run_dir": str(run_dir), "model": str(model),
+              "calibration": args.calibration,
               "recipe": args.recipe or f"configs/{args.name}.yaml",
               "sha256": sha256_of(target), "bytes": target.stat().st_size,
-              "meta": {"threshold": meta.threshold, "threshold_source": meta.threshold_source},
+              "meta": {"threshold": meta.threshold, "threshold_source": meta.threshold_source,
+                       "fov_range": meta.fov_range},
               "training": training_summary(run_dir, int(meta.extra.get("best_epoch", 0))),
               "reexport_identical": reexport_identical(target, args.name)}
     write_result(args.out or ROOT / "benchmarks/results" / f"ship_{args.name}", result,

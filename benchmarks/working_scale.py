@@ -118,7 +118,7 @@ def measure(args) -> dict:
     low, trained_high = bundle.meta.fov_range or (0.0, 0.0)
     if not bundle.meta.fov_range:
         sys.exit(f"{args.model}: the model has no working FOV range to widen")
-    highs = sorted(set(args.highs or DEFAULT_HIGHS) | {trained_high})
+    highs = sorted(high for high in set(args.highs or DEFAULT_HIGHS) | {trained_high} if high >= low)
     groups = image_groups(bundle, args.images, args.data_root)
     rows: dict[float, dict] = {}
     for high in highs:
