@@ -53,13 +53,17 @@ def _register(weights: PretrainedWeights) -> None:
 _register(PretrainedWeights(
     name="general",
     architecture="unet",
-    # the third cosine cycle, after configs/general.yaml and configs/general-restart.yaml
+    # the third cosine cycle, after configs/general.yaml and configs/general-restart.yaml,
+    # then `retinaseg calibrate --set 'data.fov_range=[512, 1792]'`: the top of the working
+    # range chosen on its validation images by benchmarks/working_scale.py (1280 -> 1792 px;
+    # the command is in benchmarks/results/ship_general.md)
     config="configs/general-cycle3.yaml",
-    sha256="b292ac133898e6c1338516e1fd2c9b56d0cf019209d2dae35a9af0fbcacb308a",
+    sha256="50719ecd169e7ed3abd08e8cba8d12c4c72be8654bb78e91967c6656befc7b19",
     description="U-Net for photos from any camera: DRIVE + CHASE_DB1 + HRF training splits "
-                "(48 train, 7 validation from all three), each photo's FOV clamped to "
-                "512-1280 px, colour/illumination/blur/JPEG/noise augmentation, three cosine "
-                "cycles; each photo cut at its own Otsu threshold; the default",
+                "(48 train, 7 validation from all three), trained with each photo's FOV "
+                "clamped to 512-1280 px, colour/illumination/blur/JPEG/noise augmentation, "
+                "three cosine cycles; segments at 512-1792 px; each photo cut at its own "
+                "Otsu threshold; the default",
     # benchmarks/results/postprocess.md: chosen on its 7 validation images by the rule
     # stated there (clDice +0.0057, F1 no lower in any dataset)
     postprocess={"min_component": 10},
