@@ -1,10 +1,13 @@
 """Vessel measures from a model's masks against the same measures from people's masks.
 
     python benchmarks/measure_agreement.py --data-root ../shared/data --model general
+    python benchmarks/measure_agreement.py --data-root ../shared/data --model general \
+        --threshold 0.5271 --out benchmarks/results/measure_agreement_general_validated_cut
 
 For each test image of DRIVE, CHASE_DB1 and HRF, every measure of
 :func:`retinaseg.measure.measure_vessels` is computed from the model's
-thresholded mask and from the first observer's manual mask, inside the same
+thresholded mask (cut by the model's own rule, or as ``--threshold`` says: a
+number or ``otsu``) and from the first observer's manual mask, inside the same
 FOV (DRIVE and HRF ship theirs; CHASE_DB1's is estimated from the photo, as
 everywhere in this project). Per dataset and measure: Pearson r, ICC(2,1) and
 the mean bias (model - human) with its 95% limits of agreement; beside them the
@@ -34,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from retinaseg.cut import model_cut
+from retinaseg.cut import describe_rule, image_cut, rule_of
 from retinaseg.data import load_dataset
 from retinaseg.inference import predict_probabilities
 from retinaseg.measure import measure_vessels, speck_size
@@ -49,12 +52,14 @@ MEASURES = ("vessel_area_fraction", "skeleton_length_px", "width_mean_px", "widt
             "branch_points", "end_points", "components")
 
 
-def measure_image(bundle, sample, observer: str | None) -> dict:
-    """The measures of one test image: the model's, the first and second observer's."""
+def measure_image(bundle, sample, observer: str | None, rule) -> dict:
+    """The measures of one test image: the model's (cut by ``rule``, from
+    :func:`retinaseg.cut.rule_of`), the first and second observer's."""
     started = time.perf_counter()
     prob = predict_probabilities(bundle, sample.image, sample.fov)
     inference_s = time.perf_counter() - started
-    masks = {"model": prob >= model_cut(bundle.meta, prob, sample.fov), "human": sample.vessel}
+    cut = image_cut(rule, prob, sample.fov, bundle.meta.threshold)
+    masks = {"model": prob >= cut, "human": sample.vessel}
     if observer is not None:
         masks["observer2"] = sample.observers[observer]
     started = time.perf_counter()
@@ -86,12 +91,12 @@ def dataset_agreement(images: list[dict]) -> dict:
     return table
 
 
-def run_dataset(bundle, name: str, data_root: str) -> dict:
+def run_dataset(bundle, name: str, data_root: str, rule) -> dict:
     observer = DATASETS[name]
     started = time.perf_counter()
     images = []
     for sample in load_dataset(name, "test", data_root):
-        images.append(measure_image(bundle, sample, observer))
+        images.append(measure_image(bundle, sample, observer, rule))
         print(f"{name} {sample.id}: {time.perf_counter() - started:.0f} s", file=sys.stderr,
               flush=True)  # a long HRF run shows how far it got
     return {"images": images, "agreement": dataset_agreement(images),
@@ -149,6 +154,9 @@ def dataset_markdown(name: str, part: dict) -> str:
 
 
 def _cut_rule(result: dict) -> str:
+    if result.get("cut", "model") != "model":  # --threshold overrode the model's rule
+        return (f"cut at {result['cut']} as --threshold asked; the model's rule is "
+                f"{result['threshold_rule']}, validated threshold {result['threshold']:.4f}")
     if result.get("threshold_rule") == "otsu":
         return (f"each photo cut at its own Otsu threshold, the model's rule; validated "
                 f"threshold {result['threshold']:.4f}")
@@ -188,6 +196,8 @@ def main() -> None:
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="shipped name or checkpoint path")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--threshold", help="cut every photo at this threshold, or 'otsu' "
+                                            "(default: the model's own rule)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/measure_agreement"))
     parser.add_argument("--render-only", action="store_true",
@@ -200,11 +210,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     bundle = load_model(args.model)
+    rule = rule_of(args.threshold, bundle.meta)
     result = {**provenance(ROOT), "model": args.model, "threshold": bundle.meta.threshold,
+              "cut": "model" if args.threshold is None else describe_rule(rule),
               "threshold_rule": bundle.meta.threshold_rule, "tta": bundle.meta.tta, "threads": torch.get_num_threads(),
               "requested": args.datasets, "measures": list(MEASURES), "datasets": {}}
     for name in args.datasets:
-        result["datasets"][name] = run_dataset(bundle, name, args.data_root)
+        result["datasets"][name] = run_dataset(bundle, name, args.data_root, rule)
         write_result(args.out, json_safe(result), markdown(result))
 
 

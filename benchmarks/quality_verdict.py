@@ -22,8 +22,8 @@
 
 Photos as they are are measured at their own size, as ``retinaseg segment``
 does. They are degraded, and segmented, after a reduction to a FOV at most
-1280 px wide (only HRF's is wider: 2.6x): the width the `general` model works
-at, and more than the signals use. The model segments ``--model-photos`` per
+1280 px wide (only HRF's is wider: 2.6x): the widest the `general` model trained
+at (it segments HRF at 1792 px), and more than the signals use. The model segments ``--model-photos`` per
 dataset (the first of each split) because that is what costs: on a shared
 2-core machine each photo takes seconds.
 Writes ``benchmarks/results/quality_verdict.{json,md}``.
@@ -49,7 +49,7 @@ from retinaseg.utils import provenance, provenance_markdown, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("drive", "chase_db1", "hrf")
-MAX_FOV_WIDTH = 1280  # the general model's fov_range upper bound
+MAX_FOV_WIDTH = 1280  # the widest FOV the general model trained at
 
 
 @dataclass(frozen=True)

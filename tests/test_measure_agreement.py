@@ -83,3 +83,26 @@ def test_benchmark_tables_every_measure_and_renders_undefined_as_dashes():
     assert "| - /" in text.split("width_median_px")[1].splitlines()[0]
     safe = bench.json_safe({"a": [math.nan, 1.0], "b": {"c": math.inf}})
     assert safe == {"a": [None, 1.0], "b": {"c": None}}
+
+
+def test_the_models_mask_is_cut_as_asked(tiny_model, synthetic_root):
+    """``--threshold``: the model's mask is its probabilities cut at that number, or at
+    each photo's Otsu cut; the rule reaches every photo's measures."""
+    from retinaseg.cut import otsu_cut, rule_of
+    from retinaseg.data import load_dataset
+    from retinaseg.inference import predict_probabilities
+    from retinaseg.measure import measure_vessels
+    from retinaseg.pretrained import load_model
+
+    bench = _benchmark_module()
+    bundle = load_model(str(tiny_model))
+    sample = load_dataset("drive", "test", synthetic_root)[0]
+    prob = predict_probabilities(bundle, sample.image, sample.fov)
+    fractions = {}
+    for asked in ("0.3", "0.7", "otsu"):
+        row = bench.measure_image(bundle, sample, None, rule_of(asked, bundle.meta))
+        cut = otsu_cut(prob, sample.fov, bundle.meta.threshold) if asked == "otsu" else float(asked)
+        expected = measure_vessels(prob >= cut, sample.fov).as_row()["vessel_area_fraction"]
+        assert row["model"]["vessel_area_fraction"] == pytest.approx(expected)
+        fractions[asked] = expected
+    assert fractions["0.3"] > fractions["0.7"]  # the cuts differ, so the check can fail
