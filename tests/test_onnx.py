@@ -32,6 +32,7 @@ def test_cli_export_carries_the_meta_and_segments_like_pytorch(tiny_model, tmp_p
     props = onnx_session(out).get_modelmeta().custom_metadata_map
     assert float(props["threshold"]) == bundle.meta.threshold
     assert float(props["fov_diameter"]) == bundle.meta.fov_diameter
+    assert json.loads(props["fov_range"]) == bundle.meta.fov_range
     assert json.loads(props["preprocess"]) == bundle.meta.preprocess
     assert props["tta"] == bundle.meta.tta and props["source_sha256"] == bundle.sha256
     # The whole pipeline (resampling, preprocessing, TTA, FOV) on a synthetic photo,

@@ -37,8 +37,9 @@ CHECK_SHAPE = (77, 91)  # the built-in check's input: odd sizes, so the padding 
 CHECK_TOLERANCE = 1e-4
 
 USAGE = ("input 'image': float32 (N, C, H, W), any H and W: the RGB photo resampled so its "
-         "field of view is 'fov_diameter' pixels wide (or resized to 'square_size' squared "
-         "when that is not 0), then the 'preprocess' steps (retinaseg.data.preprocess; zero "
+         "field of view is 'fov_diameter' pixels wide (where 'fov_range' [low, high] is "
+         "not empty: its own width clamped into that range; or resized to 'square_size' "
+         "squared when that is not 0), then the 'preprocess' steps (retinaseg.data.preprocess; zero "
          "outside the FOV). Output 'probability' (N, 1, H, W): resize back to the photo, set "
          "0 outside the FOV, average over the 'tta' views, mask = probability >= 'threshold' "
          "(where 'threshold_rule' is 'otsu': >= the Otsu threshold of the photo's FOV "
@@ -128,6 +129,7 @@ def onnx_metadata(bundle: ModelBundle, name: str = "") -> dict[str, str]:
         "threshold_source": meta.threshold_source,
         "threshold_rule": meta.threshold_rule,
         "fov_diameter": repr(float(meta.fov_diameter)),
+        "fov_range": json.dumps([float(v) for v in meta.fov_range]),
         "square_size": str(int(meta.square_size)),
         "preprocess": json.dumps(list(meta.preprocess)),
         "tta": meta.tta,
