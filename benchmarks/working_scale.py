@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from retinaseg.cut import describe_rule, model_cut, rule_of
-from retinaseg.data import fov_diameter, load_dataset
+from retinaseg.data import load_dataset
+from retinaseg.data.geometry import target_fov_width
 from retinaseg.inference import predict_probabilities
 from retinaseg.metrics import Counts, ScoreHistogram, scores_from_counts
 from retinaseg.metrics.counts import count_pixels
@@ -99,7 +100,7 @@ def score_high(bundle, samples: list, low: float, high: float) -> DatasetScore:
         prob = predict_probabilities(bundle, sample.image, sample.fov)
         mask = postprocess_mask(prob, model_cut(bundle.meta, prob, sample.fov), sample.fov, setting)
         score.seconds.append(time.perf_counter() - start)
-        score.working_fov.append(min(max(fov_diameter(sample.fov), low), high))
+        score.working_fov.append(target_fov_width(sample.fov, 0.0, bundle.meta.fov_range))
         score.histogram.update(prob, sample.vessel, sample.fov)
         score.counts = score.counts + count_pixels(mask[sample.fov], sample.vessel[sample.fov])
     return score
@@ -115,9 +116,9 @@ def choose_high(rows: dict, tolerance: float) -> float:
 def measure(args) -> dict:
     result = clean_provenance(ROOT, args.allow_dirty)
     bundle = load_model(args.model)
-    low, trained_high = bundle.meta.fov_range or (0.0, 0.0)
     if not bundle.meta.fov_range:
         sys.exit(f"{args.model}: the model has no working FOV range to widen")
+    low, trained_high = bundle.meta.fov_range
     highs = sorted(high for high in set(args.highs or DEFAULT_HIGHS) | {trained_high} if high >= low)
     groups = image_groups(bundle, args.images, args.data_root)
     rows: dict[float, dict] = {}
