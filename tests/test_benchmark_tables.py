@@ -119,3 +119,23 @@ def test_a_dirty_commit_is_refused_unless_allowed_and_then_marked(tmp_path):
     assert require_clean_commit("abc123") == "abc123"
     marked = provenance_markdown(provenance(tmp_path, commit="abc123-dirty"))
     assert "WARNING" in marked and "uncommitted" in marked
+
+
+def test_cohort_benchmark_names_each_row_that_differs_between_two_tables():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cohort_throughput.py"
+    spec = importlib.util.spec_from_file_location("cohort_throughput", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    serial = [{"file": "a.png", "vessel_area_px2": "10", "seconds": "1.0"},
+              {"file": "b.png", "vessel_area_px2": "20", "seconds": "1.0"},
+              {"file": "c.png", "vessel_area_px2": "30", "seconds": "1.0"}]
+    pool = [{"file": "b.png", "vessel_area_px2": "21", "seconds": "0.5"},
+            {"file": "a.png", "vessel_area_px2": "10", "seconds": "9.0"},  # timing aside
+            {"file": "d.png", "vessel_area_px2": "40", "seconds": "1.0"}]
+    assert module.table_differences(serial, pool) == [
+        {"file": "b.png", "columns": {"vessel_area_px2": ["20", "21"]}},
+        {"file": "c.png", "problem": "missing"},
+        {"file": "d.png", "problem": "not in the reference"}]
+    assert module.table_differences(serial, serial) == []
+    assert module.table_differences(serial, serial[::-1]) == [
+        {"file": "(every row)", "problem": "rows in another order"}]

@@ -25,6 +25,32 @@ class ConvBlock(nn.Sequential):
         super().__init__(*layers)
 
 
+class PointwiseHead(nn.Conv2d):
+    """The 1x1 convolution that turns each pixel's features into its logit.
+
+    The same numbers whatever the number of threads: oneDNN's 1x1 kernel sums the
+    channels in an order that changes with the thread count, so a logit moved in its
+    last bit between one and two threads and a pixel on the cut could flip between a
+    serial cohort and ``--jobs 2``. A weighted sum over the channel axis adds them in
+    one order per pixel. It keeps Conv2d's parameters (``weight``, ``bias``), so every
+    checkpoint loads unchanged, and exports to ONNX as the plain convolution.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int = 1):
+        super().__init__(in_channels, out_channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.onnx.is_in_onnx_export():
+            return super().forward(x)
+        # Channel by channel rather than one broadcast product summed over channels:
+        # the same order, without a temporary as large as the features.
+        weights = self.weight.reshape(self.out_channels, self.in_channels).t()
+        logits = x[:, :1] * weights[0].reshape(1, -1, 1, 1)
+        for channel in range(1, self.in_channels):
+            logits = logits + x[:, channel:channel + 1] * weights[channel].reshape(1, -1, 1, 1)
+        return logits + self.bias.reshape(1, -1, 1, 1) if self.bias is not None else logits
+
+
 def fuse_batchnorm(module: nn.Module) -> nn.Module:
     """Fold every BatchNorm that directly follows a Conv2d into the conv (eval only).
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from ._registry import register_model
 from .contract import SegmentationModel
-from .blocks import ConvBlock, encode, encoder_blocks
+from .blocks import ConvBlock, PointwiseHead, encode, encoder_blocks
 
 
 class ConvLSTMCell(nn.Module):
@@ -115,7 +115,7 @@ class ConvLSTMUNet(SegmentationModel):
             fuser = ConvLSTM(shallow, hidden, lstm_kernel, bidirectional)
             self.fusers.append(fuser)
             self.decoders.append(ConvBlock(fuser.out_channels, shallow, dropout))
-        self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
+        self.head = PointwiseHead(widths[0])
 
     def finetune_encoder(self) -> nn.Module:
         return self.encoders

@@ -16,6 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ._registry import register_model
+from .blocks import PointwiseHead
 from .contract import SegmentationModel
 
 # Per stage (stride, dilation) for each output stride; the stem already gives stride 4.
@@ -126,7 +127,7 @@ class DeepLabV3Plus(SegmentationModel):
         self.reduce = conv_bn_relu(self.backbone.low_channels, LOW_LEVEL_CHANNELS, 1)
         self.decoder = nn.Sequential(conv_bn_relu(width + LOW_LEVEL_CHANNELS, width),
                                      conv_bn_relu(width, width))
-        self.head = nn.Conv2d(width, 1, kernel_size=1)
+        self.head = PointwiseHead(width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         low, deep = self.backbone(x)

@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from ._registry import register_model
 from .contract import SegmentationModel
-from .blocks import ConvBlock, encode, encoder_blocks
+from .blocks import ConvBlock, PointwiseHead, encode, encoder_blocks
 
 
 class UNet(SegmentationModel):
@@ -30,7 +30,7 @@ class UNet(SegmentationModel):
         for deep, shallow in zip(widths[:0:-1], widths[-2::-1]):
             self.upsamplers.append(_upsampler(deep, shallow, upsample))
             self.decoders.append(ConvBlock(2 * shallow, shallow, dropout))
-        self.head = nn.Conv2d(widths[0], 1, kernel_size=1)
+        self.head = PointwiseHead(widths[0])
 
     def finetune_encoder(self) -> nn.Module:
         return self.encoders
