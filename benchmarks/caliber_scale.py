@@ -1,0 +1,211 @@
+"""Does a second pass at the vessels' own calibre help a camera a model never saw?
+
+    python benchmarks/caliber_scale.py --data-root ../shared/data
+
+``retinaseg segment`` brings each photo to its model's working scale by the FOV
+width alone. Here that is compared with a two-pass rule (:mod:`retinaseg.caliber`):
+
+1. segment the photo as by default (FOV-width scale, the Otsu cut, the model's
+   post-processing) and measure the calibre of its wide vessels, the
+   ``CALIBER_QUANTILE`` percentile of the centreline widths (native pixels);
+2. segment it again at the FOV width that shows those vessels as wide as the
+   model's validation photos show theirs at their working scale (each dataset's
+   median, averaged over the datasets; measured the same way, pass 1 only).
+
+Both are scored on the leave-one-dataset-out runs (``benchmarks/lodo_runs``), as
+``benchmarks/threshold_rule.py`` scores threshold rules: on the *training* split
+of the dataset the run never saw, and on the run's own validation images (what
+the rule costs on the cameras it knows). No test image is read; the quantile and
+the bounds were set before this was run, and nothing here is tuned. Every photo
+is cut at the Otsu threshold of its own FOV probabilities (the rule
+``threshold_rule.py`` chose for unseen cameras) and scored at native resolution
+inside the FOV, pooled per dataset. The manual masks' calibre per 1000 px of FOV
+width is shown per dataset (training split), the reason this can matter.
+Writes benchmarks/results/caliber_scale.{md,json} (``--out``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from retinaseg.caliber import (CALIBER_QUANTILE, FOV_WIDTH_BOUNDS_PX, caliber_fov_width,
+                               reference_caliber, vessel_caliber)
+from retinaseg.cut import OTSU, model_cut
+from retinaseg.data import load_dataset
+from retinaseg.data.fov import fov_diameter
+from retinaseg.data.geometry import target_fov_width
+from retinaseg.inference import predict_probabilities
+from retinaseg.metrics import Counts, scores_from_counts
+from retinaseg.metrics.counts import count_pixels
+from retinaseg.postprocess import model_postprocess, postprocess_mask
+from retinaseg.pretrained import load_model
+from retinaseg.tables import markdown_table
+from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from working_scale import image_groups  # noqa: E402  (the run's validation images)
+
+HOLDOUTS = ("drive", "chase_db1", "hrf")
+RULES = ("fov", "caliber")
+
+
+class TwoPass:
+    """A leave-one-out model cut by Otsu, segmenting at its FOV-width scale or at a
+    width chosen from the calibre of its first segmentation."""
+
+    def __init__(self, path: Path):
+        self.bundle = load_model(str(path))
+        self.bundle.meta.threshold_rule = OTSU
+        self.trained_range = list(self.bundle.meta.fov_range)
+        self.setting = model_postprocess(self.bundle.meta)
+        self.reference = float("nan")
+
+    def segment(self, sample, fov_range) -> np.ndarray:
+        self.bundle.meta.fov_range = fov_range
+        prob = predict_probabilities(self.bundle, sample.image, sample.fov)
+        cut = model_cut(self.bundle.meta, prob, sample.fov)
+        return postprocess_mask(prob, cut, sample.fov, self.setting)
+
+    def working_caliber(self, sample) -> float:
+        """Pass 1's calibre in working pixels (the reference's unit)."""
+        native = vessel_caliber(self.segment(sample, self.trained_range))
+        scale = target_fov_width(sample.fov, 0.0, self.trained_range) / fov_diameter(sample.fov)
+        return native * scale
+
+    def both(self, sample) -> tuple[dict[str, np.ndarray], float]:
+        """Each rule's mask, and the FOV width the calibre rule chose."""
+        first = self.segment(sample, self.trained_range)
+        width = caliber_fov_width(fov_diameter(sample.fov), vessel_caliber(first), self.reference)
+        return {"fov": first, "caliber": self.segment(sample, [width, width])}, width
+
+
+def score_group(model: TwoPass, samples: list) -> dict:
+    counts = {rule: Counts() for rule in RULES}
+    widths, seconds = [], []
+    for sample in samples:
+        started = time.perf_counter()
+        masks, width = model.both(sample)
+        seconds.append(time.perf_counter() - started)
+        widths.append(width)
+        for rule, mask in masks.items():
+            counts[rule] = counts[rule] + count_pixels(mask[sample.fov], sample.vessel[sample.fov])
+    row = {"images": len(samples), "native_fov_px": float(np.median([fov_diameter(s.fov)
+                                                                      for s in samples])),
+           "caliber_fov_px": [float(np.min(widths)), float(np.median(widths)), float(np.max(widths))],
+           "seconds_both_passes": float(np.median(seconds))}
+    for rule, c in counts.items():
+        row[f"{rule}_f1"] = scores_from_counts(c)["f1"]
+        row[f"{rule}_area_ratio"] = (c.tp + c.fp) / max(c.tp + c.fn, 1)
+    return row
+
+
+def measure_run(run: Path, holdout: str, data_root: str) -> dict:
+    model = TwoPass(run / "model.safetensors")
+    validation = image_groups(model.bundle, [], data_root)
+    calibers = {name: [model.working_caliber(s) for s in samples]
+                for name, samples in validation.items()}
+    model.reference = reference_caliber(calibers)
+    unseen = list(load_dataset(holdout, "train", data_root))
+    rows = [{"group": "unseen", "dataset": holdout, **score_group(model, unseen)}]
+    rows += [{"group": "validation", "dataset": name, **score_group(model, samples)}
+             for name, samples in validation.items()]
+    print(f"{run.name}: reference {model.reference:.2f} px; " + "; ".join(
+        f"{r['dataset']} F1 {r['fov_f1']:.4f} -> {r['caliber_f1']:.4f}" for r in rows), flush=True)
+    return {"run": run.name, "holdout": holdout, "trained_range": model.trained_range,
+            "validation_calibers": calibers, "reference_caliber_px": model.reference, "rows": rows}
+
+
+def manual_calibers(data_root: str) -> dict:
+    """Each dataset's manual masks (training split): calibre per 1000 px of FOV width."""
+    result = {}
+    for name in HOLDOUTS:
+        values = [1000 * vessel_caliber(s.vessel & s.fov) / fov_diameter(s.fov)
+                  for s in load_dataset(name, "train", data_root)]
+        result[name] = {"median": float(np.median(values)), "min": float(np.min(values)),
+                        "max": float(np.max(values)), "images": len(values)}
+    return result
+
+
+def summary(runs: list[dict]) -> dict:
+    """Mean F1 of each rule over the unseen datasets and over the runs' validation sets,
+    and their average (unseen and known cameras weigh the same, as in threshold_rule)."""
+    means = {}
+    for rule in RULES:
+        unseen = [r[f"{rule}_f1"] for run in runs for r in run["rows"] if r["group"] == "unseen"]
+        known = [r[f"{rule}_f1"] for run in runs for r in run["rows"] if r["group"] == "validation"]
+        means[rule] = {"unseen": float(np.mean(unseen)), "validation": float(np.mean(known)),
+                       "average": float(np.mean([np.mean(unseen), np.mean(known)]))}
+    return means
+
+
+def measure(args) -> dict:
+    result = clean_provenance(ROOT, args.allow_dirty)
+    runs = [measure_run(args.runs_root / f"lodo-{holdout}", holdout, args.data_root)
+            for holdout in HOLDOUTS]
+    result.update({"quantile": CALIBER_QUANTILE, "fov_width_bounds_px": list(FOV_WIDTH_BOUNDS_PX),
+                   "manual_calibers_per_1000px_fov": manual_calibers(args.data_root),
+                   "runs": runs, "summary": summary(runs)})
+    return result
+
+
+def markdown(result: dict) -> str:
+    manual = result["manual_calibers_per_1000px_fov"]
+    lines = ["# Vessel calibre as a second working scale, on cameras a model never saw", "",
+             provenance_markdown(result).rstrip(), "",
+             f"- calibre: the {result['quantile']:.0f}th percentile of the vessel widths along "
+             "the centrelines; the second pass's FOV width kept within "
+             f"{result['fov_width_bounds_px'][0]:.0f}-{result['fov_width_bounds_px'][1]:.0f} px",
+             "- every photo cut at the Otsu threshold of its own FOV probabilities, the model's "
+             "post-processing applied; scored at native resolution inside the FOV, pooled per "
+             "dataset; no test image read", "",
+             "Manual masks (training split), calibre per 1000 px of FOV width:", "",
+             markdown_table(["dataset", "images", "median", "min-max"],
+                            [[name, str(v["images"]), f"{v['median']:.2f}",
+                              f"{v['min']:.2f}-{v['max']:.2f}"] for name, v in manual.items()]),
+             "", "F1 and predicted/true vessel area by rule:", ""]
+    header = ["run", "images", "group", "native FOV (median px)", "calibre rule: FOV px (min-median-max)",
+              "FOV rule F1", "calibre rule F1", "FOV rule area", "calibre rule area",
+              "s / photo, both passes"]
+    table = []
+    for run in result["runs"]:
+        for r in run["rows"]:
+            low, mid, high = r["caliber_fov_px"]
+            table.append([f"held out {run['holdout']} (reference {run['reference_caliber_px']:.2f} px)",
+                          f"{r['dataset']} ({r['images']})",
+                          "**unseen** (training split)" if r["group"] == "unseen" else "own validation",
+                          f"{r['native_fov_px']:.0f}", f"{low:.0f}-{mid:.0f}-{high:.0f}",
+                          f"{r['fov_f1']:.4f}", f"{r['caliber_f1']:.4f}",
+                          f"{r['fov_area_ratio']:.3f}", f"{r['caliber_area_ratio']:.3f}",
+                          f"{r['seconds_both_passes']:.2f}"])
+    lines += [markdown_table(header, table), "", "Means (each dataset of each run counts once):", "",
+              markdown_table(["rule", "unseen datasets", "own validation", "average of the two"],
+                             [[rule, f"{m['unseen']:.4f}", f"{m['validation']:.4f}",
+                               f"{m['average']:.4f}"] for rule, m in result["summary"].items()]),
+              "", "Seconds are for comparing the rules on this machine only: the calibre rule "
+              "segments every photo twice."]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--runs-root", type=Path, default=ROOT / "benchmarks" / "lodo_runs")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "caliber_scale"))
+    add_dirty_option(parser)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    result = measure(args)
+    write_result(args.out, result, markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

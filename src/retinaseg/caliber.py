@@ -1,0 +1,53 @@
+"""Vessel calibre as a scale: how wide a photo's wide vessels are, in pixels.
+
+A photo's working scale is set by its FOV width (:mod:`retinaseg.data.geometry`):
+every camera is assumed to frame the retina alike and to be annotated alike. They
+are not. Relative to the FOV width, the wide vessels of HRF's manual masks are about
+half as wide as DRIVE's and CHASE_DB1's (``benchmarks/results/caliber_scale.md``), so
+a model trained on two of those datasets meets the third's vessels at a width it
+never saw. The calibre of the wide vessels, measured on a first segmentation, gives
+a second working scale at which they come out as wide as in training.
+
+The wide vessels, not the mean width: how many capillaries a grader (or a model)
+draws moves the mean, hardly the widest vessels by the disc.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from .measure.shape import widths_px
+from .topology import skeleton
+
+CALIBER_QUANTILE = 95.0  # percentile of the centreline widths: the wide vessels
+FOV_WIDTH_BOUNDS_PX = (256.0, 4096.0)  # a rescaled FOV stays within these, whatever the mask
+
+
+def vessel_caliber(mask: np.ndarray, quantile: float = CALIBER_QUANTILE) -> float:
+    """The ``quantile`` percentile of the vessel widths along the centrelines, in px
+    (twice the distance to the background, :func:`retinaseg.measure.shape.widths_px`);
+    NaN for a mask without vessels."""
+    vessels = np.asarray(mask, dtype=bool)
+    widths = widths_px(distance_transform_edt(vessels), skeleton(vessels))
+    return float(np.percentile(widths, quantile)) if widths.size else float("nan")
+
+
+def reference_caliber(calibers: dict[str, list[float]]) -> float:
+    """The calibre a model's validation photos show at their working scale: each
+    dataset's median, averaged so that each dataset counts once."""
+    measured = [[v for v in values if np.isfinite(v)] for values in calibers.values()]
+    if not measured or not all(measured):
+        raise ValueError("a validation dataset has no photo with vessels to measure")
+    return float(np.mean([np.median(values) for values in measured]))
+
+
+def caliber_fov_width(fov_width_px: float, caliber_px: float, reference_px: float,
+                      bounds: tuple[float, float] = FOV_WIDTH_BOUNDS_PX) -> float:
+    """The FOV width at which a photo whose vessels are ``caliber_px`` wide (at its
+    FOV width ``fov_width_px``) shows them ``reference_px`` wide, within ``bounds``.
+
+    A photo without measurable vessels keeps its width (clamped into ``bounds``).
+    """
+    if not np.isfinite(caliber_px) or caliber_px <= 0:
+        return float(np.clip(fov_width_px, *bounds))
+    return float(np.clip(fov_width_px * reference_px / caliber_px, *bounds))
