@@ -1,6 +1,7 @@
 """Does a second pass at the vessels' own calibre help a camera a model never saw?
 
     python benchmarks/caliber_scale.py --data-root ../shared/data
+    python benchmarks/caliber_scale.py --model general --out benchmarks/results/caliber_scale_general
 
 ``retinaseg segment`` brings each photo to its model's working scale by the FOV
 width alone. Here that is compared with a two-pass rule (:mod:`retinaseg.caliber`):
@@ -21,6 +22,8 @@ is cut at the Otsu threshold of its own FOV probabilities (the rule
 ``threshold_rule.py`` chose for unseen cameras) and scored at native resolution
 inside the FOV, pooled per dataset. The manual masks' calibre per 1000 px of FOV
 width is shown per dataset (training split), the reason this can matter.
+With ``--model`` one model (``general``, trained on all three datasets) is scored on
+its own validation images only: what the rule would cost on the cameras it knows.
 Writes benchmarks/results/caliber_scale.{md,json} (``--out``).
 """
 from __future__ import annotations
@@ -104,19 +107,23 @@ def score_group(model: TwoPass, samples: list) -> dict:
     return row
 
 
-def measure_run(run: Path, holdout: str, data_root: str) -> dict:
-    model = TwoPass(run / "model.safetensors")
+def measure_run(model_path: str, holdout: str | None, data_root: str) -> dict:
+    """One model: the dataset it never saw (``holdout``, training split; None for a
+    model that saw them all) and its own validation images."""
+    model = TwoPass(model_path)
     validation = image_groups(model.bundle, [], data_root)
     calibers = {name: [model.working_caliber(s) for s in samples]
                 for name, samples in validation.items()}
     model.reference = reference_caliber(calibers)
-    unseen = list(load_dataset(holdout, "train", data_root))
-    rows = [{"group": "unseen", "dataset": holdout, **score_group(model, unseen)}]
+    rows = []
+    if holdout:
+        unseen = list(load_dataset(holdout, "train", data_root))
+        rows.append({"group": "unseen", "dataset": holdout, **score_group(model, unseen)})
     rows += [{"group": "validation", "dataset": name, **score_group(model, samples)}
              for name, samples in validation.items()]
-    print(f"{run.name}: reference {model.reference:.2f} px; " + "; ".join(
+    print(f"{model_path}: reference {model.reference:.2f} px; " + "; ".join(
         f"{r['dataset']} F1 {r['fov_f1']:.4f} -> {r['caliber_f1']:.4f}" for r in rows), flush=True)
-    return {"run": run.name, "holdout": holdout, "trained_range": model.trained_range,
+    return {"run": str(model_path), "holdout": holdout, "trained_range": model.trained_range,
             "validation_calibers": calibers, "reference_caliber_px": model.reference, "rows": rows}
 
 
@@ -133,20 +140,25 @@ def manual_calibers(data_root: str) -> dict:
 
 def summary(runs: list[dict]) -> dict:
     """Mean F1 of each rule over the unseen datasets and over the runs' validation sets,
-    and their average (unseen and known cameras weigh the same, as in threshold_rule)."""
+    and their average (unseen and known cameras weigh the same, as in threshold_rule);
+    None where a group was not measured."""
     means = {}
     for rule in RULES:
-        unseen = [r[f"{rule}_f1"] for run in runs for r in run["rows"] if r["group"] == "unseen"]
-        known = [r[f"{rule}_f1"] for run in runs for r in run["rows"] if r["group"] == "validation"]
-        means[rule] = {"unseen": float(np.mean(unseen)), "validation": float(np.mean(known)),
-                       "average": float(np.mean([np.mean(unseen), np.mean(known)]))}
+        groups = {group: [r[f"{rule}_f1"] for run in runs for r in run["rows"]
+                          if r["group"] == group] for group in ("unseen", "validation")}
+        means[rule] = {group: float(np.mean(v)) if v else None for group, v in groups.items()}
+        means[rule]["average"] = (float(np.mean([means[rule]["unseen"], means[rule]["validation"]]))
+                                  if all(groups.values()) else None)
     return means
 
 
 def measure(args) -> dict:
     result = clean_provenance(ROOT, args.allow_dirty)
-    runs = [measure_run(args.runs_root / f"lodo-{holdout}", holdout, args.data_root)
-            for holdout in HOLDOUTS]
+    if args.model:
+        runs = [measure_run(args.model, None, args.data_root)]
+    else:
+        runs = [measure_run(str(args.runs_root / f"lodo-{holdout}" / "model.safetensors"),
+                            holdout, args.data_root) for holdout in HOLDOUTS]
     result.update({"quantile": CALIBER_QUANTILE, "fov_width_bounds_px": list(FOV_WIDTH_BOUNDS_PX),
                    "manual_calibers_per_1000px_fov": manual_calibers(args.data_root),
                    "runs": runs, "summary": summary(runs)})
@@ -155,7 +167,9 @@ def measure(args) -> dict:
 
 def markdown(result: dict) -> str:
     manual = result["manual_calibers_per_1000px_fov"]
-    lines = ["# Vessel calibre as a second working scale, on cameras a model never saw", "",
+    unseen = any(run["holdout"] for run in result["runs"])
+    lines = ["# Vessel calibre as a second working scale, " + (
+             "on cameras a model never saw" if unseen else "on a model's own validation images"), "",
              provenance_markdown(result).rstrip(), "",
              f"- calibre: the {result['quantile']:.0f}th percentile of the vessel widths along "
              "the centrelines; the second pass's FOV width kept within "
@@ -175,7 +189,8 @@ def markdown(result: dict) -> str:
     for run in result["runs"]:
         for r in run["rows"]:
             low, mid, high = r["caliber_fov_px"]
-            table.append([f"held out {run['holdout']} (reference {run['reference_caliber_px']:.2f} px)",
+            name = f"held out {run['holdout']}" if run["holdout"] else f"`{run['run']}`"
+            table.append([f"{name} (reference {run['reference_caliber_px']:.2f} px)",
                           f"{r['dataset']} ({r['images']})",
                           "**unseen** (training split)" if r["group"] == "unseen" else "own validation",
                           f"{r['native_fov_px']:.0f}", f"{low:.0f}-{mid:.0f}-{high:.0f}",
@@ -184,17 +199,23 @@ def markdown(result: dict) -> str:
                           f"{r['seconds_both_passes']:.2f}"])
     lines += [markdown_table(header, table), "", "Means (each dataset of each run counts once):", "",
               markdown_table(["rule", "unseen datasets", "own validation", "average of the two"],
-                             [[rule, f"{m['unseen']:.4f}", f"{m['validation']:.4f}",
-                               f"{m['average']:.4f}"] for rule, m in result["summary"].items()]),
+                             [[rule] + [_figure(m[key]) for key in ("unseen", "validation", "average")]
+                              for rule, m in result["summary"].items()]),
               "", "Seconds are for comparing the rules on this machine only: the calibre rule "
               "segments every photo twice."]
     return "\n".join(lines) + "\n"
+
+
+def _figure(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--runs-root", type=Path, default=ROOT / "benchmarks" / "lodo_runs")
+    parser.add_argument("--model", help="one model (shipped name or checkpoint) instead of the "
+                        "leave-one-out runs: its own validation images only")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "caliber_scale"))
     add_dirty_option(parser)
     return parser.parse_args(argv)
