@@ -17,7 +17,7 @@ Both are scored on the leave-one-dataset-out runs (``benchmarks/lodo_runs``), as
 ``benchmarks/threshold_rule.py`` scores threshold rules: on the *training* split
 of the dataset the run never saw, and on the run's own validation images (what
 the rule costs on the cameras it knows). No test image is read; the quantile and
-the bounds were set before this was run, and nothing here is tuned. Every photo
+the step bound were set before this was run, and nothing here is tuned. Every photo
 is cut at the Otsu threshold of its own FOV probabilities (the rule
 ``threshold_rule.py`` chose for unseen cameras) and scored at native resolution
 inside the FOV, pooled per dataset. The manual masks' calibre per 1000 px of FOV
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaseg.caliber import (CALIBER_QUANTILE, FOV_WIDTH_BOUNDS_PX, caliber_fov_width,
+from retinaseg.caliber import (CALIBER_QUANTILE, MAX_CHANGE, caliber_fov_width,
                                reference_caliber, vessel_caliber)
 from retinaseg.cut import OTSU, model_cut
 from retinaseg.data import load_dataset
@@ -74,16 +74,20 @@ class TwoPass:
         cut = model_cut(self.bundle.meta, prob, sample.fov)
         return postprocess_mask(prob, cut, sample.fov, self.setting)
 
-    def working_caliber(self, sample) -> float:
-        """Pass 1's calibre in working pixels (the reference's unit)."""
-        native = vessel_caliber(self.segment(sample, self.trained_range))
-        scale = target_fov_width(sample.fov, 0.0, self.trained_range) / fov_diameter(sample.fov)
-        return native * scale
+    def first_width(self, sample) -> float:
+        return target_fov_width(sample.fov, 0.0, self.trained_range)
+
+    def working_caliber(self, sample, first: np.ndarray | None = None) -> float:
+        """Pass 1's calibre (measured on its native-size mask) in its working pixels."""
+        if first is None:
+            first = self.segment(sample, self.trained_range)
+        return vessel_caliber(first) * self.first_width(sample) / fov_diameter(sample.fov)
 
     def both(self, sample) -> tuple[dict[str, np.ndarray], float]:
         """Each rule's mask, and the FOV width the calibre rule chose."""
         first = self.segment(sample, self.trained_range)
-        width = caliber_fov_width(fov_diameter(sample.fov), vessel_caliber(first), self.reference)
+        width = caliber_fov_width(self.first_width(sample), self.working_caliber(sample, first),
+                                  self.reference)
         return {"fov": first, "caliber": self.segment(sample, [width, width])}, width
 
 
@@ -159,7 +163,7 @@ def measure(args) -> dict:
     else:
         runs = [measure_run(str(args.runs_root / f"lodo-{holdout}" / "model.safetensors"),
                             holdout, args.data_root) for holdout in HOLDOUTS]
-    result.update({"quantile": CALIBER_QUANTILE, "fov_width_bounds_px": list(FOV_WIDTH_BOUNDS_PX),
+    result.update({"quantile": CALIBER_QUANTILE, "max_change": MAX_CHANGE,
                    "manual_calibers_per_1000px_fov": manual_calibers(args.data_root),
                    "runs": runs, "summary": summary(runs)})
     return result
@@ -172,8 +176,8 @@ def markdown(result: dict) -> str:
              "on cameras a model never saw" if unseen else "on a model's own validation images"), "",
              provenance_markdown(result).rstrip(), "",
              f"- calibre: the {result['quantile']:.0f}th percentile of the vessel widths along "
-             "the centrelines; the second pass's FOV width kept within "
-             f"{result['fov_width_bounds_px'][0]:.0f}-{result['fov_width_bounds_px'][1]:.0f} px",
+             "the centrelines; the second pass works at most "
+             f"{result['max_change']:g}x larger or smaller than the first",
              "- every photo cut at the Otsu threshold of its own FOV probabilities, the model's "
              "post-processing applied; scored at native resolution inside the FOV, pooled per "
              "dataset; no test image read", "",

@@ -35,16 +35,17 @@ def test_a_thin_diagonal_line_has_a_small_caliber():
     assert vessel_caliber(mask) < 3
 
 
-def test_an_empty_mask_has_no_caliber_and_keeps_its_width():
+def test_an_empty_mask_has_no_caliber_and_keeps_the_first_width():
     assert math.isnan(vessel_caliber(np.zeros((50, 50), dtype=bool)))
     assert caliber_fov_width(900, float("nan"), 10.0) == 900
 
 
-def test_width_scales_the_vessels_to_the_reference_within_bounds():
+def test_width_scales_the_vessels_to_the_reference_in_a_bounded_step():
     assert caliber_fov_width(1000, 20.0, 10.0) == pytest.approx(500)  # vessels twice too wide
     assert caliber_fov_width(540, 6.0, 9.0) == pytest.approx(810)
-    assert caliber_fov_width(3000, 1.0, 10.0, bounds=(256, 4096)) == 4096
-    assert caliber_fov_width(300, 40.0, 10.0, bounds=(256, 4096)) == 256
+    assert caliber_fov_width(1000, 1.0, 10.0) == pytest.approx(2000)  # at most 2x either way
+    assert caliber_fov_width(1000, 40.0, 10.0) == pytest.approx(500)
+    assert caliber_fov_width(1000, 40.0, 10.0, max_change=8) == pytest.approx(250)
 
 
 def test_reference_counts_each_dataset_once():

@@ -20,7 +20,7 @@ from .measure.shape import widths_px
 from .topology import skeleton
 
 CALIBER_QUANTILE = 95.0  # percentile of the centreline widths: the wide vessels
-FOV_WIDTH_BOUNDS_PX = (256.0, 4096.0)  # a rescaled FOV stays within these, whatever the mask
+MAX_CHANGE = 2.0  # the second pass works at most this factor larger or smaller than the first
 
 
 def vessel_caliber(mask: np.ndarray, quantile: float = CALIBER_QUANTILE) -> float:
@@ -41,13 +41,15 @@ def reference_caliber(calibers: dict[str, list[float]]) -> float:
     return float(np.mean([np.median(values) for values in measured]))
 
 
-def caliber_fov_width(fov_width_px: float, caliber_px: float, reference_px: float,
-                      bounds: tuple[float, float] = FOV_WIDTH_BOUNDS_PX) -> float:
-    """The FOV width at which a photo whose vessels are ``caliber_px`` wide (at its
-    FOV width ``fov_width_px``) shows them ``reference_px`` wide, within ``bounds``.
-
-    A photo without measurable vessels keeps its width (clamped into ``bounds``).
+def caliber_fov_width(working_width_px: float, caliber_px: float, reference_px: float,
+                      max_change: float = MAX_CHANGE) -> float:
+    """The FOV width for a second pass: a first pass at ``working_width_px`` showed the
+    wide vessels ``caliber_px`` wide (in its own pixels); at the returned width they
+    would be ``reference_px`` wide. It stays within ``max_change`` times the first
+    width either way, so one odd measurement (a mask full of haemorrhages, say) moves
+    the scale a bounded step. A mask without measurable vessels keeps the first width.
     """
     if not np.isfinite(caliber_px) or caliber_px <= 0:
-        return float(np.clip(fov_width_px, *bounds))
-    return float(np.clip(fov_width_px * reference_px / caliber_px, *bounds))
+        return float(working_width_px)
+    wanted = working_width_px * reference_px / caliber_px
+    return float(np.clip(wanted, working_width_px / max_change, working_width_px * max_change))
