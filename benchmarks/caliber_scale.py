@@ -125,10 +125,16 @@ def measure_run(model_path: str, holdout: str | None, data_root: str) -> dict:
         rows.append({"group": "unseen", "dataset": holdout, **score_group(model, unseen)})
     rows += [{"group": "validation", "dataset": name, **score_group(model, samples)}
              for name, samples in validation.items()]
-    print(f"{model_path}: reference {model.reference:.2f} px; " + "; ".join(
+    print(f"{_shown(model_path)}: reference {model.reference:.2f} px; " + "; ".join(
         f"{r['dataset']} F1 {r['fov_f1']:.4f} -> {r['caliber_f1']:.4f}" for r in rows), flush=True)
-    return {"run": str(model_path), "holdout": holdout, "trained_range": model.trained_range,
+    return {"run": _shown(model_path), "holdout": holdout, "trained_range": model.trained_range,
             "validation_calibers": calibers, "reference_caliber_px": model.reference, "rows": rows}
+
+
+def _shown(model_path: str) -> str:
+    """A checkpoint inside the repository by its relative path; a shipped name as is."""
+    path = Path(model_path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(model_path)
 
 
 def manual_calibers(data_root: str) -> dict:
