@@ -3,7 +3,8 @@
 A cohort job splits torch's threads between its worker processes, so ``--jobs 2``
 segments each photo with half the threads of a serial run. If a logit moved in its
 last bit with the thread count, a pixel on the cut could flip and the two tables
-would differ (it did: one pixel of one HRF photo in 113, before the pointwise head).
+would differ (benchmarks/cohort_throughput.py caught one such pixel on an HRF photo
+before the pointwise head).
 """
 from __future__ import annotations
 
