@@ -8,8 +8,8 @@ a model trained on two of those datasets meets the third's vessels at a width it
 never saw. The calibre of the wide vessels, measured on a first segmentation, gives
 a second working scale at which they come out as wide as in training.
 
-The wide vessels, not the mean width: how many capillaries a grader (or a model)
-draws moves the mean, hardly the widest vessels by the disc.
+The wide vessels rather than the mean width, so that how many capillaries a grader
+or a model draws should weigh less: a choice made before measuring, not tuned.
 """
 from __future__ import annotations
 
