@@ -42,8 +42,9 @@ class PointwiseHead(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if torch.onnx.is_in_onnx_export():
             return super().forward(x)
-        # Channel by channel rather than one broadcast product summed over channels:
-        # the same order, without a temporary as large as the features.
+        # One channel at a time, always in channel order. (A product with every channel
+        # summed by .sum() would also be fixed-order, but needs a temporary as large as
+        # the features.)
         weights = self.weight.reshape(self.out_channels, self.in_channels).t()
         logits = x[:, :1] * weights[0].reshape(1, -1, 1, 1)
         for channel in range(1, self.in_channels):
