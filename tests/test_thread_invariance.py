@@ -3,8 +3,8 @@
 A cohort job splits torch's threads between its worker processes, so ``--jobs 2``
 segments each photo with half the threads of a serial run. If a logit moved in its
 last bit with the thread count, a pixel on the cut could flip and the two tables
-would differ (benchmarks/cohort_throughput.py caught one such pixel on an HRF photo
-before the pointwise head).
+would differ (benchmarks/cohort_throughput.py, which compares the two tables, failed
+on that before the pointwise head).
 """
 from __future__ import annotations
 
