@@ -80,29 +80,34 @@ class TwoPass:
     def first_width(self, sample) -> float:
         return target_fov_width(sample.fov, 0.0, self.trained_range)
 
-    def working_caliber(self, sample, first: np.ndarray | None = None) -> float:
+    def first_pass(self, sample) -> tuple[np.ndarray, float]:
+        """The default segmentation (FOV-width scale) and the seconds it took."""
+        started = time.perf_counter()
+        mask = self.segment(sample, self.trained_range)
+        return mask, time.perf_counter() - started
+
+    def working_caliber(self, sample, first: np.ndarray) -> float:
         """Pass 1's calibre (measured on its native-size mask) in its working pixels."""
-        if first is None:
-            first = self.segment(sample, self.trained_range)
         return vessel_caliber(first) * self.first_width(sample) / fov_diameter(sample.fov)
 
-    def both(self, sample) -> tuple[dict[str, np.ndarray], float]:
-        """Each rule's mask, and the FOV width the calibre rule chose."""
-        first = self.segment(sample, self.trained_range)
+    def second_pass(self, sample, first: np.ndarray) -> tuple[np.ndarray, float]:
+        """The segmentation at the width the first one's calibre asks for, and that width."""
         width = caliber_fov_width(self.first_width(sample), self.working_caliber(sample, first),
                                   self.reference)
-        return {"fov": first, "caliber": self.segment(sample, [width, width])}, width
+        return self.segment(sample, [width, width]), width
 
 
-def score_group(model: TwoPass, samples: list) -> dict:
+def score_group(model: TwoPass, samples: list, firsts: list | None = None) -> dict:
+    """Both rules on ``samples``; ``firsts``: their first passes when already made."""
     counts = {rule: Counts() for rule in RULES}
     widths, seconds = [], []
-    for sample in samples:
+    for index, sample in enumerate(samples):
+        first, first_seconds = firsts[index] if firsts else model.first_pass(sample)
         started = time.perf_counter()
-        masks, width = model.both(sample)
-        seconds.append(time.perf_counter() - started)
+        second, width = model.second_pass(sample, first)
+        seconds.append(first_seconds + time.perf_counter() - started)
         widths.append(width)
-        for rule, mask in masks.items():
+        for rule, mask in (("fov", first), ("caliber", second)):
             counts[rule] = counts[rule] + count_pixels(mask[sample.fov], sample.vessel[sample.fov])
     row = {"images": len(samples), "native_fov_px": float(np.median([fov_diameter(s.fov)
                                                                       for s in samples])),
@@ -120,14 +125,16 @@ def measure_run(model_path: str, holdout: str | None, data_root: str,
     a model that saw them all) and its own validation images."""
     model = TwoPass(model_path)
     validation = image_groups(model.bundle, [], data_root)
-    calibers = {name: [model.working_caliber(s) for s in samples]
+    # The validation photos' first passes give the reference and are scored below.
+    firsts = {name: [model.first_pass(s) for s in samples] for name, samples in validation.items()}
+    calibers = {name: [model.working_caliber(s, mask) for s, (mask, _) in zip(samples, firsts[name])]
                 for name, samples in validation.items()}
     model.reference = reference_caliber(calibers)
     rows = []
     if holdout:
         unseen = list(load_dataset(holdout, unseen_split, data_root))
         rows.append({"group": "unseen", "dataset": holdout, **score_group(model, unseen)})
-    rows += [{"group": "validation", "dataset": name, **score_group(model, samples)}
+    rows += [{"group": "validation", "dataset": name, **score_group(model, samples, firsts[name])}
              for name, samples in validation.items()]
     print(f"{_shown(model_path)}: reference {model.reference:.2f} px; " + "; ".join(
         f"{r['dataset']} F1 {r['fov_f1']:.4f} -> {r['caliber_f1']:.4f}" for r in rows), flush=True)

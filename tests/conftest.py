@@ -36,6 +36,20 @@ def tiny_model(synthetic_root, tmp_path_factory) -> Path:
     return out / "model.safetensors"
 
 
+@pytest.fixture(scope="session")
+def two_camera_model(synthetic_root, tmp_path_factory) -> Path:
+    """A tiny model trained on the synthetic CHASE_DB1 and HRF layouts, working range
+    20-32 px, validated on photos of both (one epoch)."""
+    from retinaseg.config import load_config
+    from retinaseg.train import fit
+
+    out = tmp_path_factory.mktemp("two-camera-run")
+    tiny = [entry for entry in TINY_TRAINING if entry != "--set"]
+    fit(load_config(None, [f"data.root={synthetic_root}", f"out_dir={out}", *tiny, "epochs=1",
+                           "data.dataset=chase_db1+hrf", "data.fov_range=[20, 32]"]))
+    return out / "model.safetensors"
+
+
 @pytest.fixture
 def make_dataset(tmp_path):
     """``make_dataset(name, **kwargs) -> (root, folder)``: a fresh copy a test may damage."""

@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-TINY = ["model.kwargs={base_channels: 4, depth: 2}", "data.crop_size=32",
-        "data.crops_per_image=2", "progress=false", "threads=1", "epochs=1"]
 
 
 @pytest.fixture(scope="module")
@@ -21,18 +19,6 @@ def working_scale():
     sys.modules["working_scale"] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def two_camera_model(synthetic_root, tmp_path_factory) -> Path:
-    """A tiny model trained on the synthetic CHASE_DB1 and HRF layouts, range 20-32 px."""
-    from retinaseg.config import load_config
-    from retinaseg.train import fit
-
-    out = tmp_path_factory.mktemp("run")
-    fit(load_config(None, [f"data.root={synthetic_root}", f"out_dir={out}", *TINY,
-                           "data.dataset=chase_db1+hrf", "data.fov_range=[20, 32]"]))
-    return out / "model.safetensors"
 
 
 def _rows(result: dict) -> dict:
