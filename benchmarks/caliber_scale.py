@@ -58,6 +58,13 @@ from working_scale import image_groups  # noqa: E402  (the run's validation imag
 
 HOLDOUTS = ("drive", "chase_db1", "hrf")
 RULES = ("fov", "caliber")
+# Dead zones tried for the calibre rule: a photo gets its second pass only when that
+# pass would work more than this factor larger or smaller than the first (1: always).
+# The one chosen is the best average of the unseen and own-validation means; one
+# within TIE_F1 of the best that is wider wins (fewer photos segmented twice).
+# Candidates and the rule were written down before the per-photo figures existed.
+DEAD_ZONES = (1.0, 1.1, 1.2, 1.3, 1.5)
+TIE_F1 = 0.001
 
 
 class TwoPass:
@@ -100,19 +107,23 @@ class TwoPass:
 def score_group(model: TwoPass, samples: list, firsts: list | None = None) -> dict:
     """Both rules on ``samples``; ``firsts``: their first passes when already made."""
     counts = {rule: Counts() for rule in RULES}
-    widths, seconds = [], []
+    widths, seconds, photos = [], [], []
     for index, sample in enumerate(samples):
         first, first_seconds = firsts[index] if firsts else model.first_pass(sample)
         started = time.perf_counter()
         second, width = model.second_pass(sample, first)
         seconds.append(first_seconds + time.perf_counter() - started)
         widths.append(width)
+        photo = {"id": sample.id, "first_fov_px": model.first_width(sample), "second_fov_px": width}
         for rule, mask in (("fov", first), ("caliber", second)):
-            counts[rule] = counts[rule] + count_pixels(mask[sample.fov], sample.vessel[sample.fov])
+            pixels = count_pixels(mask[sample.fov], sample.vessel[sample.fov])
+            counts[rule] = counts[rule] + pixels
+            photo[f"{rule}_counts"] = [pixels.tp, pixels.fp, pixels.fn, pixels.tn]
+        photos.append(photo)
     row = {"images": len(samples), "native_fov_px": float(np.median([fov_diameter(s.fov)
                                                                       for s in samples])),
            "caliber_fov_px": [float(np.min(widths)), float(np.median(widths)), float(np.max(widths))],
-           "seconds_both_passes": float(np.median(seconds))}
+           "seconds_both_passes": float(np.median(seconds)), "photos": photos}
     for rule, c in counts.items():
         row[f"{rule}_f1"] = scores_from_counts(c)["f1"]
         row[f"{rule}_area_ratio"] = (c.tp + c.fp) / max(c.tp + c.fn, 1)
@@ -173,6 +184,47 @@ def summary(runs: list[dict]) -> dict:
     return means
 
 
+def twice(photo: dict, zone: float) -> bool:
+    """Whether ``photo`` gets its second pass under dead zone ``zone``."""
+    change = photo["second_fov_px"] / photo["first_fov_px"]
+    return max(change, 1.0 / change) > zone
+
+
+def zone_f1(row: dict, zone: float) -> float:
+    """A group's pooled F1 when only the photos outside ``zone`` take the second pass."""
+    total = Counts()
+    for photo in row["photos"]:
+        total = total + Counts(*photo["caliber_counts" if twice(photo, zone) else "fov_counts"])
+    return scores_from_counts(total)["f1"]
+
+
+def dead_zones(runs: list[dict]) -> list[dict]:
+    """Per dead zone: mean F1 over the unseen datasets and the runs' validation sets,
+    their average, and the share of photos segmented twice."""
+    table = []
+    for zone in DEAD_ZONES:
+        entry = {"zone": zone}
+        for group in ("unseen", "validation"):
+            rows = [r for run in runs for r in run["rows"] if r["group"] == group]
+            entry[group] = float(np.mean([zone_f1(r, zone) for r in rows])) if rows else None
+            photos = [p for r in rows for p in r["photos"]]
+            entry[f"{group}_twice"] = (sum(twice(p, zone) for p in photos) / len(photos)
+                                       if photos else None)
+        entry["average"] = (float(np.mean([entry["unseen"], entry["validation"]]))
+                            if entry["unseen"] is not None else None)
+        table.append(entry)
+    return table
+
+
+def chosen_zone(table: list[dict]) -> float | None:
+    """The dead zone the rule above picks; None without unseen datasets to judge by."""
+    scored = [e for e in table if e["average"] is not None]
+    if not scored:
+        return None
+    best = max(e["average"] for e in scored)
+    return max(e["zone"] for e in scored if e["average"] >= best - TIE_F1)
+
+
 def measure(args) -> dict:
     result = clean_provenance(ROOT, args.allow_dirty)
     if args.model:
@@ -184,6 +236,8 @@ def measure(args) -> dict:
                    "unseen_split": args.unseen_split,
                    "manual_calibers_per_1000px_fov": manual_calibers(args.data_root),
                    "runs": runs, "summary": summary(runs)})
+    result["dead_zones"] = dead_zones(runs)
+    result["chosen_dead_zone"] = chosen_zone(result["dead_zones"])
     return result
 
 
@@ -228,8 +282,27 @@ def markdown(result: dict) -> str:
                              [[rule] + [_figure(m[key]) for key in ("unseen", "validation", "average")]
                               for rule, m in result["summary"].items()]),
               "", "Seconds are for comparing the rules on this machine only: the calibre rule "
-              "segments every photo twice."]
+              "segments every photo twice.", ""] + dead_zone_markdown(result)
     return "\n".join(lines) + "\n"
+
+
+def dead_zone_markdown(result: dict) -> list[str]:
+    """The dead-zone table and the zone it chose (older result files have none)."""
+    if "dead_zones" not in result:
+        return []
+    chosen = result["chosen_dead_zone"]
+    rows = [[f"{e['zone']:g}" + (" (chosen)" if e["zone"] == chosen else ""),
+             _figure(e["unseen"]), _share(e["unseen_twice"]), _figure(e["validation"]),
+             _share(e["validation_twice"]), _figure(e["average"])] for e in result["dead_zones"]]
+    return ["Dead zone: the second pass only where it would work more than this factor "
+            "larger or smaller than the first (1: every photo). Chosen by the best average, "
+            f"a wider zone winning within {TIE_F1:g}:", "",
+            markdown_table(["dead zone", "unseen F1", "unseen photos twice", "own validation F1",
+                            "validation photos twice", "average"], rows)]
+
+
+def _share(value) -> str:
+    return "-" if value is None else f"{100 * value:.0f}%"
 
 
 def _figure(value) -> str:

@@ -61,3 +61,26 @@ def test_both_rules_are_scored_as_computed_directly(caliber_scale, two_camera_mo
         assert row["caliber_fov_px"][2] == pytest.approx(max(widths))
     text = out.with_suffix(".md").read_text()
     assert "own validation images" in text and "| fov |" in text
+
+
+def _photo(first, second, fov_counts, caliber_counts):
+    return {"first_fov_px": first, "second_fov_px": second,
+            "fov_counts": fov_counts, "caliber_counts": caliber_counts}
+
+
+def test_dead_zone_sends_only_far_photos_to_the_second_pass(caliber_scale):
+    near = _photo(1000, 1100, [10, 0, 10, 80], [20, 0, 0, 80])   # 1.1x: inside a 1.2 zone
+    far = _photo(1000, 500, [0, 10, 10, 80], [10, 0, 10, 80])    # 2x smaller: outside
+    row = {"photos": [near, far]}
+    assert caliber_scale.twice(far, 1.5) and not caliber_scale.twice(near, 1.2)
+    # zone 1.2: near keeps its first pass, far takes its second -> tp 20, fp 0, fn 20
+    assert caliber_scale.zone_f1(row, 1.2) == pytest.approx(2 * 20 / (2 * 20 + 0 + 20))
+    # zone 1: both take the second pass -> tp 30, fp 0, fn 10
+    assert caliber_scale.zone_f1(row, 1.0) == pytest.approx(2 * 30 / (2 * 30 + 10))
+
+
+def test_chosen_zone_prefers_the_wider_of_near_ties(caliber_scale):
+    table = [{"zone": 1.0, "average": 0.800}, {"zone": 1.2, "average": 0.7995},
+             {"zone": 1.5, "average": 0.790}]
+    assert caliber_scale.chosen_zone(table) == 1.2
+    assert caliber_scale.chosen_zone([{"zone": 1.0, "average": None}]) is None
