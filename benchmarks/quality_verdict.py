@@ -165,7 +165,7 @@ def measured(image: np.ndarray, model=None, vessel=None) -> dict:
     if model is not None:
         from retinaseg.segment import segment_photo
 
-        prob, mask, fov, cut = segment_photo(model, image, quality_check=False)
+        prob, mask, fov, cut, _ = segment_photo(model, image, quality_check=False)
         row[CONFIDENCE_SIGNAL] = round(uncertain_fraction(prob, fov, cut), 5)
         row["f1"] = f1_score(mask, vessel, fov)
     return row

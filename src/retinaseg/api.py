@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Callable, Union
 import numpy as np
 
 from .checkpoint import ModelBundle, ModelMeta
-from .cut import image_cut, rule_of
 from .data import Dataset, load_dataset, read_image
 from .devices import precision_label, precision_of, resolve_device
 from .errors import RetinasegError
 from .evaluate import EvalOptions, evaluate_model
-from .inference import model_tta, predict_probabilities
-from .postprocess import Postprocess, as_postprocess, postprocess_mask, resolve_postprocess
+from .inference import model_tta
+from .postprocess import Postprocess, as_postprocess, resolve_postprocess
 from .pretrained import DEFAULT_MODEL
 from .pretrained import load_model as _load_bundle
 from .results import EvaluationResult
+from .segment import check_scale_choice, segment_at_scale
 
 if TYPE_CHECKING:
     import torch
@@ -53,8 +53,9 @@ class Segmentation:
     bool ``(H, W)`` field of view (estimated unless given); ``model``: the model's
     :class:`~retinaseg.checkpoint.ModelMeta` (architecture, preprocessing, scale,
     calibrated threshold and TTA); ``model_source``: the file it was loaded from;
-    ``tta``, ``device`` and ``precision`` (``fp32``, ``bf16`` or ``fp16``) say how
-    it was run.
+    ``tta``, ``device``, ``precision`` (``fp32``, ``bf16`` or ``fp16``) and ``scale``
+    say how it was run, ``fov_width`` the FOV width (px) it was segmented at (0 for
+    a model that resizes photos to a square).
     """
 
     probabilities: np.ndarray
@@ -67,6 +68,8 @@ class Segmentation:
     device: str
     precision: str
     postprocess: str = "none"
+    scale: str = "fov"
+    fov_width: float = 0.0
 
 
 PostprocessInput = Union[None, bool, str, dict, Postprocess]
@@ -88,7 +91,7 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             device: torch.device | str | None = None, tta: str | None = None,
             threshold: float | str | None = None, precision: str | None = None,
             fov: np.ndarray | None = None,
-            postprocess: PostprocessInput = None) -> Segmentation:
+            postprocess: PostprocessInput = None, scale: str | None = None) -> Segmentation:
     """Segment the vessels of one colour fundus photograph.
 
     Args:
@@ -111,10 +114,15 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             for the model's default (none unless measured to help it), False or
             ``"none"``, or a setting: ``"min_component=30,fill_holes=10"``,
             ``{"hysteresis": 0.3}`` or a :class:`~retinaseg.postprocess.Postprocess`.
+        scale: how the working scale is chosen: ``"fov"`` (None; by the photo's
+            FOV width) or ``"caliber"`` (then again where the first segmentation's
+            wide vessels come out wider or narrower than on the model's validation
+            photos: for a camera the model never saw; :mod:`retinaseg.caliber`).
+            ``result.fov_width`` is the FOV width the kept pass worked at.
     """
     bundle = _bundle_on(model, device)
-    rule = rule_of(threshold, bundle.meta)
     setting = resolve_postprocess(bundle.meta, postprocess)
+    scale = check_scale_choice(bundle, scale)
     rgb = as_rgb(image)
     if fov is not None:
         fov = _checked_fov(fov, rgb.shape[:2])
@@ -123,12 +131,12 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
 
         fov = estimate_fov(rgb)
     tta = model_tta(bundle, tta)
-    prob = predict_probabilities(bundle, rgb, fov, tta, precision=precision)
-    cut = image_cut(rule, prob, fov, bundle.meta.threshold)
-    return Segmentation(prob, postprocess_mask(prob, cut, fov, setting), fov, cut, bundle.meta,
+    done = segment_at_scale(bundle, rgb, fov, threshold, tta, precision=precision,
+                            postprocess=setting, scale=scale)
+    return Segmentation(done.prob, done.mask, fov, done.cut, bundle.meta,
                         bundle.source, tta, str(bundle.device),
                         precision_label(bundle.device, precision_of(False, precision)),
-                        setting.describe())
+                        setting.describe(), scale, done.fov_width)
 
 
 def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",
@@ -137,7 +145,7 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
              threshold: float | str | None = None, precision: str | None = None,
              topology: bool = False, bootstrap: int = 0,
              progress: Callable | None = None,
-             postprocess: PostprocessInput = None) -> EvaluationResult:
+             postprocess: PostprocessInput = None, scale: str | None = None) -> EvaluationResult:
     """Score a model on a dataset split at native resolution, inside the FOV.
 
     ``dataset`` is a registered name (``retinaseg.list_datasets()``), a folder
@@ -145,13 +153,14 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
     ``data_root`` is the folder holding DRIVE/, HRF/ ... (default
     ``$RETINASEG_DATA``). Returns the typed :class:`~retinaseg.results.EvaluationResult`:
     pooled and per-image metrics, the human observers, provenance (``.to_dict()``
-    is what ``metrics.json`` holds). ``postprocess`` is as in :func:`segment`: the
-    threshold scores are those of the mask ``segment`` would return.
+    is what ``metrics.json`` holds). ``postprocess`` and ``scale`` are as in
+    :func:`segment`: the threshold scores are those of the mask ``segment`` would return.
     """
     data = dataset if isinstance(dataset, Dataset) else load_dataset(str(dataset), split, data_root)
     bundle = _bundle_on(model, device)
     options = EvalOptions(threshold, tta, topology=topology, bootstrap=bootstrap,
-                          precision=precision, postprocess=as_postprocess(postprocess))
+                          precision=precision, postprocess=as_postprocess(postprocess),
+                          scale=scale)
     return evaluate_model(bundle, data, options, progress)
 
 

@@ -10,17 +10,25 @@ a second working scale at which they come out as wide as in training.
 
 The wide vessels rather than the mean width, so that how many capillaries a grader
 or a model draws should weigh less: a choice made before measuring, not tuned.
+
+A model's reference is :attr:`~retinaseg.checkpoint.ModelMeta.caliber_px`, measured
+on its validation photos by ``retinaseg calibrate`` (:func:`measure_reference`);
+``retinaseg segment --scale caliber`` applies it (:func:`retinaseg.segment.segment_photo`).
 """
 from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
+from .data.fov import fov_diameter
 from .measure.shape import widths_px
 from .topology import skeleton
 
 CALIBER_QUANTILE = 95.0  # percentile of the centreline widths: the wide vessels
 MAX_CHANGE = 2.0  # the second pass works at most this factor larger or smaller than the first
+# A second pass only where it would work more than this factor larger or smaller than
+# the first: chosen by benchmarks/results/caliber_scale.md (its "dead zone" table).
+DEAD_ZONE = 1.1
 
 
 def vessel_caliber(mask: np.ndarray, quantile: float = CALIBER_QUANTILE) -> float:
@@ -53,3 +61,28 @@ def caliber_fov_width(working_width_px: float, caliber_px: float, reference_px: 
         return float(working_width_px)
     wanted = working_width_px * reference_px / caliber_px
     return float(np.clip(wanted, working_width_px / max_change, working_width_px * max_change))
+
+
+def working_caliber(mask: np.ndarray, fov: np.ndarray, working_width_px: float) -> float:
+    """The calibre of a native-size ``mask`` in the pixels of the pass that made it,
+    which worked at a FOV ``working_width_px`` wide."""
+    return vessel_caliber(mask) * working_width_px / fov_diameter(fov)
+
+
+def second_pass_width(working_width_px: float, caliber_px: float, reference_px: float,
+                      dead_zone: float = DEAD_ZONE) -> float | None:
+    """The FOV width of the second pass (:func:`caliber_fov_width`), or None where it
+    would change the first one's by no more than ``dead_zone`` either way."""
+    width = caliber_fov_width(working_width_px, caliber_px, reference_px)
+    change = width / working_width_px
+    return width if max(change, 1.0 / change) > dead_zone else None
+
+
+def measure_reference(first_passes) -> float:
+    """A model's reference calibre from ``(dataset, mask, fov, working width)`` of its
+    validation photos' first passes (:func:`reference_caliber` of their
+    :func:`working_caliber`)."""
+    calibers: dict[str, list[float]] = {}
+    for dataset, mask, fov, width in first_passes:
+        calibers.setdefault(dataset, []).append(working_caliber(mask, fov, width))
+    return reference_caliber(calibers)

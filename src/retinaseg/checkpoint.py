@@ -57,6 +57,9 @@ class ModelMeta:
     ``threshold_rule`` is how a photo is cut by default (:mod:`retinaseg.cut`):
     ``fixed`` at ``threshold``, or ``otsu``, each photo at its own Otsu cut
     (``threshold`` then serves a photo without a valley to find).
+    ``caliber_px`` is how wide the wide vessels of its validation photos come out at
+    their working scale (:mod:`retinaseg.caliber`), what ``--scale caliber`` brings a
+    photo's vessels to; 0: not measured (files older than the field, square models).
     """
 
     architecture: str
@@ -72,6 +75,7 @@ class ModelMeta:
     fov_range: list = field(default_factory=list)
     postprocess: dict = field(default_factory=dict)
     threshold_rule: str = "fixed"
+    caliber_px: float = 0.0
 
 
 @dataclass
@@ -177,15 +181,17 @@ def _check_postprocess(values: dict, path) -> None:
 
 
 def meta_header(meta: ModelMeta) -> dict:
-    """The meta as the file stores it. An empty ``postprocess`` and the ``fixed``
-    threshold rule are left out, so a model without either is written byte for
-    byte as before the fields existed (a re-exported shipped file keeps its pinned
-    hash)."""
+    """The meta as the file stores it. An empty ``postprocess``, the ``fixed``
+    threshold rule and an unmeasured ``caliber_px`` are left out, so a model without
+    them is written byte for byte as before the fields existed (a re-exported shipped
+    file keeps its pinned hash)."""
     values = asdict(meta)
     if not values["postprocess"]:
         del values["postprocess"]
     if values["threshold_rule"] == "fixed":
         del values["threshold_rule"]
+    if not values["caliber_px"]:
+        del values["caliber_px"]
     return values
 
 

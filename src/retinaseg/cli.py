@@ -55,7 +55,7 @@ def cmd_segment(args) -> int:
     spec = JobSpec(args.model, args.out, args.threshold, args.tta, args.precision == "bf16",
                    parse_save(args.save), quality_check=not args.no_quality_check,
                    device=args.device, precision=args.precision,
-                   postprocess=postprocess_choice(args))
+                   postprocess=postprocess_choice(args), scale=args.scale)
     result = run_cohort(spec, inputs, args.jobs, args.shard and parse_shard(args.shard),
                         args.dask)
     print(result.table.csv_path)
@@ -85,7 +85,8 @@ def cmd_evaluate(args) -> int:
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
     options = EvalOptions(args.threshold, args.tta, args.precision == "bf16",
                           topology=args.topology or args.report, bootstrap=bootstrap,
-                          precision=args.precision, postprocess=postprocess_choice(args))
+                          precision=args.precision, postprocess=postprocess_choice(args),
+                          scale=args.scale)
     command = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         result, written = evaluate_to_folder(bundle, data, options, out, args.report,
@@ -198,8 +199,9 @@ def cmd_calibrate(args) -> int:
     scale = (f"; FOV range {meta.fov_range[0]:.0f}-{meta.fov_range[1]:.0f} px"
              if meta.fov_range else "")
     rule = "; each photo cut at its own Otsu threshold" if meta.threshold_rule == "otsu" else ""
-    print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}){rule}{scale}; "
-          f"wrote {args.out}")
+    caliber = f"; vessel calibre {meta.caliber_px:.2f} px" if meta.caliber_px else ""
+    print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}){rule}{scale}"
+          f"{caliber}; wrote {args.out}")
     return 0
 
 
@@ -421,6 +423,12 @@ def _model_options(parser) -> None:
                         help="test-time augmentation: none, flip, flip+rot90, or rot<K> "
                              "(average over K equally spaced rotations, 2 to 36, e.g. rot12); "
                              "default: the one the model's threshold was chosen under")
+    parser.add_argument("--scale", type=_scale_rule, metavar="{fov,caliber}",
+                        help="how each photo's working scale is chosen: fov (by its FOV "
+                             "width; the default) or caliber (then again where its wide vessels "
+                             "come out wider or narrower than on the model's validation photos: "
+                             "for a camera the model never saw; up to twice the time, see "
+                             "README 'Working scale')")
     parser.add_argument("--device", default="auto", type=_device_name,
                         help="auto (CUDA, then MPS, then the CPU; the default), cpu, cuda, "
                              "cuda:N or mps")
@@ -496,6 +504,14 @@ def _tta_mode(value: str) -> str:
         return check_tta(value)
     except RetinasegError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _scale_rule(value: str) -> str:
+    from .segment import SCALES
+
+    if value not in SCALES:
+        raise argparse.ArgumentTypeError(f"choose one of {', '.join(SCALES)}, not {value!r}")
+    return value
 
 
 def _threshold_rule(value: str) -> float | str:

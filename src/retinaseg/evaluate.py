@@ -20,11 +20,12 @@ from .cut import OTSU, image_cut, rule_kind, rule_of
 from .data import Dataset
 from .devices import precision_label, precision_of
 from .errors import RetinasegError, naming_file
-from .inference import model_tta, predict_probabilities
+from .inference import model_tta
 from .metrics import SegmentationMetrics
 from .outputs import write_all_or_nothing
 from .postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask, resolve_postprocess
 from .results import METRIC_NAMES, EvaluationResult, Scores
+from .segment import check_scale_choice, segment_at_scale
 from .tables import text_table
 from .topology import TopologyCounts, topology_counts, topology_scores
 from .utils import machine_info, software_versions
@@ -45,6 +46,7 @@ class EvalOptions:
     # Mask post-processing (retinaseg.postprocess): a Postprocess, "none" or a setting
     # string; None: the model's default. Scored is the mask `segment` would write.
     postprocess: Postprocess | str | None = None
+    scale: str | None = None         # the working scale rule (segment.SCALES); None: fov
 
 
 class Scorer:
@@ -131,6 +133,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         source = f"each image's Otsu cut, median shown; {source}"
     tta = model_tta(bundle, options.tta)
     setting = resolve_postprocess(bundle.meta, options.postprocess)
+    scale = check_scale_choice(bundle, options.scale)
     if len(data) == 0:
         raise RetinasegError(f"dataset {data.name!r} split {data.split!r} has no images")
     model_scorer = Scorer(rule, options, setting, fallback=bundle.meta.threshold)
@@ -141,13 +144,12 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
             raise RetinasegError(f"{sample.image_path}: no vessel annotation to evaluate against")
         started = time.perf_counter()
         try:
-            prob = predict_probabilities(bundle, sample.image, sample.fov, tta, options.bf16,
-                                         options.precision)
+            prob, mask, cut, _ = segment_at_scale(bundle, sample.image, sample.fov, rule, tta,
+                                                  options.bf16, options.precision, setting, scale)
         except RetinasegError as exc:
             raise naming_file(sample.image_path, exc) from None
         seconds.append(time.perf_counter() - started)
         estimated_fov |= sample.fov_estimated
-        mask, cut = model_scorer.mask(prob, sample.fov)
         row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id, mask, cut)
         for name, drawn in sample.observers.items():
             observer_scorers.setdefault(name, Scorer(0.5, options)).update(
@@ -161,7 +163,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         **vars(scores), model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
         threshold_rule=rule_kind(rule), threshold_source=source, tta=tta,
-        postprocess=setting.describe(), bf16=options.bf16,
+        postprocess=setting.describe(), scale=scale, bf16=options.bf16,
         device=str(bundle.device),
         precision=precision_label(bundle.device, precision_of(options.bf16, options.precision)),
         fov="estimated from the images" if estimated_fov else "dataset masks",
@@ -207,7 +209,8 @@ def format_table(result: EvaluationResult) -> str:
     rows += [_row(f"{name} (pooled)", obs.pooled) for name, obs in result.observers.items()]
     title = (f"{result.model_name or result.architecture} on {result.dataset}:{result.split} "
              f"({result.images} images, FOV only, threshold {result.threshold:.3f} "
-             f"from {result.threshold_source}, post-processing {result.postprocess})")
+             f"from {result.threshold_source}, post-processing {result.postprocess}"
+             + (f", scale {result.scale}" if result.scale != "fov" else "") + ")")
     return "\n".join([title, text_table(["", *METRIC_NAMES], rows)])
 
 

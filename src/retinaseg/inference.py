@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from .checkpoint import ModelBundle
 from .data.augment import rotate
-from .data.fov import estimate_fov
+from .data.fov import estimate_fov, fov_diameter
 from .data.geometry import pad_to_stride, scale_to, target_fov_width, to_working_geometry
 from .data.preprocess import preprocess
 from .devices import autocast, autocast_dtype, module_device, precision_of
@@ -37,15 +37,26 @@ TILE_SIZE, TILE_OVERLAP = 512, 64
 TTA_MODES = ("none", "flip", "flip+rot90")
 
 
-def working_scale(bundle: ModelBundle, fov: np.ndarray) -> float:
-    """Factor taking this photo to the model's training scale (1.0 = as is)."""
+def working_fov_width(bundle: ModelBundle, fov: np.ndarray) -> float:
+    """The FOV width (px) a photo is segmented at by default: the model's scale, or
+    the photo's own width for a model without one."""
     target = target_fov_width(fov, bundle.meta.fov_diameter, bundle.meta.fov_range)
-    return scale_to(target, fov)
+    return target or fov_diameter(fov)
 
 
-def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray):
-    """The photo and its FOV brought to the geometry the model was trained at."""
+def working_scale(bundle: ModelBundle, fov: np.ndarray, fov_width: float | None = None) -> float:
+    """Factor taking this photo to the model's training scale (1.0 = as is), or
+    to a FOV ``fov_width`` px wide when given."""
+    return scale_to(fov_width or working_fov_width(bundle, fov), fov)
+
+
+def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray,
+                 fov_width: float | None = None):
+    """The photo and its FOV brought to the geometry the model was trained at, or
+    to a FOV ``fov_width`` px wide (:mod:`retinaseg.caliber`'s second pass)."""
     meta = bundle.meta
+    if fov_width:
+        return to_working_geometry(image, fov, fov_width)
     return to_working_geometry(image, fov, meta.fov_diameter, meta.square_size, meta.fov_range)
 
 
@@ -192,19 +203,22 @@ def predict_on_device(module, x: torch.Tensor, tta: str, dtype: torch.dtype | No
 
 def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray | None = None,
                           tta: str | None = None, bf16: bool = False,
-                          precision: str | None = None) -> np.ndarray:
+                          precision: str | None = None,
+                          fov_width: float | None = None) -> np.ndarray:
     """Vessel probability map of an RGB photo at its native resolution.
 
     ``fov`` is estimated when not given; probabilities outside it are 0. ``tta``
     None means the model's own (``meta.tta``, which its threshold was chosen under).
     It runs on ``bundle.device``; ``precision`` (or ``bf16``) as in :func:`predict_tensor`.
+    ``fov_width``, when given, is the FOV width to segment at instead of the model's
+    working scale.
     """
     tta = model_tta(bundle, tta)
     if fov is None:
         fov = estimate_fov(image)
     if not fov.any():
         raise RetinasegError("the field of view is empty: nothing to segment")
-    work_image, work_fov = working_copy(bundle, image, fov)
+    work_image, work_fov = working_copy(bundle, image, fov, fov_width)
     device = bundle.device
     x = torch.from_numpy(preprocess(work_image, work_fov, bundle.meta.preprocess)).to(device)
     dtype = autocast_dtype(device, precision_of(bf16, precision))

@@ -29,6 +29,9 @@ class PretrainedWeights:
     (:mod:`retinaseg.postprocess`), in place of the one its file's meta holds:
     set it only to the setting benchmarks/postprocess.py chose for this model
     on its validation images, so that a measured default needs no re-export.
+    ``caliber_px``, when set, is likewise the model's reference vessel calibre
+    (``ModelMeta.caliber_px``), as ``retinaseg calibrate`` measures it on its
+    validation photos; ``--scale caliber`` needs it.
     """
 
     name: str
@@ -37,6 +40,7 @@ class PretrainedWeights:
     sha256: str
     description: str
     postprocess: dict | None = None
+    caliber_px: float | None = None
 
     @property
     def filename(self) -> str:
@@ -155,6 +159,8 @@ def load_pretrained(name: str) -> ModelBundle:
                              expect_architecture=weights.architecture)
     if weights.postprocess is not None:
         bundle.meta.postprocess = postprocess_from_dict(weights.postprocess).to_dict()
+    if weights.caliber_px is not None:
+        bundle.meta.caliber_px = weights.caliber_px
     return bundle
 
 

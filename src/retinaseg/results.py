@@ -85,6 +85,7 @@ class EvaluationResult(Scores):
     images: int = 0
     tta: str = "none"
     postprocess: str = "none"         # the mask post-processing scored ("none" in older files)
+    scale: str = "fov"                # the working scale rule (segment.SCALES; "fov" in older files)
     bf16: bool = False
     device: str = ""                  # where it ran (cpu, cuda:0, ...); "" in older files
     precision: str = ""               # what autocast amounted to there: fp32, bf16 or fp16

@@ -9,14 +9,22 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .caliber import second_pass_width, working_caliber
 from .checkpoint import ModelBundle
 from .cut import image_cut, rule_of
 from .data.fov import estimate_fov
+from .data.geometry import largest_fov_width
 from .data.quality import check_fundus
-from .inference import predict_probabilities
+from .errors import RetinasegError
+from .inference import predict_probabilities, working_fov_width
 from .postprocess import Postprocess, postprocess_mask, resolve_postprocess
 
 SAMPLE_NAME = "skimage-retina"
+# How a photo's working scale is chosen: "fov", by its FOV width (one pass); "caliber",
+# then again at the width where its wide vessels are as wide as the model's validation
+# photos show theirs (a second pass where that differs enough; retinaseg.caliber).
+SCALES = ("fov", "caliber")
+DEFAULT_SCALE = "fov"
 
 
 class Segmented(NamedTuple):
@@ -24,12 +32,21 @@ class Segmented(NamedTuple):
     mask: np.ndarray   # the vessel mask, post-processed as asked
     fov: np.ndarray    # the field of view (estimated, within ``valid``)
     cut: float         # the threshold the mask was cut at (per photo under ``otsu``)
+    fov_width: float = 0.0  # the FOV width (px) of the pass kept; 0 for a square-resize model
+
+
+class Pass(NamedTuple):
+    prob: np.ndarray
+    mask: np.ndarray
+    cut: float
+    fov_width: float
 
 
 def segment_photo(bundle: ModelBundle, image: np.ndarray, threshold: float | str | None = None,
                   tta: str | None = None, bf16: bool = False, valid: np.ndarray | None = None,
                   quality_check: bool = True, precision: str | None = None,
-                  postprocess: Postprocess | str | None = None) -> Segmented:
+                  postprocess: Postprocess | str | None = None,
+                  scale: str | None = None) -> Segmented:
     """Probability map, mask, FOV and cut of one RGB photo (FOV estimated, within
     ``valid``), on ``bundle.device``.
 
@@ -38,26 +55,68 @@ def segment_photo(bundle: ModelBundle, image: np.ndarray, threshold: float | str
     photo is cut as ``threshold`` says (a number, ``"otsu"``, or None for the
     model's own rule, :mod:`retinaseg.cut`) and the mask post-processed as
     ``postprocess`` says (None: the model's default,
-    :func:`~retinaseg.postprocess.resolve_postprocess`).
+    :func:`~retinaseg.postprocess.resolve_postprocess`), at the working scale
+    ``scale`` chooses (:data:`SCALES`; None: ``fov``).
     """
-    rule = rule_of(threshold, bundle.meta)
-    setting = resolve_postprocess(bundle.meta, postprocess)
     fov = estimate_fov(image, valid)
     if quality_check:
         check_fundus(image, fov)
-    prob = predict_probabilities(bundle, image, fov, tta, bf16, precision)
-    cut = image_cut(rule, prob, fov, bundle.meta.threshold)
-    return Segmented(prob, postprocess_mask(prob, cut, fov, setting), fov, cut)
+    kept = segment_at_scale(bundle, image, fov, threshold, tta, bf16, precision, postprocess,
+                            scale)
+    return Segmented(kept.prob, kept.mask, fov, kept.cut, kept.fov_width)
+
+
+def segment_at_scale(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray,
+                     threshold: float | str | None = None, tta: str | None = None,
+                     bf16: bool = False, precision: str | None = None,
+                     postprocess: Postprocess | str | None = None,
+                     scale: str | None = None) -> Pass:
+    """One photo with a known FOV segmented as :func:`segment_photo` says: the pass
+    at the model's working scale, or under ``scale="caliber"`` the second one where
+    the first one's vessel calibre asks for it (:func:`retinaseg.caliber.second_pass_width`)."""
+    scale = check_scale_choice(bundle, scale)
+    rule = rule_of(threshold, bundle.meta)
+    setting = resolve_postprocess(bundle.meta, postprocess)
+
+    def segment_at(width: float | None) -> Pass:
+        prob = predict_probabilities(bundle, image, fov, tta, bf16, precision, fov_width=width)
+        cut = image_cut(rule, prob, fov, bundle.meta.threshold)
+        shown_width = 0.0 if bundle.meta.square_size else (width or working_fov_width(bundle, fov))
+        return Pass(prob, postprocess_mask(prob, cut, fov, setting), cut, shown_width)
+
+    first = segment_at(None)
+    if scale != "caliber":
+        return first
+    width = second_pass_width(first.fov_width, working_caliber(first.mask, fov, first.fov_width),
+                              bundle.meta.caliber_px)
+    if width is None:
+        return first
+    return segment_at(min(width, largest_fov_width(fov)))
+
+
+def check_scale_choice(bundle: ModelBundle, scale: str | None) -> str:
+    """``scale`` (None: the default) if ``bundle`` can segment at it; a one-line error if not."""
+    scale = scale or DEFAULT_SCALE
+    if scale not in SCALES:
+        raise RetinasegError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
+    if scale == "caliber":
+        if bundle.meta.square_size:
+            raise RetinasegError(f"{bundle.source}: --scale caliber needs a model that works at "
+                                 "a FOV width; this one resizes photos to a square")
+        if not bundle.meta.caliber_px:
+            raise RetinasegError(f"{bundle.source}: the model has no reference vessel calibre "
+                                 "for --scale caliber; measure it with 'retinaseg calibrate'")
+    return scale
 
 
 def segment_image(bundle: ModelBundle, image: np.ndarray, threshold: float | str | None = None,
                   tta: str | None = None, bf16: bool = False, valid: np.ndarray | None = None,
                   quality_check: bool = True, precision: str | None = None,
-                  postprocess: Postprocess | str | None = None):
+                  postprocess: Postprocess | str | None = None, scale: str | None = None):
     """Probability map, mask, FOV of one RGB photo: :func:`segment_photo` without the cut."""
-    prob, mask, fov, _ = segment_photo(bundle, image, threshold, tta, bf16, valid,
-                                       quality_check, precision, postprocess)
-    return prob, mask, fov
+    done = segment_photo(bundle, image, threshold, tta, bf16, valid, quality_check, precision,
+                         postprocess, scale)
+    return done.prob, done.mask, done.fov
 
 
 def sample_image() -> np.ndarray:

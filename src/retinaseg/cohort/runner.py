@@ -37,12 +37,15 @@ class CohortResult:
 def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,
                shard_of: tuple[int, int] | None = None, dask: str | None = None) -> CohortResult:
     """Segment ``inputs`` (or shard K of N of them) into ``spec.out_dir``, resuming."""
+    from ..segment import check_scale_choice
+
     if jobs < 1:
         raise RetinasegError(f"--jobs {jobs}: needs at least 1 worker process")
     if dask and jobs > 1:
         raise RetinasegError("--jobs and --dask do not combine: a Dask cluster sets its own "
                              "workers")
     bundle = _load_checked(spec)  # a bad model fails before anything is written
+    check_scale_choice(bundle, spec.scale)  # so does a scale it cannot segment at
     if shard_of:
         inputs = shard(inputs, *shard_of)
     stem = shard_stem(*shard_of) if shard_of else TABLE_STEM
@@ -90,10 +93,12 @@ def _load_checked(spec: JobSpec):
 def _identity(spec: JobSpec, bundle) -> dict:
     from ..inference import model_tta
     from ..postprocess import resolve_postprocess
+    from ..segment import check_scale_choice
 
     return {"model_sha256": bundle.sha256, "threshold": job_threshold(spec, bundle),
             "tta": model_tta(bundle, spec.tta),
-            "postprocess": resolve_postprocess(bundle.meta, spec.postprocess).describe()}
+            "postprocess": resolve_postprocess(bundle.meta, spec.postprocess).describe(),
+            "scale": check_scale_choice(bundle, spec.scale)}
 
 
 def _backend(spec: JobSpec, bundle, todo: list[CohortInput], jobs: int,

@@ -47,6 +47,7 @@ class JobSpec:
     # Mask post-processing as retinaseg.postprocess spells it ("none", "min_component=30");
     # None: the model's default. The table's postprocess column says what was applied.
     postprocess: str | None = None
+    scale: str | None = None  # how each photo's working scale is chosen (segment.SCALES); None: fov
 
 
 # --- extension points: the lead wires vessel measurements and the quality verdict in here --
@@ -174,19 +175,21 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     from ..data.io import Photo, read_photo
     from ..inference import model_tta
     from ..postprocess import resolve_postprocess
-    from ..segment import sample_image, segment_photo
+    from ..segment import check_scale_choice, sample_image, segment_photo
 
     bundle = worker_bundle(spec)
     setting = resolve_postprocess(bundle.meta, spec.postprocess)
     row.update(model_sha256=bundle.sha256, threshold=job_threshold(spec, bundle),
-               tta=model_tta(bundle, spec.tta), postprocess=setting.describe())
+               tta=model_tta(bundle, spec.tta), postprocess=setting.describe(),
+               scale=check_scale_choice(bundle, spec.scale))
     photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
     image, valid = photo.rgb, photo.valid
     row.update(width=image.shape[1], height=image.shape[0])
-    prob, mask, fov, cut = segment_photo(bundle, image, spec.threshold, spec.tta, spec.bf16,
-                                         valid, spec.quality_check, spec.precision, setting)
+    prob, mask, fov, cut, fov_width = segment_photo(
+        bundle, image, spec.threshold, spec.tta, spec.bf16, valid, spec.quality_check,
+        spec.precision, setting, spec.scale)
     row["cut"] = round(cut, 6)
-    row.update(_geometry_columns(bundle, fov))
+    row.update(_geometry_columns(bundle, fov, fov_width))
     row.update(quality_columns(image, fov, prob, cut))
     row.update(measurement_columns(mask, fov, dict(row)))
     write_pictures(spec, item.name, image, prob, mask, fov)
@@ -200,7 +203,8 @@ def job_threshold(spec: JobSpec, bundle) -> float | str:
     return rule_of(spec.threshold, bundle.meta)
 
 
-def _geometry_columns(bundle, fov: np.ndarray) -> dict:
+def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
+    """The FOV width and the factor the kept pass resampled the photo by."""
     from ..data.fov import fov_diameter
     from ..inference import working_scale
 
@@ -208,7 +212,7 @@ def _geometry_columns(bundle, fov: np.ndarray) -> dict:
     if bundle.meta.square_size:  # resized to a square: report the horizontal factor
         scale = bundle.meta.square_size / fov.shape[1]
     else:
-        scale = working_scale(bundle, fov)
+        scale = working_scale(bundle, fov, fov_width)
     return {"fov_diameter_px": diameter, "working_scale": round(float(scale), 5)}
 
 

@@ -110,6 +110,14 @@ def to_working_geometry(image: np.ndarray, fov: np.ndarray, fov_target: float = 
     return resample(image, fov, scale)
 
 
+def largest_fov_width(fov: np.ndarray) -> float:
+    """The widest FOV a photo may be brought to within :func:`check_scale`'s bounds."""
+    height, width = fov.shape
+    # a pixel short of the bound, so that the rounding of the resampled size stays inside
+    factor = min(MAX_UPSCALE, np.sqrt(MAX_WORKING_PIXELS / (height * width))) * 0.999
+    return fov_diameter(fov) * factor
+
+
 def check_fov_size(fov: np.ndarray) -> None:
     """Refuse a FOV too small to hold vessel detail (or empty)."""
     rows, columns = np.flatnonzero(fov.any(axis=1)), np.flatnonzero(fov.any(axis=0))

@@ -14,7 +14,7 @@ from ..errors import RetinasegError, file_error
 from ..inference import predict_tensor
 from ..utils import seed_everything
 from .checks import check_config
-from .data import TrainingData, load_training_data, trained_fov_range
+from .data import TrainingData, load_training_data, trained_fov_range, training_samples
 from .finetune import set_training_mode
 
 
@@ -62,9 +62,10 @@ def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConf
 def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     """Re-choose a trained model's threshold as ``cfg`` now says (a new ``tta`` or
     ``threshold_min_specificity``) on the same validation images, without training
-    again, and its working FOV range from the training images' widths
-    (:func:`~retinaseg.train.data.trained_fov_range`); the weights are unchanged.
-    Writes ``out_path``; returns its meta."""
+    again, its working FOV range from the training images' widths
+    (:func:`~retinaseg.train.data.trained_fov_range`) and, for a model that works at
+    a FOV width, its reference vessel calibre (:func:`validation_caliber`); the
+    weights are unchanged. Writes ``out_path``; returns its meta."""
     check_config(cfg)
     if Path(out_path).suffix != SUFFIX:
         raise file_error(out_path, f"calibrate writes a safetensors checkpoint: name it *{SUFFIX}")
@@ -81,8 +82,37 @@ def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     # trained before the working range was narrowed to the widths training saw gets it.
     bundle.meta.fov_range = trained_fov_range(cfg, data)
     choose_threshold(bundle.module, data, bundle.meta, cfg, device)
+    if not bundle.meta.square_size:
+        bundle.module.eval()  # validation handed it back in training mode
+        bundle.meta.caliber_px = validation_caliber(bundle, cfg, data.val_ids)
     # The recorded recipe keeps its training keys; only the threshold rule changed.
     config = {**bundle.config, "tta": cfg.tta, "fixed_threshold": cfg.fixed_threshold,
               "threshold_min_specificity": cfg.threshold_min_specificity}
     save_model(out_path, bundle.module, bundle.meta, config=config)
     return bundle.meta
+
+
+def validation_caliber(bundle, cfg: TrainConfig, val_ids: list[str]) -> float:
+    """The model's reference vessel calibre (``ModelMeta.caliber_px``): its validation
+    photos segmented at native size as ``retinaseg segment`` does by default (FOV-width
+    scale, the model's cut and post-processing), each dataset's median calibre at the
+    working scale, averaged over the datasets (:func:`retinaseg.caliber.measure_reference`)."""
+    from ..caliber import measure_reference
+    from ..segment import segment_at_scale
+
+    wanted = set(val_ids)
+    ids, samples = training_samples(cfg)
+    passes = []
+    for sample_id, sample in zip(ids, samples):
+        if sample_id not in wanted:
+            continue
+        done = segment_at_scale(bundle, sample.image, sample.fov)
+        dataset = sample_id.split(":", 1)[0] if ":" in sample_id else cfg.data.dataset
+        passes.append((dataset, done.mask, sample.fov, done.fov_width))
+    if not passes:
+        raise RetinasegError("calibrate measures the vessel calibre on validation images; "
+                             "the config names none (data.val_count or data.val_ids)")
+    try:
+        return round(measure_reference(passes), 4)
+    except ValueError as exc:
+        raise RetinasegError(f"cannot measure the vessel calibre: {exc}") from None

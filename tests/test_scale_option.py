@@ -1,0 +1,140 @@
+"""``--scale caliber``: a second pass at the width where a photo's wide vessels are as
+wide as on the model's validation photos (retinaseg.caliber), through every entry
+point: the library, ``calibrate`` (which measures the reference), ``segment`` (its
+table and its resume identity), ``evaluate`` and the Python API."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from retinaseg import api
+from retinaseg.caliber import (caliber_fov_width, reference_caliber, second_pass_width,
+                               working_caliber)
+from retinaseg.checkpoint import load_checkpoint
+from retinaseg.cli import main
+from retinaseg.data import load_dataset
+from retinaseg.errors import RetinasegError
+from retinaseg.inference import predict_probabilities, working_fov_width
+from retinaseg.pretrained import load_model
+from retinaseg.segment import segment_at_scale, segment_photo
+
+
+@pytest.fixture(scope="module")
+def photo(synthetic_root):
+    sample = next(iter(load_dataset("chase_db1", "test", str(synthetic_root))))
+    return sample
+
+
+def _first_caliber(bundle, sample) -> tuple[float, float]:
+    """The default pass's FOV width and its calibre in its own pixels."""
+    first = segment_at_scale(bundle, sample.image, sample.fov)
+    return first.fov_width, working_caliber(first.mask, sample.fov, first.fov_width)
+
+
+def test_second_pass_runs_at_the_width_the_calibre_asks_for(two_camera_model, photo):
+    bundle = load_model(str(two_camera_model))
+    width, caliber = _first_caliber(bundle, photo)
+    assert width == working_fov_width(bundle, photo.fov) and caliber > 0
+    bundle.meta.caliber_px = 1.5 * caliber  # its vessels look thin: enlarge 1.5x
+    done = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
+                         scale="caliber")
+    assert done.fov_width == pytest.approx(1.5 * width)
+    expected = predict_probabilities(bundle, photo.image, done.fov, fov_width=1.5 * width)
+    np.testing.assert_array_equal(done.prob, expected)
+
+
+def test_a_photo_already_at_the_reference_is_segmented_once(two_camera_model, photo):
+    bundle = load_model(str(two_camera_model))
+    width, caliber = _first_caliber(bundle, photo)
+    bundle.meta.caliber_px = caliber
+    plain = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False)
+    twice = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
+                          scale="caliber")
+    assert twice.fov_width == plain.fov_width == width
+    np.testing.assert_array_equal(twice.prob, plain.prob)
+
+
+def test_dead_zone_and_bounds_of_the_second_width():
+    assert second_pass_width(500, 10, 10.5, dead_zone=1.1) is None  # 5 % off: kept
+    assert second_pass_width(500, 10, 12, dead_zone=1.1) == pytest.approx(600)
+    assert second_pass_width(500, 10, 100, dead_zone=1.0) == pytest.approx(1000)  # 2x bound
+    assert caliber_fov_width(500, float("nan"), 10) == 500
+
+
+@pytest.mark.parametrize("change, problem", [({"caliber_px": 0.0}, "retinaseg calibrate"),
+                                             ({"caliber_px": 5.0, "square_size": 64}, "square")])
+def test_a_model_that_cannot_scale_by_calibre_is_refused(two_camera_model, photo, change, problem):
+    bundle = load_model(str(two_camera_model))
+    for key, value in change.items():
+        setattr(bundle.meta, key, value)
+    with pytest.raises(RetinasegError, match=problem):
+        segment_photo(bundle, photo.image, quality_check=False, scale="caliber")
+    with pytest.raises(RetinasegError, match="unknown scale"):
+        segment_photo(bundle, photo.image, quality_check=False, scale="vessels")
+
+
+@pytest.fixture(scope="module")
+def calibrated(two_camera_model, synthetic_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("calibrated") / "model.safetensors"
+    assert main(["calibrate", "--model", str(two_camera_model), "--config",
+                 str(two_camera_model.with_name("config.yaml")), "--data-root",
+                 str(synthetic_root), "--out", str(out)]) == 0
+    return out
+
+
+def test_calibrate_measures_the_reference_on_the_validation_photos(calibrated, synthetic_root):
+    bundle = load_checkpoint(calibrated, for_inference=False)  # as calibrate held it
+    assert bundle.meta.caliber_px > 0
+    calibers: dict[str, list[float]] = {}
+    for entry in bundle.meta.extra["val_ids"]:
+        dataset, image_id = entry.split(":", 1)
+        split = load_dataset(dataset, "train", str(synthetic_root))
+        split.files = [f for f in split.files if f.id == image_id]
+        (sample,) = list(split)
+        first = segment_at_scale(bundle, sample.image, sample.fov)
+        calibers.setdefault(dataset, []).append(
+            working_caliber(first.mask, sample.fov, first.fov_width))
+    assert calibers  # one group per dataset among the validation photos
+    assert bundle.meta.caliber_px == pytest.approx(reference_caliber(calibers), abs=1e-4)
+
+
+def test_segment_writes_the_scale_and_refuses_to_mix_scales(calibrated, user_folder, tmp_path,
+                                                            capsys):
+    out = tmp_path / "out"
+    images = str(user_folder / "images")
+    args = ["segment", images, "--model", str(calibrated), "--out", str(out), "--save", "none"]
+    assert main([*args, "--scale", "caliber", "--no-quality-check"]) == 0
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert rows and {r["scale"] for r in rows} == {"caliber"}
+    capsys.readouterr()
+    assert main([*args, "--no-quality-check"]) == 2  # the default scale is fov: another job
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "scale caliber" in error and "scale fov" in error
+
+
+def test_segment_refuses_caliber_for_a_model_without_a_reference(two_camera_model, user_folder,
+                                                                 tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["segment", str(user_folder / "images"), "--model", str(two_camera_model),
+                 "--out", str(out), "--scale", "caliber"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "retinaseg calibrate" in error
+    assert not (out / "results.csv").exists()
+
+
+def test_evaluate_scores_the_mask_segment_writes(calibrated, synthetic_root):
+    from retinaseg.metrics import confusion_counts, scores_from_counts
+
+    result = api.evaluate(str(calibrated), "chase_db1", "test", synthetic_root, scale="caliber")
+    assert result.scale == "caliber" and result.to_dict()["scale"] == "caliber"
+    bundle = load_model(str(calibrated))
+    total = None
+    for sample in load_dataset("chase_db1", "test", str(synthetic_root)):
+        done = api.segment(sample.image, bundle, fov=sample.fov, scale="caliber")
+        assert done.scale == "caliber" and done.fov_width > 0
+        counts = confusion_counts(done.mask, sample.vessel, sample.fov)
+        total = counts if total is None else total + counts
+    assert result.pooled["f1"] == pytest.approx(scores_from_counts(total)["f1"])
