@@ -265,9 +265,10 @@ def markdown(result: dict) -> str:
                               f"{v['min']:.2f}-{v['max']:.2f}"] for name, v in manual.items()]),
              "", "F1 and predicted/true vessel area by rule:", ""]
     header = ["run", "images", "group", "native FOV (median px)", "calibre rule: FOV px (min-median-max)",
-              "FOV rule F1", "calibre rule F1", "FOV rule area", "calibre rule area",
-              "s / photo, both passes"]
+              "FOV rule F1", "calibre rule F1", "calibre rule F1, shipped dead zone",
+              "FOV rule area", "calibre rule area", "s / photo, both passes"]
     table = []
+    shipped = result.get("shipped_dead_zone")
     for run in result["runs"]:
         for r in run["rows"]:
             low, mid, high = r["caliber_fov_px"]
@@ -278,6 +279,7 @@ def markdown(result: dict) -> str:
                           else "own validation",
                           f"{r['native_fov_px']:.0f}", f"{low:.0f}-{mid:.0f}-{high:.0f}",
                           f"{r['fov_f1']:.4f}", f"{r['caliber_f1']:.4f}",
+                          _figure(zone_f1(r, shipped) if shipped and "photos" in r else None),
                           f"{r['fov_area_ratio']:.3f}", f"{r['caliber_area_ratio']:.3f}",
                           f"{r['seconds_both_passes']:.2f}"])
     lines += [markdown_table(header, table), "", "Means (each dataset of each run counts once):", "",

@@ -112,3 +112,24 @@ def test_shipped_files_hold_fp16_weights_and_no_resume_state():
         assert floats and all(v.dtype == torch.float16 for v in floats)
         assert shipped.optimizer is None and shipped.average is None and not shipped.training
         assert shipped.config["model"]["name"] == PRETRAINED.get(name).architecture
+
+
+def test_general_carries_its_measured_calibre_and_segments_by_it():
+    """The registry's calibre is the one caliber_scale measured on general's validation
+    photos, and `--scale caliber` runs with it on a photo of a camera general never saw."""
+    import json
+
+    from retinaseg import api
+    from retinaseg.segment import sample_image
+
+    measured = json.loads((REPO / "benchmarks/results/caliber_scale_general.json").read_text())
+    (run,) = measured["runs"]
+    assert run["run"] == "general"
+    assert PRETRAINED.get("general").caliber_px == round(run["reference_caliber_px"], 4)
+    bundle = load_model("general")
+    assert bundle.meta.caliber_px == PRETRAINED.get("general").caliber_px
+    plain = api.segment(sample_image(), bundle)
+    scaled = api.segment(sample_image(), bundle, scale="caliber")
+    assert scaled.scale == "caliber" and plain.scale == "fov"
+    assert plain.fov_width / 2 <= scaled.fov_width <= plain.fov_width * 2
+    assert scaled.mask.any() and scaled.mask.shape == plain.mask.shape

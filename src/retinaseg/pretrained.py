@@ -71,6 +71,9 @@ _register(PretrainedWeights(
     # benchmarks/results/postprocess.md: chosen on its 7 validation images by the rule
     # stated there (clDice +0.0057, F1 no lower in any dataset)
     postprocess={"min_component": 10},
+    # benchmarks/results/caliber_scale_general.json, reference_caliber_px: its validation
+    # photos' vessel calibre at their working scale, measured as `retinaseg calibrate` does
+    caliber_px=11.3454,
 ))
 
 _register(PretrainedWeights(
