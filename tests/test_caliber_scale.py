@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -24,7 +25,8 @@ def caliber_scale():
 
 def test_both_rules_are_scored_as_computed_directly(caliber_scale, two_camera_model,
                                                     synthetic_root, tmp_path):
-    from retinaseg.caliber import caliber_fov_width, reference_caliber, vessel_caliber
+    from retinaseg.caliber import (DEAD_ZONE, caliber_fov_width, reference_caliber,
+                                   vessel_caliber)
     from retinaseg.data import fov_diameter
     from retinaseg.data.geometry import target_fov_width
     from retinaseg.metrics import confusion_counts, scores_from_counts
@@ -41,9 +43,12 @@ def test_both_rules_are_scored_as_computed_directly(caliber_scale, two_camera_mo
 
     model = caliber_scale.TwoPass(str(two_camera_model))
     model.reference = run["reference_caliber_px"]
+    low, high = run["band_px"]
+    medians = [float(np.median(v)) for v in run["validation_calibers"].values()]
+    assert (low, high) == (pytest.approx(min(medians)), pytest.approx(max(medians)))
     validation = caliber_scale.image_groups(model.bundle, [], str(synthetic_root))
     for row in run["rows"]:
-        counts = {"fov": None, "caliber": None}
+        counts = {"fov": None, "caliber": None, "band": None}
         widths = []
         for sample in validation[row["dataset"]]:
             first = model.segment(sample, model.trained_range)  # as segment cuts it by default
@@ -52,10 +57,15 @@ def test_both_rules_are_scored_as_computed_directly(caliber_scale, two_camera_mo
             width = caliber_fov_width(working, in_working_px, model.reference)
             widths.append(width)
             second = model.segment(sample, [width, width])
-            for rule, mask in (("fov", first), ("caliber", second)):
+            # band: brought to the nearest edge, only when that moves it more than the dead zone
+            band_width = caliber_fov_width(working, in_working_px,
+                                           min(max(in_working_px, low), high))
+            banded = (model.segment(sample, [band_width, band_width])
+                      if max(band_width / working, working / band_width) > DEAD_ZONE else first)
+            for rule, mask in (("fov", first), ("caliber", second), ("band", banded)):
                 c = confusion_counts(mask, sample.vessel, sample.fov)
                 counts[rule] = c if counts[rule] is None else counts[rule] + c
-        for rule in ("fov", "caliber"):
+        for rule in ("fov", "caliber", "band"):
             assert row[f"{rule}_f1"] == pytest.approx(scores_from_counts(counts[rule])["f1"])
         assert row["caliber_fov_px"][0] == pytest.approx(min(widths))
         assert row["caliber_fov_px"][2] == pytest.approx(max(widths))
