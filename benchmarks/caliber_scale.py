@@ -47,8 +47,9 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaseg.caliber import (CALIBER_QUANTILE, DEAD_ZONE, MAX_CHANGE, caliber_fov_width,
-                               reference_caliber, vessel_caliber)
+from retinaseg.caliber import (CALIBER_QUANTILE, DEAD_ZONE, MAX_CHANGE, band_pass_width,
+                               caliber_band, caliber_fov_width, reference_caliber,
+                               vessel_caliber)
 from retinaseg.cut import OTSU, model_cut
 from retinaseg.data import load_dataset
 from retinaseg.data.fov import fov_diameter
@@ -117,11 +118,9 @@ class TwoPass:
         """The band rule: a calibre outside the validation datasets' band (their lowest
         and highest median) is brought to its nearest edge, one inside it is left, and
         a step within the dead zone is not taken (the first pass is kept)."""
-        start, caliber = self.first_width(sample), self.working_caliber(sample, first)
-        if not np.isfinite(caliber) or caliber <= 0:
-            return first, start
-        width = caliber_fov_width(start, caliber, float(np.clip(caliber, *self.band)))
-        if max(width / start, start / width) <= DEAD_ZONE:
+        start = self.first_width(sample)
+        width = band_pass_width(start, self.working_caliber(sample, first), self.band)
+        if width is None:
             return first, start
         return self.segment(sample, [width, width]), width
 
@@ -165,8 +164,7 @@ def measure_run(model_path: str, holdout: str | None, data_root: str,
     calibers = {name: [model.working_caliber(s, mask) for s, (mask, _) in zip(samples, firsts[name])]
                 for name, samples in validation.items()}
     model.reference = reference_caliber(calibers)
-    medians = [float(np.median([v for v in values if np.isfinite(v)])) for values in calibers.values()]
-    model.band = (min(medians), max(medians))
+    model.band = caliber_band(calibers)
     rows = []
     if holdout:
         unseen = list(load_dataset(holdout, unseen_split, data_root))

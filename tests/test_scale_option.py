@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from retinaseg import api
-from retinaseg.caliber import (caliber_fov_width, reference_caliber, second_pass_width,
-                               working_caliber)
+from retinaseg.caliber import (band_pass_width, caliber_band, caliber_fov_width,
+                               reference_caliber, second_pass_width, working_caliber)
 from retinaseg.checkpoint import load_checkpoint
 from retinaseg.cli import main
 from retinaseg.data import load_dataset
@@ -57,6 +57,32 @@ def test_a_photo_already_at_the_reference_is_segmented_once(two_camera_model, ph
     np.testing.assert_array_equal(twice.prob, plain.prob)
 
 
+def test_band_moves_only_a_calibre_outside_it_to_its_nearest_edge(two_camera_model, photo):
+    bundle = load_model(str(two_camera_model))
+    width, caliber = _first_caliber(bundle, photo)
+    plain = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False)
+    bundle.meta.caliber_band = [0.5 * caliber, 1.05 * caliber]  # inside: one pass
+    inside = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
+                           scale="band")
+    assert inside.fov_width == width
+    np.testing.assert_array_equal(inside.prob, plain.prob)
+    bundle.meta.caliber_band = [0.3 * caliber, 0.8 * caliber]  # too wide: to the top edge
+    narrowed = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
+                             scale="band")
+    assert narrowed.fov_width == pytest.approx(0.8 * width)
+    np.testing.assert_array_equal(
+        narrowed.prob, predict_probabilities(bundle, photo.image, photo.fov, fov_width=0.8 * width))
+
+
+def test_band_width_rules():
+    assert band_pass_width(500, 10, [8, 12]) is None             # inside the band
+    assert band_pass_width(500, 10, [10.4, 12]) is None          # 1.04x: inside the dead zone
+    assert band_pass_width(500, 10, [15, 20]) == pytest.approx(750)
+    assert band_pass_width(500, 40, [5, 10]) == pytest.approx(250)  # the 2x bound
+    assert band_pass_width(500, float("nan"), [5, 10]) is None
+    assert caliber_band({"a": [1.0, 3.0], "b": [5.0, float("nan")]}) == [2.0, 5.0]
+
+
 def test_dead_zone_and_bounds_of_the_second_width():
     assert second_pass_width(500, 10, 10.5, dead_zone=1.1) is None  # 5 % off: kept
     assert second_pass_width(500, 10, 12, dead_zone=1.1) == pytest.approx(600)
@@ -64,14 +90,18 @@ def test_dead_zone_and_bounds_of_the_second_width():
     assert caliber_fov_width(500, float("nan"), 10) == 500
 
 
-@pytest.mark.parametrize("change, problem", [({"caliber_px": 0.0}, "retinaseg calibrate"),
-                                             ({"caliber_px": 5.0, "square_size": 64}, "square")])
-def test_a_model_that_cannot_scale_by_calibre_is_refused(two_camera_model, photo, change, problem):
+@pytest.mark.parametrize("scale, change, problem", [
+    ("caliber", {"caliber_px": 0.0}, "retinaseg calibrate"),
+    ("band", {"caliber_px": 5.0, "caliber_band": []}, "retinaseg calibrate"),
+    ("caliber", {"caliber_px": 5.0, "square_size": 64}, "square"),
+    ("band", {"caliber_band": [4.0, 6.0], "square_size": 64}, "square")])
+def test_a_model_that_cannot_scale_by_calibre_is_refused(two_camera_model, photo, scale, change,
+                                                         problem):
     bundle = load_model(str(two_camera_model))
     for key, value in change.items():
         setattr(bundle.meta, key, value)
     with pytest.raises(RetinasegError, match=problem):
-        segment_photo(bundle, photo.image, quality_check=False, scale="caliber")
+        segment_photo(bundle, photo.image, quality_check=False, scale=scale)
     with pytest.raises(RetinasegError, match="unknown scale"):
         segment_photo(bundle, photo.image, quality_check=False, scale="vessels")
 
@@ -99,6 +129,7 @@ def test_calibrate_measures_the_reference_on_the_validation_photos(calibrated, s
             working_caliber(first.mask, sample.fov, first.fov_width))
     assert calibers  # one group per dataset among the validation photos
     assert bundle.meta.caliber_px == pytest.approx(reference_caliber(calibers), abs=1e-4)
+    assert bundle.meta.caliber_band == pytest.approx(caliber_band(calibers), abs=1e-4)
 
 
 def test_segment_writes_the_scale_and_refuses_to_mix_scales(calibrated, user_folder, tmp_path,
@@ -109,6 +140,10 @@ def test_segment_writes_the_scale_and_refuses_to_mix_scales(calibrated, user_fol
     assert main([*args, "--scale", "caliber", "--no-quality-check"]) == 0
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert rows and {r["scale"] for r in rows} == {"caliber"}
+    band_out = tmp_path / "band"
+    assert main(["segment", images, "--model", str(calibrated), "--out", str(band_out),
+                 "--save", "none", "--scale", "band", "--no-quality-check"]) == 0
+    assert {r["scale"] for r in csv.DictReader((band_out / "results.csv").open())} == {"band"}
     capsys.readouterr()
     assert main([*args, "--no-quality-check"]) == 2  # the default scale is fov: another job
     error = capsys.readouterr().err.strip()

@@ -125,9 +125,12 @@ def test_general_carries_its_measured_calibre_and_segments_by_it():
     measured = json.loads((REPO / "benchmarks/results/caliber_scale_general.json").read_text())
     (run,) = measured["runs"]
     assert run["run"] == "general"
-    assert PRETRAINED.get("general").caliber_px == round(run["reference_caliber_px"], 4)
+    entry = PRETRAINED.get("general")
+    assert entry.caliber_px == round(run["reference_caliber_px"], 4)
+    assert list(entry.caliber_band) == [round(v, 4) for v in run["band_px"]]
     bundle = load_model("general")
-    assert bundle.meta.caliber_px == PRETRAINED.get("general").caliber_px
+    assert (bundle.meta.caliber_px, bundle.meta.caliber_band) == (entry.caliber_px,
+                                                                  list(entry.caliber_band))
     plain = api.segment(sample_image(), bundle)
     scaled = api.segment(sample_image(), bundle, scale="caliber")
     assert scaled.scale == "caliber" and plain.scale == "fov"

@@ -11,9 +11,10 @@ a second working scale at which they come out as wide as in training.
 The wide vessels rather than the mean width, so that how many capillaries a grader
 or a model draws should weigh less: a choice made before measuring, not tuned.
 
-A model's reference is :attr:`~retinaseg.checkpoint.ModelMeta.caliber_px`, measured
-on its validation photos by ``retinaseg calibrate`` (:func:`measure_reference`);
-``retinaseg segment --scale caliber`` applies it (:func:`retinaseg.segment.segment_photo`).
+A model's reference is :attr:`~retinaseg.checkpoint.ModelMeta.caliber_px` (and the
+band its validation datasets span, ``caliber_band``), measured on its validation photos
+by ``retinaseg calibrate``; ``retinaseg segment --scale caliber`` (or ``band``) applies
+it (:func:`retinaseg.segment.segment_photo`).
 """
 from __future__ import annotations
 
@@ -78,11 +79,33 @@ def second_pass_width(working_width_px: float, caliber_px: float, reference_px: 
     return width if max(change, 1.0 / change) > dead_zone else None
 
 
-def measure_reference(first_passes) -> float:
-    """A model's reference calibre from ``(dataset, mask, fov, working width)`` of its
-    validation photos' first passes (:func:`reference_caliber` of their
-    :func:`working_caliber`)."""
+def caliber_band(calibers: dict[str, list[float]]) -> list[float]:
+    """The band a model's validation datasets span: their lowest and highest median
+    calibre at the working scale."""
+    medians = [float(np.median([v for v in values if np.isfinite(v)]))
+               for values in calibers.values() if any(np.isfinite(values))]
+    if not medians or len(medians) != len(calibers):
+        raise ValueError("a validation dataset has no photo with vessels to measure")
+    return [min(medians), max(medians)]
+
+
+def band_pass_width(working_width_px: float, caliber_px: float, band: list[float],
+                    dead_zone: float = DEAD_ZONE) -> float | None:
+    """The ``band`` rule's second pass: a calibre outside the band is brought to its
+    nearest edge (:func:`second_pass_width`); one inside it, or one that cannot be
+    measured, keeps the first pass (None). Like the FOV range, it moves only photos
+    unlike every camera the model was validated on."""
+    if not np.isfinite(caliber_px) or caliber_px <= 0:
+        return None
+    low, high = band
+    return second_pass_width(working_width_px, caliber_px, float(np.clip(caliber_px, low, high)),
+                             dead_zone)
+
+
+def validation_calibers(first_passes) -> dict[str, list[float]]:
+    """``{dataset: [calibre at the working scale, ...]}`` from ``(dataset, mask, fov,
+    working width)`` of a model's validation photos' first passes."""
     calibers: dict[str, list[float]] = {}
     for dataset, mask, fov, width in first_passes:
         calibers.setdefault(dataset, []).append(working_caliber(mask, fov, width))
-    return reference_caliber(calibers)
+    return calibers

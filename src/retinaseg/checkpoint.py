@@ -60,6 +60,9 @@ class ModelMeta:
     ``caliber_px`` is how wide the wide vessels of its validation photos come out at
     their working scale (:mod:`retinaseg.caliber`), what ``--scale caliber`` brings a
     photo's vessels to; 0: not measured (files older than the field, square models).
+    ``caliber_band`` ``[low, high]`` is the lowest and highest of its validation
+    datasets' median calibres, what ``--scale band`` keeps a photo's within (empty:
+    not measured).
     """
 
     architecture: str
@@ -76,6 +79,7 @@ class ModelMeta:
     postprocess: dict = field(default_factory=dict)
     threshold_rule: str = "fixed"
     caliber_px: float = 0.0
+    caliber_band: list = field(default_factory=list)
 
 
 @dataclass
@@ -182,7 +186,7 @@ def _check_postprocess(values: dict, path) -> None:
 
 def meta_header(meta: ModelMeta) -> dict:
     """The meta as the file stores it. An empty ``postprocess``, the ``fixed``
-    threshold rule and an unmeasured ``caliber_px`` are left out, so a model without
+    threshold rule and an unmeasured ``caliber_px`` or ``caliber_band`` are left out, so a model without
     them is written byte for byte as before the fields existed (a re-exported shipped
     file keeps its pinned hash)."""
     values = asdict(meta)
@@ -192,6 +196,8 @@ def meta_header(meta: ModelMeta) -> dict:
         del values["threshold_rule"]
     if not values["caliber_px"]:
         del values["caliber_px"]
+    if not values["caliber_band"]:
+        del values["caliber_band"]
     return values
 
 

@@ -199,7 +199,8 @@ def cmd_calibrate(args) -> int:
     scale = (f"; FOV range {meta.fov_range[0]:.0f}-{meta.fov_range[1]:.0f} px"
              if meta.fov_range else "")
     rule = "; each photo cut at its own Otsu threshold" if meta.threshold_rule == "otsu" else ""
-    caliber = f"; vessel calibre {meta.caliber_px:.2f} px" if meta.caliber_px else ""
+    caliber = (f"; vessel calibre {meta.caliber_px:.2f} px (band {meta.caliber_band[0]:.2f}-"
+               f"{meta.caliber_band[1]:.2f})" if meta.caliber_px else "")
     print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}){rule}{scale}"
           f"{caliber}; wrote {args.out}")
     return 0
@@ -423,12 +424,13 @@ def _model_options(parser) -> None:
                         help="test-time augmentation: none, flip, flip+rot90, or rot<K> "
                              "(average over K equally spaced rotations, 2 to 36, e.g. rot12); "
                              "default: the one the model's threshold was chosen under")
-    parser.add_argument("--scale", type=_scale_rule, metavar="{fov,caliber}",
+    parser.add_argument("--scale", type=_scale_rule, metavar="{fov,caliber,band}",
                         help="how each photo's working scale is chosen: fov (by its FOV "
-                             "width; the default) or caliber (then again where its wide vessels "
+                             "width; the default), caliber (then again where its wide vessels "
                              "come out wider or narrower than on the model's validation photos: "
-                             "for a camera the model never saw; up to twice the time, see "
-                             "README 'Working scale')")
+                             "for a camera the model never saw; up to twice the time) or band "
+                             "(again only where they lie outside the range of its validation "
+                             "datasets); see README 'Working scale'")
     parser.add_argument("--device", default="auto", type=_device_name,
                         help="auto (CUDA, then MPS, then the CPU; the default), cpu, cuda, "
                              "cuda:N or mps")

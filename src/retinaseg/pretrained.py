@@ -29,9 +29,9 @@ class PretrainedWeights:
     (:mod:`retinaseg.postprocess`), in place of the one its file's meta holds:
     set it only to the setting benchmarks/postprocess.py chose for this model
     on its validation images, so that a measured default needs no re-export.
-    ``caliber_px``, when set, is likewise the model's reference vessel calibre
-    (``ModelMeta.caliber_px``), as ``retinaseg calibrate`` measures it on its
-    validation photos; ``--scale caliber`` needs it.
+    ``caliber_px`` and ``caliber_band``, when set, are likewise the model's reference
+    vessel calibre and band (``ModelMeta``), as ``retinaseg calibrate`` measures them
+    on its validation photos; ``--scale caliber`` and ``--scale band`` need them.
     """
 
     name: str
@@ -41,6 +41,7 @@ class PretrainedWeights:
     description: str
     postprocess: dict | None = None
     caliber_px: float | None = None
+    caliber_band: tuple[float, float] | None = None
 
     @property
     def filename(self) -> str:
@@ -71,9 +72,11 @@ _register(PretrainedWeights(
     # benchmarks/results/postprocess.md: chosen on its 7 validation images by the rule
     # stated there (clDice +0.0057, F1 no lower in any dataset)
     postprocess={"min_component": 10},
-    # benchmarks/results/caliber_scale_general.json, reference_caliber_px: its validation
-    # photos' vessel calibre at their working scale, measured as `retinaseg calibrate` does
+    # benchmarks/results/caliber_scale_general.json, reference_caliber_px and band_px: its
+    # validation photos' vessel calibre at their working scale, as `retinaseg calibrate`
+    # measures it
     caliber_px=11.3454,
+    caliber_band=(7.6056, 14.0),
 ))
 
 _register(PretrainedWeights(
@@ -164,6 +167,8 @@ def load_pretrained(name: str) -> ModelBundle:
         bundle.meta.postprocess = postprocess_from_dict(weights.postprocess).to_dict()
     if weights.caliber_px is not None:
         bundle.meta.caliber_px = weights.caliber_px
+    if weights.caliber_band is not None:
+        bundle.meta.caliber_band = list(weights.caliber_band)
     return bundle
 
 

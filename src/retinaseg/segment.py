@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .caliber import second_pass_width, working_caliber
+from .caliber import band_pass_width, second_pass_width, working_caliber
 from .checkpoint import ModelBundle
 from .cut import image_cut, rule_of
 from .data.fov import estimate_fov
@@ -22,8 +22,10 @@ from .postprocess import Postprocess, postprocess_mask, resolve_postprocess
 SAMPLE_NAME = "skimage-retina"
 # How a photo's working scale is chosen: "fov", by its FOV width (one pass); "caliber",
 # then again at the width where its wide vessels are as wide as the model's validation
-# photos show theirs (a second pass where that differs enough; retinaseg.caliber).
-SCALES = ("fov", "caliber")
+# photos show theirs on average (a second pass where that differs enough); "band", then
+# again only where they lie outside the range its validation datasets span, brought to
+# the nearest edge (retinaseg.caliber).
+SCALES = ("fov", "caliber", "band")
 DEFAULT_SCALE = "fov"
 
 
@@ -72,8 +74,9 @@ def segment_at_scale(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray,
                      postprocess: Postprocess | str | None = None,
                      scale: str | None = None) -> Pass:
     """One photo with a known FOV segmented as :func:`segment_photo` says: the pass
-    at the model's working scale, or under ``scale="caliber"`` the second one where
-    the first one's vessel calibre asks for it (:func:`retinaseg.caliber.second_pass_width`)."""
+    at the model's working scale, or under ``scale="caliber"`` (``"band"``) the second
+    one where the first one's vessel calibre asks for it
+    (:func:`retinaseg.caliber.second_pass_width`, :func:`~retinaseg.caliber.band_pass_width`)."""
     scale = check_scale_choice(bundle, scale)
     rule = rule_of(threshold, bundle.meta)
     setting = resolve_postprocess(bundle.meta, postprocess)
@@ -85,10 +88,13 @@ def segment_at_scale(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray,
         return Pass(prob, postprocess_mask(prob, cut, fov, setting), cut, shown_width)
 
     first = segment_at(None)
-    if scale != "caliber":
+    if scale == "fov":
         return first
-    width = second_pass_width(first.fov_width, working_caliber(first.mask, fov, first.fov_width),
-                              bundle.meta.caliber_px)
+    caliber = working_caliber(first.mask, fov, first.fov_width)
+    if scale == "caliber":
+        width = second_pass_width(first.fov_width, caliber, bundle.meta.caliber_px)
+    else:
+        width = band_pass_width(first.fov_width, caliber, bundle.meta.caliber_band)
     if width is None:
         return first
     return segment_at(min(width, largest_fov_width(fov)))
@@ -99,13 +105,15 @@ def check_scale_choice(bundle: ModelBundle, scale: str | None) -> str:
     scale = scale or DEFAULT_SCALE
     if scale not in SCALES:
         raise RetinasegError(f"unknown scale {scale!r}: choose one of {', '.join(SCALES)}")
-    if scale == "caliber":
-        if bundle.meta.square_size:
-            raise RetinasegError(f"{bundle.source}: --scale caliber needs a model that works at "
-                                 "a FOV width; this one resizes photos to a square")
-        if not bundle.meta.caliber_px:
-            raise RetinasegError(f"{bundle.source}: the model has no reference vessel calibre "
-                                 "for --scale caliber; measure it with 'retinaseg calibrate'")
+    if scale == "fov":
+        return scale
+    if bundle.meta.square_size:
+        raise RetinasegError(f"{bundle.source}: --scale {scale} needs a model that works at "
+                             "a FOV width; this one resizes photos to a square")
+    measured = bundle.meta.caliber_px if scale == "caliber" else len(bundle.meta.caliber_band) == 2
+    if not measured:
+        raise RetinasegError(f"{bundle.source}: the model has no reference vessel calibre "
+                             f"for --scale {scale}; measure it with 'retinaseg calibrate'")
     return scale
 
 

@@ -84,7 +84,8 @@ def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     choose_threshold(bundle.module, data, bundle.meta, cfg, device)
     if not bundle.meta.square_size:
         bundle.module.eval()  # validation handed it back in training mode
-        bundle.meta.caliber_px = validation_caliber(bundle, cfg, data.val_ids)
+        bundle.meta.caliber_px, bundle.meta.caliber_band = validation_caliber(
+            bundle, cfg, data.val_ids)
     # The recorded recipe keeps its training keys; only the threshold rule changed.
     config = {**bundle.config, "tta": cfg.tta, "fixed_threshold": cfg.fixed_threshold,
               "threshold_min_specificity": cfg.threshold_min_specificity}
@@ -92,12 +93,13 @@ def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
     return bundle.meta
 
 
-def validation_caliber(bundle, cfg: TrainConfig, val_ids: list[str]) -> float:
-    """The model's reference vessel calibre (``ModelMeta.caliber_px``): its validation
-    photos segmented at native size as ``retinaseg segment`` does by default (FOV-width
-    scale, the model's cut and post-processing), each dataset's median calibre at the
-    working scale, averaged over the datasets (:func:`retinaseg.caliber.measure_reference`)."""
-    from ..caliber import measure_reference
+def validation_caliber(bundle, cfg: TrainConfig, val_ids: list[str]) -> tuple[float, list]:
+    """The model's reference vessel calibre and band (``ModelMeta.caliber_px``,
+    ``caliber_band``): its validation photos segmented at native size as ``retinaseg
+    segment`` does by default (FOV-width scale, the model's cut and post-processing),
+    each dataset's median calibre at the working scale; the reference is their mean,
+    the band their lowest and highest (:mod:`retinaseg.caliber`)."""
+    from ..caliber import caliber_band, reference_caliber, validation_calibers
     from ..segment import segment_at_scale
 
     wanted = set(val_ids)
@@ -106,13 +108,15 @@ def validation_caliber(bundle, cfg: TrainConfig, val_ids: list[str]) -> float:
     for sample_id, sample in zip(ids, samples):
         if sample_id not in wanted:
             continue
-        done = segment_at_scale(bundle, sample.image, sample.fov)
+        done = segment_at_scale(bundle, sample.image, sample.fov, scale="fov")
         dataset = sample_id.split(":", 1)[0] if ":" in sample_id else cfg.data.dataset
         passes.append((dataset, done.mask, sample.fov, done.fov_width))
     if not passes:
         raise RetinasegError("calibrate measures the vessel calibre on validation images; "
                              "the config names none (data.val_count or data.val_ids)")
+    calibers = validation_calibers(passes)
     try:
-        return round(measure_reference(passes), 4)
+        band = [round(v, 4) for v in caliber_band(calibers)]
+        return round(reference_caliber(calibers), 4), band
     except ValueError as exc:
         raise RetinasegError(f"cannot measure the vessel calibre: {exc}") from None
