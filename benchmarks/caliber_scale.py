@@ -23,6 +23,11 @@ rule's, (2) its mean on the runs' and ``general``'s own validation photos is no 
 than 0.001 below the FOV rule's, and (3) it segments none of ``general``'s DRIVE
 validation photos twice (the speed rule on DRIVE-size photos).
 
+A fourth, ``mean``, cuts the average of both passes' probabilities (a two-scale
+ensemble). Stated before its first run: it replaces the second pass alone in
+``--scale caliber`` if, at the shipped dead zone, its mean F1 is no lower on the unseen
+training splits, on the runs' own validation photos and on ``general``'s.
+
 Both are scored on the leave-one-dataset-out runs (``benchmarks/lodo_runs``), as
 ``benchmarks/threshold_rule.py`` scores threshold rules: on the *training* split
 of the dataset the run never saw, and on the run's own validation images (what
@@ -67,7 +72,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from working_scale import image_groups  # noqa: E402  (the run's validation images)
 
 HOLDOUTS = ("drive", "chase_db1", "hrf")
-RULES = ("fov", "caliber", "band")
+RULES = ("fov", "caliber", "band", "mean")
 # Dead zones tried for the calibre rule: a photo gets its second pass only when that
 # pass would work more than this factor larger or smaller than the first (1: always).
 # The one chosen is the best average of the unseen and own-validation means; one
@@ -90,29 +95,39 @@ class TwoPass:
         self.band = (float("nan"), float("nan"))
 
     def segment(self, sample, fov_range) -> np.ndarray:
+        return self.cut(sample, self.probabilities(sample, fov_range))
+
+    def probabilities(self, sample, fov_range) -> np.ndarray:
         self.bundle.meta.fov_range = fov_range
-        prob = predict_probabilities(self.bundle, sample.image, sample.fov)
+        return predict_probabilities(self.bundle, sample.image, sample.fov)
+
+    def cut(self, sample, prob: np.ndarray) -> np.ndarray:
+        """The mask segment makes of ``prob``: its Otsu cut, the model's post-processing."""
         cut = model_cut(self.bundle.meta, prob, sample.fov)
         return postprocess_mask(prob, cut, sample.fov, self.setting)
 
     def first_width(self, sample) -> float:
         return target_fov_width(sample.fov, 0.0, self.trained_range)
 
-    def first_pass(self, sample) -> tuple[np.ndarray, float]:
-        """The default segmentation (FOV-width scale) and the seconds it took."""
+    def first_pass(self, sample) -> tuple[np.ndarray, float, np.ndarray]:
+        """The default segmentation (FOV-width scale), the seconds it took, and its
+        probabilities."""
         started = time.perf_counter()
-        mask = self.segment(sample, self.trained_range)
-        return mask, time.perf_counter() - started
+        prob = self.probabilities(sample, self.trained_range)
+        mask = self.cut(sample, prob)
+        return mask, time.perf_counter() - started, prob
 
     def working_caliber(self, sample, first: np.ndarray) -> float:
         """Pass 1's calibre (measured on its native-size mask) in its working pixels."""
         return vessel_caliber(first) * self.first_width(sample) / fov_diameter(sample.fov)
 
-    def second_pass(self, sample, first: np.ndarray) -> tuple[np.ndarray, float]:
-        """The segmentation at the width the first one's calibre asks for, and that width."""
+    def second_pass(self, sample, first: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """The segmentation at the width the first one's calibre asks for, that width,
+        and its probabilities."""
         width = caliber_fov_width(self.first_width(sample), self.working_caliber(sample, first),
                                   self.reference)
-        return self.segment(sample, [width, width]), width
+        prob = self.probabilities(sample, [width, width])
+        return self.cut(sample, prob), width, prob
 
     def band_pass(self, sample, first: np.ndarray) -> tuple[np.ndarray, float]:
         """The band rule: a calibre outside the validation datasets' band (their lowest
@@ -126,19 +141,21 @@ class TwoPass:
 
 
 def score_group(model: TwoPass, samples: list, firsts: list | None = None) -> dict:
-    """Both rules on ``samples``; ``firsts``: their first passes when already made."""
+    """Every rule on ``samples``; ``firsts``: their first passes when already made.
+    ``mean`` cuts the average of both passes' probabilities (a two-scale ensemble)."""
     counts = {rule: Counts() for rule in RULES}
     widths, seconds, photos = [], [], []
     for index, sample in enumerate(samples):
-        first, first_seconds = firsts[index] if firsts else model.first_pass(sample)
+        first, first_seconds, first_prob = firsts[index] if firsts else model.first_pass(sample)
         started = time.perf_counter()
-        second, width = model.second_pass(sample, first)
+        second, width, second_prob = model.second_pass(sample, first)
         seconds.append(first_seconds + time.perf_counter() - started)
+        mean = model.cut(sample, (first_prob + second_prob) / 2)
         widths.append(width)
         banded, band_width = model.band_pass(sample, first)
         photo = {"id": sample.id, "first_fov_px": model.first_width(sample), "second_fov_px": width,
                  "band_fov_px": band_width, "working_caliber_px": model.working_caliber(sample, first)}
-        for rule, mask in (("fov", first), ("caliber", second), ("band", banded)):
+        for rule, mask in (("fov", first), ("caliber", second), ("band", banded), ("mean", mean)):
             pixels = count_pixels(mask[sample.fov], sample.vessel[sample.fov])
             counts[rule] = counts[rule] + pixels
             photo[f"{rule}_counts"] = [pixels.tp, pixels.fp, pixels.fn, pixels.tn]
@@ -161,7 +178,7 @@ def measure_run(model_path: str, holdout: str | None, data_root: str,
     validation = image_groups(model.bundle, [], data_root)
     # The validation photos' first passes give the reference and are scored below.
     firsts = {name: [model.first_pass(s) for s in samples] for name, samples in validation.items()}
-    calibers = {name: [model.working_caliber(s, mask) for s, (mask, _) in zip(samples, firsts[name])]
+    calibers = {name: [model.working_caliber(s, mask) for s, (mask, *_) in zip(samples, firsts[name])]
                 for name, samples in validation.items()}
     model.reference = reference_caliber(calibers)
     model.band = caliber_band(calibers)
@@ -215,11 +232,12 @@ def twice(photo: dict, zone: float) -> bool:
     return max(change, 1.0 / change) > zone
 
 
-def zone_f1(row: dict, zone: float) -> float:
-    """A group's pooled F1 when only the photos outside ``zone`` take the second pass."""
+def zone_f1(row: dict, zone: float, rule: str = "caliber") -> float:
+    """A group's pooled F1 when only the photos outside ``zone`` take the second pass
+    (``rule``: ``caliber``, or ``mean`` for the average of both passes)."""
     total = Counts()
     for photo in row["photos"]:
-        total = total + Counts(*photo["caliber_counts" if twice(photo, zone) else "fov_counts"])
+        total = total + Counts(*photo[f"{rule}_counts" if twice(photo, zone) else "fov_counts"])
     return scores_from_counts(total)["f1"]
 
 
@@ -291,7 +309,7 @@ def markdown(result: dict) -> str:
              "", "F1 and predicted/true vessel area by rule:", ""]
     header = ["run", "images", "group", "native FOV (median px)", "calibre rule: FOV px (min-median-max)",
               "FOV rule F1", "calibre rule F1", "calibre rule F1, shipped dead zone",
-              "band rule F1", "band rule: photos twice", "FOV rule area", "calibre rule area",
+              "mean of both passes F1, shipped dead zone", "band rule F1", "band rule: photos twice", "FOV rule area", "calibre rule area",
               "s / photo, both passes"]
     table = []
     shipped = result.get("shipped_dead_zone")
@@ -308,6 +326,8 @@ def markdown(result: dict) -> str:
                           f"{r['native_fov_px']:.0f}", f"{low:.0f}-{mid:.0f}-{high:.0f}",
                           f"{r['fov_f1']:.4f}", f"{r['caliber_f1']:.4f}",
                           _figure(zone_f1(r, shipped) if shipped and "photos" in r else None),
+                          _figure(zone_f1(r, shipped, "mean") if shipped and "mean_f1" in r
+                                  else None),
                           _figure(r.get("band_f1")), _band_twice(r),
                           f"{r['fov_area_ratio']:.3f}", f"{r['caliber_area_ratio']:.3f}",
                           f"{r['seconds_both_passes']:.2f}"])
@@ -318,6 +338,21 @@ def markdown(result: dict) -> str:
               "", "Seconds are for comparing the rules on this machine only: the calibre rule "
               "segments every photo twice.", ""] + dead_zone_markdown(result)
     return "\n".join(lines) + "\n"
+
+
+def shipped_zone_means(result: dict) -> dict:
+    """Mean F1 of the second pass alone and of the two-pass mean at the shipped dead
+    zone, over the unseen datasets and over the validation sets (None: not measured)."""
+    zone = result.get("shipped_dead_zone")
+    means = {}
+    for rule in ("caliber", "mean"):
+        means[rule] = {}
+        for group in ("unseen", "validation"):
+            rows = [r for run in result["runs"] for r in run["rows"]
+                    if r["group"] == group and f"{rule}_f1" in r]
+            means[rule][group] = (float(np.mean([zone_f1(r, zone, rule) for r in rows]))
+                                  if rows and zone else None)
+    return means
 
 
 def dead_zone_markdown(result: dict) -> list[str]:
@@ -332,7 +367,12 @@ def dead_zone_markdown(result: dict) -> list[str]:
     how = (f"Chosen by the best average, a wider zone winning within {TIE_F1:g}"
            if chosen is not None else "Nothing is chosen here: the zone was chosen on the "
            "held-out datasets' training splits (caliber_scale.md)")
-    return ["Dead zone: the second pass only where it would work more than this factor "
+    shipped_means = [[rule] + [_figure(m[group]) for group in ("unseen", "validation")]
+                     for rule, m in shipped_zone_means(result).items()]
+    return ["At the shipped dead zone, the second pass alone against the mean of both "
+            "passes:", "", markdown_table(["rule", "unseen datasets", "own validation"],
+                                          shipped_means), "",
+            "Dead zone: the second pass only where it would work more than this factor "
             f"larger or smaller than the first (1: every photo). {how}:", "",
             markdown_table(["dead zone", "unseen F1", "unseen photos twice", "own validation F1",
                             "validation photos twice", "average"], rows)]

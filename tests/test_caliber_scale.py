@@ -48,24 +48,27 @@ def test_both_rules_are_scored_as_computed_directly(caliber_scale, two_camera_mo
     assert (low, high) == (pytest.approx(min(medians)), pytest.approx(max(medians)))
     validation = caliber_scale.image_groups(model.bundle, [], str(synthetic_root))
     for row in run["rows"]:
-        counts = {"fov": None, "caliber": None, "band": None}
+        counts = {"fov": None, "caliber": None, "band": None, "mean": None}
         widths = []
         for sample in validation[row["dataset"]]:
+            first_prob = model.probabilities(sample, model.trained_range)
             first = model.segment(sample, model.trained_range)  # as segment cuts it by default
             working = target_fov_width(sample.fov, 0.0, model.trained_range)
             in_working_px = vessel_caliber(first) * working / fov_diameter(sample.fov)
             width = caliber_fov_width(working, in_working_px, model.reference)
             widths.append(width)
             second = model.segment(sample, [width, width])
+            mean = model.cut(sample, (first_prob + model.probabilities(sample, [width, width])) / 2)
             # band: brought to the nearest edge, only when that moves it more than the dead zone
             band_width = caliber_fov_width(working, in_working_px,
                                            min(max(in_working_px, low), high))
             banded = (model.segment(sample, [band_width, band_width])
                       if max(band_width / working, working / band_width) > DEAD_ZONE else first)
-            for rule, mask in (("fov", first), ("caliber", second), ("band", banded)):
+            for rule, mask in (("fov", first), ("caliber", second), ("band", banded),
+                               ("mean", mean)):
                 c = confusion_counts(mask, sample.vessel, sample.fov)
                 counts[rule] = c if counts[rule] is None else counts[rule] + c
-        for rule in ("fov", "caliber", "band"):
+        for rule in ("fov", "caliber", "band", "mean"):
             assert row[f"{rule}_f1"] == pytest.approx(scores_from_counts(counts[rule])["f1"])
         assert row["caliber_fov_px"][0] == pytest.approx(min(widths))
         assert row["caliber_fov_px"][2] == pytest.approx(max(widths))
