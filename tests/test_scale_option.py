@@ -173,3 +173,28 @@ def test_evaluate_scores_the_mask_segment_writes(calibrated, synthetic_root):
         counts = confusion_counts(done.mask, sample.vessel, sample.fov)
         total = counts if total is None else total + counts
     assert result.pooled["f1"] == pytest.approx(scores_from_counts(total)["f1"])
+
+
+def test_the_widest_second_pass_stays_inside_the_resample_bounds():
+    from retinaseg.data.fov import fov_diameter
+    from retinaseg.data.geometry import MAX_UPSCALE, largest_fov_width, to_working_geometry
+
+    for side, radius in ((2600, 20), (300, 20), (4000, 1900)):
+        yy, xx = np.mgrid[:side, :side]
+        fov = (yy - side / 2) ** 2 + (xx - side / 2) ** 2 <= radius ** 2
+        widest = largest_fov_width(fov)
+        assert widest <= MAX_UPSCALE * fov_diameter(fov)
+        to_working_geometry(np.zeros((side, side, 3), np.uint8), fov, widest)  # not refused
+
+
+def test_a_photo_without_vessels_keeps_its_first_pass(two_camera_model, photo):
+    bundle = load_model(str(two_camera_model))
+    bundle.meta.caliber_px, bundle.meta.caliber_band = 5.0, [4.0, 6.0]
+    blank = np.full_like(photo.image, 120)
+    plain = segment_photo(bundle, blank, valid=photo.fov, quality_check=False,
+                          threshold=0.999999)
+    assert not plain.mask.any()
+    for scale in ("caliber", "band"):
+        done = segment_photo(bundle, blank, valid=photo.fov, quality_check=False,
+                             threshold=0.999999, scale=scale)
+        assert done.fov_width == plain.fov_width
