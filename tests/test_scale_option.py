@@ -164,7 +164,10 @@ def test_evaluate_scores_the_mask_segment_writes(calibrated, synthetic_root):
     from retinaseg.metrics import confusion_counts, scores_from_counts
 
     result = api.evaluate(str(calibrated), "chase_db1", "test", synthetic_root, scale="caliber")
+    from retinaseg.report.rows import provenance
+
     assert result.scale == "caliber" and result.to_dict()["scale"] == "caliber"
+    assert ("working scale", "caliber") in provenance(result)  # what a report shows
     bundle = load_model(str(calibrated))
     total = None
     for sample in load_dataset("chase_db1", "test", str(synthetic_root)):

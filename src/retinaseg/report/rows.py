@@ -83,6 +83,8 @@ def provenance(result: EvaluationResult) -> list[tuple[str, str]]:
         ("threshold", f"{num(result.threshold)} ({result.threshold_source})"),
         ("field of view", result.fov),
         ("test-time augmentation", f"{result.tta}, bf16 {result.bf16}"),
+        ("mask post-processing", result.postprocess),
+        ("working scale", result.scale),
         ("confidence intervals", ci_note(result)),
         ("command", result.command or ""),
         ("date", result.date),
