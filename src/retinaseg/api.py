@@ -115,10 +115,12 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             ``"none"``, or a setting: ``"min_component=30,fill_holes=10"``,
             ``{"hysteresis": 0.3}`` or a :class:`~retinaseg.postprocess.Postprocess`.
         scale: how the working scale is chosen: ``"fov"`` (None; by the photo's
-            FOV width) or ``"caliber"`` (then again where the first segmentation's
+            FOV width), ``"caliber"`` (then again where the first segmentation's
             wide vessels come out wider or narrower than on the model's validation
-            photos: for a camera the model never saw; :mod:`retinaseg.caliber`).
-            ``result.fov_width`` is the FOV width the kept pass worked at.
+            photos: for a camera the model never saw) or ``"band"`` (again only
+            where they lie outside the range of its validation datasets;
+            :mod:`retinaseg.caliber`). ``result.fov_width`` is the FOV width the
+            kept pass worked at.
     """
     bundle = _bundle_on(model, device)
     setting = resolve_postprocess(bundle.meta, postprocess)

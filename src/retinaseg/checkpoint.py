@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -164,7 +165,20 @@ def meta_from_dict(values, path) -> ModelMeta:
                                    f"{_type_name(hints[name])}, not {values[name]!r}")
     _check_postprocess(values.get("postprocess") or {}, path)
     _check_threshold_rule(values.get("threshold_rule", "fixed"), path)
+    _check_caliber(values.get("caliber_px", 0.0), values.get("caliber_band", []), path)
     return ModelMeta(**values)
+
+
+def _check_caliber(caliber_px, band: list, path) -> None:
+    """A calibre is a finite number >= 0; a band is empty or ``[low, high]``, 0 < low <= high."""
+    if not math.isfinite(caliber_px) or caliber_px < 0:
+        raise file_error(path, f"its model meta field 'caliber_px' should be a number >= 0, "
+                               f"not {caliber_px!r}")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                  for v in band)
+    if band and not (len(band) == 2 and numbers and 0 < band[0] <= band[1]):
+        raise file_error(path, "its model meta field 'caliber_band' should be [low, high] "
+                               f"with 0 < low <= high, not {band!r}")
 
 
 def _check_threshold_rule(rule: str, path) -> None:
@@ -186,9 +200,9 @@ def _check_postprocess(values: dict, path) -> None:
 
 def meta_header(meta: ModelMeta) -> dict:
     """The meta as the file stores it. An empty ``postprocess``, the ``fixed``
-    threshold rule and an unmeasured ``caliber_px`` or ``caliber_band`` are left out, so a model without
-    them is written byte for byte as before the fields existed (a re-exported shipped
-    file keeps its pinned hash)."""
+    threshold rule and an unmeasured ``caliber_px`` or ``caliber_band`` are left
+    out, so a model without them is written byte for byte as before the fields
+    existed (a re-exported shipped file keeps its pinned hash)."""
     values = asdict(meta)
     if not values["postprocess"]:
         del values["postprocess"]
