@@ -42,12 +42,13 @@ def drive_photo(data_root) -> Path:
     return load_dataset("drive", "test", data_root).files[0].image
 
 
-def segment_once(photo: Path, model: str) -> float:
-    """Seconds from launch to exit of one ``retinaseg segment`` process."""
+def segment_once(photo: Path, model: str, options: list[str] = ()) -> float:
+    """Seconds from launch to exit of one ``retinaseg segment`` process (``options``
+    added to its command line)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     with tempfile.TemporaryDirectory() as folder:
         argv = [sys.executable, "-c", CLI, "segment", str(photo), "--model", model,
-                "--out", str(Path(folder) / "out")]
+                "--out", str(Path(folder) / "out"), *options]
         started = time.perf_counter()
         done = subprocess.run(argv, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - started
