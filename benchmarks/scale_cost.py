@@ -1,6 +1,6 @@
 """What do ``--scale caliber`` and ``--scale band`` cost beside the default ``fov``?
 
-    python benchmarks/scale_cost.py --data-root ../shared/data [--model general] [--runs 5]
+    python benchmarks/scale_cost.py --data-root ../shared/data [--model general] [--runs 9]
 
 For a DRIVE-size and an HRF-size photo (the first photo of each training split; only
 time is measured here, no score), in one run:
@@ -81,11 +81,13 @@ def markdown(result: dict) -> str:
         height, width = part["size"]
         for scale in SCALES:
             second = part["fov_width_px"][scale] != part["fov_width_px"]["fov"]
+            spread = part["whole_process_s"][scale]
             rows.append([f"{name} ({width}x{height})", f"`{scale}`",
-                         f"{part['median_s'][scale]:.2f}", f"{part['ratio_to_fov'][scale]:.2f}",
+                         f"{part['median_s'][scale]:.2f} ({min(spread):.2f}-{max(spread):.2f})",
+                         f"{part['ratio_to_fov'][scale]:.2f}",
                          f"{part['fov_width_px'][scale]:.0f}" + (" (second pass)" if second else ""),
                          f"{part['calibre_s']:.2f}" if scale != "fov" else "-"])
-    table = markdown_table(["photo", "rule", "whole process, median s", "ratio to `fov`",
+    table = markdown_table(["photo", "rule", "whole process, median s (min-max)", "ratio to `fov`",
                             "FOV width segmented at (px)", "calibre measurement, median s"],
                            rows, align="llrrrr")
     return (f"# What `--scale caliber` and `--scale band` cost, model `{result['model']}`\n\n"
@@ -99,7 +101,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="general")
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "scale_cost"))
     add_dirty_option(parser)
     return parser.parse_args(argv)
