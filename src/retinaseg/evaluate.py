@@ -75,14 +75,10 @@ class Scorer:
     def cut(self, prob, fov) -> float:
         return image_cut(self.rule, prob, np.asarray(fov, dtype=bool), self.fallback)
 
-    def mask(self, prob, fov) -> tuple[np.ndarray, float]:
-        """The mask that is scored, and the cut it was made at."""
-        cut = self.cut(prob, fov)
-        return postprocess_mask(prob, cut, np.asarray(fov, dtype=bool), self.postprocess), cut
-
     def update(self, prob, truth, fov, image_id, mask=None, cut=None) -> dict:
-        """Score one image; ``mask`` and ``cut``, when given, are :meth:`mask` of
-        ``prob`` already made."""
+        """Score one image; ``mask`` and ``cut``, when given, are the mask already made
+        of ``prob`` (``segment.segment_at_scale``, cut by this rule and post-processed
+        by this setting) and its cut."""
         if cut is None:
             cut = self.cut(prob, fov)
         if mask is None and (self.per_image_cut or not self.postprocess.is_none):

@@ -58,9 +58,25 @@ def training_samples(cfg: TrainConfig):
         raise RetinasegError(f"data.dataset {cfg.data.dataset!r} joins datasets of different "
                              "scales; set data.fov_diameter (e.g. 540), data.fov_range or "
                              "data.square_size to train on them together")
-    ids = [f"{d.name}:{i}" if len(datasets) > 1 else i for d in datasets for i in d.ids]
+    ids = [training_id(d.name, i, len(datasets) > 1) for d in datasets for i in d.ids]
     samples = (sample for d in datasets for sample in d)
     return ids, samples
+
+
+def training_id(dataset: str, image_id: str, joined: bool) -> str:
+    """How a run names a photo: ``dataset:id`` where several datasets are joined."""
+    return f"{dataset}:{image_id}" if joined else image_id
+
+
+def named_training_samples(cfg: TrainConfig, wanted: set[str]):
+    """``(dataset, sample)`` of the photos of :func:`training_samples` whose ids are in
+    ``wanted`` (a run's ``val_ids``); only those photos are read."""
+    names = cfg.data.dataset.split("+")
+    for name in names:
+        split = load_dataset(name, cfg.data.split, cfg.data.root)
+        for index, image_id in enumerate(split.ids):
+            if training_id(name, image_id, len(names) > 1) in wanted:
+                yield name, split[index]
 
 
 def rescaled(sample, data_cfg):

@@ -14,7 +14,8 @@ from ..errors import RetinasegError, file_error
 from ..inference import predict_tensor
 from ..utils import seed_everything
 from .checks import check_config
-from .data import TrainingData, load_training_data, trained_fov_range, training_samples
+from .data import (TrainingData, load_training_data, named_training_samples,
+                   trained_fov_range)
 from .finetune import set_training_mode
 
 
@@ -102,14 +103,9 @@ def validation_caliber(bundle, cfg: TrainConfig, val_ids: list[str]) -> tuple[fl
     from ..caliber import caliber_band, reference_caliber, validation_calibers
     from ..segment import segment_at_scale
 
-    wanted = set(val_ids)
-    ids, samples = training_samples(cfg)
     passes = []
-    for sample_id, sample in zip(ids, samples):
-        if sample_id not in wanted:
-            continue
+    for dataset, sample in named_training_samples(cfg, set(val_ids)):
         done = segment_at_scale(bundle, sample.image, sample.fov, scale="fov")
-        dataset = sample_id.split(":", 1)[0] if ":" in sample_id else cfg.data.dataset
         passes.append((dataset, done.mask, sample.fov, done.fov_width))
     if not passes:
         raise RetinasegError("calibrate measures the vessel calibre on validation images; "
