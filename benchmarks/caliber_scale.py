@@ -70,6 +70,7 @@ from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from working_scale import image_groups  # noqa: E402  (the run's validation images)
+from lodo import final_run_dir  # noqa: E402  (a hold-out run's latest finished cycle)
 
 HOLDOUTS = ("drive", "chase_db1", "hrf")
 RULES = ("fov", "caliber", "band", "mean")
@@ -273,7 +274,7 @@ def measure(args) -> dict:
     if args.model:
         runs = [measure_run(args.model, None, args.data_root)]
     else:
-        runs = [measure_run(str(args.runs_root / f"lodo-{holdout}" / "model.safetensors"),
+        runs = [measure_run(str(final_run_dir(args.runs_root, holdout) / "model.safetensors"),
                             holdout, args.data_root, args.unseen_split) for holdout in HOLDOUTS]
     result.update({"quantile": CALIBER_QUANTILE, "max_change": MAX_CHANGE,
                    "unseen_split": args.unseen_split,

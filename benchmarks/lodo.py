@@ -1,23 +1,28 @@
 """Leave one dataset out: the ``general`` recipe trained on two datasets, tested on the third.
 
-    python benchmarks/lodo.py command --holdout drive          # print the training command
-    python benchmarks/lodo.py train --holdout drive [--resume]  # run it (hours)
+    python benchmarks/lodo.py command --holdout drive          # print the training commands
+    python benchmarks/lodo.py train --holdout drive [--resume]  # run them (hours)
     python benchmarks/lodo.py aggregate --general general       # the table, from finished runs
 
-``command`` / ``train``: the recipe (``configs/general.yaml`` unless ``--config``)
+``command`` / ``train``: the recipe ``general`` was trained with, cycle by cycle
+(``configs/general.yaml``, then ``general-restart.yaml`` from its weights, then
+``general-cycle3.yaml`` from those; ``--config`` once per cycle to give others),
 with ``data.dataset`` = its datasets but the held-out one, ``data.val_ids`` = its
 validation ids but the held-out dataset's (so the best epoch and the threshold
-come from the training datasets' validation images only), into
-``benchmarks/lodo_runs/lodo-<holdout>`` (``--runs-root``). Further ``--set
-KEY=VALUE`` items go after those (a quick check: ``--set epochs=1``).
-``--resume`` continues a run from its ``last.safetensors``.
+come from the training datasets' validation images only). The first cycle trains
+into ``benchmarks/lodo_runs/lodo-<holdout>`` (``--runs-root``), cycle N into its
+``cycleN`` folder, starting from cycle N-1's ``model.safetensors``. Further
+``--set KEY=VALUE`` items go after those (a quick check: ``--set epochs=1``),
+``--cycles N`` stops after the first N cycles. ``train`` skips a finished cycle;
+``--resume`` continues an unfinished one from its ``last.safetensors``.
 
 A finished run's ``model.safetensors`` (3.9 MB), ``log.csv`` and ``config.yaml``
 are committed, so ``aggregate`` reruns from the tree alone; the resume state
 (``last.safetensors``, ``best.safetensors``) is git-ignored. A run folder kept
 only outside the tree does not outlive the machine it was trained on.
 
-``aggregate``: every finished run (one with ``model.safetensors``) and the
+``aggregate``: every finished run (one with ``model.safetensors``; its latest
+finished cycle, which the table names) and the
 in-domain ``--general`` model scored on the DRIVE, CHASE_DB1 and HRF test sets by
 benchmarks/general_model.py's scorecard (native resolution, inside the FOV,
 pooled, each model's own validation threshold); unfinished runs are listed, not
@@ -45,7 +50,10 @@ from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_mark
                              write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = ROOT / "configs" / "general.yaml"
+#: The cycles ``general`` was trained in: each after the first starts from the one before's
+#: weights (their ``init_from`` names ``general``'s own earlier cycle, replaced here).
+RECIPE_CYCLES = tuple(ROOT / "configs" / name for name in
+                      ("general.yaml", "general-restart.yaml", "general-cycle3.yaml"))
 RUNS_ROOT = ROOT / "benchmarks" / "lodo_runs"
 #: Galdran et al., Sci Rep 2022 ("COD"): F1 of a U-Net tested on the dataset it never saw.
 COD_F1 = {"drive": 0.775, "stare": 0.806, "chase_db1": 0.779, "hrf": 0.746}
@@ -71,51 +79,98 @@ def run_dir(runs_root: Path, holdout: str) -> Path:
     return Path(runs_root) / f"lodo-{holdout}"
 
 
-def train_argv(args, shown=str) -> list[str]:
-    """``retinaseg train ...`` (after the program name) for ``args.holdout``; ``shown``
-    writes each path."""
-    overrides = holdout_overrides(read_yaml(args.config, "recipe"), args.holdout)
-    argv = ["train", "--config", shown(args.config), "--data-root", shown(args.data_root),
-            "--out", shown(run_dir(args.runs_root, args.holdout))]
+def cycle_dir(runs_root: Path, holdout: str, cycle: int) -> Path:
+    """Where cycle ``cycle`` (from 1) of a hold-out run trains."""
+    folder = run_dir(runs_root, holdout)
+    return folder if cycle == 1 else folder / f"cycle{cycle}"
+
+
+def final_run_dir(runs_root: Path, holdout: str) -> Path:
+    """The folder of a hold-out run's latest finished cycle (its model), else cycle 1's."""
+    folder = run_dir(runs_root, holdout)
+    later = sorted((int(p.name[len("cycle"):]) for p in folder.glob("cycle*")
+                    if p.name[len("cycle"):].isdigit()), reverse=True)
+    for cycle in later:
+        if (cycle_dir(runs_root, holdout, cycle) / "model.safetensors").is_file():
+            return cycle_dir(runs_root, holdout, cycle)
+    return folder
+
+
+def cycle_of(folder: Path) -> int:
+    name = Path(folder).name
+    return int(name[len("cycle"):]) if name.startswith("cycle") and name[5:].isdigit() else 1
+
+
+def recipe_cycles(args) -> list[Path]:
+    cycles = list(args.config or RECIPE_CYCLES)
+    return cycles[:args.cycles] if args.cycles else cycles
+
+
+def train_argv(args, cycle: int, shown=str) -> list[str]:
+    """``retinaseg train ...`` (after the program name) for cycle ``cycle`` of
+    ``args.holdout``; ``shown`` writes each path."""
+    config = recipe_cycles(args)[cycle - 1]
+    overrides = holdout_overrides(read_yaml(config, "recipe"), args.holdout)
+    if cycle > 1:  # from this hold-out run's previous cycle, not general's
+        previous = cycle_dir(args.runs_root, args.holdout, cycle - 1) / "model.safetensors"
+        overrides.append(f"init_from={shown(previous)}")
+    argv = ["train", "--config", shown(config), "--data-root", shown(args.data_root),
+            "--out", shown(cycle_dir(args.runs_root, args.holdout, cycle))]
     for item in overrides + (args.set or []):
         argv += ["--set", item]
     return argv + (["--resume"] if args.resume else [])
 
 
 def _shown(path) -> str:
-    """``path`` relative to the current folder: a printed command to run from here."""
+    """``path`` relative to the current folder: a command to run from here."""
     return os.path.relpath(path)
 
 
 def cmd_command(args) -> int:
-    print(shlex.join(["retinaseg", *train_argv(args, _shown)]))
+    for cycle in range(1, len(recipe_cycles(args)) + 1):
+        print(shlex.join(["retinaseg", *train_argv(args, cycle, _shown)]))
     return 0
 
 
 def cmd_train(args) -> int:
     from retinaseg.cli import main as retinaseg
 
-    if (run_dir(args.runs_root, args.holdout) / "model.safetensors").is_file():
-        print(f"{run_dir(args.runs_root, args.holdout)} has finished (model.safetensors)")
-        return 0
-    return retinaseg(train_argv(args))
+    for cycle in range(1, len(recipe_cycles(args)) + 1):
+        folder = cycle_dir(args.runs_root, args.holdout, cycle)
+        if (folder / "model.safetensors").is_file():
+            print(f"{folder} has finished (model.safetensors)")
+            continue
+        status = retinaseg(train_argv(args, cycle, _shown))
+        if status:
+            return status
+    return 0
 
 
 def holdout_row(args, holdout: str) -> dict:
     """A held-out run scored on every test set, or marked unfinished."""
-    folder = run_dir(args.runs_root, holdout)
+    folder = final_run_dir(args.runs_root, holdout)
     model = folder / "model.safetensors"
     shown = folder.resolve()
     row = {"holdout": holdout,  # the tree's own runs by their path in it, as committed
-           "run_dir": str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else folder)}
+           "run_dir": str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else folder),
+           "cycle": cycle_of(folder)}
     if not model.is_file():
         return {**row, "finished": False, "epochs_done": _epochs_done(folder)}
-    try:
-        row["training"] = training_cost(folder)
-    except SystemExit:  # a finished model without its log still scores
-        row["training"] = None
+    row["training"] = cycles_cost(args.runs_root, holdout, cycle_of(folder))
     return {**row, "finished": True,
             **scorecard(str(model), args.data_root, args.limit, threshold=args.threshold)}
+
+
+def cycles_cost(runs_root: Path, holdout: str, cycles: int) -> dict | None:
+    """Epochs and seconds of a run's first ``cycles`` cycles together; None where a
+    cycle has no log (a finished model without its log still scores)."""
+    try:
+        costs = [training_cost(cycle_dir(runs_root, holdout, n)) for n in range(1, cycles + 1)]
+    except SystemExit:
+        return None
+    return {"cycles": cycles, "epochs": sum(c["epochs"] for c in costs),
+            "total_seconds": sum(c["total_seconds"] for c in costs),
+            "per_cycle": costs}
 
 
 def _epochs_done(folder: Path) -> int:
@@ -167,9 +222,11 @@ def score_table(result: dict, key: str) -> str:
 def markdown(result: dict) -> str:
     met = ", ".join(f"{h} {'yes' if ok else 'NO'}" for h, ok in result["targets_met"].items())
     lines = ["# Leave one dataset out: DRIVE, CHASE_DB1, HRF", "", provenance_markdown(result),
-             "- protocol: the `configs/general.yaml` recipe trained on two of the three "
-             "datasets' training splits (`benchmarks/lodo.py train --holdout NAME`), its best "
-             "epoch and threshold chosen on the validation images of those two only; tested "
+             "- protocol: `general`'s recipe (`configs/general.yaml`, then "
+             "`general-restart.yaml` and `general-cycle3.yaml`, each cycle from the one "
+             "before's weights) trained on two of the three datasets' training splits "
+             "(`benchmarks/lodo.py train --holdout NAME`), each run scored at its latest "
+             "finished cycle, its best epoch and threshold chosen on the validation images of those two only; tested "
              "on every test split as `retinaseg evaluate` loads it (native resolution, HRF "
              "at 3504x2336), pooled inside the FOV; bold: the dataset the run never saw",
              f"- target: F1 >= {TARGET_F1} on each held-out dataset; met: "
@@ -196,6 +253,7 @@ def _run_line(run: dict) -> str:
     cost = run.get("training")
     time = (f"{cost['epochs']} epochs, {cost['total_seconds'] / 3600:.2f} h" if cost
             else "no log.csv")
+    time = f"cycle {run['cycle']} of the recipe; {time}" + (" in all" if run["cycle"] > 1 else "")
     scale = run.get("fov_range")
     scale = f", working FOV {scale[0]:.0f}-{scale[1]:.0f} px" if scale else ""
     cuts = ""
@@ -218,7 +276,11 @@ def parse_args(argv=None):
     for verb, run in (("command", cmd_command), ("train", cmd_train)):
         sub = verbs.add_parser(verb)
         sub.add_argument("--holdout", required=True, choices=TEST_SETS)
-        sub.add_argument("--config", type=Path, default=RECIPE)
+        sub.add_argument("--config", type=Path, action="append",
+                         help="a cycle's recipe, once per cycle, in order (default: "
+                              "general's three)")
+        sub.add_argument("--cycles", type=int, default=0,
+                         help="only the first N cycles (default: all)")
         sub.add_argument("--set", action="append", metavar="KEY=VALUE",
                          help="further overrides, after the hold-out's")
         sub.add_argument("--resume", action="store_true")

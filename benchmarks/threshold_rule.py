@@ -58,6 +58,9 @@ from retinaseg.tables import markdown_table
 from retinaseg.train.data import load_training_data
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # lodo, beside this file
+from lodo import final_run_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUTS = ("drive", "chase_db1", "hrf")
 RULES = ("pooled", "per_dataset", "per_image_otsu", "midpoint", "shifted")
@@ -214,7 +217,7 @@ def measure(args) -> dict:
     result = clean_provenance(ROOT, args.allow_dirty)
     rows = []
     for holdout in HOLDOUTS:
-        run = args.runs_root / f"lodo-{holdout}"
+        run = final_run_dir(args.runs_root, holdout)  # its latest finished cycle
         if (run / "model.safetensors").is_file():
             rows.append(holdout_row(run, holdout, args.data_root, args.limit))
             print(f"{holdout}: unseen F1 {rows[-1]['unseen_f1']}", file=sys.stderr)

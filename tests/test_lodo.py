@@ -50,15 +50,24 @@ def test_the_printed_command_trains_the_recipe_on_the_two_other_datasets(
 
     assert lodo.main(["command", "--holdout", holdout, "--data-root", "data",
                       "--set", "epochs=3"]) == 0
-    argv = shlex.split(capsys.readouterr().out)
-    assert argv[0] == "retinaseg"
-    args = build_parser().parse_args(argv[1:])  # the real CLI takes it as printed
-    assert args.out == f"benchmarks/lodo_runs/lodo-{holdout}" and not args.resume
-    config = load_config(args.config, args.set)  # the --set list parses into a real list
-    assert config.data.dataset == trained_on
-    assert config.data.val_ids == val_ids
-    assert config.epochs == 3  # extra --set items come after the hold-out's
-    assert config.data.fov_range == [512, 1280]  # the rest of the recipe is kept
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3  # general's three cycles
+    folder = f"benchmarks/lodo_runs/lodo-{holdout}"
+    recipes = ["general.yaml", "general-restart.yaml", "general-cycle3.yaml"]
+    for cycle, (line, recipe) in enumerate(zip(lines, recipes), start=1):
+        argv = shlex.split(line)
+        assert argv[0] == "retinaseg"
+        args = build_parser().parse_args(argv[1:])  # the real CLI takes it as printed
+        assert args.config == f"configs/{recipe}" and not args.resume
+        assert args.out == (folder if cycle == 1 else f"{folder}/cycle{cycle}")
+        config = load_config(args.config, args.set)  # the --set list parses into a real list
+        assert config.data.dataset == trained_on
+        assert config.data.val_ids == val_ids
+        assert config.epochs == 3  # extra --set items come after the hold-out's
+        assert config.data.fov_range == [512, 1280]  # the rest of the recipe is kept
+        # each later cycle starts from this run's previous one, never from general's
+        previous = folder if cycle == 2 else f"{folder}/cycle{cycle - 1}"
+        assert config.init_from == (None if cycle == 1 else f"{previous}/model.safetensors")
 
 
 def test_a_holdout_outside_the_recipe_is_refused(lodo, tmp_path):
@@ -68,6 +77,50 @@ def test_a_holdout_outside_the_recipe_is_refused(lodo, tmp_path):
         lodo.main(["command", "--holdout", "chase_db1", "--config", str(recipe)])
     assert lodo.main(["command", "--holdout", "hrf", "--config", str(recipe),
                       "--resume"]) == 0
+
+
+def test_later_cycles_start_from_the_run_before_and_the_aggregate_scores_the_last(
+        lodo, synthetic_root, tiny_model, tmp_path):
+    """Two real tiny cycles: the second trains into cycle2 from the first's weights,
+    a rerun skips both, and the table scores the second, its cost the sum of both."""
+    from safetensors.torch import load_file
+
+    from retinaseg.config import load_config
+
+    runs = tmp_path / "runs"
+    sets = [item for s in TINY for item in ("--set", s)]
+    train = ["train", "--holdout", "hrf", "--data-root", str(synthetic_root),
+             "--runs-root", str(runs), "--config", str(RECIPE), "--config",
+             str(RECIPE.with_name("general-restart.yaml")), *sets]
+    assert lodo.main(train + ["--cycles", "1"]) == 0
+    first = runs / "lodo-hrf" / "model.safetensors"
+    assert first.is_file() and not (runs / "lodo-hrf" / "cycle2").exists()
+    assert lodo.final_run_dir(runs, "hrf") == runs / "lodo-hrf"
+    first_weights = load_file(first)
+    assert lodo.main(train) == 0
+    second = runs / "lodo-hrf" / "cycle2"
+    config = load_config(second / "config.yaml")
+    assert Path(config.init_from).resolve() == first.resolve()
+    assert config.seed == 1  # general-restart.yaml's own settings are kept
+    assert lodo.final_run_dir(runs, "hrf") == second
+    weights = load_file(second / "model.safetensors")
+    assert any(not torch.equal(weights[k], first_weights[k]) for k in first_weights)
+    stamp = (second / "model.safetensors").stat().st_mtime_ns
+    assert lodo.main(train) == 0  # both finished: nothing trains again
+    assert (second / "model.safetensors").stat().st_mtime_ns == stamp
+    out = tmp_path / "lodo"
+    assert lodo.main(["aggregate", "--data-root", str(synthetic_root), "--runs-root", str(runs),
+                      "--general", "", "--limit", "1", "--out", str(out),
+                      "--allow-dirty"]) == 0
+    (row,) = [r for r in json.loads(out.with_suffix(".json").read_text())["runs"]
+              if r["finished"]]
+    assert row["cycle"] == 2 and row["training"]["cycles"] == 2
+    assert row["training"]["epochs"] == 2  # one epoch a cycle
+    costs = [c["total_seconds"] for c in row["training"]["per_cycle"]]
+    assert row["training"]["total_seconds"] == pytest.approx(sum(costs))
+    assert row["checkpoint_sha256"] != lodo.scorecard(str(first), str(synthetic_root),
+                                                      1)["checkpoint_sha256"]
+    assert "cycle 2 of the recipe; 2 epochs" in out.with_suffix(".md").read_text()
 
 
 def _evaluate(model: Path, name: str, root: Path, limit: int) -> dict:
@@ -84,7 +137,7 @@ def test_aggregate_scores_finished_runs_and_lists_unfinished_ones(lodo, syntheti
     runs = tmp_path / "runs"
     sets = [item for s in TINY for item in ("--set", s)]
     assert lodo.main(["train", "--holdout", "hrf", "--data-root", str(synthetic_root),
-                      "--runs-root", str(runs), *sets]) == 0
+                      "--runs-root", str(runs), "--cycles", "1", *sets]) == 0
     # A run stopped after its first epoch: the state and the log, no final model.
     shutil.copytree(runs / "lodo-hrf", runs / "lodo-drive")
     (runs / "lodo-drive" / "model.safetensors").unlink()
@@ -161,7 +214,7 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
     runs = tmp_path / "runs"
     sets = [item for s in TINY for item in ("--set", s)]
     assert lodo.main(["train", "--holdout", "chase_db1", "--data-root", str(synthetic_root),
-                      "--runs-root", str(runs), *sets]) == 0
+                      "--runs-root", str(runs), "--cycles", "1", *sets]) == 0
     out = tmp_path / "rule"
     assert _benchmark("threshold_rule").main([
         "--data-root", str(synthetic_root), "--runs-root", str(runs), "--limit", "2",
