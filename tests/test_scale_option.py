@@ -132,6 +132,51 @@ def test_calibrate_measures_the_reference_on_the_validation_photos(calibrated, s
     assert bundle.meta.caliber_band == pytest.approx(caliber_band(calibers), abs=1e-4)
 
 
+def test_calibrate_stores_a_post_processing_and_measures_the_calibre_under_it(
+        two_camera_model, calibrated, photo, synthetic_root, tmp_path, capsys):
+    """``calibrate --min-component N`` makes N the model's default: the checkpoint holds
+    it, segment applies it unasked, and the calibre is measured on masks cleaned by it;
+    ``--no-postprocess`` takes a default away again. A bad setting writes nothing."""
+    from retinaseg.postprocess import Postprocess, model_postprocess, postprocess_mask
+
+    common = ["calibrate", "--config", str(two_camera_model.with_name("config.yaml")),
+              "--data-root", str(synthetic_root)]
+    cleaned = tmp_path / "cleaned.safetensors"
+    assert main([*common, "--model", str(two_camera_model), "--min-component", "400",
+                 "--out", str(cleaned)]) == 0
+    assert "post-processing min_component=400" in capsys.readouterr().out
+    bundle = load_checkpoint(cleaned, for_inference=False)
+    assert bundle.meta.postprocess == {"min_component": 400.0}
+    plain = load_checkpoint(calibrated, for_inference=False)  # same model, none stored
+    assert model_postprocess(plain.meta).is_none
+    # the stored default is what segment applies when not told otherwise
+    done = segment_at_scale(bundle, photo.image, photo.fov)
+    raw = segment_at_scale(bundle, photo.image, photo.fov, postprocess="none")
+    np.testing.assert_array_equal(
+        done.mask, postprocess_mask(raw.prob, raw.cut, photo.fov, Postprocess(min_component=400)))
+    assert done.mask.sum() < raw.mask.sum()  # the filter removed something here
+    # the calibre is measured under it (the reference moves with the setting)
+    calibers: dict[str, list[float]] = {}
+    for entry in bundle.meta.extra["val_ids"]:
+        dataset, image_id = entry.split(":", 1)
+        split = load_dataset(dataset, "train", str(synthetic_root))
+        split.files = [f for f in split.files if f.id == image_id]
+        (sample,) = list(split)
+        first = segment_at_scale(bundle, sample.image, sample.fov)
+        calibers.setdefault(dataset, []).append(
+            working_caliber(first.mask, sample.fov, first.fov_width))
+    assert bundle.meta.caliber_px == pytest.approx(reference_caliber(calibers), abs=1e-4)
+    # --no-postprocess: the default becomes none again
+    undone = tmp_path / "undone.safetensors"
+    assert main([*common, "--model", str(cleaned), "--no-postprocess", "--out", str(undone)]) == 0
+    assert load_checkpoint(undone, for_inference=False).meta.postprocess == {}
+    # a setting that is not one: one line, exit 2, no file
+    bad = tmp_path / "bad.safetensors"
+    assert main([*common, "--model", str(cleaned), "--hysteresis", "1.5", "--out", str(bad)]) == 2
+    assert "hysteresis must be a probability" in capsys.readouterr().err
+    assert not bad.exists()
+
+
 def test_segment_writes_the_scale_and_refuses_to_mix_scales(calibrated, user_folder, tmp_path,
                                                             capsys):
     out = tmp_path / "out"

@@ -191,18 +191,20 @@ def cmd_train(args) -> int:
 def cmd_calibrate(args) -> int:
     from .config import load_config
     from .outputs import check_output_file
+    from .postprocess import model_postprocess
     from .train import calibrate
 
     overrides = _config_overrides(args) + ([f"tta={args.tta}"] if args.tta else [])
     config = load_config(args.config, overrides)
-    meta = calibrate(args.model, config, check_output_file(args.out))
+    meta = calibrate(args.model, config, check_output_file(args.out), postprocess_choice(args))
     scale = (f"; FOV range {meta.fov_range[0]:.0f}-{meta.fov_range[1]:.0f} px"
              if meta.fov_range else "")
     rule = "; each photo cut at its own Otsu threshold" if meta.threshold_rule == "otsu" else ""
     caliber = (f"; vessel calibre {meta.caliber_px:.2f} px (band {meta.caliber_band[0]:.2f}-"
                f"{meta.caliber_band[1]:.2f})" if meta.caliber_px else "")
+    cleanup = f"; post-processing {model_postprocess(meta).describe()}"
     print(f"threshold {meta.threshold:.4f} ({meta.threshold_source}, TTA {meta.tta}){rule}{scale}"
-          f"{caliber}; wrote {args.out}")
+          f"{caliber}{cleanup}; wrote {args.out}")
     return 0
 
 
@@ -368,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     ca.add_argument("--out", required=True,
                     help="where to write the calibrated checkpoint (*.safetensors)")
     _device_option(ca, "validate on")
+    _postprocess_options(ca, "any of these becomes the model's default, stored in the "
+                             "checkpoint, and the calibre is measured under it (default: "
+                             "the model's own stays)")
     ca.set_defaults(run=cmd_calibrate)
 
     st = verbs.add_parser("study", help="train, evaluate and table a grid of training variants")
@@ -442,11 +447,12 @@ def _model_options(parser) -> None:
                              "instructions)")
 
 
-def _postprocess_options(parser) -> None:
+def _postprocess_options(parser, effect: str = "any of these replaces the model's default "
+                         "(none unless benchmarks/results/postprocess.md found one that "
+                         "helps it)") -> None:
     group = parser.add_argument_group(
         "mask post-processing", "sizes are pixel areas at a FOV 540 px wide (DRIVE's), scaled "
-        "with each photo's FOV; any of these replaces the model's default (none unless "
-        "benchmarks/results/postprocess.md found one that helps it)")
+        f"with each photo's FOV; {effect}")
     group.add_argument("--min-component", type=_non_negative, metavar="N",
                        help="remove 8-connected vessel objects smaller than N px")
     group.add_argument("--fill-holes", type=_non_negative, metavar="M",
@@ -455,7 +461,8 @@ def _postprocess_options(parser) -> None:
                        help="also keep pixels with probability >= LOW that touch a pixel "
                             "above the threshold (reconnects thin vessels)")
     group.add_argument("--no-postprocess", action="store_true",
-                       help="the plain thresholded mask, whatever the model's default")
+                       help="the plain thresholded mask, whatever the model's default "
+                            "(calibrate: the model's default becomes none)")
 
 
 def _non_negative(value: str) -> float:

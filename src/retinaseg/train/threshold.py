@@ -60,17 +60,25 @@ def choose_threshold(module, data: TrainingData, meta: ModelMeta, cfg: TrainConf
         meta.threshold, meta.threshold_source = scores["threshold"], threshold_source(cfg)
 
 
-def calibrate(model_path, cfg: TrainConfig, out_path) -> ModelMeta:
+def calibrate(model_path, cfg: TrainConfig, out_path, postprocess=None) -> ModelMeta:
     """Re-choose a trained model's threshold as ``cfg`` now says (a new ``tta`` or
     ``threshold_min_specificity``) on the same validation images, without training
     again, its working FOV range from the training images' widths
     (:func:`~retinaseg.train.data.trained_fov_range`) and, for a model that works at
     a FOV width, its reference vessel calibre (:func:`validation_caliber`); the
-    weights are unchanged. Writes ``out_path``; returns its meta."""
+    weights are unchanged. ``postprocess`` (anything
+    :func:`~retinaseg.postprocess.as_postprocess` takes; None keeps the model's) becomes
+    the model's default mask post-processing before the calibre is measured, which
+    depends on it. Writes ``out_path``; returns its meta."""
+    from ..postprocess import as_postprocess
+
     check_config(cfg)
+    setting = as_postprocess(postprocess)  # a bad setting is refused before any work
     if Path(out_path).suffix != SUFFIX:
         raise file_error(out_path, f"calibrate writes a safetensors checkpoint: name it *{SUFFIX}")
     bundle = load_checkpoint(model_path, for_inference=False)
+    if setting is not None:
+        bundle.meta.postprocess = setting.to_dict()
     data = load_training_data(cfg, seed_everything(cfg.seed))
     trained_on = bundle.meta.extra.get("val_ids")
     if trained_on is not None and sorted(map(str, trained_on)) != sorted(data.val_ids):
