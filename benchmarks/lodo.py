@@ -21,6 +21,13 @@ are committed, so ``aggregate`` reruns from the tree alone; the resume state
 (``last.safetensors``, ``best.safetensors``) is git-ignored. A run folder kept
 only outside the tree does not outlive the machine it was trained on.
 
+``finish``: what ``general`` was given after its last cycle, each chosen by the same
+rule on this run's own validation images: the top of the working FOV range
+(benchmarks/working_scale.py), then, at that range, the mask post-processing
+(benchmarks/postprocess.py, its validation part); ``retinaseg calibrate`` writes the
+model with both (and the calibre measured under them) into ``lodo-<holdout>/finished``,
+beside both benchmarks' results. The weights are the last cycle's.
+
 ``aggregate``: every finished run (one with ``model.safetensors``; its latest
 finished cycle, which the table names) and the
 in-domain ``--general`` model scored on the DRIVE, CHASE_DB1 and HRF test sets by
@@ -50,6 +57,7 @@ from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_mark
                              write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
+FINISHED = "finished"  # a run's model after finish, beside its cycles
 #: The cycles ``general`` was trained in: each after the first starts from the one before's
 #: weights (their ``init_from`` names ``general``'s own earlier cycle, replaced here).
 RECIPE_CYCLES = tuple(ROOT / "configs" / name for name in
@@ -86,8 +94,11 @@ def cycle_dir(runs_root: Path, holdout: str, cycle: int) -> Path:
 
 
 def final_run_dir(runs_root: Path, holdout: str) -> Path:
-    """The folder of a hold-out run's latest finished cycle (its model), else cycle 1's."""
+    """The folder of a hold-out run's finished model (``finish``), else of its latest
+    finished cycle, else cycle 1's."""
     folder = run_dir(runs_root, holdout)
+    if (folder / FINISHED / "model.safetensors").is_file():
+        return folder / FINISHED
     later = sorted((int(p.name[len("cycle"):]) for p in folder.glob("cycle*")
                     if p.name[len("cycle"):].isdigit()), reverse=True)
     for cycle in later:
@@ -97,7 +108,12 @@ def final_run_dir(runs_root: Path, holdout: str) -> Path:
 
 
 def cycle_of(folder: Path) -> int:
-    name = Path(folder).name
+    """The training cycle a run folder holds (``finish``'s: the last one there is)."""
+    folder = Path(folder)
+    if folder.name == FINISHED:
+        later = [cycle_of(p) for p in folder.parent.glob("cycle*") if p.name[5:].isdigit()]
+        return max(later, default=1)
+    name = folder.name
     return int(name[len("cycle"):]) if name.startswith("cycle") and name[5:].isdigit() else 1
 
 
@@ -146,6 +162,64 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_finish(args) -> int:
+    from retinaseg.cli import main as retinaseg
+
+    last = cycle_dir(args.runs_root, args.holdout, len(recipe_cycles(args)))
+    if not (last / "model.safetensors").is_file():
+        raise SystemExit(f"{last}: the recipe's last cycle has not finished (train first)")
+    out = run_dir(args.runs_root, args.holdout) / FINISHED
+    out.mkdir(exist_ok=True)
+    config = last / "config.yaml"
+    fov_range = [f"data.fov_range={json.dumps(widened_range(args, last, out))}"]
+    scaled = out / "scaled.safetensors"  # at the chosen range, before the post-processing
+    calibrate = ["calibrate", "--config", str(config), "--data-root", str(args.data_root),
+                 *(item for entry in fov_range for item in ("--set", entry))]
+    status = retinaseg([*calibrate, "--model", str(last / "model.safetensors"), "--out", str(scaled)])
+    if status:
+        return status
+    cleanup = chosen_postprocess(args, scaled, out)
+    status = retinaseg([*calibrate, "--model", str(scaled), *cleanup,
+                        "--out", str(out / "model.safetensors")])
+    scaled.unlink()
+    (out / "config.yaml").write_bytes(config.read_bytes())  # what the benchmarks read beside it
+    return status
+
+
+def widened_range(args, last: Path, out: Path) -> list[float]:
+    """The recipe's ``data.fov_range`` with its top where benchmarks/working_scale.py
+    puts it on the run's validation images (its result written into ``out``)."""
+    import working_scale
+
+    stem = out / "working_scale"
+    options = ["--model", str(last / "model.safetensors"), "--data-root", str(args.data_root),
+               "--out", str(stem)] + (["--allow-dirty"] if args.allow_dirty else [])
+    result = working_scale.measure(working_scale.parse_args(options))
+    write_result(stem, result, working_scale.markdown(result))
+    low = read_yaml(last / "config.yaml", "run config")["data"]["fov_range"][0]
+    return [float(low), float(result["chosen_high"])]
+
+
+def chosen_postprocess(args, model: Path, out: Path) -> list[str]:
+    """``calibrate``'s options for the setting benchmarks/postprocess.py chooses for
+    ``model`` on its validation images (its result written into ``out``)."""
+    import postprocess as postprocess_benchmark
+
+    from retinaseg.postprocess import parse_postprocess
+
+    options = argparse.Namespace(model=str(model), data_root=str(args.data_root), cache=None,
+                                 no_test=True, test_images=0, allow_dirty=args.allow_dirty)
+    result = postprocess_benchmark.run(options)
+    result["model"] = str(model.with_name("model.safetensors"))  # the file that ships it
+    write_result(out / "postprocess", result, postprocess_benchmark.markdown(result))
+    setting = parse_postprocess(result["chosen"])
+    if setting.is_none:
+        return ["--no-postprocess"]
+    flags = {"min_component": "--min-component", "fill_holes": "--fill-holes",
+             "hysteresis": "--hysteresis"}
+    return [item for key, value in setting.to_dict().items() for item in (flags[key], repr(value))]
+
+
 def holdout_row(args, holdout: str) -> dict:
     """A held-out run scored on every test set, or marked unfinished."""
     folder = final_run_dir(args.runs_root, holdout)
@@ -153,10 +227,15 @@ def holdout_row(args, holdout: str) -> dict:
     shown = folder.resolve()
     row = {"holdout": holdout,  # the tree's own runs by their path in it, as committed
            "run_dir": str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else folder),
-           "cycle": cycle_of(folder)}
+           "cycle": cycle_of(folder), "after_training_choices": folder.name == FINISHED}
     if not model.is_file():
         return {**row, "finished": False, "epochs_done": _epochs_done(folder)}
     row["training"] = cycles_cost(args.runs_root, holdout, cycle_of(folder))
+    if row["after_training_choices"]:
+        from retinaseg.postprocess import model_postprocess
+        from retinaseg.pretrained import load_model
+
+        row["postprocess"] = model_postprocess(load_model(str(model)).meta).describe()
     return {**row, "finished": True,
             **scorecard(str(model), args.data_root, args.limit, threshold=args.threshold)}
 
@@ -254,6 +333,9 @@ def _run_line(run: dict) -> str:
     time = (f"{cost['epochs']} epochs, {cost['total_seconds'] / 3600:.2f} h" if cost
             else "no log.csv")
     time = f"cycle {run['cycle']} of the recipe; {time}" + (" in all" if run["cycle"] > 1 else "")
+    if run.get("after_training_choices"):
+        time += ("; then its working range and post-processing chosen on its validation "
+                 f"images (post-processing {run.get('postprocess') or 'none'})")
     scale = run.get("fov_range")
     scale = f", working FOV {scale[0]:.0f}-{scale[1]:.0f} px" if scale else ""
     cuts = ""
@@ -286,6 +368,14 @@ def parse_args(argv=None):
         sub.add_argument("--resume", action="store_true")
         _common(sub)
         sub.set_defaults(run=run)
+    fin = verbs.add_parser("finish")
+    fin.add_argument("--holdout", required=True, choices=TEST_SETS)
+    fin.add_argument("--config", type=Path, action="append",
+                     help="the recipe's cycles, as given to train (default: general's three)")
+    fin.add_argument("--cycles", type=int, default=0, help="as given to train")
+    add_dirty_option(fin)
+    _common(fin)
+    fin.set_defaults(run=cmd_finish)
     agg = verbs.add_parser("aggregate")
     agg.add_argument("--general", default="general",
                      help="the in-domain model (shipped name or checkpoint); '' to leave out")

@@ -123,6 +123,49 @@ def test_later_cycles_start_from_the_run_before_and_the_aggregate_scores_the_las
     assert "cycle 2 of the recipe; 2 epochs" in out.with_suffix(".md").read_text()
 
 
+def test_finish_gives_the_last_cycle_generals_choices_made_on_its_own_validation(
+        lodo, synthetic_root, tmp_path):
+    """finish on a real tiny two-cycle run: the working range's top is the one
+    working_scale.py chooses, the post-processing the one postprocess.py chooses (both
+    on the run's validation images, their results kept beside the model), the weights
+    are the last cycle's, and the aggregate then scores the finished model."""
+    from safetensors.torch import load_file
+
+    from retinaseg.checkpoint import load_checkpoint
+    from retinaseg.postprocess import model_postprocess
+
+    runs = tmp_path / "runs"
+    sets = [item for s in TINY for item in ("--set", s)]
+    chain = ["--holdout", "chase_db1", "--data-root", str(synthetic_root), "--runs-root",
+             str(runs), "--config", str(RECIPE), "--config",
+             str(RECIPE.with_name("general-restart.yaml"))]
+    with pytest.raises(SystemExit, match="last cycle has not finished"):
+        lodo.main(["finish", *chain, "--allow-dirty"])
+    assert lodo.main(["train", *chain, *sets]) == 0
+    assert lodo.main(["finish", *chain, "--allow-dirty"]) == 0
+    finished = runs / "lodo-chase_db1" / "finished"
+    scale = json.loads((finished / "working_scale.json").read_text())
+    cleanup = json.loads((finished / "postprocess.json").read_text())
+    last = runs / "lodo-chase_db1" / "cycle2" / "model.safetensors"
+    assert scale["model"] == str(last) and scale["chosen_high"] is not None
+    assert "test" not in cleanup  # chosen on validation images only, no test split read
+    bundle = load_checkpoint(finished / "model.safetensors", for_inference=False)
+    assert model_postprocess(bundle.meta).describe() == cleanup["chosen"]
+    assert bundle.meta.fov_range[1] <= scale["chosen_high"]  # narrowed only to what training saw
+    weights, trained = load_file(finished / "model.safetensors"), load_file(last)
+    assert all(torch.equal(weights[k], trained[k]) for k in trained)
+    assert not (finished / "scaled.safetensors").exists()
+    assert lodo.final_run_dir(runs, "chase_db1") == finished
+    out = tmp_path / "lodo"
+    assert lodo.main(["aggregate", "--data-root", str(synthetic_root), "--runs-root", str(runs),
+                      "--general", "", "--limit", "1", "--out", str(out),
+                      "--allow-dirty"]) == 0
+    (row,) = [r for r in json.loads(out.with_suffix(".json").read_text())["runs"] if r["finished"]]
+    assert row["cycle"] == 2 and row["after_training_choices"]
+    assert row["checkpoint_sha256"] == bundle.sha256
+    assert f"post-processing {cleanup['chosen']}" in out.with_suffix(".md").read_text()
+
+
 def _evaluate(model: Path, name: str, root: Path, limit: int) -> dict:
     from retinaseg.data import load_dataset
     from retinaseg.evaluate import evaluate_model
