@@ -93,28 +93,31 @@ def cycle_dir(runs_root: Path, holdout: str, cycle: int) -> Path:
     return folder if cycle == 1 else folder / f"cycle{cycle}"
 
 
+def later_cycles(runs_root: Path, holdout: str) -> list[int]:
+    """The numbers of a hold-out run's ``cycleN`` folders (2 and up), in order."""
+    names = (p.name[len("cycle"):] for p in run_dir(runs_root, holdout).glob("cycle*"))
+    return sorted(int(n) for n in names if n.isdigit())
+
+
 def final_run_dir(runs_root: Path, holdout: str) -> Path:
     """The folder of a hold-out run's finished model (``finish``), else of its latest
     finished cycle, else cycle 1's."""
     folder = run_dir(runs_root, holdout)
     if (folder / FINISHED / "model.safetensors").is_file():
         return folder / FINISHED
-    later = sorted((int(p.name[len("cycle"):]) for p in folder.glob("cycle*")
-                    if p.name[len("cycle"):].isdigit()), reverse=True)
-    for cycle in later:
+    for cycle in reversed(later_cycles(runs_root, holdout)):
         if (cycle_dir(runs_root, holdout, cycle) / "model.safetensors").is_file():
             return cycle_dir(runs_root, holdout, cycle)
     return folder
 
 
-def cycle_of(folder: Path) -> int:
+def cycle_of(runs_root: Path, holdout: str, folder: Path) -> int:
     """The training cycle a run folder holds (``finish``'s: the last one there is)."""
-    folder = Path(folder)
+    if folder == run_dir(runs_root, holdout):
+        return 1
     if folder.name == FINISHED:
-        later = [cycle_of(p) for p in folder.parent.glob("cycle*") if p.name[5:].isdigit()]
-        return max(later, default=1)
-    name = folder.name
-    return int(name[len("cycle"):]) if name.startswith("cycle") and name[5:].isdigit() else 1
+        return max(later_cycles(runs_root, holdout), default=1)
+    return int(folder.name[len("cycle"):])
 
 
 def recipe_cycles(args) -> list[Path]:
@@ -171,10 +174,9 @@ def cmd_finish(args) -> int:
     out = run_dir(args.runs_root, args.holdout) / FINISHED
     out.mkdir(exist_ok=True)
     config = last / "config.yaml"
-    fov_range = [f"data.fov_range={json.dumps(widened_range(args, last, out))}"]
-    scaled = out / "scaled.safetensors"  # at the chosen range, before the post-processing
     calibrate = ["calibrate", "--config", str(config), "--data-root", str(args.data_root),
-                 *(item for entry in fov_range for item in ("--set", entry))]
+                 "--set", f"data.fov_range={json.dumps(widened_range(args, last, out))}"]
+    scaled = out / "scaled.safetensors"  # at the chosen range, before the post-processing
     status = retinaseg([*calibrate, "--model", str(last / "model.safetensors"), "--out", str(scaled)])
     if status:
         return status
@@ -182,7 +184,8 @@ def cmd_finish(args) -> int:
     status = retinaseg([*calibrate, "--model", str(scaled), *cleanup,
                         "--out", str(out / "model.safetensors")])
     scaled.unlink()
-    (out / "config.yaml").write_bytes(config.read_bytes())  # what the benchmarks read beside it
+    if not status:  # the benchmarks read the run's config beside its model
+        (out / "config.yaml").write_bytes(config.read_bytes())
     return status
 
 
@@ -215,9 +218,8 @@ def chosen_postprocess(args, model: Path, out: Path) -> list[str]:
     setting = parse_postprocess(result["chosen"])
     if setting.is_none:
         return ["--no-postprocess"]
-    flags = {"min_component": "--min-component", "fill_holes": "--fill-holes",
-             "hysteresis": "--hysteresis"}
-    return [item for key, value in setting.to_dict().items() for item in (flags[key], repr(value))]
+    return [item for key, value in setting.to_dict().items()  # min_component: --min-component
+            for item in ("--" + key.replace("_", "-"), repr(value))]
 
 
 def holdout_row(args, holdout: str) -> dict:
@@ -227,10 +229,11 @@ def holdout_row(args, holdout: str) -> dict:
     shown = folder.resolve()
     row = {"holdout": holdout,  # the tree's own runs by their path in it, as committed
            "run_dir": str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else folder),
-           "cycle": cycle_of(folder), "after_training_choices": folder.name == FINISHED}
+           "cycle": cycle_of(args.runs_root, holdout, folder),
+           "after_training_choices": folder.name == FINISHED}
     if not model.is_file():
         return {**row, "finished": False, "epochs_done": _epochs_done(folder)}
-    row["training"] = cycles_cost(args.runs_root, holdout, cycle_of(folder))
+    row["training"] = cycles_cost(args.runs_root, holdout, row["cycle"])
     if row["after_training_choices"]:
         from retinaseg.postprocess import model_postprocess
         from retinaseg.pretrained import load_model
@@ -305,8 +308,8 @@ def markdown(result: dict) -> str:
              "`general-restart.yaml` and `general-cycle3.yaml`, each cycle from the one "
              "before's weights) trained on two of the three datasets' training splits "
              "(`benchmarks/lodo.py train --holdout NAME`), each run scored at its latest "
-             "finished cycle, its best epoch and threshold chosen on the validation images of those two only; tested "
-             "on every test split as `retinaseg evaluate` loads it (native resolution, HRF "
+             "finished cycle (or `finish`'s model), its best epoch and threshold chosen on the "
+             "validation images of those two only; tested on every test split as `retinaseg evaluate` loads it (native resolution, HRF "
              "at 3504x2336), pooled inside the FOV; bold: the dataset the run never saw",
              f"- target: F1 >= {TARGET_F1} on each held-out dataset; met: "
              f"{met or 'no run finished'}"]
@@ -357,22 +360,14 @@ def parse_args(argv=None):
     verbs = parser.add_subparsers(dest="verb", required=True)
     for verb, run in (("command", cmd_command), ("train", cmd_train)):
         sub = verbs.add_parser(verb)
-        sub.add_argument("--holdout", required=True, choices=TEST_SETS)
-        sub.add_argument("--config", type=Path, action="append",
-                         help="a cycle's recipe, once per cycle, in order (default: "
-                              "general's three)")
-        sub.add_argument("--cycles", type=int, default=0,
-                         help="only the first N cycles (default: all)")
+        _recipe_options(sub)
         sub.add_argument("--set", action="append", metavar="KEY=VALUE",
                          help="further overrides, after the hold-out's")
         sub.add_argument("--resume", action="store_true")
         _common(sub)
         sub.set_defaults(run=run)
     fin = verbs.add_parser("finish")
-    fin.add_argument("--holdout", required=True, choices=TEST_SETS)
-    fin.add_argument("--config", type=Path, action="append",
-                     help="the recipe's cycles, as given to train (default: general's three)")
-    fin.add_argument("--cycles", type=int, default=0, help="as given to train")
+    _recipe_options(fin)
     add_dirty_option(fin)
     _common(fin)
     fin.set_defaults(run=cmd_finish)
@@ -388,6 +383,16 @@ def parse_args(argv=None):
     _common(agg)
     agg.set_defaults(run=cmd_aggregate)
     return parser.parse_args(argv)
+
+
+def _recipe_options(parser) -> None:
+    """Which run and which cycles of which recipe: the same for train and finish."""
+    parser.add_argument("--holdout", required=True, choices=TEST_SETS)
+    parser.add_argument("--config", type=Path, action="append",
+                        help="a cycle's recipe, once per cycle, in order (default: "
+                             "general's three)")
+    parser.add_argument("--cycles", type=int, default=0,
+                        help="only the first N cycles (default: all)")
 
 
 def _common(parser) -> None:

@@ -106,6 +106,21 @@ def test_a_model_that_cannot_scale_by_calibre_is_refused(two_camera_model, photo
         segment_photo(bundle, photo.image, quality_check=False, scale="vessels")
 
 
+def _validation_calibers(bundle, root) -> dict[str, list[float]]:
+    """What calibrate measures, computed directly: each validation photo's calibre at
+    its working scale, segmented as segment does by default, by dataset."""
+    calibers: dict[str, list[float]] = {}
+    for entry in bundle.meta.extra["val_ids"]:
+        dataset, image_id = entry.split(":", 1)
+        split = load_dataset(dataset, "train", str(root))
+        split.files = [f for f in split.files if f.id == image_id]
+        (sample,) = list(split)
+        first = segment_at_scale(bundle, sample.image, sample.fov)
+        calibers.setdefault(dataset, []).append(
+            working_caliber(first.mask, sample.fov, first.fov_width))
+    return calibers
+
+
 @pytest.fixture(scope="module")
 def calibrated(two_camera_model, synthetic_root, tmp_path_factory):
     out = tmp_path_factory.mktemp("calibrated") / "model.safetensors"
@@ -118,15 +133,7 @@ def calibrated(two_camera_model, synthetic_root, tmp_path_factory):
 def test_calibrate_measures_the_reference_on_the_validation_photos(calibrated, synthetic_root):
     bundle = load_checkpoint(calibrated, for_inference=False)  # as calibrate held it
     assert bundle.meta.caliber_px > 0
-    calibers: dict[str, list[float]] = {}
-    for entry in bundle.meta.extra["val_ids"]:
-        dataset, image_id = entry.split(":", 1)
-        split = load_dataset(dataset, "train", str(synthetic_root))
-        split.files = [f for f in split.files if f.id == image_id]
-        (sample,) = list(split)
-        first = segment_at_scale(bundle, sample.image, sample.fov)
-        calibers.setdefault(dataset, []).append(
-            working_caliber(first.mask, sample.fov, first.fov_width))
+    calibers = _validation_calibers(bundle, synthetic_root)
     assert calibers  # one group per dataset among the validation photos
     assert bundle.meta.caliber_px == pytest.approx(reference_caliber(calibers), abs=1e-4)
     assert bundle.meta.caliber_band == pytest.approx(caliber_band(calibers), abs=1e-4)
@@ -156,15 +163,7 @@ def test_calibrate_stores_a_post_processing_and_measures_the_calibre_under_it(
         done.mask, postprocess_mask(raw.prob, raw.cut, photo.fov, Postprocess(min_component=400)))
     assert done.mask.sum() < raw.mask.sum()  # the filter removed something here
     # the calibre is measured under it (the reference moves with the setting)
-    calibers: dict[str, list[float]] = {}
-    for entry in bundle.meta.extra["val_ids"]:
-        dataset, image_id = entry.split(":", 1)
-        split = load_dataset(dataset, "train", str(synthetic_root))
-        split.files = [f for f in split.files if f.id == image_id]
-        (sample,) = list(split)
-        first = segment_at_scale(bundle, sample.image, sample.fov)
-        calibers.setdefault(dataset, []).append(
-            working_caliber(first.mask, sample.fov, first.fov_width))
+    calibers = _validation_calibers(bundle, synthetic_root)
     assert bundle.meta.caliber_px == pytest.approx(reference_caliber(calibers), abs=1e-4)
     # --no-postprocess: the default becomes none again
     undone = tmp_path / "undone.safetensors"
