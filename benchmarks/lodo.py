@@ -32,7 +32,9 @@ beside both benchmarks' results. The weights are the last cycle's.
 finished cycle, which the table names) and the
 in-domain ``--general`` model scored on the DRIVE, CHASE_DB1 and HRF test sets by
 benchmarks/general_model.py's scorecard (native resolution, inside the FOV,
-pooled, each model's own validation threshold); unfinished runs are listed, not
+pooled, each model's own rule: a run finished with general's recipe cuts each photo at
+its Otsu threshold, as ``general`` does; ``--threshold validated`` cuts every model's
+photos at its own validated threshold instead); unfinished runs are listed, not
 scored. Beside them the COD row (Galdran et al., Sci Rep 2022: a U-Net trained on
 all the other public sets, tested on the unseen one). Writes
 benchmarks/results/lodo.{md,json} (``--out``).
@@ -240,7 +242,8 @@ def holdout_row(args, holdout: str) -> dict:
 
         row["postprocess"] = model_postprocess(load_model(str(model)).meta).describe()
     return {**row, "finished": True,
-            **scorecard(str(model), args.data_root, args.limit, threshold=args.threshold)}
+            **scorecard(str(model), args.data_root, args.limit,
+                        threshold=model_cut(str(model), args.threshold))}
 
 
 def cycles_cost(runs_root: Path, holdout: str, cycles: int) -> dict | None:
@@ -262,10 +265,30 @@ def _epochs_done(folder: Path) -> int:
         return 0
 
 
+VALIDATED = "validated"
+
+
+def aggregate_threshold(value: str):
+    """``--threshold``: ``validated`` (each model's own validated threshold, whatever
+    its default rule) or what ``retinaseg evaluate --threshold`` takes."""
+    return VALIDATED if value.strip().lower() == VALIDATED else parse_threshold(value)
+
+
+def model_cut(model: str, threshold):
+    """The ``threshold`` scorecard gets for ``model``: its validated number for
+    ``validated`` (a model whose default is the Otsu cut still carries it)."""
+    if threshold != VALIDATED:
+        return threshold
+    from retinaseg.pretrained import load_model
+
+    return float(load_model(model).meta.threshold)
+
+
 def aggregate(args) -> dict:
     result = clean_provenance(ROOT, args.allow_dirty)
     rows = [holdout_row(args, holdout) for holdout in TEST_SETS]
-    general = (scorecard(args.general, args.data_root, args.limit, threshold=args.threshold)
+    general = (scorecard(args.general, args.data_root, args.limit,
+                         threshold=model_cut(args.general, args.threshold))
                if args.general else None)
     held_out = {r["holdout"]: r["test_sets"][r["holdout"]]["f1"] for r in rows if r["finished"]}
     result.update(limit=args.limit, threshold=args.threshold, runs=rows, general=general, cod_f1=COD_F1,
@@ -317,6 +340,10 @@ def markdown(result: dict) -> str:
         lines.append("- **every photo cut at the Otsu threshold of its own FOV probabilities** "
                      "(`--threshold otsu`, the rule `benchmarks/threshold_rule.py` chose on the "
                      "unseen datasets' training splits), not at the validated threshold")
+    elif result.get("threshold") == VALIDATED:
+        lines.append("- **every photo cut at its model's validated threshold** (`--threshold "
+                     "validated`: chosen on the model's validation images; a model whose default "
+                     "is the Otsu cut still carries it)")
     elif result.get("threshold") is not None:
         lines.append(f"- **every photo cut at {result['threshold']}** (`--threshold`)")
     if result["limit"]:
@@ -375,9 +402,9 @@ def parse_args(argv=None):
     agg.add_argument("--general", default="general",
                      help="the in-domain model (shipped name or checkpoint); '' to leave out")
     agg.add_argument("--limit", type=int, default=0, help="first N images of each test set")
-    agg.add_argument("--threshold", type=parse_threshold, metavar="{NUMBER,otsu}",
-                     help="cut every model's photos so, e.g. otsu (default: each model's own "
-                          "rule, its validated threshold)")
+    agg.add_argument("--threshold", type=aggregate_threshold, metavar="{NUMBER,otsu,validated}",
+                     help="cut every model's photos so: otsu, validated (each model's own "
+                          "validated threshold) or a number (default: each model's own rule)")
     agg.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "lodo"))
     add_dirty_option(agg)
     _common(agg)

@@ -296,3 +296,16 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
     assert row["ceiling"]["f1"] >= max(row["unseen_f1"]["pooled"], row["unseen_f1"]["per_dataset"])
     text = out.with_suffix(".md").read_text()
     assert "| chase_db1 | 2 |" in text and "- command: `python " in text
+
+
+def test_validated_cuts_each_model_at_its_own_validated_threshold_whatever_its_rule(
+        lodo, tiny_model):
+    from retinaseg.pretrained import load_model
+
+    assert lodo.aggregate_threshold("Validated") == lodo.VALIDATED
+    assert lodo.aggregate_threshold("otsu") == "otsu"
+    assert lodo.aggregate_threshold("0.4") == 0.4
+    meta = load_model(str(tiny_model)).meta
+    assert lodo.model_cut(str(tiny_model), lodo.VALIDATED) == pytest.approx(float(meta.threshold))
+    assert lodo.model_cut(str(tiny_model), "otsu") == "otsu"
+    assert lodo.model_cut(str(tiny_model), None) is None  # the model's own rule
