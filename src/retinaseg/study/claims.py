@@ -13,18 +13,24 @@ def claim(folder: Path) -> bool:
     """Take ``folder``'s run for this process; False while a live process holds it."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / CLAIM_FILE
-    for _ in range(2):  # a second try after clearing a dead process's claim
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            if claim_is_live(path):
-                return False
-            path.unlink(missing_ok=True)
-            continue
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"host": socket.gethostname(), "pid": os.getpid()}, handle)
-        return True
-    return False
+    # The claim is written whole beside it, then linked into place (atomic, and
+    # refused if one exists): another process never reads a half-written claim and
+    # takes it for a dead one's.
+    draft = folder / f"{CLAIM_FILE}.{socket.gethostname()}.{os.getpid()}"
+    draft.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
+    try:
+        for _ in range(2):  # a second try after clearing a dead process's claim
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                if claim_is_live(path):
+                    return False
+                path.unlink(missing_ok=True)
+                continue
+            return True
+        return False
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 def claim_is_live(path: Path) -> bool:
