@@ -15,6 +15,7 @@ from retinaseg.caliber import (band_pass_width, caliber_band, caliber_fov_width,
                                reference_caliber, second_pass_width, working_caliber)
 from retinaseg.checkpoint import load_checkpoint
 from retinaseg.cli import main
+from retinaseg.cut import OTSU, image_cut
 from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError
 from retinaseg.inference import predict_probabilities, working_fov_width
@@ -42,8 +43,24 @@ def test_second_pass_runs_at_the_width_the_calibre_asks_for(two_camera_model, ph
     done = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
                          scale="caliber")
     assert done.fov_width == pytest.approx(1.5 * width)
-    expected = predict_probabilities(bundle, photo.image, done.fov, fov_width=1.5 * width)
-    np.testing.assert_array_equal(done.prob, expected)
+    first = predict_probabilities(bundle, photo.image, done.fov)
+    second = predict_probabilities(bundle, photo.image, done.fov, fov_width=1.5 * width)
+    assert not np.array_equal(first, second)
+    np.testing.assert_allclose(done.prob, (first + second) / 2, atol=1e-6)
+
+
+def test_caliber_cuts_the_mean_of_both_passes_as_one_map(two_camera_model, photo):
+    """The two-scale ensemble is cut at its own Otsu threshold and cleaned once: the
+    mask is that of the averaged map, not of either pass."""
+    bundle = load_model(str(two_camera_model))
+    width, caliber = _first_caliber(bundle, photo)
+    bundle.meta.caliber_px = 1.5 * caliber
+    done = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
+                         threshold="otsu", postprocess="none", scale="caliber")
+    inside = done.prob[done.fov]
+    assert done.cut == pytest.approx(image_cut(OTSU, done.prob, done.fov, bundle.meta.threshold))
+    np.testing.assert_array_equal(done.mask[done.fov], inside >= done.cut)
+    assert not done.mask[~done.fov].any()
 
 
 def test_a_photo_already_at_the_reference_is_segmented_once(two_camera_model, photo):

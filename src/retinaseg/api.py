@@ -117,10 +117,11 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
         scale: how the working scale is chosen: ``"fov"`` (None; by the photo's
             FOV width), ``"caliber"`` (then again where the first segmentation's
             wide vessels come out wider or narrower than on the model's validation
-            photos: for a camera the model never saw) or ``"band"`` (again only
-            where they lie outside the range of its validation datasets;
+            photos, and the mean of both passes' probabilities cut: for a camera
+            the model never saw) or ``"band"`` (again only where they lie outside
+            the range of its validation datasets, the second pass kept;
             :mod:`retinaseg.caliber`). ``result.fov_width`` is the FOV width the
-            kept pass worked at.
+            last pass worked at.
     """
     bundle = _bundle_on(model, device)
     setting = resolve_postprocess(bundle.meta, postprocess)

@@ -432,8 +432,9 @@ def _model_options(parser) -> None:
     parser.add_argument("--scale", type=_scale_rule, metavar="{fov,caliber,band}",
                         help="how each photo's working scale is chosen: fov (by its FOV "
                              "width; the default), caliber (then again where its wide vessels "
-                             "come out wider or narrower than on the model's validation photos: "
-                             "for a camera the model never saw; up to twice the time) or band "
+                             "come out wider or narrower than on the model's validation photos, "
+                             "the two maps averaged: for a camera the model never saw; up to "
+                             "twice the time) or band "
                              "(again only where they lie outside the range of its validation "
                              "datasets); see README 'Working scale'")
     parser.add_argument("--device", default="auto", type=_device_name,

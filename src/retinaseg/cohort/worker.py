@@ -204,7 +204,7 @@ def job_threshold(spec: JobSpec, bundle) -> float | str:
 
 
 def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
-    """The FOV width and the factor the kept pass resampled the photo by."""
+    """The FOV width and the factor the last pass resampled the photo by."""
     from ..data.fov import fov_diameter
     from ..inference import working_scale
 
