@@ -69,7 +69,8 @@ from retinaseg.metrics.counts import count_pixels
 from retinaseg.postprocess import model_postprocess, postprocess_mask
 from retinaseg.pretrained import load_model
 from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
+                             write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -196,17 +197,11 @@ def measure_run(model_path: str, holdout: str | None, data_root: str,
         rows.append({"group": "unseen", "dataset": holdout, **score_group(model, unseen)})
     rows += [{"group": "validation", "dataset": name, **score_group(model, samples, firsts[name])}
              for name, samples in validation.items()]
-    print(f"{_shown(model_path)}: reference {model.reference:.2f} px; " + "; ".join(
+    print(f"{shown_path(model_path, ROOT)}: reference {model.reference:.2f} px; " + "; ".join(
         f"{r['dataset']} F1 {r['fov_f1']:.4f} -> {r['caliber_f1']:.4f}" for r in rows), flush=True)
-    return {"run": _shown(model_path), "holdout": holdout, "trained_range": model.trained_range,
+    return {"run": shown_path(model_path, ROOT), "holdout": holdout, "trained_range": model.trained_range,
             "validation_calibers": calibers, "reference_caliber_px": model.reference,
             "band_px": list(model.band), "rows": rows}
-
-
-def _shown(model_path: str) -> str:
-    """A checkpoint inside the repository by its relative path; a shipped name as is."""
-    path = Path(model_path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(model_path)
 
 
 def manual_calibers(data_root: str) -> dict:

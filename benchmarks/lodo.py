@@ -56,7 +56,7 @@ from retinaseg.config import read_yaml  # noqa: E402
 from retinaseg.cut import parse_threshold  # noqa: E402
 from retinaseg.tables import markdown_table  # noqa: E402
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
-                             write_result)
+                             shown_path, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 FINISHED = "finished"  # a run's model after finish, beside its cycles
@@ -215,7 +215,9 @@ def chosen_postprocess(args, model: Path, out: Path) -> list[str]:
     options = argparse.Namespace(model=str(model), data_root=str(args.data_root), cache=None,
                                  no_test=True, test_images=0, allow_dirty=args.allow_dirty)
     result = postprocess_benchmark.run(options)
-    result["model"] = str(model.with_name("model.safetensors"))  # the file that ships it
+    # The sweep read the re-scaled weights (deleted below); name the file that ships them.
+    result["measured_on"] = result["model"]
+    result["model"] = shown_path(model.with_name("model.safetensors"), ROOT)
     write_result(out / "postprocess", result, postprocess_benchmark.markdown(result))
     setting = parse_postprocess(result["chosen"])
     if setting.is_none:
@@ -228,9 +230,8 @@ def holdout_row(args, holdout: str) -> dict:
     """A held-out run scored on every test set, or marked unfinished."""
     folder = final_run_dir(args.runs_root, holdout)
     model = folder / "model.safetensors"
-    shown = folder.resolve()
     row = {"holdout": holdout,  # the tree's own runs by their path in it, as committed
-           "run_dir": str(shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else folder),
+           "run_dir": shown_path(folder, ROOT),
            "cycle": cycle_of(args.runs_root, holdout, folder),
            "after_training_choices": folder.name == FINISHED}
     if not model.is_file():

@@ -45,7 +45,8 @@ from retinaseg.pretrained import load_model  # noqa: E402
 from retinaseg.tables import markdown_table  # noqa: E402
 from retinaseg.topology import (TopologyCounts, topology_counts, topology_scores,  # noqa: E402
                                 truth_reference)
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result  # noqa: E402
+from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
+                             shown_path, write_result)
 
 F1_TOLERANCE = 0.002
 MIN_CLDICE_GAIN = 0.002
@@ -155,10 +156,18 @@ def table(scores: dict, groups: list[str], base_key: str = "none") -> str:
     return markdown_table(header, rows, "l" + "r" * (3 * len(groups)))
 
 
+def _measured_file(result: dict) -> str:
+    """Where the sweep read other weights than the named model's file (a hold-out run's
+    finish measures them before the chosen setting is written in), which they were."""
+    measured = result.get("measured_on")
+    return f"measured as `{measured}` before the setting was written into it, " if measured else ""
+
+
 def markdown(result: dict) -> str:
     val, groups = result["validation"], result["groups"]
     lines = [f"# Mask post-processing for {result['model']}", "", provenance_markdown(result),
-             f"- model: `{result['model']}` (sha256 {result['model_sha256'][:12]}), threshold "
+             f"- model: `{result['model']}` ({_measured_file(result)}sha256 "
+             f"{result['model_sha256'][:12]}), threshold "
              f"{result['threshold']:.4f} ({result['threshold_source']}), TTA {result['tta']}",
              f"- validation images: {', '.join(result['val_ids'])} (training-split images held "
              f"out of this model's training)",
@@ -188,7 +197,7 @@ def run(args) -> dict:
     settings = settings_for(bundle.meta.threshold)
     validation = list(model_samples(bundle, "train", args.data_root, val_only=True))
     groups = list(dict.fromkeys(name for name, _ in validation)) + ["all"]
-    result.update(model=args.model, model_sha256=bundle.sha256, threshold=bundle.meta.threshold,
+    result.update(model=shown_path(args.model, ROOT), model_sha256=bundle.sha256, threshold=bundle.meta.threshold,
                   threshold_source=bundle.meta.threshold_source, tta=model_tta(bundle, None),
                   val_ids=[f"{n}:{s.id}" for n, s in validation], groups=groups, rule=RULE,
                   grid=[s.describe() for s in settings])

@@ -22,7 +22,8 @@ from PIL import Image
 from retinaseg.overlays import mask_image, probability_overlay, thumbnail
 from retinaseg.pretrained import load_model
 from retinaseg.segment import sample_image, segment_photo
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
+                             write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = 8  # white pixels between the panels
@@ -78,9 +79,7 @@ def main(argv=None) -> int:
     picture, facts = panels(args.model, args.panel)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(picture).save(args.out, optimize=True)
-    shown = args.out.resolve()
-    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
-    result.update(facts, picture=str(shown), panel=args.panel)
+    result.update(facts, picture=shown_path(args.out, ROOT), panel=args.panel)
     write_result(args.result, result, markdown(result))
     return 0
 

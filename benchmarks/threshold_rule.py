@@ -56,7 +56,8 @@ from retinaseg.metrics.counts import count_pixels
 from retinaseg.pretrained import load_model
 from retinaseg.tables import markdown_table
 from retinaseg.train.data import load_training_data
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
+                             write_result)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # lodo, beside this file
 from lodo import final_run_dir  # noqa: E402
@@ -193,7 +194,7 @@ def holdout_row(run: Path, holdout: str, data_root: str, limit: int) -> dict:
     ceiling_threshold, ceiling_f1 = unseen.histogram.best_threshold("f1")
     seen_scores = {name: s.scores(thresholds, anchor) for name, s in seen.items()}
     outcomes = unseen.outcomes(thresholds, anchor)
-    return {"holdout": holdout, "run": _shown(run), "model_threshold": bundle.meta.threshold,
+    return {"holdout": holdout, "run": shown_path(run, ROOT), "model_threshold": bundle.meta.threshold,
             "thresholds": thresholds, "validation_otsu": anchor, "unseen_images": unseen.images,
             "unseen_f1": {rule: o["f1"] for rule, o in outcomes.items()},
             "unseen_area": {rule: {k: o[k] for k in ("area_ratio", "area_icc")}
@@ -207,10 +208,6 @@ def holdout_row(run: Path, holdout: str, data_root: str, limit: int) -> dict:
 
 def _spread(values: list[float]) -> dict[str, float]:
     return {"min": min(values), "median": float(np.median(values)), "max": max(values)}
-
-
-def _shown(path: Path) -> str:
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def measure(args) -> dict:

@@ -45,7 +45,8 @@ from retinaseg.metrics.counts import count_pixels
 from retinaseg.postprocess import model_postprocess, postprocess_mask
 from retinaseg.pretrained import load_model
 from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
+                             write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HIGHS = (1280.0, 1536.0, 1792.0, 2048.0, 2560.0)
@@ -129,7 +130,7 @@ def measure(args) -> dict:
                                               for name, row in rows[high].items()), flush=True)
     chosen = choose_high(rows, args.tolerance) if not args.images else None
     result.update({
-        "model": args.model, "sha256": bundle.sha256, "rule": describe_rule(rule_of(None, bundle.meta)),
+        "model": shown_path(args.model, ROOT), "sha256": bundle.sha256, "rule": describe_rule(rule_of(None, bundle.meta)),
         "postprocess": bundle.meta.postprocess, "low": low, "trained_high": trained_high,
         "images": args.images or ["validation"],
         "image_counts": {name: len(samples) for name, samples in groups.items()},

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from retinaseg.utils import provenance, provenance_markdown
+from retinaseg.utils import provenance, provenance_markdown, shown_path
 
 TABULATE = Path(__file__).resolve().parents[1] / "benchmarks" / "tabulate_runs.py"
 
@@ -27,6 +27,15 @@ def _run(folder: Path, lr: float, aucs: list[float], time_column: str) -> Path:
     (folder / "log.csv").write_text("epoch,lr,train_loss,val_auc_roc,val_f1,val_threshold,"
                                     f"{time_column}\n" + "\n".join(rows) + "\n")
     return folder
+
+
+def test_result_files_name_a_file_in_the_tree_by_its_path_in_it(tmp_path):
+    root = tmp_path / "repo"
+    (root / "runs").mkdir(parents=True)
+    assert shown_path(root / "runs" / "model.safetensors", root) == "runs/model.safetensors"
+    assert shown_path(str(root / "runs" / ".." / "x.md"), root) == "x.md"
+    assert shown_path(tmp_path / "elsewhere.safetensors", root) == str(tmp_path / "elsewhere.safetensors")
+    assert shown_path("general", root) == "general"  # a shipped model's name, as given
 
 
 # "seconds": the cumulative time's name in logs written before epoch_seconds

@@ -149,6 +149,10 @@ def test_finish_gives_the_last_cycle_generals_choices_made_on_its_own_validation
     last = runs / "lodo-chase_db1" / "cycle2" / "model.safetensors"
     assert scale["model"] == str(last) and scale["chosen_high"] is not None
     assert "test" not in cleanup  # chosen on validation images only, no test split read
+    # named by the file that ships the setting, with the re-scaled weights it read
+    assert cleanup["model"] == str(finished / "model.safetensors")
+    assert Path(cleanup["measured_on"]).name == "scaled.safetensors"
+    assert "measured as" in (finished / "postprocess.md").read_text()
     bundle = load_checkpoint(finished / "model.safetensors", for_inference=False)
     assert model_postprocess(bundle.meta).describe() == cleanup["chosen"]
     assert bundle.meta.fov_range[1] <= scale["chosen_high"]  # narrowed only to what training saw

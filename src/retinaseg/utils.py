@@ -113,6 +113,15 @@ def provenance_markdown(result: dict) -> str:
             f"torch {machine['torch']}\n")
 
 
+def shown_path(path, root) -> str:
+    """How a result file names ``path``: by its path relative to the repository at
+    ``root`` when it lies inside it (so the file reads the same on every machine), else
+    as given (a shipped model's name, a user's folder)."""
+    resolved = Path(path).resolve()
+    root = Path(root).resolve()
+    return str(resolved.relative_to(root)) if resolved.is_relative_to(root) else str(path)
+
+
 def write_result(stem, result: dict, markdown: str) -> None:
     """``stem.json`` and ``stem.md`` of a benchmark, and the Markdown on stdout."""
     stem = Path(stem)
