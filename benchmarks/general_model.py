@@ -33,6 +33,7 @@ import numpy as np
 from retinaseg.cut import describe_rule, parse_threshold, rule_of
 from retinaseg.data import load_dataset
 from retinaseg.evaluate import EvalOptions, evaluate_model
+from retinaseg.inference import check_tta, model_tta
 from retinaseg.measure import measure_vessels
 from retinaseg.pretrained import load_model
 from retinaseg.tables import markdown_table
@@ -92,13 +93,15 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
 
-def score_test_set(bundle, name: str, data_root, limit: int = 0, threshold=None) -> dict:
+def score_test_set(bundle, name: str, data_root, limit: int = 0, threshold=None,
+                   tta: str | None = None) -> dict:
     """One model on one test split: the pooled scores, vessel measures and provenance.
-    ``threshold``: a number, ``otsu`` or None (the model's own rule), as ``--threshold``."""
+    ``threshold``: a number, ``otsu`` or None (the model's own rule), as ``--threshold``;
+    ``tta``: a test-time augmentation, None for the model's own, as ``--tta``."""
     data = load_dataset(name, "test", data_root)
     data = data[:limit] if limit else data
     vessels = VesselComparison(bundle.meta.threshold)
-    result = evaluate_model(bundle, data, EvalOptions(threshold, topology=True),
+    result = evaluate_model(bundle, data, EvalOptions(threshold, tta, topology=True),
                             on_image=vessels)
     pooled = {k: result.pooled[k] for k in SCORES if k in result.pooled}
     pooled["cldice"] = result.topology["cldice"]
@@ -115,20 +118,22 @@ def verdict(name: str, row: dict) -> dict:
     return checks
 
 
-def scorecard(model: str, data_root, limit: int = 0, sets=TEST_SETS, threshold=None) -> dict:
+def scorecard(model: str, data_root, limit: int = 0, sets=TEST_SETS, threshold=None,
+              tta: str | None = None) -> dict:
     """``model`` (a shipped name or a checkpoint path) on every test set of ``sets``, its
-    photos cut as ``threshold`` says (None: the model's own rule)."""
+    photos cut as ``threshold`` says (None: the model's own rule), predicted under ``tta``
+    (None: the model's own)."""
     bundle = load_model(model)
     rows = {}
     for name in sets:
-        row = score_test_set(bundle, name, data_root, limit, threshold)
+        row = score_test_set(bundle, name, data_root, limit, threshold, tta)
         rows[name] = {**row, "targets": verdict(name, row)}
         print(f"{model} on {name}: F1 {row['f1']:.4f} AUC {row['auc_roc']:.4f} "
               f"area ratio {row['area_ratio']:.3f}", file=sys.stderr, flush=True)
     return {"model": model, "checkpoint_sha256": bundle.sha256,
             "trained_on": bundle.meta.trained_on, "threshold": bundle.meta.threshold,
             "threshold_source": bundle.meta.threshold_source,
-            "threshold_rule": rule_name(bundle, threshold),
+            "threshold_rule": rule_name(bundle, threshold), "tta": model_tta(bundle, tta),
             "fov_range": list(bundle.meta.fov_range), "test_sets": rows}
 
 
@@ -195,7 +200,8 @@ def _model_line(model: dict) -> str:
                         for n, r in model["test_sets"].items())
     return (f"- `{model['model']}`: sha256 {model['checkpoint_sha256'][:12]}, trained on "
             f"{model['trained_on']}, threshold {model['threshold']:.4f} "
-            f"({model['threshold_source']}){_cut_note(model)}; seconds per image (prediction, under this "
+            f"({model['threshold_source']}){_cut_note(model)}, TTA {model.get('tta', 'none')}; "
+            f"seconds per image (prediction, under this "
             f"machine's load): {seconds}")
 
 
@@ -229,6 +235,9 @@ def parse_args(argv=None):
     parser.add_argument("--training-note", help="where and under what load it trained")
     parser.add_argument("--threshold", type=parse_threshold, metavar="{NUMBER,otsu}",
                         help="cut every model's photos so (default: each model's own rule)")
+    parser.add_argument("--tta", type=check_tta, metavar="{none,flip,flip+rot90,rot<K>}",
+                        help="predict every model's photos under this test-time augmentation "
+                             "(default: each model's own)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "general_model"))
     add_dirty_option(parser)
     return parser.parse_args(argv)
@@ -239,7 +248,8 @@ def main(argv=None) -> int:
     result = clean_provenance(ROOT, args.allow_dirty)
     cost = training_cost(args.run_dir) if args.run_dir else None  # a bad folder fails first
     result.update(limit=args.limit, training=cost, training_note=args.training_note,
-                  models=[scorecard(m, args.data_root, args.limit, threshold=args.threshold)
+                  models=[scorecard(m, args.data_root, args.limit, threshold=args.threshold,
+                                    tta=args.tta)
                           for m in args.model])
     write_result(args.out, result, markdown(result))
     return 0

@@ -313,3 +313,23 @@ def test_validated_cuts_each_model_at_its_own_validated_threshold_whatever_its_r
     assert lodo.model_cut(str(tiny_model), lodo.VALIDATED) == pytest.approx(float(meta.threshold))
     assert lodo.model_cut(str(tiny_model), "otsu") == "otsu"
     assert lodo.model_cut(str(tiny_model), None) is None  # the model's own rule
+
+
+def test_scorecard_predicts_under_the_tta_asked_for(tiny_model, synthetic_root):
+    """general_model.py --tta: every test set scored as evaluate scores it under that
+    test-time augmentation, and the result says which."""
+    from retinaseg.data import load_dataset
+    from retinaseg.evaluate import EvalOptions, evaluate_model
+    from retinaseg.pretrained import load_model
+
+    general_model = _benchmark("general_model")
+    card = general_model.scorecard(str(tiny_model), str(synthetic_root), limit=1,
+                                   sets=("drive",), tta="flip")
+    plain = general_model.scorecard(str(tiny_model), str(synthetic_root), limit=1,
+                                    sets=("drive",))
+    assert card["tta"] == "flip" and plain["tta"] == "none"
+    direct = evaluate_model(load_model(str(tiny_model)),
+                            load_dataset("drive", "test", str(synthetic_root))[:1],
+                            EvalOptions(tta="flip")).pooled
+    assert card["test_sets"]["drive"]["auc_roc"] == pytest.approx(direct["auc_roc"])
+    assert card["test_sets"]["drive"]["auc_roc"] != plain["test_sets"]["drive"]["auc_roc"]
