@@ -130,6 +130,33 @@ def test_a_dirty_commit_is_refused_unless_allowed_and_then_marked(tmp_path):
     assert "WARNING" in marked and "uncommitted" in marked
 
 
+def test_what_the_benchmarks_write_does_not_make_the_tree_dirty(tmp_path):
+    """A benchmark that writes several results (lodo.py finish: a run's working scale,
+    then its post-processing) must not refuse its own second step."""
+    import subprocess
+
+    from retinaseg.utils import BENCHMARK_OUTPUTS, git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    files = [tmp_path / folder / "run" / "result.md" for folder in BENCHMARK_OUTPUTS]
+    files.append(tmp_path / "src" / "code.py")
+    for path in files:
+        path.parent.mkdir(parents=True)
+        path.write_text("first\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "first")
+    assert not git_commit(tmp_path).endswith("-dirty")
+    for path in files[:-1]:
+        path.write_text("rewritten by a benchmark\n")
+    assert not git_commit(tmp_path).endswith("-dirty")
+    files[-1].write_text("changed code\n")
+    assert git_commit(tmp_path).endswith("-dirty")
+
+
 def test_cohort_benchmark_names_each_row_that_differs_between_two_tables():
     path = Path(__file__).resolve().parents[1] / "benchmarks" / "cohort_throughput.py"
     spec = importlib.util.spec_from_file_location("cohort_throughput", path)

@@ -53,17 +53,25 @@ def software_versions() -> dict:
     return versions
 
 
+# What the benchmarks write into the tree: their result files, and the leave-one-
+# dataset-out runs (weights, logs and the after-training choices' results, each
+# result naming the sha256 of the weights it read).
+BENCHMARK_OUTPUTS = ("benchmarks/results", "benchmarks/lodo_runs")
+
+
 def git_commit(path=".") -> str:
     """The commit of the working tree at ``path``, marked ``-dirty`` if modified.
 
-    Result files under ``benchmarks/results`` do not count: rewriting them is
-    what the benchmarks do, and a second benchmark run must not look dirty.
+    What the benchmarks write (:data:`BENCHMARK_OUTPUTS`) does not count: rewriting it
+    is what they do, and a second benchmark run, or a step of one that writes several
+    results, must not look dirty.
     """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True,
                                 text=True, check=True).stdout.strip()
+        excluded = [f":!{folder}" for folder in BENCHMARK_OUTPUTS]
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
-                                ".", ":!benchmarks/results"], cwd=path,
+                                ".", *excluded], cwd=path,
                                capture_output=True, text=True).stdout.strip()
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
@@ -87,7 +95,8 @@ def require_clean_commit(commit: str, allow_dirty: bool = False) -> str:
     name code that can be checked out. Benchmarks call this before any work."""
     if commit.endswith("-dirty") and not allow_dirty:
         raise SystemExit(f"refusing to record a result at {commit}: the tree has uncommitted "
-                         "changes outside benchmarks/results/. Commit them first, or pass "
+                         f"changes outside what the benchmarks write "
+                         f"({', '.join(BENCHMARK_OUTPUTS)}). Commit them first, or pass "
                          "--allow-dirty (the result file then says so in bold).")
     return commit
 
