@@ -31,7 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = [("unet", {"base_channels": 16, "depth": 4}),
           ("unet", {"base_channels": 32, "depth": 4}),
           ("convlstm-unet", {"base_channels": 16, "depth": 3}),
-          ("convlstm-unet", {"base_channels": 32, "depth": 3})]
+          ("convlstm-unet", {"base_channels": 32, "depth": 3}),
+          # two small U-Nets in a row, LWNet's kind of model (tens of thousands to a
+          # million parameters): is "lighter" faster on a CPU?
+          ("wnet", {"base_channels": 8, "depth": 3}),
+          ("wnet", {"base_channels": 8, "depth": 4})]
 
 
 def median_seconds(action, repeats: int) -> float:

@@ -6,6 +6,7 @@ from retinaseg import RetinasegError, create_model, list_models
 # Small kwargs per architecture, for speed; one missing here is built with its defaults.
 TINY = {
     "unet": {"base_channels": 4, "depth": 2},
+    "wnet": {"base_channels": 4, "depth": 2},
     "convlstm-unet": {"base_channels": 4, "depth": 2},
     "column-bilstm": {"hidden_size": 8},
     "deeplabv3plus": {"base_channels": 4, "blocks": [1, 1, 1, 1]},
@@ -100,3 +101,14 @@ def test_inference_refuses_a_module_without_the_contract():
 
     with pytest.raises(TypeError, match="SegmentationModel"):
         forward_logits(torch.nn.Conv2d(1, 1, 1), torch.zeros(1, 1, 8, 8))
+
+
+def test_wnet_second_unet_reads_the_photo_and_the_first_ones_probability():
+    model = create_model("wnet", in_channels=3, base_channels=4, depth=2).eval()
+    assert model.stride == 4 and model.second.in_channels == 4
+    x = torch.randn(1, 3, 16, 16)
+    with torch.no_grad():
+        before = model(x)
+        model.first.head.bias.add_(5.0)  # the first U-Net's map moves towards 1
+        after = model(x)
+    assert not torch.allclose(before, after)  # the first U-Net's map reaches the output

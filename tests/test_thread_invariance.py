@@ -35,6 +35,7 @@ ARCHITECTURES = [  # name, kwargs, input size: small, yet large enough for threa
     ("deeplabv3plus", {"base_channels": 16}, 128),
     ("vit-seg", {}, 128),
     ("column-bilstm", {}, 64),
+    ("wnet", {"base_channels": 8, "depth": 3}, 256),
 ]
 
 

@@ -17,6 +17,7 @@ ARCHITECTURES: dict[str, str] = {
     "deeplabv3plus": "DeepLab v3+ (atrous spatial pyramid pooling, light decoder)",
     "unet": "U-Net (Ronneberger et al. 2015)",
     "vit-seg": "patch Vision Transformer segmenter",
+    "wnet": "two small U-Nets in a row, the second reading the first's map (LWNet's kind)",
 }
 
 
