@@ -40,9 +40,14 @@ def read_run(folder: Path) -> dict:
     config = flatten(yaml.safe_load((folder / "config.yaml").read_text()))
     with open(folder / "log.csv", newline="") as handle:
         log = [row for row in csv.DictReader(handle)]
-    aucs = [float(row["val_auc_roc"]) for row in log if row["val_auc_roc"]]
+    scored = [row for row in log if row["val_auc_roc"]]
+    aucs = [float(row["val_auc_roc"]) for row in scored]
+    best = max(range(len(aucs)), key=aucs.__getitem__) if aucs else None
+    f1_at_best = scored[best].get("val_f1") if best is not None else None
     return {"run": folder.name, "config": config, "val_auc_by_epoch": aucs,
             "best_val_auc": max(aucs) if aucs else float("nan"),
+            "best_epoch": int(scored[best]["epoch"]) if best is not None else None,
+            "val_f1_at_best": float(f1_at_best) if f1_at_best else None,
             "seconds": total_seconds(log[-1]) if log else float("nan")}
 
 
@@ -69,7 +74,13 @@ def markdown(result: dict) -> str:
     lines = [f"# {result['title']}", "", f"- runs started by: {result['run_command']}",
              "- tabulated by:", provenance_markdown(result),
              "Validation AUC on the held-out training images, by epoch.", "",
-             markdown_table(head, rows)]
+             markdown_table(head, rows), "", "Best epoch by validation AUC:", "",
+             markdown_table(["run", "best epoch", "val AUC", "val F1 there", "seconds"],
+                            [[run["run"], str(run.get("best_epoch")),
+                              f"{run['best_val_auc']:.4f}",
+                              "-" if run.get("val_f1_at_best") is None
+                              else f"{run['val_f1_at_best']:.4f}", f"{run['seconds']:.0f}"]
+                             for run in result["runs"]])]
     return "\n".join(lines) + "\n"
 
 

@@ -55,6 +55,8 @@ def test_tabulate_runs_shows_what_differs_and_auc_by_epoch(tmp_path, time_column
     text = out.with_suffix(".md").read_text()
     assert "| slow | 2 | 0.001 | 0.5000 | 0.6000 |  | 20 |" in text
     assert "| fast | 3 | 0.01 | 0.8000 | 0.9000 | 0.9500 | 30 |" in text
+    assert [(r["best_epoch"], r["val_f1_at_best"]) for r in result["runs"]] == [(2, 0.5), (3, 0.5)]
+    assert "| fast | 3 | 0.9500 | 0.5000 | 30 |" in text  # the best epoch's row
 
 
 def _benchmark(name: str):
