@@ -215,7 +215,7 @@ def chosen_postprocess(args, model: Path, out: Path) -> list[str]:
     options = argparse.Namespace(model=str(model), data_root=str(args.data_root), cache=None,
                                  no_test=True, test_images=0, allow_dirty=args.allow_dirty)
     result = postprocess_benchmark.run(options)
-    # The sweep read the re-scaled weights (deleted below); name the file that ships them.
+    # The sweep read the re-scaled weights (cmd_finish deletes them): name the shipped file.
     result["measured_on"] = result["model"]
     result["model"] = shown_path(model.with_name("model.safetensors"), ROOT)
     write_result(out / "postprocess", result, postprocess_benchmark.markdown(result))
