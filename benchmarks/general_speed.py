@@ -1,6 +1,8 @@
 """Is ``general`` as fast as ``unet-drive`` on a DRIVE-size photo? Measured in one run.
 
     python benchmarks/general_speed.py --data-root ../shared/data [--models general unet-drive]
+    python benchmarks/general_speed.py --models general-wnet general --photo hrf \
+        --out benchmarks/results/general_speed_hrf
 
 Two measures, each with the models alternated run by run (so a burst of load on a
 shared machine hits both alike), medians and the ratio first model / second:
@@ -11,7 +13,9 @@ shared machine hits both alike), medians and the ratio first model / second:
 - forward only, inside one process: the model on the photo's preprocessed
   working-geometry tensor (``predict_on_device``, no TTA), after one warm-up.
 
-The photo is DRIVE test image 01 (565x584), its FOV estimated as ``segment`` does.
+The photo is the first test image of ``--photo``'s dataset: DRIVE's 01 (565x584) by
+default, the size the rule is about; ``--photo hrf`` (3504x2336) shows what a model costs
+on a large photo. Its FOV is estimated as ``segment`` does.
 Torch threads follow ``OMP_NUM_THREADS``. Writes benchmarks/results/general_speed.{md,json}.
 """
 from __future__ import annotations
@@ -37,9 +41,16 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = "import sys; from retinaseg.cli import main; sys.exit(main())"
 
 
-def drive_photo(data_root) -> Path:
-    """A DRIVE test photograph (the first one): the size the claim is about."""
-    return load_dataset("drive", "test", data_root).files[0].image
+def test_photo(dataset: str, data_root) -> Path:
+    """The first test photograph of ``dataset``."""
+    return load_dataset(dataset, "test", data_root).files[0].image
+
+
+def photo_size(photo: Path) -> str:
+    from retinaseg.data.io import read_photo
+
+    height, width = read_photo(photo).rgb.shape[:2]
+    return f"{width}x{height}"
 
 
 def segment_once(photo: Path, model: str, options: list[str] = ()) -> float:
@@ -111,8 +122,10 @@ def markdown(result: dict) -> str:
     table = markdown_table(["measure", "runs each", f"`{first}` median s",
                             f"`{second}` median s", "ratio"], rows, align="lrrrr")
     shapes = ", ".join(f"`{m}` {s}" for m, s in result["input_shapes"].items())
-    return (f"# `{first}` against `{second}` on a DRIVE-size photo\n\n"
-            f"{provenance_markdown(result)}- photo: {result['photo']} (565x584, FOV estimated)\n"
+    dataset = result.get("photo_dataset", "drive")
+    return (f"# `{first}` against `{second}` on a {dataset.upper()}-size photo\n\n"
+            f"{provenance_markdown(result)}- photo: {result['photo']} "
+            f"({result.get('photo_size', '565x584')}, FOV estimated)\n"
             f"- OMP_NUM_THREADS: {result['omp_num_threads']}; load average before / after: "
             f"{result['load_before']} / {result['load_after']}\n"
             f"- working tensors: {shapes}\n\n{table}\n\n"
@@ -125,6 +138,8 @@ def parse_args(argv=None):
     parser.add_argument("--models", nargs=2, default=["general", "unet-drive"],
                         help="two shipped names or checkpoint paths (the ratio is first/second)")
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--photo", default="drive", choices=("drive", "chase_db1", "hrf"),
+                        help="whose first test photo to segment (drive: the rule's size)")
     parser.add_argument("--runs", type=int, default=5, help="whole-process runs of each model")
     parser.add_argument("--forward-runs", type=int, default=20)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "general_speed"))
@@ -135,12 +150,13 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     result = clean_provenance(ROOT, args.allow_dirty)
-    photo = drive_photo(args.data_root)
+    photo = test_photo(args.photo, args.data_root)
     load_before = [round(x, 2) for x in os.getloadavg()]
     whole = alternated(args.models, args.runs, lambda m: segment_once(photo, m))
     once, shapes = forward_timer(photo, args.models)
     forward = alternated(args.models, args.forward_runs, once)
-    result.update(models=args.models, photo=str(photo), runs=args.runs,
+    result.update(models=args.models, photo=str(photo), photo_dataset=args.photo,
+                  photo_size=photo_size(photo), runs=args.runs,
                   forward_runs=args.forward_runs, input_shapes=shapes,
                   omp_num_threads=os.environ.get("OMP_NUM_THREADS"), load_before=load_before,
                   load_after=[round(x, 2) for x in os.getloadavg()],
