@@ -1,8 +1,8 @@
 """Is ``general`` as fast as ``unet-drive`` on a DRIVE-size photo? Measured in one run.
 
     python benchmarks/general_speed.py --data-root ../shared/data [--models general unet-drive]
-    python benchmarks/general_speed.py --models general-wnet general --photo hrf \
-        --out benchmarks/results/general_speed_hrf
+    python benchmarks/general_speed.py --data-root ../shared/data --models general unet-drive \
+        --photo hrf --out benchmarks/results/general_speed_hrf
 
 Two measures, each with the models alternated run by run (so a burst of load on a
 shared machine hits both alike), medians and the ratio first model / second:
@@ -31,6 +31,7 @@ from pathlib import Path
 
 from retinaseg.data import load_dataset
 from retinaseg.data.fov import estimate_fov
+from retinaseg.data.io import read_photo
 from retinaseg.data.preprocess import preprocess
 from retinaseg.inference import predict_on_device, working_copy
 from retinaseg.pretrained import load_model
@@ -46,10 +47,8 @@ def test_photo(dataset: str, data_root) -> Path:
     return load_dataset(dataset, "test", data_root).files[0].image
 
 
-def photo_size(photo: Path) -> str:
-    from retinaseg.data.io import read_photo
-
-    height, width = read_photo(photo).rgb.shape[:2]
+def photo_size(image) -> str:
+    height, width = image.shape[:2]
     return f"{width}x{height}"
 
 
@@ -77,13 +76,10 @@ def alternated(models: list[str], runs: int, once) -> dict[str, list[float]]:
     return seconds
 
 
-def forward_timer(photo: Path, models: list[str]):
+def forward_timer(image, models: list[str]):
     """A ``once(model)`` timing the bare forward pass on the photo's working tensor."""
     import torch
 
-    from retinaseg.data.io import read_photo
-
-    image = read_photo(photo).rgb
     fov = estimate_fov(image)
     inputs = {}
     for model in models:
@@ -122,10 +118,9 @@ def markdown(result: dict) -> str:
     table = markdown_table(["measure", "runs each", f"`{first}` median s",
                             f"`{second}` median s", "ratio"], rows, align="lrrrr")
     shapes = ", ".join(f"`{m}` {s}" for m, s in result["input_shapes"].items())
-    dataset = result.get("photo_dataset", "drive")
-    return (f"# `{first}` against `{second}` on a {dataset.upper()}-size photo\n\n"
-            f"{provenance_markdown(result)}- photo: {result['photo']} "
-            f"({result.get('photo_size', '565x584')}, FOV estimated)\n"
+    return (f"# `{first}` against `{second}` on a {result['photo_dataset'].upper()}-size "
+            f"photo\n\n{provenance_markdown(result)}- photo: {result['photo']} "
+            f"({result['photo_size']}, FOV estimated)\n"
             f"- OMP_NUM_THREADS: {result['omp_num_threads']}; load average before / after: "
             f"{result['load_before']} / {result['load_after']}\n"
             f"- working tensors: {shapes}\n\n{table}\n\n"
@@ -153,10 +148,11 @@ def main(argv=None) -> int:
     photo = test_photo(args.photo, args.data_root)
     load_before = [round(x, 2) for x in os.getloadavg()]
     whole = alternated(args.models, args.runs, lambda m: segment_once(photo, m))
-    once, shapes = forward_timer(photo, args.models)
+    image = read_photo(photo).rgb
+    once, shapes = forward_timer(image, args.models)
     forward = alternated(args.models, args.forward_runs, once)
     result.update(models=args.models, photo=str(photo), photo_dataset=args.photo,
-                  photo_size=photo_size(photo), runs=args.runs,
+                  photo_size=photo_size(image), runs=args.runs,
                   forward_runs=args.forward_runs, input_shapes=shapes,
                   omp_num_threads=os.environ.get("OMP_NUM_THREADS"), load_before=load_before,
                   load_after=[round(x, 2) for x in os.getloadavg()],

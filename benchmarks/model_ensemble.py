@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +31,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # working_scale, beside this file
 
-from retinaseg.cut import describe_rule, model_cut, rule_of  # noqa: E402
-from retinaseg.data.geometry import target_fov_width  # noqa: E402
-from retinaseg.inference import predict_probabilities  # noqa: E402
-from retinaseg.metrics.counts import count_pixels  # noqa: E402
-from retinaseg.postprocess import model_postprocess, postprocess_mask  # noqa: E402
+from retinaseg.cut import describe_rule, rule_of  # noqa: E402
+from retinaseg.postprocess import model_postprocess  # noqa: E402
 from retinaseg.pretrained import load_model  # noqa: E402
 from retinaseg.tables import markdown_table  # noqa: E402
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
                              shown_path, write_result)
-from working_scale import DatasetScore, image_groups  # noqa: E402
+from working_scale import DatasetScore, image_groups, timed_probabilities  # noqa: E402
 
 MEAN = "mean of both"
 
@@ -54,32 +50,16 @@ def check_same_validation(first, second) -> None:
                  "pass --images to score photos neither trained on")
 
 
-def timed_probabilities(bundle, sample) -> tuple[np.ndarray, float]:
-    started = time.perf_counter()
-    prob = predict_probabilities(bundle, sample.image, sample.fov)
-    return prob, time.perf_counter() - started
-
-
-def add_photo(score: DatasetScore, bundle, prob, sample, seconds: float) -> None:
-    """One photo into ``score``, cut and post-processed as ``bundle`` does by default."""
-    cut = model_cut(bundle.meta, prob, sample.fov)
-    mask = postprocess_mask(prob, cut, sample.fov, model_postprocess(bundle.meta))
-    score.seconds.append(seconds)
-    score.working_fov.append(target_fov_width(sample.fov, 0.0, bundle.meta.fov_range))
-    score.histogram.update(prob, sample.vessel, sample.fov)
-    score.counts = score.counts + count_pixels(mask[sample.fov], sample.vessel[sample.fov])
-
-
 def score_dataset(first, second, samples: list, names: tuple[str, str]) -> dict[str, dict]:
     """Each model alone and their mean, over one dataset's photos: {member: row}."""
     scores = {member: DatasetScore() for member in (*names, MEAN)}
     for sample in samples:
         prob_first, seconds_first = timed_probabilities(first, sample)
         prob_second, seconds_second = timed_probabilities(second, sample)
-        add_photo(scores[names[0]], first, prob_first, sample, seconds_first)
-        add_photo(scores[names[1]], second, prob_second, sample, seconds_second)
-        add_photo(scores[MEAN], first, (prob_first + prob_second) / 2, sample,
-                  seconds_first + seconds_second)
+        scores[names[0]].add(first, sample, prob_first, seconds_first)
+        scores[names[1]].add(second, sample, prob_second, seconds_second)
+        scores[MEAN].add(first, sample, (prob_first + prob_second) / 2,
+                         seconds_first + seconds_second)
     return {member: score.row() for member, score in scores.items()}
 
 

@@ -54,12 +54,24 @@ DEFAULT_HIGHS = (1280.0, 1536.0, 1792.0, 2048.0, 2560.0)
 
 @dataclass
 class DatasetScore:
-    """One dataset's images under one candidate ``high``, accumulated photo by photo."""
+    """One dataset's photos under one setting (here a candidate ``high``; in
+    model_ensemble.py one model or their mean), accumulated photo by photo."""
 
     histogram: ScoreHistogram = field(default_factory=ScoreHistogram)
     counts: Counts = field(default_factory=Counts)
     seconds: list = field(default_factory=list)
     working_fov: list = field(default_factory=list)
+
+    def add(self, bundle, sample, prob: np.ndarray, predict_seconds: float) -> None:
+        """One photo's probabilities, cut and post-processed as ``bundle`` does by
+        default; its seconds are the prediction's plus the cut's."""
+        started = time.perf_counter()
+        mask = postprocess_mask(prob, model_cut(bundle.meta, prob, sample.fov), sample.fov,
+                                model_postprocess(bundle.meta))
+        self.seconds.append(predict_seconds + time.perf_counter() - started)
+        self.working_fov.append(target_fov_width(sample.fov, 0.0, bundle.meta.fov_range))
+        self.histogram.update(prob, sample.vessel, sample.fov)
+        self.counts = self.counts + count_pixels(mask[sample.fov], sample.vessel[sample.fov])
 
     def row(self) -> dict:
         scores = scores_from_counts(self.counts)
@@ -91,19 +103,19 @@ def image_groups(bundle, images: list[str], data_root: str) -> dict[str, list]:
     return groups
 
 
+def timed_probabilities(bundle, sample) -> tuple[np.ndarray, float]:
+    """The photo's probabilities at native resolution, and the seconds they took."""
+    started = time.perf_counter()
+    prob = predict_probabilities(bundle, sample.image, sample.fov)
+    return prob, time.perf_counter() - started
+
+
 def score_high(bundle, samples: list, low: float, high: float) -> DatasetScore:
     """The photos segmented with the working range ``[low, high]``, as by default."""
     bundle.meta.fov_range = [low, high]
-    setting = model_postprocess(bundle.meta)
     score = DatasetScore()
     for sample in samples:
-        start = time.perf_counter()
-        prob = predict_probabilities(bundle, sample.image, sample.fov)
-        mask = postprocess_mask(prob, model_cut(bundle.meta, prob, sample.fov), sample.fov, setting)
-        score.seconds.append(time.perf_counter() - start)
-        score.working_fov.append(target_fov_width(sample.fov, 0.0, bundle.meta.fov_range))
-        score.histogram.update(prob, sample.vessel, sample.fov)
-        score.counts = score.counts + count_pixels(mask[sample.fov], sample.vessel[sample.fov])
+        score.add(bundle, sample, *timed_probabilities(bundle, sample))
     return score
 
 
