@@ -28,12 +28,10 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
-
-from retinaseg.tables import markdown_table  # noqa: E402
-from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
-                             write_result)
+from common import add_dirty_option, clean_provenance, provenance_markdown, write_result  # noqa: E402
 from synthetic import synthetic_fundus, write_drive, write_folder  # noqa: E402
+
+from retinaseg.io.tables import markdown_table  # noqa: E402
 
 TIMEOUT = 120  # seconds; a case still running then is a hang
 TINY = ["--set", "model.kwargs={base_channels: 4, depth: 2}", "--set", "data.crop_size=32",
@@ -169,10 +167,11 @@ def malicious_pt(path: Path, marker: Path, model: Path | None) -> Path:
     """A .pt whose unpickling creates ``marker``; with ``model``, also a valid format-1
     checkpoint of it (it would segment normally if fully unpickled). tests/test_checkpoint.py
     uses it too."""
-    import torch
     from dataclasses import asdict
 
-    from retinaseg.checkpoint import LEGACY_FORMAT, read_checkpoint
+    import torch
+
+    from retinaseg.hub.checkpoint import LEGACY_FORMAT, read_checkpoint
 
     payload = {"payload": _MarkerOnUnpickle(marker)}
     if model is not None:  # also a valid format-1 checkpoint: it would work if unpickled
@@ -329,7 +328,7 @@ META_CHANGES = {"missing architecture": {"architecture": None},
 def _file_with_meta(path: Path, meta: dict) -> Path:
     from safetensors.torch import save
 
-    from retinaseg.checkpoint import HEADER_KEY
+    from retinaseg.hub.checkpoint import HEADER_KEY
     from retinaseg.models import create_model
 
     module = create_model("unet", in_channels=1, base_channels=4, depth=2)

@@ -5,7 +5,7 @@
     python benchmarks/caliber_scale.py --unseen-split test --out benchmarks/results/caliber_scale_test
 
 ``retinaseg segment`` brings each photo to its model's working scale by the FOV
-width alone. Here that is compared with a two-pass rule (:mod:`retinaseg.caliber`):
+width alone. Here that is compared with a two-pass rule (:mod:`retinaseg.pipeline.caliber`):
 
 1. segment the photo as by default (FOV-width scale, the Otsu cut, the model's
    post-processing) and measure the calibre of its wide vessels, the
@@ -29,7 +29,7 @@ ensemble). Stated before its first run: it replaces the second pass alone in
 training splits, on the runs' own validation photos and on ``general``'s. On the
 full-recipe runs it did (unseen 0.7758 against 0.7751, the runs' validation photos
 0.8296 against 0.8251, ``general``'s 0.8307 against 0.8272), so ``--scale caliber`` now
-cuts that mean (:func:`retinaseg.segment.segment_at_scale`), and the dead zone is
+cuts that mean (:func:`retinaseg.pipeline.segment.segment_at_scale`), and the dead zone is
 scored on it (``SHIPPED_RULE``); ``caliber`` below is the second pass alone.
 
 Both are scored on the leave-one-dataset-out runs (``benchmarks/lodo_runs``), as
@@ -55,27 +55,38 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import (
+    add_dirty_option,
+    clean_provenance,
+    provenance_markdown,
+    shown_path,
+    write_result,
+)
 
-from retinaseg.caliber import (CALIBER_QUANTILE, DEAD_ZONE, MAX_CHANGE, band_pass_width,
-                               caliber_band, caliber_fov_width, reference_caliber,
-                               vessel_caliber)
-from retinaseg.cut import OTSU, model_cut
 from retinaseg.data import load_dataset
 from retinaseg.data.fov import fov_diameter
 from retinaseg.data.geometry import target_fov_width
-from retinaseg.inference import predict_probabilities
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.metrics import Counts, scores_from_counts
 from retinaseg.metrics.counts import count_pixels
-from retinaseg.postprocess import model_postprocess, postprocess_mask
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
-from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
-                             write_result)
+from retinaseg.pipeline.caliber import (
+    CALIBER_QUANTILE,
+    DEAD_ZONE,
+    MAX_CHANGE,
+    band_pass_width,
+    caliber_band,
+    caliber_fov_width,
+    reference_caliber,
+    vessel_caliber,
+)
+from retinaseg.pipeline.cut import OTSU, model_cut
+from retinaseg.pipeline.postprocess import model_postprocess, postprocess_mask
+from retinaseg.pipeline.predict import predict_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from working_scale import image_groups  # noqa: E402  (the run's validation images)
 from lodo import final_run_dir  # noqa: E402  (a hold-out run's latest finished cycle)
+from working_scale import image_groups  # noqa: E402  (the run's validation images)
 
 HOLDOUTS = ("drive", "chase_db1", "hrf")
 RULES = ("fov", "caliber", "band", "mean")
@@ -368,7 +379,7 @@ def dead_zone_markdown(result: dict) -> list[str]:
         return []
     chosen, shipped = result["chosen_dead_zone"], result.get("shipped_dead_zone")
     rows = [[f"{e['zone']:g}" + (" (chosen)" if e["zone"] == chosen else "")
-             + (" (shipped: `retinaseg.caliber.DEAD_ZONE`)" if e["zone"] == shipped else ""),
+             + (" (shipped: `retinaseg.pipeline.caliber.DEAD_ZONE`)" if e["zone"] == shipped else ""),
              _figure(e["unseen"]), _share(e["unseen_twice"]), _figure(e["validation"]),
              _share(e["validation_twice"]), _figure(e["average"])] for e in result["dead_zones"]]
     how = (f"Chosen by the best average, a wider zone winning within {TIE_F1:g}"

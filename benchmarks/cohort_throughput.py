@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-from retinaseg.pretrained import DEFAULT_MODEL  # noqa: E402  (torch-free)
+from retinaseg.hub.pretrained import DEFAULT_MODEL  # noqa: E402  (torch-free)
+
 SOURCES = [("DRIVE", "DRIVE/test/images/*.tif"), ("DRIVE", "DRIVE/training/images/*.tif"),
            ("CHASE_DB1", "CHASEDB1/Image_*[LR].jpg"), ("HRF", "HRF/images/*.*")]
 
@@ -136,8 +136,8 @@ def forward_seconds(folder: Path, model: str) -> dict:
     from retinaseg.data.fov import estimate_fov
     from retinaseg.data.io import read_image
     from retinaseg.data.preprocess import preprocess
-    from retinaseg.inference import model_tta, predict_tensor, working_copy
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.pretrained import load_model
+    from retinaseg.pipeline.predict import model_tta, predict_tensor, working_copy
 
     bundle = load_model(model)
     tta, cache, total = model_tta(bundle, None), {}, 0.0
@@ -160,8 +160,8 @@ def picture_costs(data_root: Path, model: str, repeats: int = 3) -> dict:
     beside the seconds to segment it (read to probabilities)."""
     from retinaseg.cohort.worker import JobSpec, write_pictures
     from retinaseg.data.io import read_image
-    from retinaseg.pretrained import load_model
-    from retinaseg.segment import segment_image
+    from retinaseg.hub.pretrained import load_model
+    from retinaseg.pipeline.segment import segment_image
 
     photo = data_root / "HRF/images/01_h.jpg"
     bundle = load_model(model)
@@ -225,7 +225,7 @@ def main(argv=None) -> int:
 
 
 def measure(data_root: Path, count: int, model: str, save: str) -> dict:
-    from retinaseg.utils import provenance
+    from common import provenance
 
     where = provenance(ROOT)  # before the runs: the commit they ran, not a later one
     work = Path(tempfile.mkdtemp(prefix="cohort-bench-"))
@@ -265,7 +265,7 @@ def kill_and_resume(common: list[str], out: Path, count: int, reference: list[di
 
 
 def write(result: dict) -> None:
-    from retinaseg.utils import provenance_markdown, write_result
+    from common import provenance_markdown, write_result
 
     forward = result["forward"]
     lines = [f"# Cohort throughput: {result['count']} photos, `retinaseg segment --save "

@@ -18,12 +18,12 @@ import argparse
 from pathlib import Path
 
 import numpy as np
+from common import provenance, provenance_markdown, write_result
 from scipy import ndimage
 
 from retinaseg.data import fov_diameter, load_dataset
-from retinaseg.inference import predict_probabilities
-from retinaseg.pretrained import load_model
-from retinaseg.utils import provenance, provenance_markdown, write_result
+from retinaseg.hub.pretrained import load_model
+from retinaseg.pipeline.predict import predict_probabilities
 
 REPO = Path(__file__).resolve().parents[1]
 BANDS = ((0.0, 0.02), (0.02, 0.05), (0.05, 1.0))

@@ -28,16 +28,30 @@ import sys
 import time
 from pathlib import Path
 
-from retinaseg.checkpoint import load_checkpoint, sha256_of
+from common import (
+    add_dirty_option,
+    git_commit,
+    provenance,
+    provenance_markdown,
+    require_clean_commit,
+    write_result,
+)
+
 from retinaseg.data import load_dataset
-from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.pretrained import export_weights, unpinned
-from retinaseg.results import EvaluationResult, metric_columns, read_result
-from retinaseg.study import (finished_model, is_finished, load_study, planned_runs,
-                             provenance_lines, run_row, run_study)
-from retinaseg.tables import markdown_table
-from retinaseg.utils import (add_dirty_option, git_commit, provenance, provenance_markdown,
-                             require_clean_commit, write_result)
+from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+from retinaseg.evaluation.results import EvaluationResult, metric_columns, read_result
+from retinaseg.hub.checkpoint import load_checkpoint, sha256_of
+from retinaseg.hub.pretrained import export_weights, unpinned
+from retinaseg.io.tables import markdown_table
+from retinaseg.study import (
+    finished_model,
+    is_finished,
+    load_study,
+    planned_runs,
+    provenance_lines,
+    run_row,
+    run_study,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = metric_columns(drop=("iou", "auc_pr"))  # the column paper's table

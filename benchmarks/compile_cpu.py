@@ -14,9 +14,8 @@ import argparse
 import sys
 import tempfile
 
-from dataloader import RUN, ROOT, time_training
-
-from retinaseg.utils import provenance, provenance_markdown, write_result
+from common import provenance, provenance_markdown, write_result
+from dataloader import ROOT, RUN, time_training
 
 
 def measure(data_root: str, compiled: bool) -> dict:

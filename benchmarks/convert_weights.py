@@ -22,10 +22,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from common import git_commit, provenance, provenance_markdown, write_result
 
-from retinaseg.checkpoint import read_checkpoint, sha256_of
-from retinaseg.pretrained import PRETRAINED, export_weights, unpinned
-from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
+from retinaseg.hub.checkpoint import read_checkpoint, sha256_of
+from retinaseg.hub.pretrained import PRETRAINED, export_weights, unpinned
 
 ROOT = Path(__file__).resolve().parents[1]
 LEGACY_DIR = "src/retinaseg/weights"

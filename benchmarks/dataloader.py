@@ -22,9 +22,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
-from retinaseg.utils import provenance, provenance_markdown, write_result  # noqa: E402
+from common import provenance, provenance_markdown, write_result  # noqa: E402
 
 # A short real run: DRIVE, a small U-Net, 3 epochs of 144 crops, validation every epoch.
 RUN = ["model.kwargs={base_channels: 8, depth: 3}", "data.crop_size=96",

@@ -36,21 +36,32 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import (
+    add_dirty_option,
+    git_commit,
+    provenance,
+    provenance_markdown,
+    require_clean_commit,
+    write_result,
+)
 
-from retinaseg.checkpoint import load_checkpoint, read_checkpoint
-from retinaseg.config import load_config
+from retinaseg.config.schema import load_config
 from retinaseg.data import load_dataset
-from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.inference import predict_probabilities
+from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+from retinaseg.evaluation.results import PAPER_COLUMNS, metric_columns
+from retinaseg.hub.checkpoint import load_checkpoint, read_checkpoint
+from retinaseg.hub.pretrained import (
+    PRETRAINED,
+    export_weights,
+    load_pretrained,
+    pretrained_path,
+    unpinned,
+)
+from retinaseg.io.tables import markdown_table
 from retinaseg.metrics import ScoreHistogram
-from retinaseg.pretrained import (PRETRAINED, export_weights, load_pretrained, pretrained_path,
-                                  unpinned)
-from retinaseg.results import PAPER_COLUMNS, metric_columns
+from retinaseg.pipeline.predict import predict_probabilities
 from retinaseg.study import finished_model
-from retinaseg.tables import markdown_table
 from retinaseg.train import calibrate, fit, threshold_source
-from retinaseg.utils import (add_dirty_option, git_commit, provenance, provenance_markdown,
-                             require_clean_commit, write_result)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7153,

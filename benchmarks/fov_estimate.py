@@ -16,11 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import add_dirty_option, clean_provenance, provenance_markdown, write_result
 from skimage.morphology import convex_hull_image
 
 from retinaseg.data import estimate_fov, fov_diameter, load_dataset
-from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.io.tables import markdown_table
 
 REPO = Path(__file__).resolve().parents[1]
 WITH_MASKS = ("drive", "hrf")

@@ -6,7 +6,7 @@
 For each ``--model`` (default ``general unet-drive``; a shipped name or any
 checkpoint path) on the test splits of DRIVE, CHASE_DB1 and HRF, loaded as
 ``retinaseg evaluate`` loads them (native resolution, the dataset's FOV masks or,
-for CHASE_DB1, the estimated FOV), scored by :func:`retinaseg.evaluate.evaluate_model`
+for CHASE_DB1, the estimated FOV), scored by :func:`retinaseg.evaluation.evaluate.evaluate_model`
 (one prediction per image, pooled over the FOV pixels of the split) at the model's
 own validation threshold: AUC, F1, Acc, Se, Sp, Pr and clDice; and from
 :func:`retinaseg.measure.measure_vessels` on the thresholded map and on the manual
@@ -29,15 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from common import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
-from retinaseg.cut import describe_rule, parse_threshold, rule_of
 from retinaseg.data import load_dataset
-from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.inference import check_tta, model_tta
+from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.measure import measure_vessels
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.pipeline.cut import describe_rule, parse_threshold, rule_of
+from retinaseg.pipeline.predict import check_tta, model_tta
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SETS = ("drive", "chase_db1", "hrf")

@@ -34,12 +34,12 @@ training images 21-36 (its ``train.csv``), predictions stored as 8-bit PNGs, and
 applies it to every test set. The script redoes that derivation on those images
 as a check of the reproduced preprocessing (``reproduction`` in the result).
 
-Scoring is ours (``retinaseg.evaluate.Scorer``, what ``retinaseg evaluate``
+Scoring is ours (``retinaseg.evaluation.evaluate.Scorer``, what ``retinaseg evaluate``
 uses): native resolution, inside the dataset's FOV masks (estimated for
 CHASE_DB1, as ``retinaseg evaluate`` does), pooled over the test images; the
 test splits and FOV masks come from the dataset registry. Every retinaseg model
 (``--model``, a shipped name or a checkpoint path, repeatable) goes through
-:func:`retinaseg.evaluate.evaluate_model` with its own validation-chosen
+:func:`retinaseg.evaluation.evaluate.evaluate_model` with its own validation-chosen
 threshold and TTA. Each table also shows the oracle best-F1 threshold on the
 test images (labelled so; never used to rank) and the predicted / true vessel
 area ratio. The script checks that every row was scored on the same pixels.
@@ -62,15 +62,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from common import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
-from retinaseg.checkpoint import load_checkpoint
 from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError, file_error
-from retinaseg.evaluate import EvalOptions, Scorer, evaluate_model
+from retinaseg.evaluation.evaluate import EvalOptions, Scorer, evaluate_model
+from retinaseg.hub.checkpoint import load_checkpoint
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.metrics import ScoreHistogram, best_threshold_of_bins
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SETS = (("drive", "DRIVE test"), ("chase_db1", "CHASE_DB1 test"),

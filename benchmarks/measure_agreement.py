@@ -36,14 +36,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import provenance, provenance_markdown, write_result
 
-from retinaseg.cut import describe_rule, image_cut, rule_of
 from retinaseg.data import load_dataset
-from retinaseg.inference import predict_probabilities
+from retinaseg.hub.pretrained import DEFAULT_MODEL, load_model
 from retinaseg.measure import measure_vessels, speck_size
 from retinaseg.measure.agreement import agreement
-from retinaseg.pretrained import DEFAULT_MODEL, load_model
-from retinaseg.utils import provenance, provenance_markdown, write_result
+from retinaseg.pipeline.cut import describe_rule, image_cut, rule_of
+from retinaseg.pipeline.predict import predict_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = {"drive": "2nd_manual", "chase_db1": "2ndHO", "hrf": None}  # second observer's name
@@ -54,7 +54,7 @@ MEASURES = ("vessel_area_fraction", "skeleton_length_px", "width_mean_px", "widt
 
 def measure_image(bundle, sample, observer: str | None, rule) -> dict:
     """The measures of one test image: the model's (cut by ``rule``, from
-    :func:`retinaseg.cut.rule_of`), the first and second observer's."""
+    :func:`retinaseg.pipeline.cut.rule_of`), the first and second observer's."""
     started = time.perf_counter()
     prob = predict_probabilities(bundle, sample.image, sample.fov)
     inference_s = time.perf_counter() - started

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
+from retinaseg.io.tables import markdown_table
 from retinaseg.models import create_model
 from retinaseg.models.blocks import fuse_batchnorm
-from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = [("unet", {"base_channels": 16, "depth": 4}),

@@ -5,7 +5,7 @@
 
 Every shipped model (or those named by ``--models``) is exported (``retinaseg
 export``) to a temporary folder and loaded back from the file alone
-(:func:`retinaseg.export.load_onnx`, meta from its metadata_props). The first
+(:func:`retinaseg.hub.export.load_onnx`, meta from its metadata_props). The first
 ``--images`` test images of DRIVE, CHASE_DB1 and HRF are segmented through the
 same pipeline (resampling, preprocessing, the model's own TTA, resizing back,
 FOV) once with PyTorch and once with onnxruntime, both fp32 on the CPU. Reports
@@ -29,11 +29,11 @@ DATASETS = ("drive", "chase_db1", "hrf")
 
 def compare(name: str, data_root: str, images: int, folder: Path) -> list[dict]:
     """One row per dataset: the largest differences between ONNX and PyTorch."""
-    from retinaseg.cut import model_cut
     from retinaseg.data import load_dataset
-    from retinaseg.export import export_onnx, load_onnx
-    from retinaseg.inference import predict_probabilities
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.export import export_onnx, load_onnx
+    from retinaseg.hub.pretrained import load_model
+    from retinaseg.pipeline.cut import model_cut
+    from retinaseg.pipeline.predict import predict_probabilities
 
     bundle = load_model(name)
     export = export_onnx(bundle, folder / f"{name}.onnx", name=name)
@@ -69,7 +69,7 @@ def _timed(predict, bundle, sample):
 
 
 def markdown(result: dict) -> str:
-    from retinaseg.utils import provenance_markdown
+    from common import provenance_markdown
 
     rows = result["rows"]
     worst = max(r["max_abs_diff"] for r in rows)
@@ -99,8 +99,9 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/onnx"),
                         help="result path without suffix")
     args = parser.parse_args(argv)
-    from retinaseg.pretrained import PRETRAINED
-    from retinaseg.utils import provenance, write_result
+    from common import provenance, write_result
+
+    from retinaseg.hub.pretrained import PRETRAINED
 
     unknown = sorted(set(args.models or ()) - set(PRETRAINED))
     if unknown:

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from retinaseg.utils import provenance, provenance_markdown, write_result
+from common import provenance, provenance_markdown, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SIZES = ("3504x2336", "9000x9000", "10000x10000")

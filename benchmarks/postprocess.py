@@ -8,9 +8,9 @@ For the model's own validation images (its meta's ``val_ids``: training-split
 images held out of its training), each photo is segmented once at native
 resolution under the model's TTA, and every setting of the grid
 (:data:`GRID`: none, small-component filters, hole filling, hysteresis and
-combinations; :mod:`retinaseg.postprocess`) is applied to that one probability
+combinations; :mod:`retinaseg.pipeline.postprocess`) is applied to that one probability
 map. Scores are pooled over the images, per dataset and over all: F1 (pixels
-inside the FOV), clDice (:mod:`retinaseg.topology`) and the predicted against
+inside the FOV), clDice (:mod:`retinaseg.evaluation.topology`) and the predicted against
 the true number of 8-connected components.
 
 The default is chosen by :data:`RULE`: the setting with the best pooled clDice
@@ -34,19 +34,28 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
-from retinaseg.cut import model_cut  # noqa: E402
+from common import (  # noqa: E402
+    add_dirty_option,
+    clean_provenance,
+    provenance_markdown,
+    shown_path,
+    write_result,
+)
+
 from retinaseg.data import load_dataset  # noqa: E402
-from retinaseg.inference import model_tta, predict_probabilities  # noqa: E402
+from retinaseg.evaluation.topology import (  # noqa: E402
+    TopologyCounts,
+    topology_counts,
+    topology_scores,
+    truth_reference,
+)
+from retinaseg.hub.pretrained import load_model  # noqa: E402
+from retinaseg.io.tables import markdown_table  # noqa: E402
 from retinaseg.metrics import Counts, confusion_counts, scores_from_counts  # noqa: E402
-from retinaseg.postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask  # noqa: E402
-from retinaseg.pretrained import load_model  # noqa: E402
-from retinaseg.tables import markdown_table  # noqa: E402
-from retinaseg.topology import (TopologyCounts, topology_counts, topology_scores,  # noqa: E402
-                                truth_reference)
-from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
-                             shown_path, write_result)
+from retinaseg.pipeline.cut import model_cut  # noqa: E402
+from retinaseg.pipeline.postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask  # noqa: E402
+from retinaseg.pipeline.predict import model_tta, predict_probabilities  # noqa: E402
 
 F1_TOLERANCE = 0.002
 MIN_CLDICE_GAIN = 0.002

@@ -5,7 +5,7 @@
 Three panels side by side, each shrunk to ``--panel`` pixels: the photo, the
 probability overlay with the thresholded outline (as ``retinaseg segment --save
 overlay`` draws it) and the binary mask (as ``segment`` writes it), from
-:func:`retinaseg.segment.segment_image` at the model's own threshold. Writes
+:func:`retinaseg.pipeline.segment.segment_image` at the model's own threshold. Writes
 the PNG (``--out``, default docs/images/skimage-sample.png) and
 benchmarks/results/readme_picture.{md,json}: the model, its checkpoint hash and
 threshold, the vessel area fraction in the FOV, and the provenance.
@@ -17,13 +17,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from common import (
+    add_dirty_option,
+    clean_provenance,
+    provenance_markdown,
+    shown_path,
+    write_result,
+)
 from PIL import Image
 
-from retinaseg.overlays import mask_image, probability_overlay, thumbnail
-from retinaseg.pretrained import load_model
-from retinaseg.segment import sample_image, segment_photo
-from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
-                             write_result)
+from retinaseg.evaluation.overlays import mask_image, probability_overlay, thumbnail
+from retinaseg.hub.pretrained import load_model
+from retinaseg.pipeline.segment import sample_image, segment_photo
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = 8  # white pixels between the panels

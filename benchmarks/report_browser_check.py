@@ -21,9 +21,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from common import add_dirty_option, clean_provenance, provenance_markdown, write_result
+
 from retinaseg.cli import main as retinaseg
-from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.io.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from common import provenance, provenance_markdown, write_result
 from scipy import ndimage
 from skimage.morphology import skeletonize
 
 from retinaseg.data import fov_diameter, load_dataset
-from retinaseg.utils import provenance, provenance_markdown, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 WIDTHS = (540, 768, 1024, 1280, 1600, 2048)

@@ -8,7 +8,7 @@ time is measured here, no score), in one run:
 - whole process: ``retinaseg segment PHOTO --scale S`` for each rule, a fresh process
   and output folder each time, the rules alternated run by run (so a burst of load
   on a shared machine hits them alike); medians and the ratio to ``fov``;
-- the calibre measurement alone, inside one process: ``retinaseg.caliber`` on the
+- the calibre measurement alone, inside one process: ``retinaseg.pipeline.caliber`` on the
   photo's default mask (a skeleton and a distance transform of the whole native-size
   mask), the part of ``band`` that every photo pays even when it keeps its first pass;
 - whether each rule took a second pass on the photo, and at which FOV width.
@@ -24,17 +24,17 @@ import sys
 import time
 from pathlib import Path
 
-from retinaseg.caliber import working_caliber
+from common import add_dirty_option, clean_provenance, provenance_markdown, write_result
+
 from retinaseg.data import load_dataset
 from retinaseg.data.fov import estimate_fov, fov_diameter
 from retinaseg.data.io import read_photo
-from retinaseg.pretrained import load_model
-from retinaseg.segment import SCALES, segment_at_scale
-from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
+from retinaseg.pipeline.caliber import working_caliber
+from retinaseg.pipeline.segment import SCALES, segment_at_scale
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
 from general_speed import alternated, segment_once  # noqa: E402  (one segment process, timed)
 
 DATASETS = ("drive", "hrf")

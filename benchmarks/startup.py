@@ -66,7 +66,7 @@ def baseline_src(commit: str, folder: Path) -> Path:
 
 
 def markdown(result: dict) -> str:
-    from retinaseg.utils import provenance_markdown
+    from common import provenance_markdown
 
     rows = result["rows"]
     torch_row = next(r for r in rows if r["command"] == 'python -c "import torch"')
@@ -90,8 +90,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--baseline", help="also time the verbs at this commit")
     args = parser.parse_args(argv)
-    sys.path.insert(0, str(ROOT / "src"))
-    from retinaseg.utils import provenance, write_result
+    from common import provenance, write_result
 
     result = provenance(ROOT)
     here = result["commit"][:7]

@@ -17,9 +17,16 @@ import shutil
 import sys
 from pathlib import Path
 
-from retinaseg.study import (SESSIONS_FILE, load_study, planned_runs, run_row, run_study,
-                             study_markdown)
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown
+from common import add_dirty_option, clean_provenance, provenance_markdown
+
+from retinaseg.study import (
+    SESSIONS_FILE,
+    load_study,
+    planned_runs,
+    run_row,
+    run_study,
+    study_markdown,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,9 +17,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from common import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
-from retinaseg.tables import markdown_table
-from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from retinaseg.io.tables import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 IGNORED = {"out_dir", "data.root", "progress"}  # differ between runs without changing them

@@ -10,7 +10,7 @@ several datasets. Four rules are compared:
 - the mean over datasets (the threshold maximising the mean of the datasets'
   F1): each camera counts once, as an unseen camera would;
 - each image cut at the Otsu threshold of its own FOV probabilities (what
-  ``--threshold otsu`` applies: ``retinaseg.cut.otsu_cut``, bounds included), which
+  ``--threshold otsu`` applies: ``retinaseg.pipeline.cut.otsu_cut``, bounds included), which
   follows a camera whose probabilities come out lower or higher overall;
 - each image cut midway between the pooled threshold and its Otsu cut, which
   follows such a camera half way and keeps half of the validated threshold;
@@ -29,7 +29,7 @@ saw, which neither the run nor any choice here has used, and on the run's own
 validation images (what the rule costs on the cameras it knows). No test image
 is read. Images are scored inside the FOV, pooled: validation images at the
 training geometry (as validation scores them), unseen ones at the model's
-working geometry (``retinaseg.inference.working_copy``, as ``retinaseg
+working geometry (``retinaseg.pipeline.predict.working_copy``, as ``retinaseg
 segment`` brings a photo there). The best threshold on the unseen images is
 shown as the ceiling (an oracle, never a choice). Writes
 benchmarks/results/threshold_rule.{md,json} (``--out``).
@@ -43,24 +43,32 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from retinaseg.config import load_config
-from retinaseg.cut import otsu_cut
-from retinaseg.data import load_dataset
-from retinaseg.data.preprocess import preprocess
-from retinaseg.data.geometry import resize_mask
-from retinaseg.inference import predict_tensor, working_copy
-from retinaseg.measure.agreement import icc_2_1
-from retinaseg.metrics import Counts, ScoreHistogram, best_mean_threshold, scores_from_counts
-from retinaseg.metrics.counts import count_pixels
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
-from retinaseg.train.data import load_training_data
-from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
-                             write_result)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # lodo, beside this file
+from common import (
+    add_dirty_option,
+    clean_provenance,
+    provenance_markdown,
+    shown_path,
+    write_result,
+)
 from lodo import final_run_dir  # noqa: E402
+
+from retinaseg.config.schema import load_config
+from retinaseg.data import load_dataset
+from retinaseg.data.geometry import resize_mask
+from retinaseg.data.preprocess import preprocess
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
+from retinaseg.measure.agreement import icc_2_1
+from retinaseg.metrics import (
+    Counts,
+    ScoreHistogram,
+    best_mean_threshold,
+    scores_from_counts,
+)
+from retinaseg.metrics.counts import count_pixels
+from retinaseg.pipeline.cut import otsu_cut
+from retinaseg.pipeline.predict import predict_tensor, working_copy
+from retinaseg.train.data import load_training_data
 
 ROOT = Path(__file__).resolve().parents[1]
 HOLDOUTS = ("drive", "chase_db1", "hrf")
@@ -127,7 +135,7 @@ class ImageSet:
 
 
 def _otsu(fov_pixels: np.ndarray) -> float:
-    """The library's Otsu cut (``retinaseg.cut``, bounds and all) of one image's FOV pixels."""
+    """The library's Otsu cut (``retinaseg.pipeline.cut``, bounds and all) of one image's FOV pixels."""
     return otsu_cut(fov_pixels, np.ones(fov_pixels.shape, bool), fallback=0.5)
 
 

@@ -11,7 +11,7 @@ but not where segmenting is best: HRF's thinnest vessels are about 3 px wide at
 its native 3300 px FOV, a pixel or less at 1280 px, and resizing such a map back
 widens them. Each candidate ``high`` in ``--highs`` is tried on the same images
 (``low`` kept), each photo cut as the model cuts by default (its threshold rule,
-:func:`retinaseg.cut.model_cut`) and post-processed as by default, as ``retinaseg
+:func:`retinaseg.pipeline.cut.model_cut`) and post-processed as by default, as ``retinaseg
 segment`` would, and scored at native resolution inside the dataset's FOV, pooled
 per dataset: F1 and the predicted/true vessel area under that default, the AUC,
 the best F1 any single threshold reaches (an oracle, for information only) and
@@ -35,18 +35,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from common import (
+    add_dirty_option,
+    clean_provenance,
+    provenance_markdown,
+    shown_path,
+    write_result,
+)
 
-from retinaseg.cut import describe_rule, model_cut, rule_of
 from retinaseg.data import load_dataset
 from retinaseg.data.geometry import target_fov_width
-from retinaseg.inference import predict_probabilities
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.metrics import Counts, ScoreHistogram, scores_from_counts
 from retinaseg.metrics.counts import count_pixels
-from retinaseg.postprocess import model_postprocess, postprocess_mask
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
-from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
-                             write_result)
+from retinaseg.pipeline.cut import describe_rule, model_cut, rule_of
+from retinaseg.pipeline.postprocess import model_postprocess, postprocess_mask
+from retinaseg.pipeline.predict import predict_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_HIGHS = (1280.0, 1536.0, 1792.0, 2048.0, 2560.0)

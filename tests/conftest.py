@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from synthetic import WRITERS, write_folder
 
 # The real datasets live next to the repository: <repo>/../shared/data.
@@ -40,7 +39,7 @@ def tiny_model(synthetic_root, tmp_path_factory) -> Path:
 def two_camera_model(synthetic_root, tmp_path_factory) -> Path:
     """A tiny model trained on the synthetic CHASE_DB1 and HRF layouts, working range
     20-32 px, validated on photos of both (one epoch)."""
-    from retinaseg.config import load_config
+    from retinaseg.config.schema import load_config
     from retinaseg.train import fit
 
     out = tmp_path_factory.mktemp("two-camera-run")

@@ -10,15 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import synthetic_fundus
 
 from retinaseg.cli import main
 from retinaseg.data import estimate_fov, fov_diameter, load_dataset
-from retinaseg.data.geometry import (MAX_UPSCALE, MAX_WORKING_PIXELS, MIN_FOV_SIZE,
-                                     to_working_geometry)
-from retinaseg.data.quality import check_fundus, measure_quality, quality_problem
+from retinaseg.data.geometry import (
+    MAX_UPSCALE,
+    MAX_WORKING_PIXELS,
+    MIN_FOV_SIZE,
+    to_working_geometry,
+)
 from retinaseg.errors import RetinasegError
-
-from synthetic import synthetic_fundus
+from retinaseg.quality.gate import check_fundus, measure_quality, quality_problem
 
 
 def _disc(height: int, width: int, diameter: int) -> np.ndarray:

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from retinaseg.utils import provenance, provenance_markdown, shown_path
+from common import provenance, provenance_markdown, shown_path
 
 TABULATE = Path(__file__).resolve().parents[1] / "benchmarks" / "tabulate_runs.py"
 
@@ -69,8 +68,8 @@ def _benchmark(name: str):
 
 def test_drive_model_counts_the_training_of_every_stage_a_model_started_from(synthetic_root,
                                                                             tmp_path):
-    from retinaseg.checkpoint import load_checkpoint
-    from retinaseg.config import load_config
+    from retinaseg.config.schema import load_config
+    from retinaseg.hub.checkpoint import load_checkpoint
     from retinaseg.train import fit
 
     drive_model = _benchmark("drive_model")
@@ -121,8 +120,7 @@ def test_every_result_names_the_script_in_the_tree_that_rewrites_it():
 
 def test_a_dirty_commit_is_refused_unless_allowed_and_then_marked(tmp_path):
     import pytest
-
-    from retinaseg.utils import require_clean_commit
+    from common import require_clean_commit
 
     with pytest.raises(SystemExit, match="--allow-dirty"):
         require_clean_commit("abc123-dirty")
@@ -137,7 +135,7 @@ def test_what_the_benchmarks_write_does_not_make_the_tree_dirty(tmp_path):
     then its post-processing) must not refuse its own second step."""
     import subprocess
 
-    from retinaseg.utils import BENCHMARK_OUTPUTS, git_commit
+    from common import BENCHMARK_OUTPUTS, git_commit
 
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],

@@ -15,7 +15,6 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @pytest.fixture(scope="module")
 def caliber_scale():
-    sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location("caliber_scale", BENCHMARKS / "caliber_scale.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["caliber_scale"] = module
@@ -25,11 +24,15 @@ def caliber_scale():
 
 def test_both_rules_are_scored_as_computed_directly(caliber_scale, two_camera_model,
                                                     synthetic_root, tmp_path):
-    from retinaseg.caliber import (DEAD_ZONE, caliber_fov_width, reference_caliber,
-                                   vessel_caliber)
     from retinaseg.data import fov_diameter
     from retinaseg.data.geometry import target_fov_width
     from retinaseg.metrics import confusion_counts, scores_from_counts
+    from retinaseg.pipeline.caliber import (
+        DEAD_ZONE,
+        caliber_fov_width,
+        reference_caliber,
+        vessel_caliber,
+    )
 
     out = tmp_path / "caliber"
     assert caliber_scale.main(["--model", str(two_camera_model), "--data-root",
@@ -103,10 +106,10 @@ def test_the_shipped_caliber_scale_is_the_benchmarks_mean_of_both_passes(
         caliber_scale, two_camera_model, synthetic_root, tmp_path):
     """What ``--scale caliber`` does (retinaseg.segment) is what the benchmark scores as
     ``mean`` at the shipped dead zone, photo by photo, so its figures are the option's."""
-    from retinaseg.caliber import DEAD_ZONE
-    from retinaseg.cut import OTSU
     from retinaseg.metrics import confusion_counts
-    from retinaseg.segment import segment_at_scale
+    from retinaseg.pipeline.caliber import DEAD_ZONE
+    from retinaseg.pipeline.cut import OTSU
+    from retinaseg.pipeline.segment import segment_at_scale
 
     out = tmp_path / "caliber"
     assert caliber_scale.main(["--model", str(two_camera_model), "--data-root",

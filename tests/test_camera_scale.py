@@ -4,13 +4,17 @@ import numpy as np
 import pytest
 
 from retinaseg import RetinasegError
-from retinaseg.checkpoint import load_checkpoint
-from retinaseg.config import AugmentConfig, load_config
+from retinaseg.config.schema import AugmentConfig, load_config
 from retinaseg.data.augment import photometric
-from retinaseg.data.geometry import seen_fov_range, target_fov_width, to_working_geometry
-from retinaseg.inference import working_scale
+from retinaseg.data.geometry import (
+    seen_fov_range,
+    target_fov_width,
+    to_working_geometry,
+)
+from retinaseg.hub.checkpoint import load_checkpoint
+from retinaseg.pipeline.predict import working_scale
 from retinaseg.train import fit, load_training_data
-from retinaseg.utils import seed_everything
+from retinaseg.train.seeding import seed_everything
 
 TINY = ["model.kwargs={base_channels: 4, depth: 2}", "data.crop_size=32",
         "data.crops_per_image=2", "data.batch_size=8", "progress=false", "threads=1"]
@@ -110,7 +114,7 @@ def test_the_working_range_is_narrowed_to_the_widths_training_saw(widths, jitter
 
 
 def test_calibrate_gives_an_older_model_the_range_its_training_saw(synthetic_root, tmp_path):
-    from retinaseg.checkpoint import load_checkpoint, save_model
+    from retinaseg.hub.checkpoint import load_checkpoint, save_model
     from retinaseg.train import calibrate
 
     out = tmp_path / "run"

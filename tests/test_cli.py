@@ -10,9 +10,10 @@ import pytest
 from conftest import assert_one_line_error
 from PIL import Image
 
-from retinaseg.checkpoint import ModelMeta, save_model
 from retinaseg.cli import main
+from retinaseg.hub.checkpoint import ModelMeta, save_model
 from retinaseg.models import create_model
+
 
 def run_cli(*args):
     """Run the installed console script as a user would, in a subprocess."""

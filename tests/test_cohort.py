@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from synthetic import synthetic_fundus
 
 from retinaseg.cli import main
 from retinaseg.cohort import JobSpec, collect_cohort, parse_save, run_cohort
 from retinaseg.cohort.progress import Progress
 from retinaseg.cohort.worker import table_columns
 from retinaseg.errors import RetinasegError
-from synthetic import synthetic_fundus
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 SAVE_ALL = ("mask", "prob", "overlay")
@@ -259,7 +259,7 @@ def test_plain_progress_lines_off_a_terminal():
 def test_uncertain_fraction_counts_fov_pixels_near_the_threshold():
     import numpy as np
 
-    from retinaseg.quality_verdict import uncertain_fraction
+    from retinaseg.quality.verdict import uncertain_fraction
 
     prob = np.array([[0.0, 0.3, 0.5, 0.7, 0.9, 1.0]])
     fov = np.array([[True, True, True, True, True, False]])

@@ -4,12 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import HRF_GREY_IDS, SIZE, STARE_IDS
 
 from retinaseg import RetinasegError
 from retinaseg.data import get_dataset_spec, list_datasets, load_dataset, load_sample
 from retinaseg.data.registry import dataset_status
-
-from synthetic import HRF_GREY_IDS, STARE_IDS, SIZE
 
 DATASETS = list_datasets()
 SPLITS = [(name, split) for name in DATASETS for split in get_dataset_spec(name).splits]

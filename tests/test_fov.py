@@ -6,10 +6,9 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import synthetic_fundus
 
 from retinaseg.data import estimate_fov, fov_diameter, load_dataset
-
-from synthetic import synthetic_fundus
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> float:

@@ -15,7 +15,6 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 @pytest.mark.parametrize("dataset", ["drive", "hrf"])
 def test_general_speed_times_both_models_on_the_chosen_photo(
         dataset, tiny_model, two_camera_model, synthetic_root, tmp_path):
-    sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location("general_speed",
                                                   BENCHMARKS / "general_speed.py")
     module = importlib.util.module_from_spec(spec)

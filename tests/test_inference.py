@@ -3,11 +3,15 @@ import pytest
 import torch
 import torch.nn as nn
 
+import retinaseg.pipeline.predict as inference
 from retinaseg import RetinasegError
-from retinaseg.checkpoint import ModelBundle, ModelMeta
-from retinaseg.inference import predict_probabilities, predict_tensor, sliding_window_logits
-import retinaseg.inference as inference
+from retinaseg.hub.checkpoint import ModelBundle, ModelMeta
 from retinaseg.models import SegmentationModel
+from retinaseg.pipeline.predict import (
+    predict_probabilities,
+    predict_tensor,
+    sliding_window_logits,
+)
 
 
 class Pointwise(SegmentationModel):

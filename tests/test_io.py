@@ -9,12 +9,11 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
+from synthetic import synthetic_fundus
 
 from retinaseg.data import estimate_fov, load_dataset
 from retinaseg.data.io import MAX_PIXELS, read_mask, read_photo
 from retinaseg.errors import RetinasegError, RetinasegWarning
-
-from synthetic import synthetic_fundus
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,16 @@ import pytest
 from sklearn import metrics as skm
 
 from retinaseg.errors import RetinasegError
-from retinaseg.metrics import (AUC_NAMES, SCORE_NAMES, Counts, ScoreHistogram,
-                               SegmentationMetrics, confusion_counts, evaluate_arrays,
-                               scores_from_counts)
+from retinaseg.metrics import (
+    AUC_NAMES,
+    SCORE_NAMES,
+    Counts,
+    ScoreHistogram,
+    SegmentationMetrics,
+    confusion_counts,
+    evaluate_arrays,
+    scores_from_counts,
+)
 
 SEEDS = [0, 1, 2, 3, 4]
 GRID = 2 ** 16  # ScoreHistogram's default resolution
@@ -448,8 +455,13 @@ def test_coarsened_histogram_is_exact_on_its_own_grid_and_round_trips_through_js
 
 
 def test_the_functional_histogram_core_matches_sklearn_without_the_class():
-    from retinaseg.metrics import (auc_pr_of_bins, auc_roc_of_bins, best_threshold_of_bins,
-                                   bin_pixels, coarsen_bins)
+    from retinaseg.metrics import (
+        auc_pr_of_bins,
+        auc_roc_of_bins,
+        best_threshold_of_bins,
+        bin_pixels,
+        coarsen_bins,
+    )
 
     rng = np.random.default_rng(7)
     truth = rng.random(5000) < 0.3

@@ -17,19 +17,17 @@ The public API::
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING
 
-from .catalog import list_models, list_pretrained
 from .errors import RetinasegError
+from .hub.catalog import list_models, list_pretrained
 
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it, imported when the name is first used.
 _LAZY = {
     "load_model": "api", "segment": "api", "evaluate": "api", "Segmentation": "api",
-    "create_model": "models", "ModelBundle": "checkpoint", "ModelMeta": "checkpoint",
+    "create_model": "models", "ModelBundle": "hub.checkpoint", "ModelMeta": "hub.checkpoint",
     "load_dataset": "data", "list_datasets": "data",
 }
 
@@ -39,8 +37,8 @@ __all__ = ["RetinasegError", "Segmentation", "create_model", "evaluate", "list_d
 
 if TYPE_CHECKING:
     from .api import Segmentation, evaluate, load_model, segment
-    from .checkpoint import ModelBundle, ModelMeta
     from .data import list_datasets, load_dataset
+    from .hub.checkpoint import ModelBundle, ModelMeta
     from .models import create_model
 
 
@@ -58,24 +56,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
-
-
-class _Package(types.ModuleType):
-    """``retinaseg.segment`` and ``retinaseg.evaluate`` are API functions and also
-    the names of submodules (segment.py, evaluate.py). Importing a submodule binds
-    its name on the package, which would hide the function from then on; these
-    properties keep the functions. The submodules stay importable by
-    ``from retinaseg.segment import ...``."""
-
-
-def _function_property(name: str) -> property:
-    def ignore_submodule_binding(self, value) -> None:
-        pass
-
-    return property(lambda self: _public(name), ignore_submodule_binding)
-
-
-for _name in ("segment", "evaluate"):
-    setattr(_Package, _name, _function_property(_name))
-del _name
-sys.modules[__name__].__class__ = _Package

@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 
 from .errors import OutputError, RetinasegError, RetinasegWarning
-from .pretrained import DEFAULT_MODEL
+from .hub.pretrained import DEFAULT_MODEL
 
 DEFAULT_OUT = "retinaseg-out"
 MAX_LISTED_FAILURES = 20
@@ -45,7 +45,7 @@ def _progress(enabled: bool, what: str):
 
 def cmd_segment(args) -> int:
     from .cohort import JobSpec, collect_cohort, parse_save, parse_shard, run_cohort
-    from .outputs import check_output_folder
+    from .io.atomic import check_output_folder
 
     if not args.inputs and not args.sample and not args.manifest:
         raise RetinasegError("nothing to segment: give image files or folders, --manifest, "
@@ -75,9 +75,9 @@ def cmd_segment(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .data import load_dataset
-    from .evaluate import EvalOptions, evaluate_to_folder, format_table
-    from .outputs import check_output_folder
-    from .pretrained import load_model
+    from .evaluation.evaluate import EvalOptions, evaluate_to_folder, format_table
+    from .hub.pretrained import load_model
+    from .io.atomic import check_output_folder
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
     out = check_output_folder(args.out)
@@ -103,9 +103,14 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_measure(args) -> int:
-    from .measure.files import (MeasureOptions, collect_masks, measure_file, table_csv,
-                                table_jsonl)
-    from .outputs import check_output_folder, write_all_or_nothing
+    from .io.atomic import check_output_folder, write_all_or_nothing
+    from .measure.files import (
+        MeasureOptions,
+        collect_masks,
+        measure_file,
+        table_csv,
+        table_jsonl,
+    )
 
     paths = collect_masks(args.masks)
     check_output_folder(args.out)
@@ -146,8 +151,8 @@ SCALE_SOURCES = {
 
 
 def cmd_report(args) -> int:
-    from .outputs import check_output_folder
-    from .report import rebuild_report, write_comparison
+    from .evaluation.report import rebuild_report, write_comparison
+    from .io.atomic import check_output_folder
 
     for folder in args.runs:
         if Path(folder).is_dir():
@@ -165,7 +170,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .config import load_config
+    from .config.schema import load_config
     from .train import fit
 
     overrides = _config_overrides(args)
@@ -189,9 +194,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .config import load_config
-    from .outputs import check_output_file
-    from .postprocess import model_postprocess
+    from .config.schema import load_config
+    from .io.atomic import check_output_file
+    from .pipeline.postprocess import model_postprocess
     from .train import calibrate
 
     overrides = _config_overrides(args) + ([f"tta={args.tta}"] if args.tta else [])
@@ -219,7 +224,7 @@ def _config_overrides(args) -> list[str]:
 
 
 def cmd_study(args) -> int:
-    from .outputs import check_output_folder
+    from .io.atomic import check_output_folder
     from .study import load_study, run_study
 
     study = load_study(args.config, args.out)
@@ -231,8 +236,8 @@ def cmd_study(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_onnx
-    from .pretrained import load_model
+    from .hub.export import export_onnx
+    from .hub.pretrained import load_model
 
     bundle = load_model(args.model)  # exported from the CPU: the file is device-neutral
     report = export_onnx(bundle, args.out, name=args.model, check=args.check)
@@ -244,8 +249,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .catalog import ARCHITECTURES
-    from .pretrained import PRETRAINED, pretrained_path
+    from .hub.catalog import ARCHITECTURES
+    from .hub.pretrained import PRETRAINED, pretrained_path
 
     print("architectures (retinaseg train, model.name):")
     for name, description in sorted(ARCHITECTURES.items()):
@@ -478,7 +483,7 @@ def _non_negative(value: str) -> float:
 
 def postprocess_choice(args) -> str | None:
     """The post-processing the flags ask for, as text; None: the model's default."""
-    from .postprocess import NONE, Postprocess
+    from .pipeline.postprocess import NONE, Postprocess
 
     given = {key: getattr(args, key) for key in ("min_component", "fill_holes", "hysteresis")
              if getattr(args, key) is not None}
@@ -508,7 +513,7 @@ def _device_option(parser, what: str) -> None:
 
 
 def _tta_mode(value: str) -> str:
-    from .inference import check_tta
+    from .pipeline.predict import check_tta
 
     try:
         return check_tta(value)
@@ -517,7 +522,7 @@ def _tta_mode(value: str) -> str:
 
 
 def _scale_rule(value: str) -> str:
-    from .segment import SCALES
+    from .pipeline.segment import SCALES
 
     if value not in SCALES:
         raise argparse.ArgumentTypeError(f"choose one of {', '.join(SCALES)}, not {value!r}")
@@ -525,7 +530,7 @@ def _scale_rule(value: str) -> str:
 
 
 def _threshold_rule(value: str) -> float | str:
-    from .cut import parse_threshold
+    from .pipeline.cut import parse_threshold
 
     try:
         return parse_threshold(value)

@@ -16,8 +16,15 @@ from ..errors import OutputError, RetinasegError
 from .inputs import CohortInput, shard
 from .progress import Progress
 from .table import OK, TABLE_STEM, ResultsTable, check_same_job, shard_stem
-from .worker import (JobSpec, cpu_threads_per_worker, job_threshold, output_paths, preload,
-                     process_input, table_columns)
+from .worker import (
+    JobSpec,
+    cpu_threads_per_worker,
+    job_threshold,
+    output_paths,
+    preload,
+    process_input,
+    table_columns,
+)
 
 # Images queued per worker beyond the one it runs: enough to hide the hand-over.
 IN_FLIGHT_PER_WORKER = 2
@@ -37,7 +44,7 @@ class CohortResult:
 def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,
                shard_of: tuple[int, int] | None = None, dask: str | None = None) -> CohortResult:
     """Segment ``inputs`` (or shard K of N of them) into ``spec.out_dir``, resuming."""
-    from ..segment import check_scale_choice
+    from ..pipeline.segment import check_scale_choice
 
     if jobs < 1:
         raise RetinasegError(f"--jobs {jobs}: needs at least 1 worker process")
@@ -85,15 +92,15 @@ def is_done(row: dict | None, spec: JobSpec) -> bool:
 
 
 def _load_checked(spec: JobSpec):
-    from ..pretrained import load_model
+    from ..hub.pretrained import load_model
 
     return load_model(spec.model, spec.device)
 
 
 def _identity(spec: JobSpec, bundle) -> dict:
-    from ..inference import model_tta
-    from ..postprocess import resolve_postprocess
-    from ..segment import check_scale_choice
+    from ..pipeline.postprocess import resolve_postprocess
+    from ..pipeline.predict import model_tta
+    from ..pipeline.segment import check_scale_choice
 
     return {"model_sha256": bundle.sha256, "threshold": job_threshold(spec, bundle),
             "tta": model_tta(bundle, spec.tta),

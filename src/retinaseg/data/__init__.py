@@ -1,10 +1,18 @@
 """Datasets, preprocessing and augmentation. Importing registers every loader."""
+from . import chase, drive, folder, hrf, reta, stare  # noqa: F401  (each registers one layout)
 from .fov import estimate_fov, fov_diameter
 from .io import Photo, read_image, read_mask, read_photo
-from .registry import (DatasetSpec, Dataset, SampleFiles, get_dataset_spec, list_datasets,
-                       load_dataset, load_sample, resolve_data_root)
+from .registry import (
+                       Dataset,
+                       DatasetSpec,
+                       SampleFiles,
+                       get_dataset_spec,
+                       list_datasets,
+                       load_dataset,
+                       load_sample,
+                       resolve_data_root,
+)
 from .sample import Sample
-from . import chase, drive, folder, hrf, reta, stare  # noqa: F401  (each registers one layout)
 
 __all__ = ["Dataset", "DatasetSpec", "Photo", "Sample", "SampleFiles", "estimate_fov",
            "fov_diameter", "get_dataset_spec", "list_datasets", "load_dataset", "load_sample",

@@ -35,7 +35,13 @@ from skimage.measure import label
 from skimage.morphology import skeletonize
 
 from ..errors import RetinasegError
-from .graph import Segment, branch_point_count, end_point_count, skeleton_graph, trace_segments
+from .graph import (
+    Segment,
+    branch_point_count,
+    end_point_count,
+    skeleton_graph,
+    trace_segments,
+)
 from .scale import DEFAULT_FOV_DEGREES, MM_PER_DEGREE, Scale, resolve_scale
 from .shape import box_counting_dimension, centre_line_shape, widths_px
 

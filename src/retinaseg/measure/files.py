@@ -22,10 +22,10 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..data.io import IMAGE_SUFFIXES, read_mask
-from ..errors import RetinasegError, file_error
 import numpy as np
 
+from ..data.io import IMAGE_SUFFIXES, read_mask
+from ..errors import RetinasegError, file_error
 from . import VesselMeasures, measure_vessels
 from .scale import resolve_scale
 

@@ -29,11 +29,29 @@ Conventions, shared by every function here:
 from __future__ import annotations
 
 from .checks import check_threshold, validated_inputs
-from .counts import SCORE_NAMES, Counts, confusion_counts, score_arrays, scores_from_counts
-from .histogram import (AUC_NAMES, BEST_THRESHOLD_METRICS, ScoreHistogram, at_or_above,
-                        auc_pr_of_bins, auc_roc_of_bins, best_mean_threshold,
-                        best_mean_threshold_of_bins, best_threshold_of_bins, bin_pixels,
-                        coarsen_bins, pr_curve_of_bins, roc_curve_of_bins, sweep_counts)
+from .counts import (
+                        SCORE_NAMES,
+                        Counts,
+                        confusion_counts,
+                        score_arrays,
+                        scores_from_counts,
+)
+from .histogram import (
+                        AUC_NAMES,
+                        BEST_THRESHOLD_METRICS,
+                        ScoreHistogram,
+                        at_or_above,
+                        auc_pr_of_bins,
+                        auc_roc_of_bins,
+                        best_mean_threshold,
+                        best_mean_threshold_of_bins,
+                        best_threshold_of_bins,
+                        bin_pixels,
+                        coarsen_bins,
+                        pr_curve_of_bins,
+                        roc_curve_of_bins,
+                        sweep_counts,
+)
 from .streaming import SegmentationMetrics, evaluate_arrays, image_scores, summarize
 
 __all__ = ["AUC_NAMES", "BEST_THRESHOLD_METRICS", "SCORE_NAMES", "Counts", "ScoreHistogram",

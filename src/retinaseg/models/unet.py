@@ -5,8 +5,8 @@ import torch
 import torch.nn as nn
 
 from ._registry import register_model
-from .contract import SegmentationModel
 from .blocks import ConvBlock, PointwiseHead, encode, encoder_blocks
+from .contract import SegmentationModel
 
 
 class UNet(SegmentationModel):

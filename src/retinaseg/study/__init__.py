@@ -37,11 +37,26 @@ whose process has died is taken over, and the run resumes. A process stops when
 every run left is claimed by another one.
 """
 from .claims import CLAIM_FILE, claim, claim_is_live, release
-from .plan import (PRETRAIN, PlannedRun, Study, finished_model, load_study, planned_runs,
-                   pretrain_config, run_config)
+from .plan import (
+                   PRETRAIN,
+                   PlannedRun,
+                   Study,
+                   finished_model,
+                   load_study,
+                   planned_runs,
+                   pretrain_config,
+                   run_config,
+)
 from .run import evaluate_run, is_finished, run_study
 from .sessions import SESSIONS_FILE, StudySession, read_sessions, wall_seconds
-from .table import TEST_KEYS, provenance_lines, run_row, study_markdown, summarise, write_table
+from .table import (
+                   TEST_KEYS,
+                   provenance_lines,
+                   run_row,
+                   study_markdown,
+                   summarise,
+                   write_table,
+)
 
 __all__ = ["CLAIM_FILE", "PRETRAIN", "SESSIONS_FILE", "TEST_KEYS", "PlannedRun", "Study",
            "StudySession", "claim", "claim_is_live", "evaluate_run", "finished_model", "is_finished",

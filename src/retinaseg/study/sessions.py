@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..outputs import write_all_or_nothing
+from ..io.atomic import write_all_or_nothing
 
 SESSIONS_FILE = "sessions.json"
 
@@ -20,7 +20,7 @@ class StudySession:
     long the study took even when it was run in several sittings."""
 
     def __init__(self, path: Path):
-        from ..utils import git_commit, machine_info
+        from ..io.provenance import git_commit, machine_info
 
         self.path = path
         self.started = time.perf_counter()

@@ -14,8 +14,14 @@ and its workers), ``distributed`` (several processes under torchrun),
 ``finetune`` (starting weights, encoder freezing), ``loop`` (``fit``), ``state``
 (resume and log), ``threshold`` (validation and calibration).
 """
-from .data import (EpochBatches, TrainingData, epoch_batches, load_training_data,
-                   steps_per_epoch, training_samples)
+from .data import (
+                   EpochBatches,
+                   TrainingData,
+                   epoch_batches,
+                   load_training_data,
+                   steps_per_epoch,
+                   training_samples,
+)
 from .finetune import load_initial_weights, parameter_groups
 from .loop import check_config, fit
 from .threshold import calibrate, choose_threshold, threshold_source, validate

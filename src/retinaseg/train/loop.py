@@ -18,23 +18,37 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import ModelMeta, build_module, read_checkpoint, save_model
-from ..config import TrainConfig, config_to_dict, save_config
+from ..config.schema import TrainConfig, config_to_dict, save_config
 from ..data.preprocess import pipeline_channels
 from ..devices import autocast, grad_scaler, prepare_device, training_dtype
 from ..errors import RetinasegError
-from ..losses import compute_loss, mean_denominator
-from ..outputs import check_output_folder, writing
-from ..optim import PlateauTracker, build_optimizer, lr_at
-from ..utils import seed_everything
+from ..hub.checkpoint import ModelMeta, build_module, read_checkpoint, save_model
+from ..io.atomic import check_output_folder, writing
 from .checks import check_config, check_world
-from .data import (EpochBatches, TrainingData, load_training_data, steps_per_epoch,
-                   trained_fov_range)
+from .data import (
+    EpochBatches,
+    TrainingData,
+    load_training_data,
+    steps_per_epoch,
+    trained_fov_range,
+)
 from .distributed import World, join_world, wrap_for_world
 from .finetune import load_initial_weights, parameter_groups, set_training_mode
 from .loader import batch_loader
-from .state import (BEST, LAST, LOG, MODEL, RunLog, remove_stale_temps, resume_from, run_file,
-                    save_last)
+from .losses import compute_loss, mean_denominator
+from .optim import PlateauTracker, build_optimizer, lr_at
+from .seeding import seed_everything
+from .state import (
+    BEST,
+    LAST,
+    LOG,
+    MODEL,
+    RunLog,
+    remove_stale_temps,
+    resume_from,
+    run_file,
+    save_last,
+)
 from .threshold import choose_threshold, validate
 
 
