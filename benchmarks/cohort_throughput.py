@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 from retinaseg.hub.pretrained import DEFAULT_MODEL  # noqa: E402  (torch-free)
+from retinaseg.pipeline.settings import resolve_settings
 
 SOURCES = [("DRIVE", "DRIVE/test/images/*.tif"), ("DRIVE", "DRIVE/training/images/*.tif"),
            ("CHASE_DB1", "CHASEDB1/Image_*[LR].jpg"), ("HRF", "HRF/images/*.*")]
@@ -136,11 +137,11 @@ def forward_seconds(folder: Path, model: str) -> dict:
     from retinaseg.data.fov import estimate_fov
     from retinaseg.data.io import read_image
     from retinaseg.data.preprocess import preprocess
-    from retinaseg.hub.pretrained import load_model
-    from retinaseg.pipeline.predict import model_tta, predict_tensor, working_copy
+    from retinaseg.hub.load import load_model
+    from retinaseg.pipeline.predict import predict_tensor, working_copy
 
     bundle = load_model(model)
-    tta, cache, total = model_tta(bundle, None), {}, 0.0
+    tta, cache, total = bundle.meta.tta, {}, 0.0
     for link in sorted(folder.iterdir()):
         source = link.resolve()
         if source not in cache:
@@ -160,7 +161,7 @@ def picture_costs(data_root: Path, model: str, repeats: int = 3) -> dict:
     beside the seconds to segment it (read to probabilities)."""
     from retinaseg.cohort.worker import JobSpec, write_pictures
     from retinaseg.data.io import read_image
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
     from retinaseg.pipeline.segment import segment_image
 
     photo = data_root / "HRF/images/01_h.jpg"
@@ -169,7 +170,7 @@ def picture_costs(data_root: Path, model: str, repeats: int = 3) -> dict:
     with tempfile.TemporaryDirectory() as out:
         started = time.perf_counter()
         image = read_image(photo)
-        prob, mask, fov = segment_image(bundle, image)
+        prob, mask, fov = segment_image(bundle, image, resolve_settings(bundle))
         costs["read_and_segment"] = round(time.perf_counter() - started, 3)
         for kind in ("mask", "prob", "overlay"):
             spec = JobSpec(model, out, save=(kind,))

@@ -22,7 +22,7 @@ from common import provenance, provenance_markdown, write_result
 from scipy import ndimage
 
 from retinaseg.data import fov_diameter, load_dataset
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.pipeline.predict import predict_probabilities
 
 REPO = Path(__file__).resolve().parents[1]

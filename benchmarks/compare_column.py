@@ -52,6 +52,7 @@ from retinaseg.study import (
     run_row,
     run_study,
 )
+from retinaseg.pipeline.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = metric_columns(drop=("iou", "auc_pr"))  # the column paper's table
@@ -75,7 +76,7 @@ def fused_result(folder: Path, study, data_root, fusion: str) -> EvaluationResul
     if not path.is_file():
         data = load_dataset(study.dataset, study.split, data_root)
         result = evaluate_model(load_checkpoint(finished_model(folder)), data,
-                                EvalOptions(tta=fusion))
+                                EvalOptions(resolve_settings(load_checkpoint(finished_model(folder)), tta=fusion)))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result.to_dict()) + "\n")
     return read_result(path.parent)

@@ -62,6 +62,7 @@ from retinaseg.metrics import ScoreHistogram
 from retinaseg.pipeline.predict import predict_probabilities
 from retinaseg.study import finished_model
 from retinaseg.train import calibrate, fit, threshold_source
+from retinaseg.pipeline.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7153,
@@ -94,12 +95,12 @@ def paper_verdict(pooled: dict) -> dict:
 def time_inference(bundle, samples, bf16: bool, repeats: int = 2, tta: str | None = None) -> float:
     """Median seconds per image over the test images (after one warm-up), from the
     RGB photo and its FOV to the probability map: preprocessing included."""
-    predict_probabilities(bundle, samples[0].image, samples[0].fov, tta, bf16)
+    predict_probabilities(bundle, samples[0].image, samples[0].fov, resolve_settings(bundle, tta=tta, precision="bf16" if bf16 else None))
     times = []
     for sample in samples:
         for _ in range(repeats):
             started = time.perf_counter()
-            predict_probabilities(bundle, sample.image, sample.fov, tta, bf16)
+            predict_probabilities(bundle, sample.image, sample.fov, resolve_settings(bundle, tta=tta, precision="bf16" if bf16 else None))
             times.append(time.perf_counter() - started)
     return float(np.median(times))
 
@@ -113,7 +114,7 @@ def validation_tta(bundle, data_root: str) -> dict:
     for mode in ("none", "flip", "flip+rot90"):
         hist = ScoreHistogram()
         for sample in samples:
-            hist.update(predict_probabilities(bundle, sample.image, sample.fov, mode),
+            hist.update(predict_probabilities(bundle, sample.image, sample.fov, resolve_settings(bundle, tta=mode)),
                         sample.vessel, sample.fov)
         scores[mode] = {"auc_roc": hist.auc_roc(), "best_f1": hist.best_threshold("f1")[1]}
     return scores
@@ -305,7 +306,7 @@ def main(argv=None) -> int:
     test_set = load_dataset("drive", "test", args.data_root)
     samples = list(test_set)
     fp32 = evaluate_model(bundle, test_set, EvalOptions(bootstrap=BOOTSTRAP_RESAMPLES)).to_dict()
-    bf16 = evaluate_model(bundle, test_set, EvalOptions(bf16=True)).to_dict()
+    bf16 = evaluate_model(bundle, test_set, EvalOptions(resolve_settings(bundle, precision="bf16"))).to_dict()
     times = timing(bundle, samples, wall)
     result = {"name": args.name, **provenance(ROOT, commit),
               "model": str(model_path), "sha256": bundle.sha256,
@@ -316,7 +317,7 @@ def main(argv=None) -> int:
               "epochs": bundle.meta.extra.get("epochs"), "paper": PAPER, "fp32": fp32,
               "bf16": bf16, "tta": bundle.meta.tta,
               "other_tta": evaluate_model(bundle, test_set,
-                                          EvalOptions(tta=other_tta(bundle.meta.tta))).to_dict(),
+                                          EvalOptions(resolve_settings(bundle, tta=other_tta(bundle.meta.tta)))).to_dict(),
               "timing": times, "bf16_verdict": bf16_verdict(fp32, bf16, times),
               "paper_verdict": paper_verdict(fp32["pooled"]),
               "validation_tta": validation_tta(bundle, args.data_root),

@@ -33,11 +33,12 @@ from common import add_dirty_option, clean_provenance, provenance_markdown, writ
 
 from retinaseg.data import load_dataset
 from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
 from retinaseg.measure import measure_vessels
 from retinaseg.pipeline.cut import describe_rule, parse_threshold, rule_of
-from retinaseg.pipeline.predict import check_tta, model_tta
+from retinaseg.pipeline.settings import check_tta
+from retinaseg.pipeline.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SETS = ("drive", "chase_db1", "hrf")
@@ -101,7 +102,7 @@ def score_test_set(bundle, name: str, data_root, limit: int = 0, threshold=None,
     data = load_dataset(name, "test", data_root)
     data = data[:limit] if limit else data
     vessels = VesselComparison(bundle.meta.threshold)
-    result = evaluate_model(bundle, data, EvalOptions(threshold, tta, topology=True),
+    result = evaluate_model(bundle, data, EvalOptions(resolve_settings(bundle, threshold=threshold, tta=tta), topology=True),
                             on_image=vessels)
     pooled = {k: result.pooled[k] for k in SCORES if k in result.pooled}
     pooled["cldice"] = result.topology["cldice"]
@@ -133,7 +134,7 @@ def scorecard(model: str, data_root, limit: int = 0, sets=TEST_SETS, threshold=N
     return {"model": model, "checkpoint_sha256": bundle.sha256,
             "trained_on": bundle.meta.trained_on, "threshold": bundle.meta.threshold,
             "threshold_source": bundle.meta.threshold_source,
-            "threshold_rule": rule_name(bundle, threshold), "tta": model_tta(bundle, tta),
+            "threshold_rule": rule_name(bundle, threshold), "tta": resolve_settings(bundle, tta=tta).tta,
             "fov_range": list(bundle.meta.fov_range), "test_sets": rows}
 
 

@@ -35,7 +35,7 @@ from retinaseg.data import load_dataset
 from retinaseg.data.fov import estimate_fov
 from retinaseg.data.io import read_photo
 from retinaseg.data.preprocess import preprocess
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
 from retinaseg.pipeline.predict import predict_on_device, working_copy
 

@@ -241,7 +241,7 @@ def holdout_row(args, holdout: str) -> dict:
         return {**row, "finished": False, "epochs_done": _epochs_done(folder)}
     row["training"] = cycles_cost(args.runs_root, holdout, row["cycle"])
     if row["after_training_choices"]:
-        from retinaseg.hub.pretrained import load_model
+        from retinaseg.hub.load import load_model
         from retinaseg.pipeline.postprocess import model_postprocess
 
         row["postprocess"] = model_postprocess(load_model(str(model)).meta).describe()
@@ -283,7 +283,7 @@ def model_cut(model: str, threshold):
     ``validated`` (a model whose default is the Otsu cut still carries it)."""
     if threshold != VALIDATED:
         return threshold
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
 
     return float(load_model(model).meta.threshold)
 

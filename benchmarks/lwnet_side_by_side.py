@@ -68,7 +68,7 @@ from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError, file_error
 from retinaseg.evaluation.evaluate import EvalOptions, Scorer, evaluate_model
 from retinaseg.hub.checkpoint import load_checkpoint
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
 from retinaseg.metrics import ScoreHistogram, best_threshold_of_bins
 

@@ -39,7 +39,7 @@ from common import (  # noqa: E402
 )
 from working_scale import DatasetScore, image_groups, timed_probabilities  # noqa: E402
 
-from retinaseg.hub.pretrained import load_model  # noqa: E402
+from retinaseg.hub.load import load_model  # noqa: E402
 from retinaseg.io.tables import markdown_table  # noqa: E402
 from retinaseg.pipeline.cut import describe_rule, rule_of  # noqa: E402
 from retinaseg.pipeline.postprocess import model_postprocess  # noqa: E402

@@ -31,7 +31,7 @@ def compare(name: str, data_root: str, images: int, folder: Path) -> list[dict]:
     """One row per dataset: the largest differences between ONNX and PyTorch."""
     from retinaseg.data import load_dataset
     from retinaseg.hub.export import export_onnx, load_onnx
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
     from retinaseg.pipeline.cut import model_cut
     from retinaseg.pipeline.predict import predict_probabilities
 

@@ -50,12 +50,13 @@ from retinaseg.evaluation.topology import (  # noqa: E402
     topology_scores,
     truth_reference,
 )
-from retinaseg.hub.pretrained import load_model  # noqa: E402
+from retinaseg.hub.load import load_model  # noqa: E402
 from retinaseg.io.tables import markdown_table  # noqa: E402
 from retinaseg.metrics import Counts, confusion_counts, scores_from_counts  # noqa: E402
 from retinaseg.pipeline.cut import model_cut  # noqa: E402
 from retinaseg.pipeline.postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask  # noqa: E402
-from retinaseg.pipeline.predict import model_tta, predict_probabilities  # noqa: E402
+from retinaseg.pipeline.predict import predict_probabilities  # noqa: E402
+from retinaseg.pipeline.settings import resolve_settings
 
 F1_TOLERANCE = 0.002
 MIN_CLDICE_GAIN = 0.002
@@ -98,7 +99,7 @@ def probabilities(bundle, tta: str, name: str, sample, cache: Path | None) -> np
     path = cache / f"{bundle.sha256[:16]}_{tta}_{name}_{sample.id}.npy" if cache else None
     if path is not None and path.is_file():
         return np.load(path, allow_pickle=False)
-    prob = predict_probabilities(bundle, sample.image, sample.fov, tta)
+    prob = predict_probabilities(bundle, sample.image, sample.fov, resolve_settings(bundle, tta=tta))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.save(path, prob, allow_pickle=False)
@@ -107,7 +108,7 @@ def probabilities(bundle, tta: str, name: str, sample, cache: Path | None) -> np
 
 def sweep(bundle, samples, settings: list[Postprocess], cache: Path | None) -> dict:
     """Pooled counts per setting and dataset, and post-processing seconds per setting."""
-    tta = model_tta(bundle, None)
+    tta = bundle.meta.tta
     totals = {s.describe(): {} for s in settings}
     seconds = {s.describe(): 0.0 for s in settings}
     megapixels = 0.0
@@ -207,7 +208,7 @@ def run(args) -> dict:
     validation = list(model_samples(bundle, "train", args.data_root, val_only=True))
     groups = list(dict.fromkeys(name for name, _ in validation)) + ["all"]
     result.update(model=shown_path(args.model, ROOT), model_sha256=bundle.sha256, threshold=bundle.meta.threshold,
-                  threshold_source=bundle.meta.threshold_source, tta=model_tta(bundle, None),
+                  threshold_source=bundle.meta.threshold_source, tta=bundle.meta.tta,
                   val_ids=[f"{n}:{s.id}" for n, s in validation], groups=groups, rule=RULE,
                   grid=[s.describe() for s in settings])
     result["validation"] = sweep(bundle, validation, settings, cache)

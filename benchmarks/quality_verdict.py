@@ -55,6 +55,7 @@ from retinaseg.quality.verdict import (
     measure_signals,
     uncertain_fraction,
 )
+from retinaseg.pipeline.settings import resolve_settings
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("drive", "chase_db1", "hrf")
@@ -174,7 +175,7 @@ def measured(image: np.ndarray, model=None, vessel=None) -> dict:
     if model is not None:
         from retinaseg.pipeline.segment import segment_photo
 
-        prob, mask, fov, cut, _ = segment_photo(model, image, quality_check=False)
+        prob, mask, fov, cut, _ = segment_photo(model, image, resolve_settings(model, quality_check=False))
         row[CONFIDENCE_SIGNAL] = round(uncertain_fraction(prob, fov, cut), 5)
         row["f1"] = f1_score(mask, vessel, fov)
     return row
@@ -388,7 +389,7 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=0,
                         help="only this many photos per dataset and split (a quick look)")
     args = parser.parse_args(argv)
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
 
     started = time.perf_counter()
     model = load_model(args.model, "cpu")

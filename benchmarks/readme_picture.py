@@ -27,8 +27,9 @@ from common import (
 from PIL import Image
 
 from retinaseg.evaluation.overlays import mask_image, probability_overlay, thumbnail
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.pipeline.segment import sample_image, segment_photo
+from retinaseg.pipeline.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 GAP = 8  # white pixels between the panels
@@ -38,7 +39,7 @@ def panels(model: str, size: int) -> tuple[np.ndarray, dict]:
     """The picture as one RGB array, and what it shows."""
     bundle = load_model(model)
     image = sample_image()
-    prob, mask, fov, cut, _ = segment_photo(bundle, image)
+    prob, mask, fov, cut, _ = segment_photo(bundle, image, resolve_settings(bundle))
     views = [image, probability_overlay(image, prob, mask, fov),
              np.repeat(mask_image(mask, fov)[..., None], 3, axis=2)]
     small = [thumbnail(v, size) for v in views]

@@ -29,10 +29,11 @@ from common import add_dirty_option, clean_provenance, provenance_markdown, writ
 from retinaseg.data import load_dataset
 from retinaseg.data.fov import estimate_fov, fov_diameter
 from retinaseg.data.io import read_photo
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
 from retinaseg.pipeline.caliber import working_caliber
 from retinaseg.pipeline.segment import SCALES, segment_at_scale
+from retinaseg.pipeline.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 from general_speed import alternated, segment_once  # noqa: E402  (one segment process, timed)
@@ -46,7 +47,7 @@ def first_training_photo(dataset: str, data_root: str) -> Path:
 
 def calibre_seconds(bundle, image, fov, runs: int) -> float:
     """Median seconds of measuring the default mask's calibre (after one warm-up)."""
-    first = segment_at_scale(bundle, image, fov, scale="fov")
+    first = segment_at_scale(bundle, image, fov, resolve_settings(bundle, scale="fov"))
     seconds = []
     for _ in range(runs + 1):
         started = time.perf_counter()
@@ -57,7 +58,7 @@ def calibre_seconds(bundle, image, fov, runs: int) -> float:
 
 def passes(bundle, image, fov) -> dict:
     """The FOV width each rule segments at (the first pass's where it keeps it)."""
-    return {scale: segment_at_scale(bundle, image, fov, scale=scale).fov_width
+    return {scale: segment_at_scale(bundle, image, fov, resolve_settings(bundle, scale=scale)).fov_width
             for scale in SCALES}
 
 

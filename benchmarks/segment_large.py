@@ -31,7 +31,7 @@ def measure(case: str, data_root: str) -> dict:
 
     from retinaseg.data import load_dataset
     from retinaseg.data.preprocess import preprocess
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
     from retinaseg.pipeline.predict import predict_probabilities, predict_tensor
 
     bundle = load_model("unet-drive")

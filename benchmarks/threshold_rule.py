@@ -56,7 +56,7 @@ from retinaseg.config.schema import load_config
 from retinaseg.data import load_dataset
 from retinaseg.data.geometry import resize_mask
 from retinaseg.data.preprocess import preprocess
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
 from retinaseg.measure.agreement import icc_2_1
 from retinaseg.metrics import (

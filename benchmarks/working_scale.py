@@ -45,7 +45,7 @@ from common import (
 
 from retinaseg.data import load_dataset
 from retinaseg.data.geometry import target_fov_width
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
 from retinaseg.metrics import Counts, ScoreHistogram, scores_from_counts
 from retinaseg.metrics.counts import count_pixels

@@ -88,3 +88,15 @@ def assert_one_line_error(result, *fragments):
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def job_spec(model_path, out, save=None, **choices):
+    """A cohort JobSpec whose settings are ``choices`` resolved for the model at
+    ``model_path``, as the CLI resolves them once per job."""
+    from retinaseg.cohort import JobSpec
+    from retinaseg.hub.checkpoint import load_checkpoint
+    from retinaseg.pipeline.settings import resolve_settings
+
+    settings = resolve_settings(load_checkpoint(model_path), **choices)
+    extra = {} if save is None else {"save": save}
+    return JobSpec(str(model_path), str(out), settings, **extra)

@@ -16,6 +16,7 @@ from retinaseg import RetinasegError
 from retinaseg.devices import precision_label, resolve_device
 from retinaseg.evaluation.results import EvaluationResult
 from retinaseg.pipeline.segment import sample_image, segment_image
+from retinaseg.pipeline.settings import resolve_settings
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -91,7 +92,7 @@ def test_segment_round_trip_from_path_array_and_pil(tiny_model, photo):
     assert np.all(result.probabilities[~result.fov] == 0)
     assert (result.device, result.precision, result.tta) == ("cpu", "fp32", model.meta.tta)
     assert result.model == model.meta and result.model_source == str(tiny_model)
-    prob, mask, fov = segment_image(model, image)  # what the CLI writes
+    prob, mask, fov = segment_image(model, image, resolve_settings(model))  # what the CLI writes
     assert np.array_equal(result.probabilities, prob) and np.array_equal(result.fov, fov)
     for same in (image, Image.fromarray(image)):
         assert np.array_equal(retinaseg.segment(same, model=model).probabilities, prob)
@@ -158,7 +159,7 @@ def test_cuda_without_a_gpu_is_one_clear_error(tiny_model):
 def test_evaluate_wrapper_matches_evaluate_model(tiny_model, synthetic_root):
     from retinaseg.data import load_dataset
     from retinaseg.evaluation.evaluate import evaluate_model
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
 
     result = retinaseg.evaluate(tiny_model, "drive", "test", data_root=synthetic_root,
                                 device="cpu")
@@ -176,7 +177,7 @@ def test_shipped_model_through_the_api_equals_the_cli_path():
     image = sample_image()
     result = retinaseg.segment(image, model="unet-drive", device="cpu")
     bundle = retinaseg.load_model("unet-drive", device="cpu")
-    prob, mask, _ = segment_image(bundle, image)
+    prob, mask, _ = segment_image(bundle, image, resolve_settings(bundle))
     assert np.array_equal(result.probabilities, prob) and np.array_equal(result.mask, mask)
     assert result.model.architecture == "unet" and 0.03 < result.mask.mean() < 0.2
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from retinaseg.pipeline.settings import resolve_settings
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
@@ -123,8 +124,7 @@ def test_the_shipped_caliber_scale_is_the_benchmarks_mean_of_both_passes(
     checked = {True: 0, False: 0}
     for row in run["rows"]:
         for photo, sample in zip(row["photos"], validation[row["dataset"]]):
-            shipped = segment_at_scale(bundle, sample.image, sample.fov, threshold=OTSU,
-                                       scale="caliber")
+            shipped = segment_at_scale(bundle, sample.image, sample.fov, resolve_settings(bundle, threshold=OTSU, scale="caliber"))
             twice = caliber_scale.twice(photo, DEAD_ZONE)
             c = confusion_counts(shipped.mask, sample.vessel, sample.fov)
             assert [c.tp, c.fp, c.fn, c.tn] == photo["mean_counts" if twice else "fov_counts"]

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import job_spec
 from PIL import Image
 from synthetic import synthetic_fundus
 
@@ -100,9 +101,9 @@ def test_rerun_skips_done_images_and_retries_failures(tiny_model, tmp_path):
 
 def test_a_rerun_with_another_threshold_is_refused_in_one_line(tiny_model, photos, tmp_path):
     out = tmp_path / "out"
-    run_cohort(JobSpec(str(tiny_model), str(out), threshold=0.5), collect_cohort([str(photos)]))
+    run_cohort(job_spec(tiny_model, out, threshold=0.5), collect_cohort([str(photos)]))
     with pytest.raises(RetinasegError, match="threshold 0.5, .*this run uses .*threshold 0.4"):
-        run_cohort(JobSpec(str(tiny_model), str(out), threshold=0.4),
+        run_cohort(job_spec(tiny_model, out, threshold=0.4),
                    collect_cohort([str(photos)]))
 
 

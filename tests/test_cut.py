@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import TINY_TRAINING, assert_one_line_error
+from conftest import TINY_TRAINING, assert_one_line_error, job_spec
 from PIL import Image
 from safetensors import safe_open
 from skimage.filters import threshold_otsu
@@ -16,13 +16,14 @@ from synthetic import synthetic_fundus
 
 import retinaseg
 from retinaseg.cli import main
-from retinaseg.cohort import JobSpec, collect_cohort, run_cohort
+from retinaseg.cohort import collect_cohort, run_cohort
 from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError
 from retinaseg.hub.checkpoint import HEADER_KEY, load_checkpoint, save_model
 from retinaseg.pipeline.cut import OTSU, OTSU_BOUNDS, otsu_cut, parse_threshold, rule_of
 from retinaseg.pipeline.predict import predict_probabilities
 from retinaseg.pipeline.segment import segment_photo
+from retinaseg.pipeline.settings import resolve_settings
 
 
 def bimodal(seed: int, vessel_fraction: float, shift: float = 0.0) -> np.ndarray:
@@ -104,7 +105,7 @@ def test_segment_cuts_each_photo_at_its_own_otsu_threshold(tiny_model, photo):
     assert otsu.threshold == otsu_cut(otsu.probabilities, otsu.fov, model.meta.threshold)
     assert otsu.threshold != fixed.threshold
     assert np.array_equal(otsu.mask, otsu.probabilities >= otsu.threshold)
-    assert segment_photo(model, photo, "otsu").cut == otsu.threshold
+    assert segment_photo(model, photo, resolve_settings(model, threshold="otsu")).cut == otsu.threshold
 
 
 def test_a_model_whose_meta_says_otsu_cuts_so_unless_told_a_number(otsu_model, tiny_model, photo):
@@ -153,15 +154,15 @@ def test_a_cohort_names_the_rule_once_and_each_photos_cut(tiny_model, tmp_path):
     for k, image in enumerate(images):
         Image.fromarray(image).save(photos / f"p{k}.png")
     out = tmp_path / "out"
-    rows = run_cohort(JobSpec(str(tiny_model), str(out), threshold="otsu"),
+    rows = run_cohort(job_spec(tiny_model, out, threshold="otsu"),
                       collect_cohort([str(photos)])).rows
     model = retinaseg.load_model(tiny_model, device="cpu")
     for row in rows:
         k = int(row["name"][1:])
         assert row["status"] == "ok" and row["threshold"] == "otsu"
-        assert row["cut"] == pytest.approx(segment_photo(model, images[k], "otsu").cut, abs=1e-6)
+        assert row["cut"] == pytest.approx(segment_photo(model, images[k], resolve_settings(model, threshold="otsu")).cut, abs=1e-6)
     with pytest.raises(RetinasegError, match="threshold otsu, .*this run uses .*threshold 0.5"):
-        run_cohort(JobSpec(str(tiny_model), str(out), threshold=0.5),
+        run_cohort(job_spec(tiny_model, out, threshold=0.5),
                    collect_cohort([str(photos)]))
 
 

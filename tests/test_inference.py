@@ -4,6 +4,7 @@ import torch
 import torch.nn as nn
 
 import retinaseg.pipeline.predict as inference
+from retinaseg.pipeline.settings import check_tta
 from retinaseg import RetinasegError
 from retinaseg.hub.checkpoint import ModelBundle, ModelMeta
 from retinaseg.models import SegmentationModel
@@ -144,7 +145,7 @@ def test_rot4_is_the_average_of_exact_quarter_turns():
 def test_unknown_rotation_modes_are_clear_errors(mode):
     with pytest.raises(RetinasegError, match="rot<K>"):
         predict_tensor(Pointwise(), torch.zeros(1, 16, 16), mode)
-    assert inference.check_tta("rot3") == "rot3"
+    assert check_tta("rot3") == "rot3"
 
 
 def test_square_size_model_predicts_at_native_size():

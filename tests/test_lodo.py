@@ -6,13 +6,13 @@ import importlib.util
 import json
 import shlex
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from scipy import ndimage
+from retinaseg.pipeline.settings import resolve_settings
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 RECIPE = BENCHMARKS.parent / "configs" / "general.yaml"
@@ -166,7 +166,7 @@ def test_finish_gives_the_last_cycle_generals_choices_made_on_its_own_validation
 def _evaluate(model: Path, name: str, root: Path, limit: int) -> dict:
     from retinaseg.data import load_dataset
     from retinaseg.evaluation.evaluate import evaluate_model
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
 
     return evaluate_model(load_model(str(model)),
                           load_dataset(name, "test", root)[:limit]).pooled
@@ -245,7 +245,7 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
     from retinaseg.data import load_dataset
     from retinaseg.data.geometry import resize_mask
     from retinaseg.data.preprocess import preprocess
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
     from retinaseg.metrics import confusion_counts, scores_from_counts
     from retinaseg.pipeline.cut import otsu_cut
     from retinaseg.pipeline.predict import predict_tensor, working_copy
@@ -296,7 +296,7 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
 
 def test_validated_cuts_each_model_at_its_own_validated_threshold_whatever_its_rule(
         lodo, tiny_model):
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
 
     assert lodo.aggregate_threshold("Validated") == lodo.VALIDATED
     assert lodo.aggregate_threshold("otsu") == "otsu"
@@ -312,7 +312,7 @@ def test_scorecard_predicts_under_the_tta_asked_for(tiny_model, synthetic_root):
     test-time augmentation, and the result says which."""
     from retinaseg.data import load_dataset
     from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
 
     general_model = _benchmark("general_model")
     card = general_model.scorecard(str(tiny_model), str(synthetic_root), limit=1,
@@ -322,6 +322,6 @@ def test_scorecard_predicts_under_the_tta_asked_for(tiny_model, synthetic_root):
     assert card["tta"] == "flip" and plain["tta"] == "none"
     direct = evaluate_model(load_model(str(tiny_model)),
                             load_dataset("drive", "test", str(synthetic_root))[:1],
-                            EvalOptions(tta="flip")).pooled
+                            EvalOptions(resolve_settings(load_model(str(tiny_model)), tta="flip"))).pooled
     assert card["test_sets"]["drive"]["auc_roc"] == pytest.approx(direct["auc_roc"])
     assert card["test_sets"]["drive"]["auc_roc"] != plain["test_sets"]["drive"]["auc_roc"]

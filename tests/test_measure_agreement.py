@@ -89,7 +89,7 @@ def test_the_models_mask_is_cut_as_asked(tiny_model, synthetic_root):
     """``--threshold``: the model's mask is its probabilities cut at that number, or at
     each photo's Otsu cut; the rule reaches every photo's measures."""
     from retinaseg.data import load_dataset
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
     from retinaseg.measure import measure_vessels
     from retinaseg.pipeline.cut import otsu_cut, rule_of
     from retinaseg.pipeline.predict import predict_probabilities

@@ -51,7 +51,7 @@ def _run(module, models, root, out) -> dict:
 def test_the_mean_is_scored_as_the_first_model_cuts(model_ensemble, two_camera_model,
                                                    second_model, synthetic_root, tmp_path):
     from retinaseg.data import load_dataset
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
     from retinaseg.metrics import confusion_counts, scores_from_counts
     from retinaseg.pipeline.cut import model_cut
     from retinaseg.pipeline.postprocess import model_postprocess, postprocess_mask

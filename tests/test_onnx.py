@@ -16,8 +16,10 @@ from synthetic import synthetic_fundus  # noqa: E402
 
 from retinaseg import RetinasegError  # noqa: E402
 from retinaseg.hub.export import ExportGraph, export_onnx, load_onnx, onnx_session  # noqa: E402
-from retinaseg.hub.pretrained import PRETRAINED, load_model  # noqa: E402
+from retinaseg.hub.pretrained import PRETRAINED  # noqa: E402
+from retinaseg.hub.load import load_model  # noqa: E402
 from retinaseg.pipeline.predict import predict_probabilities  # noqa: E402
+from retinaseg.pipeline.settings import resolve_settings
 
 TOLERANCE = 1e-4  # fp32 in both; the differences seen are about 1e-6
 
@@ -42,8 +44,8 @@ def test_cli_export_carries_the_meta_and_segments_like_pytorch(tiny_model, tmp_p
     onnx_bundle = load_onnx(out)
     assert onnx_bundle.meta == bundle.meta
     for tta in ("none", "flip"):
-        expected = predict_probabilities(bundle, image, fov, tta)
-        got = predict_probabilities(onnx_bundle, image, fov, tta)
+        expected = predict_probabilities(bundle, image, fov, resolve_settings(bundle, tta=tta))
+        got = predict_probabilities(onnx_bundle, image, fov, resolve_settings(onnx_bundle, tta=tta))
         assert np.abs(got - expected).max() < TOLERANCE
 
 

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import job_spec
 from PIL import Image
 
 from retinaseg.errors import RetinasegError
@@ -199,12 +200,12 @@ def test_segment_writes_the_post_processed_mask_and_says_so(tiny_model, photo, t
 
 
 def test_a_table_is_not_mixed_with_another_post_processing(tiny_model, photo, tmp_path):
-    from retinaseg.cohort import JobSpec, collect_cohort, run_cohort
+    from retinaseg.cohort import collect_cohort, run_cohort
 
     segment_cli(tiny_model, photo, tmp_path, "--fill-holes", "10")
     with pytest.raises(RetinasegError, match="post-processing fill_holes=10, scale fov; this run "
                                              "uses .* post-processing none"):
-        run_cohort(JobSpec(str(tiny_model), str(tmp_path), postprocess="none"),
+        run_cohort(job_spec(tiny_model, tmp_path, postprocess="none"),
                    collect_cohort([str(photo)]))
 
 

@@ -5,7 +5,6 @@ table and its resume identity), ``evaluate`` and the Python API."""
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from retinaseg.cli import main
 from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError
 from retinaseg.hub.checkpoint import load_checkpoint
-from retinaseg.hub.pretrained import load_model
+from retinaseg.hub.load import load_model
 from retinaseg.pipeline.caliber import (
     band_pass_width,
     caliber_band,
@@ -27,6 +26,7 @@ from retinaseg.pipeline.caliber import (
 from retinaseg.pipeline.cut import OTSU, image_cut
 from retinaseg.pipeline.predict import predict_probabilities, working_fov_width
 from retinaseg.pipeline.segment import segment_at_scale, segment_photo
+from retinaseg.pipeline.settings import resolve_settings
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def photo(synthetic_root):
 
 def _first_caliber(bundle, sample) -> tuple[float, float]:
     """The default pass's FOV width and its calibre in its own pixels."""
-    first = segment_at_scale(bundle, sample.image, sample.fov)
+    first = segment_at_scale(bundle, sample.image, sample.fov, resolve_settings(bundle))
     return first.fov_width, working_caliber(first.mask, sample.fov, first.fov_width)
 
 
@@ -46,8 +46,7 @@ def test_second_pass_runs_at_the_width_the_calibre_asks_for(two_camera_model, ph
     width, caliber = _first_caliber(bundle, photo)
     assert width == working_fov_width(bundle, photo.fov) and caliber > 0
     bundle.meta.caliber_px = 1.5 * caliber  # its vessels look thin: enlarge 1.5x
-    done = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
-                         scale="caliber")
+    done = segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False, scale="caliber"), valid=photo.fov)
     assert done.fov_width == pytest.approx(1.5 * width)
     first = predict_probabilities(bundle, photo.image, done.fov)
     second = predict_probabilities(bundle, photo.image, done.fov, fov_width=1.5 * width)
@@ -61,8 +60,7 @@ def test_caliber_cuts_the_mean_of_both_passes_as_one_map(two_camera_model, photo
     bundle = load_model(str(two_camera_model))
     width, caliber = _first_caliber(bundle, photo)
     bundle.meta.caliber_px = 1.5 * caliber
-    done = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
-                         threshold="otsu", postprocess="none", scale="caliber")
+    done = segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False, threshold="otsu", postprocess="none", scale="caliber"), valid=photo.fov)
     inside = done.prob[done.fov]
     assert done.cut == pytest.approx(image_cut(OTSU, done.prob, done.fov, bundle.meta.threshold))
     np.testing.assert_array_equal(done.mask[done.fov], inside >= done.cut)
@@ -73,9 +71,8 @@ def test_a_photo_already_at_the_reference_is_segmented_once(two_camera_model, ph
     bundle = load_model(str(two_camera_model))
     width, caliber = _first_caliber(bundle, photo)
     bundle.meta.caliber_px = caliber
-    plain = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False)
-    twice = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
-                          scale="caliber")
+    plain = segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False), valid=photo.fov)
+    twice = segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False, scale="caliber"), valid=photo.fov)
     assert twice.fov_width == plain.fov_width == width
     np.testing.assert_array_equal(twice.prob, plain.prob)
 
@@ -83,15 +80,13 @@ def test_a_photo_already_at_the_reference_is_segmented_once(two_camera_model, ph
 def test_band_moves_only_a_calibre_outside_it_to_its_nearest_edge(two_camera_model, photo):
     bundle = load_model(str(two_camera_model))
     width, caliber = _first_caliber(bundle, photo)
-    plain = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False)
+    plain = segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False), valid=photo.fov)
     bundle.meta.caliber_band = [0.5 * caliber, 1.05 * caliber]  # inside: one pass
-    inside = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
-                           scale="band")
+    inside = segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False, scale="band"), valid=photo.fov)
     assert inside.fov_width == width
     np.testing.assert_array_equal(inside.prob, plain.prob)
     bundle.meta.caliber_band = [0.3 * caliber, 0.8 * caliber]  # too wide: to the top edge
-    narrowed = segment_photo(bundle, photo.image, valid=photo.fov, quality_check=False,
-                             scale="band")
+    narrowed = segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False, scale="band"), valid=photo.fov)
     assert narrowed.fov_width == pytest.approx(0.8 * width)
     np.testing.assert_array_equal(
         narrowed.prob, predict_probabilities(bundle, photo.image, photo.fov, fov_width=0.8 * width))
@@ -124,9 +119,9 @@ def test_a_model_that_cannot_scale_by_calibre_is_refused(two_camera_model, photo
     for key, value in change.items():
         setattr(bundle.meta, key, value)
     with pytest.raises(RetinasegError, match=problem):
-        segment_photo(bundle, photo.image, quality_check=False, scale=scale)
+        segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False, scale=scale))
     with pytest.raises(RetinasegError, match="unknown scale"):
-        segment_photo(bundle, photo.image, quality_check=False, scale="vessels")
+        segment_photo(bundle, photo.image, resolve_settings(bundle, quality_check=False, scale="vessels"))
 
 
 def _validation_calibers(bundle, root) -> dict[str, list[float]]:
@@ -138,7 +133,7 @@ def _validation_calibers(bundle, root) -> dict[str, list[float]]:
         split = load_dataset(dataset, "train", str(root))
         split.files = [f for f in split.files if f.id == image_id]
         (sample,) = list(split)
-        first = segment_at_scale(bundle, sample.image, sample.fov)
+        first = segment_at_scale(bundle, sample.image, sample.fov, resolve_settings(bundle))
         calibers.setdefault(dataset, []).append(
             working_caliber(first.mask, sample.fov, first.fov_width))
     return calibers
@@ -184,8 +179,8 @@ def test_calibrate_stores_a_post_processing_and_measures_the_calibre_under_it(
     plain = load_checkpoint(calibrated, for_inference=False)  # same model, none stored
     assert model_postprocess(plain.meta).is_none
     # the stored default is what segment applies when not told otherwise
-    done = segment_at_scale(bundle, photo.image, photo.fov)
-    raw = segment_at_scale(bundle, photo.image, photo.fov, postprocess="none")
+    done = segment_at_scale(bundle, photo.image, photo.fov, resolve_settings(bundle))
+    raw = segment_at_scale(bundle, photo.image, photo.fov, resolve_settings(bundle, postprocess="none"))
     np.testing.assert_array_equal(
         done.mask, postprocess_mask(raw.prob, raw.cut, photo.fov, Postprocess(min_component=400)))
     assert done.mask.sum() < raw.mask.sum()  # the filter removed something here
@@ -269,10 +264,8 @@ def test_a_photo_without_vessels_keeps_its_first_pass(two_camera_model, photo):
     bundle = load_model(str(two_camera_model))
     bundle.meta.caliber_px, bundle.meta.caliber_band = 5.0, [4.0, 6.0]
     blank = np.full_like(photo.image, 120)
-    plain = segment_photo(bundle, blank, valid=photo.fov, quality_check=False,
-                          threshold=0.999999)
+    plain = segment_photo(bundle, blank, resolve_settings(bundle, quality_check=False, threshold=0.999999), valid=photo.fov)
     assert not plain.mask.any()
     for scale in ("caliber", "band"):
-        done = segment_photo(bundle, blank, valid=photo.fov, quality_check=False,
-                             threshold=0.999999, scale=scale)
+        done = segment_photo(bundle, blank, resolve_settings(bundle, quality_check=False, threshold=0.999999, scale=scale), valid=photo.fov)
         assert done.fov_width == plain.fov_width

@@ -8,6 +8,7 @@ from retinaseg import RetinasegError
 from retinaseg.config.schema import load_config
 from retinaseg.hub.checkpoint import load_checkpoint, read_checkpoint
 from retinaseg.train import fit
+from retinaseg.pipeline.settings import resolve_settings
 
 TINY = ["model.kwargs={base_channels: 4, depth: 2}", "data.crop_size=32",
         "data.crops_per_image=2", "data.batch_size=8", "progress=false", "threads=1"]
@@ -314,8 +315,8 @@ def test_a_recipe_tta_chooses_the_threshold_and_becomes_the_models_default(synth
     assert bundle.meta.tta == "flip" and 0 < bundle.meta.threshold < 1
     image, _, fov = synthetic_fundus(48, 48, seed=5)
     default = predict_probabilities(bundle, image, fov)
-    assert np.array_equal(default, predict_probabilities(bundle, image, fov, "flip"))
-    assert not np.array_equal(default, predict_probabilities(bundle, image, fov, "none"))
+    assert np.array_equal(default, predict_probabilities(bundle, image, fov, resolve_settings(bundle, tta="flip")))
+    assert not np.array_equal(default, predict_probabilities(bundle, image, fov, resolve_settings(bundle, tta="none")))
 
 
 def test_calibrate_rechooses_the_threshold_without_touching_the_weights(synthetic_root, tmp_path):

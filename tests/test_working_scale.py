@@ -28,7 +28,7 @@ def _rows(result: dict) -> dict:
 def test_each_candidate_is_scored_as_segment_cuts_and_the_rule_chooses(
         working_scale, two_camera_model, synthetic_root, tmp_path):
     from retinaseg.data import fov_diameter, load_dataset
-    from retinaseg.hub.pretrained import load_model
+    from retinaseg.hub.load import load_model
     from retinaseg.metrics import confusion_counts, scores_from_counts
     from retinaseg.pipeline.cut import model_cut
     from retinaseg.pipeline.postprocess import model_postprocess, postprocess_mask

@@ -22,16 +22,16 @@ from typing import TYPE_CHECKING, Callable, Union
 import numpy as np
 
 from .data import Dataset, load_dataset, read_image
-from .devices import precision_label, precision_of, resolve_device
+from .devices import precision_label, resolve_device
 from .errors import RetinasegError
 from .evaluation.evaluate import EvalOptions, evaluate_model
 from .evaluation.results import EvaluationResult
 from .hub.checkpoint import ModelBundle, ModelMeta
 from .hub.pretrained import DEFAULT_MODEL
-from .hub.pretrained import load_model as _load_bundle
-from .pipeline.postprocess import Postprocess, as_postprocess, resolve_postprocess
-from .pipeline.predict import model_tta
-from .pipeline.segment import check_scale_choice, segment_at_scale
+from .hub.load import load_model  # the one loader, public here as retinaseg.load_model
+from .pipeline.postprocess import Postprocess
+from .pipeline.segment import segment_at_scale
+from .pipeline.settings import InferenceSettings, resolve_settings
 
 if TYPE_CHECKING:
     import torch
@@ -75,23 +75,12 @@ class Segmentation:
 PostprocessInput = Union[None, bool, str, dict, Postprocess]
 
 
-def load_model(name_or_path: str | Path = DEFAULT_MODEL,
-               device: torch.device | str | None = "auto") -> ModelBundle:
-    """A model ready for inference: shipped weights by name (see
-    :func:`retinaseg.list_pretrained`) or a checkpoint file a run wrote.
-
-    ``device``: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda``,
-    ``cuda:N``, ``mps`` or a ``torch.device``. Shipped files are checked against
-    their pinned SHA-256 first.
-    """
-    return _load_bundle(str(name_or_path), device=device)
-
-
 def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             device: torch.device | str | None = None, tta: str | None = None,
             threshold: float | str | None = None, precision: str | None = None,
             fov: np.ndarray | None = None,
-            postprocess: PostprocessInput = None, scale: str | None = None) -> Segmentation:
+            postprocess: PostprocessInput = None, scale: str | None = None,
+            settings: InferenceSettings | None = None) -> Segmentation:
     """Segment the vessels of one colour fundus photograph.
 
     Args:
@@ -122,10 +111,13 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             the range of its validation datasets, the second pass kept;
             :mod:`retinaseg.pipeline.caliber`). ``result.fov_width`` is the FOV width the
             last pass worked at.
+        settings: all of the above at once, as
+            :func:`~retinaseg.pipeline.settings.resolve_settings` made them for this
+            model (resolve once, segment many photos); then leave the others None.
     """
     bundle = _bundle_on(model, device)
-    setting = resolve_postprocess(bundle.meta, postprocess)
-    scale = check_scale_choice(bundle, scale)
+    settings = _settings_for(bundle, settings, threshold=threshold, tta=tta,
+                             precision=precision, postprocess=postprocess, scale=scale)
     rgb = as_rgb(image)
     if fov is not None:
         fov = _checked_fov(fov, rgb.shape[:2])
@@ -133,13 +125,11 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
         from .data.fov import estimate_fov
 
         fov = estimate_fov(rgb)
-    tta = model_tta(bundle, tta)
-    done = segment_at_scale(bundle, rgb, fov, threshold, tta, precision=precision,
-                            postprocess=setting, scale=scale)
+    done = segment_at_scale(bundle, rgb, fov, settings)
     return Segmentation(done.prob, done.mask, fov, done.cut, bundle.meta,
-                        bundle.source, tta, str(bundle.device),
-                        precision_label(bundle.device, precision_of(False, precision)),
-                        setting.describe(), scale, done.fov_width)
+                        bundle.source, settings.tta, str(bundle.device),
+                        precision_label(bundle.device, settings.precision),
+                        settings.postprocess.describe(), settings.scale, done.fov_width)
 
 
 def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",
@@ -148,7 +138,8 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
              threshold: float | str | None = None, precision: str | None = None,
              topology: bool = False, bootstrap: int = 0,
              progress: Callable | None = None,
-             postprocess: PostprocessInput = None, scale: str | None = None) -> EvaluationResult:
+             postprocess: PostprocessInput = None, scale: str | None = None,
+             settings: InferenceSettings | None = None) -> EvaluationResult:
     """Score a model on a dataset split at native resolution, inside the FOV.
 
     ``dataset`` is a registered name (``retinaseg.list_datasets()``), a folder
@@ -156,15 +147,28 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
     ``data_root`` is the folder holding DRIVE/, HRF/ ... (default
     ``$RETINASEG_DATA``). Returns the typed :class:`~retinaseg.evaluation.results.EvaluationResult`:
     pooled and per-image metrics, the human observers, provenance (``.to_dict()``
-    is what ``metrics.json`` holds). ``postprocess`` and ``scale`` are as in
-    :func:`segment`: the threshold scores are those of the mask ``segment`` would return.
+    is what ``metrics.json`` holds). ``postprocess``, ``scale`` and ``settings`` are as
+    in :func:`segment`: the threshold scores are those of the mask ``segment`` would return.
     """
     data = dataset if isinstance(dataset, Dataset) else load_dataset(str(dataset), split, data_root)
     bundle = _bundle_on(model, device)
-    options = EvalOptions(threshold, tta, topology=topology, bootstrap=bootstrap,
-                          precision=precision, postprocess=as_postprocess(postprocess),
-                          scale=scale)
+    settings = _settings_for(bundle, settings, threshold=threshold, tta=tta,
+                             precision=precision, postprocess=postprocess, scale=scale)
+    options = EvalOptions(settings, topology=topology, bootstrap=bootstrap)
     return evaluate_model(bundle, data, options, progress)
+
+
+def _settings_for(bundle: ModelBundle, settings: InferenceSettings | None, **choices):
+    """``settings`` as given, or resolved from the choices; never both."""
+    if settings is None:
+        return resolve_settings(bundle, **choices)
+    given = sorted(name for name, value in choices.items() if value is not None)
+    if given:
+        raise RetinasegError(f"give either settings or {', '.join(given)}, not both")
+    if not isinstance(settings, InferenceSettings):
+        raise RetinasegError(f"settings must be an InferenceSettings, not "
+                             f"{type(settings).__name__}")
+    return settings
 
 
 def _bundle_on(model: ModelInput, device) -> ModelBundle:

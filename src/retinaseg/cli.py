@@ -45,6 +45,7 @@ def _progress(enabled: bool, what: str):
 
 def cmd_segment(args) -> int:
     from .cohort import JobSpec, collect_cohort, parse_save, parse_shard, run_cohort
+    from .hub.load import load_model
     from .io.atomic import check_output_folder
 
     if not args.inputs and not args.sample and not args.manifest:
@@ -52,12 +53,11 @@ def cmd_segment(args) -> int:
                              "or --sample")
     inputs = collect_cohort(args.inputs, args.manifest, args.sample)
     check_output_folder(args.out)
-    spec = JobSpec(args.model, args.out, args.threshold, args.tta, args.precision == "bf16",
-                   parse_save(args.save), quality_check=not args.no_quality_check,
-                   device=args.device, precision=args.precision,
-                   postprocess=postprocess_choice(args), scale=args.scale)
-    result = run_cohort(spec, inputs, args.jobs, args.shard and parse_shard(args.shard),
-                        args.dask)
+    save, shard_of = parse_save(args.save), args.shard and parse_shard(args.shard)
+    bundle = load_model(args.model, args.device)  # a bad model fails before anything is written
+    spec = JobSpec(args.model, args.out, settings_from_args(bundle, args), save,
+                   device=args.device)
+    result = run_cohort(spec, inputs, args.jobs, shard_of, args.dask, bundle=bundle)
     print(result.table.csv_path)
     print(result.table.jsonl_path)
     failures = result.failures
@@ -76,17 +76,15 @@ def cmd_segment(args) -> int:
 def cmd_evaluate(args) -> int:
     from .data import load_dataset
     from .evaluation.evaluate import EvalOptions, evaluate_to_folder, format_table
-    from .hub.pretrained import load_model
+    from .hub.load import load_model
     from .io.atomic import check_output_folder
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
     out = check_output_folder(args.out)
     bundle = load_model(args.model, args.device)
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
-    options = EvalOptions(args.threshold, args.tta, args.precision == "bf16",
-                          topology=args.topology or args.report, bootstrap=bootstrap,
-                          precision=args.precision, postprocess=postprocess_choice(args),
-                          scale=args.scale)
+    options = EvalOptions(settings_from_args(bundle, args),
+                          topology=args.topology or args.report, bootstrap=bootstrap)
     command = "retinaseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         result, written = evaluate_to_folder(bundle, data, options, out, args.report,
@@ -237,9 +235,9 @@ def cmd_study(args) -> int:
 
 def cmd_export(args) -> int:
     from .hub.export import export_onnx
-    from .hub.pretrained import load_model
+    from .hub.load import load_model
 
-    bundle = load_model(args.model)  # exported from the CPU: the file is device-neutral
+    bundle = load_model(args.model, "cpu")  # exported from the CPU: the file is device-neutral
     report = export_onnx(bundle, args.out, name=args.model, check=args.check)
     print(f"wrote {report.path} ({report.bytes / 1e6:.1f} MB, opset {report.opset})")
     if report.max_difference is not None:
@@ -481,6 +479,16 @@ def _non_negative(value: str) -> float:
     return number
 
 
+def settings_from_args(bundle, args):
+    """The job's inference settings: the model's own, with the user's choices over them."""
+    from .pipeline.settings import resolve_settings
+
+    return resolve_settings(bundle, threshold=args.threshold, tta=args.tta,
+                            precision=args.precision, postprocess=postprocess_choice(args),
+                            scale=args.scale,
+                            quality_check=not getattr(args, "no_quality_check", False))
+
+
 def postprocess_choice(args) -> str | None:
     """The post-processing the flags ask for, as text; None: the model's default."""
     from .pipeline.postprocess import NONE, Postprocess
@@ -513,7 +521,7 @@ def _device_option(parser, what: str) -> None:
 
 
 def _tta_mode(value: str) -> str:
-    from .pipeline.predict import check_tta
+    from .pipeline.settings import check_tta
 
     try:
         return check_tta(value)

@@ -95,12 +95,6 @@ def prepare_device(device: torch.device) -> None:
         torch.cuda.set_device(device)
 
 
-def precision_of(bf16: bool = False, precision: str | None = None) -> str:
-    """The precision asked for: ``precision``, else ``bf16`` when the older
-    ``bf16`` flag is set (it forces bf16 on any device), else ``auto``."""
-    return precision or ("bf16" if bf16 else "auto")
-
-
 def precision_label(device: torch.device, precision: str = "auto") -> str:
     """What ``precision`` amounts to on ``device``: ``fp32``, ``bf16`` or ``fp16``
     (recorded beside results, since ``auto`` differs between machines)."""

@@ -19,7 +19,7 @@ from .table import OK, TABLE_STEM, ResultsTable, check_same_job, shard_stem
 from .worker import (
     JobSpec,
     cpu_threads_per_worker,
-    job_threshold,
+    job_identity,
     output_paths,
     preload,
     process_input,
@@ -42,17 +42,20 @@ class CohortResult:
 
 
 def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,
-               shard_of: tuple[int, int] | None = None, dask: str | None = None) -> CohortResult:
-    """Segment ``inputs`` (or shard K of N of them) into ``spec.out_dir``, resuming."""
-    from ..pipeline.segment import check_scale_choice
+               shard_of: tuple[int, int] | None = None, dask: str | None = None,
+               bundle=None) -> CohortResult:
+    """Segment ``inputs`` (or shard K of N of them) into ``spec.out_dir``, resuming.
 
+    ``bundle``: ``spec.model`` already loaded in this process (else it is loaded
+    here); ``spec.settings`` None takes the model's own settings.
+    """
     if jobs < 1:
         raise RetinasegError(f"--jobs {jobs}: needs at least 1 worker process")
     if dask and jobs > 1:
         raise RetinasegError("--jobs and --dask do not combine: a Dask cluster sets its own "
                              "workers")
-    bundle = _load_checked(spec)  # a bad model fails before anything is written
-    check_scale_choice(bundle, spec.scale)  # so does a scale it cannot segment at
+    bundle = bundle or _load_checked(spec)  # a bad model fails before anything is written
+    spec = with_settings(spec, bundle)  # so does a setting it cannot honour
     if shard_of:
         inputs = shard(inputs, *shard_of)
     stem = shard_stem(*shard_of) if shard_of else TABLE_STEM
@@ -92,20 +95,20 @@ def is_done(row: dict | None, spec: JobSpec) -> bool:
 
 
 def _load_checked(spec: JobSpec):
-    from ..hub.pretrained import load_model
+    from ..hub.load import load_model
 
     return load_model(spec.model, spec.device)
 
 
-def _identity(spec: JobSpec, bundle) -> dict:
-    from ..pipeline.postprocess import resolve_postprocess
-    from ..pipeline.predict import model_tta
-    from ..pipeline.segment import check_scale_choice
+def with_settings(spec: JobSpec, bundle) -> JobSpec:
+    """``spec`` with its settings resolved for ``bundle``, once, before any photo."""
+    from ..pipeline.settings import resolve_settings
 
-    return {"model_sha256": bundle.sha256, "threshold": job_threshold(spec, bundle),
-            "tta": model_tta(bundle, spec.tta),
-            "postprocess": resolve_postprocess(bundle.meta, spec.postprocess).describe(),
-            "scale": check_scale_choice(bundle, spec.scale)}
+    return spec if spec.settings is not None else replace(spec, settings=resolve_settings(bundle))
+
+
+def _identity(spec: JobSpec, bundle) -> dict:
+    return {"model_sha256": bundle.sha256, **job_identity(spec.settings)}
 
 
 def _backend(spec: JobSpec, bundle, todo: list[CohortInput], jobs: int,

@@ -13,6 +13,7 @@ import time
 import traceback
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from ..measure.scale import DEFAULT_FOV_DEGREES
 from ..quality.gate import NoFundusError
 from .inputs import CohortInput
 from .table import CORE_COLUMNS, OK
+
+if TYPE_CHECKING:  # a type only: the cohort's modules import the pipeline when they run
+    from ..pipeline.settings import InferenceSettings
 
 # What --save may name, in the order the files are written; see README "Cohorts"
 # and benchmarks/results/cohort_throughput.md for what each costs.
@@ -36,18 +40,12 @@ class JobSpec:
 
     model: str  # shipped name or checkpoint path, readable where the workers run
     out_dir: str
-    threshold: float | str | None = None  # a number, "otsu", or None: the model's own rule
-    tta: str | None = None
-    bf16: bool = False
+    # How every photo is segmented (pipeline.settings.resolve_settings, once, in the
+    # driver); None: the model's own settings, resolved by run_cohort.
+    settings: InferenceSettings | None = None
     save: tuple[str, ...] = DEFAULT_SAVE
     threads: int = 0  # torch threads per worker process; 0 keeps torch's default
-    quality_check: bool = True  # refuse photos in which no usable fundus is seen
     device: str = "auto"  # where each worker segments (auto: CUDA, then MPS, then the CPU)
-    precision: str | None = None  # autocast; None: the device's default (fp32 on the CPU)
-    # Mask post-processing as retinaseg.pipeline.postprocess spells it ("none", "min_component=30");
-    # None: the model's default. The table's postprocess column says what was applied.
-    postprocess: str | None = None
-    scale: str | None = None  # how each photo's working scale is chosen (segment.SCALES); None: fov
 
 
 # --- extension points: the lead wires vessel measurements and the quality verdict in here --
@@ -130,7 +128,7 @@ def worker_bundle(spec: JobSpec):
         if spec.model not in _BUNDLES:
             import torch
 
-            from ..hub.pretrained import load_model
+            from ..hub.load import load_model
 
             if spec.threads:
                 torch.set_num_threads(spec.threads)
@@ -173,21 +171,15 @@ def process_input(spec: JobSpec, item: CohortInput) -> dict:
 
 def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     from ..data.io import Photo, read_photo
-    from ..pipeline.postprocess import resolve_postprocess
-    from ..pipeline.predict import model_tta
-    from ..pipeline.segment import check_scale_choice, sample_image, segment_photo
+    from ..pipeline.segment import sample_image, segment_photo
 
     bundle = worker_bundle(spec)
-    setting = resolve_postprocess(bundle.meta, spec.postprocess)
-    row.update(model_sha256=bundle.sha256, threshold=job_threshold(spec, bundle),
-               tta=model_tta(bundle, spec.tta), postprocess=setting.describe(),
-               scale=check_scale_choice(bundle, spec.scale))
+    settings = spec.settings
+    row.update(model_sha256=bundle.sha256, **job_identity(settings))
     photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
     image, valid = photo.rgb, photo.valid
     row.update(width=image.shape[1], height=image.shape[0])
-    prob, mask, fov, cut, fov_width = segment_photo(
-        bundle, image, spec.threshold, spec.tta, spec.bf16, valid, spec.quality_check,
-        spec.precision, setting, spec.scale)
+    prob, mask, fov, cut, fov_width = segment_photo(bundle, image, settings, valid)
     row["cut"] = round(cut, 6)
     row.update(_geometry_columns(bundle, fov, fov_width))
     row.update(quality_columns(image, fov, prob, cut))
@@ -195,12 +187,11 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     write_pictures(spec, item.name, image, prob, mask, fov)
 
 
-def job_threshold(spec: JobSpec, bundle) -> float | str:
-    """The threshold column, the same for every row of a job: the fixed threshold,
-    or ``otsu`` when each photo is cut at its own (its ``cut`` column)."""
-    from ..pipeline.cut import rule_of
-
-    return rule_of(spec.threshold, bundle.meta)
+def job_identity(settings: InferenceSettings) -> dict:
+    """The settings columns, the same for every row of a job. ``threshold`` is the
+    fixed threshold, or ``otsu`` when each photo is cut at its own (its ``cut`` column)."""
+    return {"threshold": settings.rule, "tta": settings.tta,
+            "postprocess": settings.postprocess.describe(), "scale": settings.scale}
 
 
 def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:

@@ -22,7 +22,7 @@ from ..data.preprocess import validate_pipeline
 from ..devices import PRECISIONS
 from ..errors import RetinasegError
 from ..pipeline.cut import RULES as THRESHOLD_RULES
-from ..pipeline.predict import check_tta
+from ..pipeline.settings import check_tta
 from .choices import LOSSES, OPTIMIZERS, SCHEDULES
 
 INIT_SCOPES = ("all", "encoder")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import Dataset
-from ..devices import precision_label, precision_of
+from ..devices import precision_label
 from ..errors import RetinasegError, naming_file
 from ..hub.checkpoint import ModelBundle
 from ..io.atomic import write_all_or_nothing
@@ -23,14 +23,9 @@ from ..io.provenance import machine_info, software_versions
 from ..io.tables import text_table
 from ..metrics import SegmentationMetrics
 from ..pipeline.cut import OTSU, image_cut, rule_kind, rule_of
-from ..pipeline.postprocess import (
-    NO_POSTPROCESS,
-    Postprocess,
-    postprocess_mask,
-    resolve_postprocess,
-)
-from ..pipeline.predict import model_tta
-from ..pipeline.segment import check_scale_choice, segment_at_scale
+from ..pipeline.postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask
+from ..pipeline.segment import segment_at_scale
+from ..pipeline.settings import InferenceSettings, resolve_settings
 from .bootstrap import bootstrap_intervals
 from .results import METRIC_NAMES, EvaluationResult, Scores
 from .topology import TopologyCounts, topology_counts, topology_scores
@@ -40,17 +35,11 @@ CURVE_BITS = 10  # the pooled histogram kept in metrics.json: 1025 bins, curves 
 
 @dataclass
 class EvalOptions:
-    threshold: float | str | None = None  # a number, "otsu" (each image's own cut,
-                                     # retinaseg.pipeline.cut) or None: the model's own rule
-    tta: str | None = None           # None: the model's own (the one its threshold was chosen under)
-    bf16: bool = False
+    # How the model segments (pipeline.settings.resolve_settings); None: the model's own
+    # settings. Scored is the mask `segment` would write under them.
+    settings: InferenceSettings | None = None
     topology: bool = False           # clDice and connected components (skeletons: slower)
     bootstrap: int = 0               # resamples for 95% intervals over images; 0 = none
-    precision: str | None = None     # auto / fp32 / bf16 / fp16; None: bf16 if set, else auto
-    # Mask post-processing (retinaseg.pipeline.postprocess): a Postprocess, "none" or a setting
-    # string; None: the model's default. Scored is the mask `segment` would write.
-    postprocess: Postprocess | str | None = None
-    scale: str | None = None         # the working scale rule (segment.SCALES); None: fov
 
 
 class Scorer:
@@ -121,22 +110,18 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     provenance, ``histogram`` (pooled, coarse, for curves), ``observers`` with
     the human reference rows scored the same way, and with the options on,
     ``topology`` and ``ci95``. The threshold scores are those of the mask
-    ``options.postprocess`` makes (the model's default when None), the one
+    ``options.settings`` make (the model's own when None), the one
     ``retinaseg segment`` writes; human observers are scored as drawn.
     ``on_image(sample, prob, row, mask)`` is called for every image (a report
     draws its panels there) so no probability map has to be kept.
     """
     options = options or EvalOptions()
-    rule = rule_of(options.threshold, bundle.meta)
-    source = "command line" if options.threshold is not None else bundle.meta.threshold_source
-    if rule == OTSU:
-        source = f"each image's Otsu cut, median shown; {source}"
-    tta = model_tta(bundle, options.tta)
-    setting = resolve_postprocess(bundle.meta, options.postprocess)
-    scale = check_scale_choice(bundle, options.scale)
+    settings = options.settings or resolve_settings(bundle)
+    rule = settings.rule
+    source = _threshold_source(bundle, rule)
     if len(data) == 0:
         raise RetinasegError(f"dataset {data.name!r} split {data.split!r} has no images")
-    model_scorer = Scorer(rule, options, setting, fallback=bundle.meta.threshold)
+    model_scorer = Scorer(rule, options, settings.postprocess, fallback=bundle.meta.threshold)
     observer_scorers: dict[str, Scorer] = {}
     seconds, estimated_fov = [], False
     for sample in (progress(data) if progress else data):
@@ -144,8 +129,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
             raise RetinasegError(f"{sample.image_path}: no vessel annotation to evaluate against")
         started = time.perf_counter()
         try:
-            prob, mask, cut, _ = segment_at_scale(bundle, sample.image, sample.fov, rule, tta,
-                                                  options.bf16, options.precision, setting, scale)
+            prob, mask, cut, _ = segment_at_scale(bundle, sample.image, sample.fov, settings)
         except RetinasegError as exc:
             raise naming_file(sample.image_path, exc) from None
         seconds.append(time.perf_counter() - started)
@@ -162,16 +146,23 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
     return EvaluationResult(
         **vars(scores), model=bundle.source, checkpoint_sha256=bundle.sha256, architecture=bundle.meta.architecture,
         dataset=data.name, split=data.split, images=len(data), threshold=threshold,
-        threshold_rule=rule_kind(rule), threshold_source=source, tta=tta,
-        postprocess=setting.describe(), scale=scale, bf16=options.bf16,
-        device=str(bundle.device),
-        precision=precision_label(bundle.device, precision_of(options.bf16, options.precision)),
+        threshold_rule=rule_kind(rule), threshold_source=source, tta=settings.tta,
+        postprocess=settings.postprocess.describe(), scale=settings.scale,
+        bf16=settings.precision == "bf16", device=str(bundle.device),
+        precision=precision_label(bundle.device, settings.precision),
         fov="estimated from the images" if estimated_fov else "dataset masks",
         seconds_per_image=float(np.mean(seconds)), machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         software=software_versions(), model_meta=asdict(bundle.meta), model_config=bundle.config,
         observers={name: scorer.compute() for name, scorer in observer_scorers.items()},
     )
+
+
+def _threshold_source(bundle: ModelBundle, rule) -> str:
+    """Where the cut came from: the model's own rule, or one the caller chose."""
+    source = (bundle.meta.threshold_source if rule == rule_of(None, bundle.meta)
+              else "command line")
+    return f"each image's Otsu cut, median shown; {source}" if rule == OTSU else source
 
 
 def evaluate_to_folder(bundle: ModelBundle, data: Dataset, options: EvalOptions, out,

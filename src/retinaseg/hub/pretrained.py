@@ -10,7 +10,6 @@ from ..errors import RetinasegError
 from ..registry import Registry
 
 if TYPE_CHECKING:  # torch is imported only when a model is loaded: `retinaseg models` stays light
-    import torch
 
     from .checkpoint import ModelBundle
 
@@ -170,23 +169,3 @@ def load_pretrained(name: str) -> ModelBundle:
     if weights.caliber_band is not None:
         bundle.meta.caliber_band = list(weights.caliber_band)
     return bundle
-
-
-def load_model(name_or_path: str, device: torch.device | str | None = None) -> ModelBundle:
-    """A shipped model by name (``unet-drive``) or any checkpoint file by path,
-    ready for inference on ``device`` (None: the CPU; ``auto``: CUDA, then MPS, then
-    the CPU; see :func:`retinaseg.devices.resolve_device`)."""
-    from ..devices import prepare_for_inference, resolve_device
-    from .checkpoint import load_checkpoint
-
-    target = resolve_device(device or "cpu")  # a bad device name fails before any loading
-    path = Path(name_or_path)
-    if name_or_path in PRETRAINED:
-        bundle = load_pretrained(name_or_path)
-    elif path.suffix in (SUFFIX, ".pt", ".pth") or path.exists():
-        bundle = load_checkpoint(path)
-    else:
-        raise RetinasegError(f"unknown model {name_or_path!r}: not a shipped model "
-                             f"({', '.join(PRETRAINED.names())}) nor a checkpoint file")
-    prepare_for_inference(target)
-    return bundle.to(target)

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
+from skimage.morphology import skeletonize
 
 from ..data.fov import fov_diameter
-from ..evaluation.topology import skeleton
 from ..measure.shape import widths_px
 
 CALIBER_QUANTILE = 95.0  # percentile of the centreline widths: the wide vessels
@@ -37,7 +37,7 @@ def vessel_caliber(mask: np.ndarray, quantile: float = CALIBER_QUANTILE) -> floa
     (twice the distance to the background, :func:`retinaseg.measure.shape.widths_px`);
     NaN for a mask without vessels."""
     vessels = np.asarray(mask, dtype=bool)
-    widths = widths_px(distance_transform_edt(vessels), skeleton(vessels))
+    widths = widths_px(distance_transform_edt(vessels), skeletonize(vessels))
     return float(np.percentile(widths, quantile)) if widths.size else float("nan")
 
 

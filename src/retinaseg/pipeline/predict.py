@@ -6,7 +6,7 @@ square), preprocessed, segmented (whole, or in overlapping tiles blended
 with a linear ramp when large), and its probabilities resized back to native
 resolution, where every metric is computed.
 
-Inference runs where the model's weights are (``bundle.device``): inputs are
+Inference runs where the model's weights are (``model.device``): inputs are
 moved there, tiles and TTA views are accumulated there, and the probabilities
 come back to the CPU as numpy at the end. The autocast precision follows the
 device (:func:`retinaseg.devices.autocast_dtype`): bf16 or fp16 on CUDA, fp32 on
@@ -15,7 +15,6 @@ the CPU unless bf16 is asked for.
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import torch
@@ -30,36 +29,34 @@ from ..data.geometry import (
     to_working_geometry,
 )
 from ..data.preprocess import preprocess
-from ..devices import autocast, autocast_dtype, module_device, precision_of
+from ..devices import autocast, autocast_dtype, module_device
 from ..errors import RetinasegError
-from ..hub.checkpoint import ModelBundle
 from ..models.contract import require_contract
+from .settings import InferenceSettings, LoadedModel, check_tta, resolve_settings, tta_rotations
 
 # Working images larger than this many pixels are segmented in tiles.
 MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
 TILE_SIZE, TILE_OVERLAP = 512, 64
-# Besides these, "rot<K>" averages over K equally spaced rotations (see tta_rotations).
-TTA_MODES = ("none", "flip", "flip+rot90")
 
 
-def working_fov_width(bundle: ModelBundle, fov: np.ndarray) -> float:
+def working_fov_width(model: LoadedModel, fov: np.ndarray) -> float:
     """The FOV width (px) a photo is segmented at by default: the model's scale, or
     the photo's own width for a model without one."""
-    target = target_fov_width(fov, bundle.meta.fov_diameter, bundle.meta.fov_range)
+    target = target_fov_width(fov, model.meta.fov_diameter, model.meta.fov_range)
     return target or fov_diameter(fov)
 
 
-def working_scale(bundle: ModelBundle, fov: np.ndarray, fov_width: float | None = None) -> float:
+def working_scale(model: LoadedModel, fov: np.ndarray, fov_width: float | None = None) -> float:
     """Factor taking this photo to the model's training scale (1.0 = as is), or
     to a FOV ``fov_width`` px wide when given."""
-    return scale_to(fov_width or working_fov_width(bundle, fov), fov)
+    return scale_to(fov_width or working_fov_width(model, fov), fov)
 
 
-def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray,
+def working_copy(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
                  fov_width: float | None = None):
     """The photo and its FOV brought to the geometry the model was trained at, or
     to a FOV ``fov_width`` px wide (:mod:`retinaseg.pipeline.caliber`'s second pass)."""
-    meta = bundle.meta
+    meta = model.meta
     if fov_width:
         return to_working_geometry(image, fov, fov_width)
     return to_working_geometry(image, fov, meta.fov_diameter, meta.square_size, meta.fov_range)
@@ -113,24 +110,6 @@ def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
     return total / weight
 
 
-MAX_TTA_ROTATIONS = 36  # every 10 degrees; beyond that, "rot90" is a likely typo for a quarter turn
-
-
-def tta_rotations(mode: str) -> int:
-    """K of a ``rot<K>`` mode (2 <= K <= 36), 0 for any other mode."""
-    match = re.fullmatch(r"rot(\d+)", mode)
-    return int(match.group(1)) if match and 2 <= int(match.group(1)) <= MAX_TTA_ROTATIONS else 0
-
-
-def check_tta(mode: str) -> str:
-    if mode not in TTA_MODES and not tta_rotations(mode):
-        raise RetinasegError(f"unknown test-time augmentation {mode!r}; known: "
-                             f"{', '.join(TTA_MODES)}, rot<K> (K equally spaced rotations, "
-                             f"2 <= K <= {MAX_TTA_ROTATIONS}, e.g. rot12; rot4 is the quarter "
-                             "turns)")
-    return mode
-
-
 def _tta_variants(mode: str):
     """(forward transform, inverse transform) pairs on ``(..., H, W)`` tensors."""
     check_tta(mode)
@@ -167,22 +146,17 @@ def _probabilities(module, view: torch.Tensor, dtype: torch.dtype | None) -> tor
     return torch.sigmoid(sliding_window_logits(module, view, dtype=dtype))
 
 
-def model_tta(bundle: ModelBundle, tta: str | None) -> str:
-    """The TTA mode to use: the one asked for, else the one the model was calibrated with."""
-    return check_tta(bundle.meta.tta if tta is None else tta)
-
-
-def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = False,
+def predict_tensor(module, x: torch.Tensor, tta: str = "none",
                    device: torch.device | str | None = None,
-                   precision: str | None = None) -> torch.Tensor:
+                   precision: str = "auto") -> torch.Tensor:
     """Vessel probabilities ``(H, W)``, on the CPU, for a preprocessed ``(C, H, W)`` tensor.
 
     It runs on ``device`` (None: where ``module``'s weights are; the module must
     already be there), under the autocast ``precision`` suits that device
-    (``bf16`` forces bf16; see :func:`retinaseg.devices.autocast_dtype`).
+    (see :func:`retinaseg.devices.autocast_dtype`).
     """
     device = torch.device(device) if device is not None else module_device(module)
-    dtype = autocast_dtype(device, precision_of(bf16, precision))
+    dtype = autocast_dtype(device, precision)
     return predict_on_device(module, x.to(device), tta, dtype).cpu()
 
 
@@ -206,28 +180,28 @@ def predict_on_device(module, x: torch.Tensor, tta: str, dtype: torch.dtype | No
     return (total / weight.clamp_min(1e-6))[inside]
 
 
-def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray | None = None,
-                          tta: str | None = None, bf16: bool = False,
-                          precision: str | None = None,
+def predict_probabilities(model: LoadedModel, image: np.ndarray, fov: np.ndarray | None = None,
+                          settings: InferenceSettings | None = None,
                           fov_width: float | None = None) -> np.ndarray:
     """Vessel probability map of an RGB photo at its native resolution.
 
-    ``fov`` is estimated when not given; probabilities outside it are 0. ``tta``
-    None means the model's own (``meta.tta``, which its threshold was chosen under).
-    It runs on ``bundle.device``; ``precision`` (or ``bf16``) as in :func:`predict_tensor`.
-    ``fov_width``, when given, is the FOV width to segment at instead of the model's
-    working scale.
+    ``fov`` is estimated when not given; probabilities outside it are 0. The TTA
+    and precision are ``settings``' (None: the model's own, as
+    :func:`~retinaseg.pipeline.settings.resolve_settings` gives them). It runs on
+    ``model.device``. ``fov_width``, when given, is the FOV width to segment at
+    instead of the model's working scale.
     """
-    tta = model_tta(bundle, tta)
+    if settings is None:
+        settings = resolve_settings(model)
     if fov is None:
         fov = estimate_fov(image)
     if not fov.any():
         raise RetinasegError("the field of view is empty: nothing to segment")
-    work_image, work_fov = working_copy(bundle, image, fov, fov_width)
-    device = bundle.device
-    x = torch.from_numpy(preprocess(work_image, work_fov, bundle.meta.preprocess)).to(device)
-    dtype = autocast_dtype(device, precision_of(bf16, precision))
-    prob = predict_on_device(bundle.module, x, tta, dtype)
+    work_image, work_fov = working_copy(model, image, fov, fov_width)
+    device = model.device
+    x = torch.from_numpy(preprocess(work_image, work_fov, model.meta.preprocess)).to(device)
+    dtype = autocast_dtype(device, settings.precision)
+    prob = predict_on_device(model.module, x, settings.tta, dtype)
     if prob.shape != fov.shape:  # resized on the device: the native map is the big one
         prob = F.interpolate(prob[None, None], size=fov.shape, mode="bilinear",
                              align_corners=False, antialias=True)[0, 0]

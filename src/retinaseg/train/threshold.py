@@ -34,10 +34,11 @@ def validate(module, data: TrainingData, cfg: TrainConfig, tta: str = "none",
         return {}
     device = resolve_device(device or "cpu")
     bf16 = training_dtype(device, cfg.precision, cfg.bf16) is torch.bfloat16
+    precision = "bf16" if bf16 else "auto"
     module.eval()
     histogram = metrics.ScoreHistogram()
     for x, vessel, fov in zip(data.val_inputs, data.val_vessels, data.val_fovs):
-        prob = predict_tensor(module, x, tta, bf16=bf16, device=device)
+        prob = predict_tensor(module, x, tta, device=device, precision=precision)
         histogram.update(prob.numpy(), vessel, fov)
     set_training_mode(module, cfg)
     threshold, f1 = histogram.best_threshold("f1", cfg.threshold_min_specificity)
@@ -114,10 +115,12 @@ def validation_caliber(bundle, cfg: TrainConfig, val_ids: list[str]) -> tuple[fl
     the band their lowest and highest (:mod:`retinaseg.pipeline.caliber`)."""
     from ..pipeline.caliber import caliber_band, reference_caliber, validation_calibers
     from ..pipeline.segment import segment_at_scale
+    from ..pipeline.settings import resolve_settings
 
+    settings = resolve_settings(bundle, scale="fov")
     passes = []
     for dataset, sample in named_training_samples(cfg, set(val_ids)):
-        done = segment_at_scale(bundle, sample.image, sample.fov, scale="fov")
+        done = segment_at_scale(bundle, sample.image, sample.fov, settings)
         passes.append((dataset, done.mask, sample.fov, done.fov_width))
     if not passes:
         raise RetinasegError("calibrate measures the vessel calibre on validation images; "
