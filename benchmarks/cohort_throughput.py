@@ -63,7 +63,7 @@ def run_job(args: list[str], kill_after_rows: int = 0, table: Path | None = None
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
-    job = subprocess.Popen([sys.executable, "-m", "retinaseg.cli", "segment", *args], env=env,
+    job = subprocess.Popen([sys.executable, "-m", "retinaseg", "segment", *args], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     peak_total, peak_one, killed = 0, 0, False
     while job.poll() is None:

@@ -43,6 +43,7 @@ from retinaseg.evaluation.results import EvaluationResult, metric_columns, read_
 from retinaseg.hub.checkpoint import load_checkpoint, sha256_of
 from retinaseg.hub.pretrained import export_weights, unpinned
 from retinaseg.io.tables import markdown_table
+from retinaseg.pipeline.settings import resolve_settings
 from retinaseg.study import (
     finished_model,
     is_finished,
@@ -52,7 +53,6 @@ from retinaseg.study import (
     run_row,
     run_study,
 )
-from retinaseg.pipeline.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 KEYS = metric_columns(drop=("iou", "auc_pr"))  # the column paper's table

@@ -60,9 +60,9 @@ from retinaseg.hub.pretrained import (
 from retinaseg.io.tables import markdown_table
 from retinaseg.metrics import ScoreHistogram
 from retinaseg.pipeline.predict import predict_probabilities
+from retinaseg.pipeline.settings import resolve_settings
 from retinaseg.study import finished_model
 from retinaseg.train import calibrate, fit, threshold_source
-from retinaseg.pipeline.settings import resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7153,

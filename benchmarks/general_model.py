@@ -37,8 +37,7 @@ from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
 from retinaseg.measure import measure_vessels
 from retinaseg.pipeline.cut import describe_rule, parse_threshold, rule_of
-from retinaseg.pipeline.settings import check_tta
-from retinaseg.pipeline.settings import resolve_settings
+from retinaseg.pipeline.settings import check_tta, resolve_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SETS = ("drive", "chase_db1", "hrf")

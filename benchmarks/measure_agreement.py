@@ -39,8 +39,8 @@ import torch
 from common import provenance, provenance_markdown, write_result
 
 from retinaseg.data import load_dataset
-from retinaseg.hub.pretrained import DEFAULT_MODEL
 from retinaseg.hub.load import load_model
+from retinaseg.hub.pretrained import DEFAULT_MODEL
 from retinaseg.measure import measure_vessels, speck_size
 from retinaseg.measure.agreement import agreement
 from retinaseg.pipeline.cut import describe_rule, image_cut, rule_of

@@ -42,7 +42,7 @@ def make_photo(size: str, folder: Path) -> Path:
 def run_segment(src: Path, photo: Path, out: Path) -> dict:
     """Exit status, seconds and peak RSS (MiB) of one ``retinaseg segment`` process."""
     env = {**os.environ, "PYTHONPATH": str(src)}
-    command = [sys.executable, "-m", "retinaseg.cli", "segment", str(photo), "--out", str(out)]
+    command = [sys.executable, "-m", "retinaseg", "segment", str(photo), "--out", str(out)]
     started = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     stderr = child.stderr.read().decode(errors="replace")

@@ -43,6 +43,7 @@ from common import provenance, provenance_markdown, write_result
 from PIL import Image, ImageFilter
 
 from retinaseg.data import estimate_fov, load_dataset
+from retinaseg.pipeline.settings import resolve_settings
 from retinaseg.quality.signals import circle_outside_share, fov_circle
 from retinaseg.quality.verdict import (
     GOOD,
@@ -55,7 +56,6 @@ from retinaseg.quality.verdict import (
     measure_signals,
     uncertain_fraction,
 )
-from retinaseg.pipeline.settings import resolve_settings
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = ("drive", "chase_db1", "hrf")

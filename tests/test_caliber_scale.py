@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from retinaseg.pipeline.settings import resolve_settings
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"

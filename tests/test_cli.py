@@ -11,7 +11,8 @@ from conftest import assert_one_line_error
 from PIL import Image
 
 from retinaseg.cli import main
-from retinaseg.hub.checkpoint import ModelMeta, save_model
+from retinaseg.hub.checkpoint import save_model
+from retinaseg.hub.meta import ModelMeta
 from retinaseg.models import create_model
 
 

@@ -123,7 +123,7 @@ def test_a_truncated_last_line_is_dropped_and_that_image_redone(tiny_model, phot
 
 def test_killed_job_resumes_without_losing_or_duplicating_a_row(tiny_model, tmp_path):
     folder = write_photos(tmp_path / "in", 40, size=128)
-    command = [sys.executable, "-m", "retinaseg.cli", "segment", str(folder), "--model",
+    command = [sys.executable, "-m", "retinaseg", "segment", str(folder), "--model",
                str(tiny_model), "--save", "mask,prob,overlay", "--out", str(tmp_path / "out")]
     env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
     job = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

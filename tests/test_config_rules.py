@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retinaseg import RetinasegError
+from retinaseg.config.rules import RULES, leaves
+from retinaseg.config.safe_yaml import MAX_FILE_BYTES
 from retinaseg.config.schema import (
     TrainConfig,
     config_from_dict,
@@ -17,8 +19,6 @@ from retinaseg.config.schema import (
     load_config,
     read_yaml,
 )
-from retinaseg.config.rules import RULES, leaves
-from retinaseg.config.safe_yaml import MAX_FILE_BYTES
 
 BILLION_LAUGHS = """\
 data:

@@ -3,7 +3,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from retinaseg.hub.checkpoint import ModelMeta, load_checkpoint, save_model
+from retinaseg.hub.checkpoint import load_checkpoint, save_model
+from retinaseg.hub.meta import ModelMeta
 from retinaseg.models import create_model, list_models
 from retinaseg.models.convlstm import ConvLSTM, ConvLSTMCell, ConvLSTMUNet
 

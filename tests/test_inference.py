@@ -4,15 +4,16 @@ import torch
 import torch.nn as nn
 
 import retinaseg.pipeline.predict as inference
-from retinaseg.pipeline.settings import check_tta
 from retinaseg import RetinasegError
-from retinaseg.hub.checkpoint import ModelBundle, ModelMeta
+from retinaseg.hub.checkpoint import ModelBundle
+from retinaseg.hub.meta import ModelMeta
 from retinaseg.models import SegmentationModel
 from retinaseg.pipeline.predict import (
     predict_probabilities,
     predict_tensor,
     sliding_window_logits,
 )
+from retinaseg.pipeline.settings import check_tta
 
 
 class Pointwise(SegmentationModel):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import ndimage
+
 from retinaseg.pipeline.settings import resolve_settings
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"

@@ -16,8 +16,8 @@ from synthetic import synthetic_fundus  # noqa: E402
 
 from retinaseg import RetinasegError  # noqa: E402
 from retinaseg.hub.export import ExportGraph, export_onnx, load_onnx, onnx_session  # noqa: E402
-from retinaseg.hub.pretrained import PRETRAINED  # noqa: E402
 from retinaseg.hub.load import load_model  # noqa: E402
+from retinaseg.hub.pretrained import PRETRAINED  # noqa: E402
 from retinaseg.pipeline.predict import predict_probabilities  # noqa: E402
 from retinaseg.pipeline.settings import resolve_settings
 

@@ -11,8 +11,8 @@ from retinaseg.config.schema import load_config
 from retinaseg.data import load_dataset
 from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
 from retinaseg.hub.checkpoint import read_checkpoint, sha256_of
-from retinaseg.hub.pretrained import PRETRAINED, pretrained_path
 from retinaseg.hub.load import load_model
+from retinaseg.hub.pretrained import PRETRAINED, pretrained_path
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -118,7 +118,7 @@ def test_two_processes_share_a_study_and_train_each_run_once(synthetic_root, tmp
 
     path = _study(tmp_path, variants={"a": {}, "b": {"optim.lr": 0.002},
                                       "c": {"optim.lr": 0.003}}, repeat={})
-    command = [sys.executable, "-m", "retinaseg.cli", "study", "--config", str(path),
+    command = [sys.executable, "-m", "retinaseg", "study", "--config", str(path),
                "--data-root", str(synthetic_root)]
     workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True) for _ in range(2)]

@@ -7,8 +7,8 @@ import torch
 from retinaseg import RetinasegError
 from retinaseg.config.schema import load_config
 from retinaseg.hub.checkpoint import load_checkpoint, read_checkpoint
-from retinaseg.train import fit
 from retinaseg.pipeline.settings import resolve_settings
+from retinaseg.train import fit
 
 TINY = ["model.kwargs={base_channels: 4, depth: 2}", "data.crop_size=32",
         "data.crops_per_image=2", "data.batch_size=8", "progress=false", "threads=1"]

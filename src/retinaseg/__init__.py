@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 from .errors import RetinasegError
 from .hub.catalog import list_models, list_pretrained
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401 (the public name)
 
 # Public name -> the module that defines it, imported when the name is first used.
 _LAZY = {
     "load_model": "api", "segment": "api", "evaluate": "api", "Segmentation": "api",
-    "create_model": "models", "ModelBundle": "hub.checkpoint", "ModelMeta": "hub.checkpoint",
+    "create_model": "models", "ModelBundle": "hub.checkpoint", "ModelMeta": "hub.meta",
     "load_dataset": "data", "list_datasets": "data",
 }
 
@@ -38,7 +38,8 @@ __all__ = ["RetinasegError", "Segmentation", "create_model", "evaluate", "list_d
 if TYPE_CHECKING:
     from .api import Segmentation, evaluate, load_model, segment
     from .data import list_datasets, load_dataset
-    from .hub.checkpoint import ModelBundle, ModelMeta
+    from .hub.checkpoint import ModelBundle
+    from .hub.meta import ModelMeta
     from .models import create_model
 
 

@@ -26,9 +26,10 @@ from .devices import precision_label, resolve_device
 from .errors import RetinasegError
 from .evaluation.evaluate import EvalOptions, evaluate_model
 from .evaluation.results import EvaluationResult
-from .hub.checkpoint import ModelBundle, ModelMeta
-from .hub.pretrained import DEFAULT_MODEL
+from .hub.checkpoint import ModelBundle
 from .hub.load import load_model  # the one loader, public here as retinaseg.load_model
+from .hub.meta import ModelMeta
+from .hub.pretrained import DEFAULT_MODEL
 from .pipeline.postprocess import Postprocess
 from .pipeline.segment import segment_at_scale
 from .pipeline.settings import InferenceSettings, resolve_settings

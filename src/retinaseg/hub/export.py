@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from ..errors import RetinasegError, file_error
 from ..io.atomic import write_all_or_nothing
 from ..models.contract import SegmentationModel
-from .checkpoint import ModelBundle, meta_from_dict
+from .checkpoint import ModelBundle
+from .meta import meta_from_dict
 
 OPSET = 17
 INPUT, OUTPUTS = "image", ("probability", "logits")
@@ -119,7 +120,7 @@ def _traced_onnx(graph: ExportGraph, module: nn.Module, opset: int) -> bytes:
 def onnx_metadata(bundle: ModelBundle, name: str = "") -> dict[str, str]:
     """The ``metadata_props`` written into the file: strings, JSON where structured."""
     meta = bundle.meta
-    from .. import __version__
+    from ..version import __version__
 
     return {
         META_KEY: json.dumps(asdict(meta)),

@@ -32,7 +32,13 @@ from ..data.preprocess import preprocess
 from ..devices import autocast, autocast_dtype, module_device
 from ..errors import RetinasegError
 from ..models.contract import require_contract
-from .settings import InferenceSettings, LoadedModel, check_tta, resolve_settings, tta_rotations
+from .settings import (
+    InferenceSettings,
+    LoadedModel,
+    check_tta,
+    resolve_settings,
+    tta_rotations,
+)
 
 # Working images larger than this many pixels are segmented in tiles.
 MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200

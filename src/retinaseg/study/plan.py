@@ -3,40 +3,15 @@ docstring for the file's keys)."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.schema import TrainConfig, config_from_dict, read_yaml, set_value
 from ..errors import RetinasegError, file_error
+from .spec import PlannedRun, Study
 from .table import run_row, summarise
 
 PRETRAIN = "@pretrain"
 STUDY_KEYS = ("base", "out_dir", "seeds", "set", "evaluate", "pretrain", "variants", "repeat")
-
-
-@dataclass
-class Study:
-    path: Path
-    base: dict
-    out_dir: Path
-    seeds: list
-    common: dict
-    dataset: str
-    split: str
-    variants: dict
-    pretrain: dict | None = None
-    repeat: dict = field(default_factory=dict)
-
-
-@dataclass
-class PlannedRun:
-    variant: str
-    seed: int
-    overrides: dict
-
-    @property
-    def name(self) -> str:
-        return f"{self.variant}-seed{self.seed}"
 
 
 def load_study(path, out_dir=None) -> Study:

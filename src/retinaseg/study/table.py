@@ -6,16 +6,13 @@ import csv
 import io
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..evaluation.results import PAPER_COLUMNS, read_result
 from ..io.tables import markdown_table
 from .sessions import SESSIONS_FILE, read_sessions, wall_seconds
-
-if TYPE_CHECKING:
-    from .plan import PlannedRun, Study
+from .spec import PlannedRun, Study
 
 #: The test-set columns: the papers' headline metrics first.
 TEST_KEYS = PAPER_COLUMNS

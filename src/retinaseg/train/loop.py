@@ -22,7 +22,8 @@ from ..config.schema import TrainConfig, config_to_dict, save_config
 from ..data.preprocess import pipeline_channels
 from ..devices import autocast, grad_scaler, prepare_device, training_dtype
 from ..errors import RetinasegError
-from ..hub.checkpoint import ModelMeta, build_module, read_checkpoint, save_model
+from ..hub.checkpoint import build_module, read_checkpoint, save_model
+from ..hub.meta import ModelMeta
 from ..io.atomic import check_output_folder, writing
 from .checks import check_config, check_world
 from .data import (

@@ -18,7 +18,8 @@ import torch
 
 from ..config.schema import config_to_dict
 from ..errors import file_error
-from ..hub.checkpoint import Checkpoint, ModelMeta, read_checkpoint, write_checkpoint
+from ..hub.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
+from ..hub.meta import ModelMeta
 from ..io.atomic import write_all_or_nothing, writing
 
 LAST, BEST, MODEL = "last.safetensors", "best.safetensors", "model.safetensors"

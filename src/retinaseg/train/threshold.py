@@ -10,7 +10,8 @@ from .. import metrics
 from ..config.schema import TrainConfig
 from ..devices import prepare_device, resolve_device, training_dtype
 from ..errors import RetinasegError, file_error
-from ..hub.checkpoint import SUFFIX, ModelMeta, load_checkpoint, save_model
+from ..hub.checkpoint import SUFFIX, load_checkpoint, save_model
+from ..hub.meta import ModelMeta
 from ..pipeline.predict import predict_tensor
 from .checks import check_config
 from .data import (

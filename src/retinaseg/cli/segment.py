@@ -1,0 +1,63 @@
+"""``retinaseg segment``: a cohort of photos in, masks and the results table out."""
+from __future__ import annotations
+
+import sys
+
+from ..errors import RetinasegError
+from .options import (
+    DEFAULT_OUT,
+    cohort_options,
+    model_options,
+    postprocess_options,
+    settings_from_args,
+)
+
+
+def add_parsers(verbs) -> None:
+    """Add this module's verbs to the ``retinaseg`` sub-parsers."""
+    seg = verbs.add_parser("segment", help="segment your own photographs")
+    seg.add_argument("inputs", nargs="*", help="image files or folders of images")
+    seg.add_argument("--sample", action="store_true",
+                     help="also segment the fundus photo scikit-image ships")
+    model_options(seg)
+    seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}); "
+                     "writes OUT/results.csv and OUT/results.jsonl, and a rerun resumes")
+    cohort_options(seg)
+    postprocess_options(seg)
+    seg.add_argument("--no-quality-check", action="store_true",
+                     help="segment even photos in which no usable fundus is seen (blank, "
+                          "uniform, noise, over- or under-exposed); they fail by default")
+    seg.set_defaults(run=cmd_segment)
+
+
+MAX_LISTED_FAILURES = 20
+
+
+def cmd_segment(args) -> int:
+    from ..cohort import JobSpec, collect_cohort, parse_save, parse_shard, run_cohort
+    from ..hub.load import load_model
+    from ..io.atomic import check_output_folder
+
+    if not args.inputs and not args.sample and not args.manifest:
+        raise RetinasegError("nothing to segment: give image files or folders, --manifest, "
+                             "or --sample")
+    inputs = collect_cohort(args.inputs, args.manifest, args.sample)
+    check_output_folder(args.out)
+    save, shard_of = parse_save(args.save), args.shard and parse_shard(args.shard)
+    bundle = load_model(args.model, args.device)  # a bad model fails before anything is written
+    spec = JobSpec(args.model, args.out, settings_from_args(bundle, args), save,
+                   device=args.device)
+    result = run_cohort(spec, inputs, args.jobs, shard_of, args.dask, bundle=bundle)
+    print(result.table.csv_path)
+    print(result.table.jsonl_path)
+    failures = result.failures
+    print(f"segmented {len(result.rows) - len(failures)} of {len(result.rows)} images with "
+          f"{args.model} into {args.out}/ ({result.segmented} in this run)", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} failed:", file=sys.stderr)
+        for row in failures[:MAX_LISTED_FAILURES]:
+            print(f"  {row['error']}", file=sys.stderr)
+        if len(failures) > MAX_LISTED_FAILURES:
+            print(f"  ... the rest in {result.table.csv_path} (status, error)", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,143 @@
+"""A model's meta: what inference needs besides the weights, the only source of a
+model's inference defaults, checked field by field wherever a file is opened."""
+from __future__ import annotations
+
+import math
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from ..errors import RetinasegError, file_error
+
+
+@dataclass
+class ModelMeta:
+    """What inference needs besides the weights.
+
+    ``fov_diameter`` is the FOV width (pixels) of the training images: photos
+    are resampled to it before segmentation. ``square_size``, when not 0, replaces
+    that: photos are resized to that many pixels square and the probabilities
+    back (0 in checkpoints older than the field). ``threshold`` turns
+    probabilities into a mask; ``threshold_source`` says where it came from.
+    ``fov_range`` ``[low, high]``, when set, replaces ``fov_diameter``: each photo's
+    FOV width is clamped into the range (``data.geometry.target_fov_width``).
+    ``tta`` is the test-time augmentation the threshold was chosen under, which
+    inference applies unless told otherwise ("none" in checkpoints older than the field).
+    ``postprocess`` is the mask post-processing applied unless told otherwise
+    (:mod:`retinaseg.pipeline.postprocess`; empty: none, as in files older than the field),
+    set only where benchmarks/postprocess.py measured that it helps this model.
+    ``threshold_rule`` is how a photo is cut by default (:mod:`retinaseg.pipeline.cut`):
+    ``fixed`` at ``threshold``, or ``otsu``, each photo at its own Otsu cut
+    (``threshold`` then serves a photo without a valley to find).
+    ``caliber_px`` is how wide the wide vessels of its validation photos come out at
+    their working scale (:mod:`retinaseg.pipeline.caliber`), what ``--scale caliber`` brings a
+    photo's vessels to; 0: not measured (files older than the field, square models).
+    ``caliber_band`` ``[low, high]`` is the lowest and highest of its validation
+    datasets' median calibres, what ``--scale band`` keeps a photo's within (empty:
+    not measured).
+    """
+
+    architecture: str
+    kwargs: dict
+    preprocess: list[str]
+    fov_diameter: float
+    threshold: float = 0.5
+    threshold_source: str = "default"
+    trained_on: str = ""
+    extra: dict = field(default_factory=dict)
+    square_size: int = 0
+    tta: str = "none"
+    fov_range: list = field(default_factory=list)
+    postprocess: dict = field(default_factory=dict)
+    threshold_rule: str = "fixed"
+    caliber_px: float = 0.0
+    caliber_band: list = field(default_factory=list)
+
+
+def _fits(value, hint) -> bool:
+    """Whether a JSON value has a ModelMeta field's type (an int is a fine float)."""
+    origin = typing.get_origin(hint) or hint
+    if isinstance(value, bool) and origin is not bool:
+        return False
+    if origin is float:
+        return isinstance(value, (int, float))
+    if origin is list:
+        (item,) = typing.get_args(hint) or (object,)
+        return isinstance(value, list) and all(isinstance(v, item) for v in value)
+    return isinstance(value, origin)
+
+
+def meta_from_dict(values, path) -> ModelMeta:
+    """A ModelMeta from a file's JSON, checked field by field: a missing, extra or
+    wrong-typed field is a one-line error (a field with a default may be missing,
+    as in files written before it existed)."""
+    if not isinstance(values, dict):
+        raise file_error(path, "its model meta is not a mapping")
+    hints = typing.get_type_hints(ModelMeta)
+    known = {f.name: f for f in fields(ModelMeta)}
+    extra = sorted(set(values) - set(known))
+    if extra:
+        raise file_error(path, f"its model meta has unknown field(s) {', '.join(extra)}")
+    for name, spec in known.items():
+        if name not in values:
+            if spec.default is MISSING and spec.default_factory is MISSING:
+                raise file_error(path, f"its model meta lacks the field {name!r}")
+            continue
+        if not _fits(values[name], hints[name]):
+            raise file_error(path, f"its model meta field {name!r} should be "
+                                   f"{_type_name(hints[name])}, not {values[name]!r}")
+    _check_postprocess(values.get("postprocess") or {}, path)
+    _check_threshold_rule(values.get("threshold_rule", "fixed"), path)
+    _check_caliber(values.get("caliber_px", 0.0), values.get("caliber_band", []), path)
+    return ModelMeta(**values)
+
+
+def _check_caliber(caliber_px, band: list, path) -> None:
+    """A calibre is a finite number >= 0; a band is empty or ``[low, high]``, 0 < low <= high."""
+    if not math.isfinite(caliber_px) or caliber_px < 0:
+        raise file_error(path, f"its model meta field 'caliber_px' should be a number >= 0, "
+                               f"not {caliber_px!r}")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                  for v in band)
+    if band and not (len(band) == 2 and numbers and 0 < band[0] <= band[1]):
+        raise file_error(path, "its model meta field 'caliber_band' should be [low, high] "
+                               f"with 0 < low <= high, not {band!r}")
+
+
+def _check_threshold_rule(rule: str, path) -> None:
+    from ..pipeline.cut import RULES
+
+    if rule not in RULES:
+        raise file_error(path, f"its model meta field 'threshold_rule' should be one of "
+                               f"{', '.join(RULES)}, not {rule!r}")
+
+
+def _check_postprocess(values: dict, path) -> None:
+    from ..pipeline.postprocess import postprocess_from_dict
+
+    try:
+        postprocess_from_dict(values, "its model meta field 'postprocess'")
+    except RetinasegError as exc:
+        raise file_error(path, str(exc)) from None
+
+
+def meta_header(meta: ModelMeta) -> dict:
+    """The meta as the file stores it. An empty ``postprocess``, the ``fixed``
+    threshold rule and an unmeasured ``caliber_px`` or ``caliber_band`` are left
+    out, so a model without them is written byte for byte as before the fields
+    existed (a re-exported shipped file keeps its pinned hash)."""
+    values = asdict(meta)
+    if not values["postprocess"]:
+        del values["postprocess"]
+    if values["threshold_rule"] == "fixed":
+        del values["threshold_rule"]
+    if not values["caliber_px"]:
+        del values["caliber_px"]
+    if not values["caliber_band"]:
+        del values["caliber_band"]
+    return values
+
+
+def _type_name(hint) -> str:
+    origin = typing.get_origin(hint) or hint
+    return {float: "a number", int: "an integer", str: "a string", dict: "a mapping",
+            list: "a list of strings", bool: "true or false"}.get(origin, str(hint))
