@@ -1,11 +1,13 @@
 """The documentation that describes the code stays true to it: every module is in
 docs/architecture.md with its job, the rooms are layered as that page says, no
-module imports itself back through others, and no module outgrows 400 lines."""
+module imports itself back through others, no module outgrows 400 lines, the README
+stays a guide (at most 400 lines) and every relative Markdown link resolves."""
 from __future__ import annotations
 
 import ast
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -13,6 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "retinaseg"
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 MAX_MODULE_LINES = 400
+README_LIMIT = 400
+LINK = re.compile(r"(?<!\!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\(([^)\s]+)\)")
 
 
 def modules() -> list[str]:
@@ -124,3 +128,36 @@ def test_no_import_cycle():
 def test_no_module_is_over_400_lines(path):
     lines = len((PACKAGE / path).read_text().splitlines())
     assert lines <= MAX_MODULE_LINES, f"{path} has {lines} lines; split it by job"
+
+
+def test_readme_is_a_guide_of_at_most_400_lines():
+    lines = len((ROOT / "README.md").read_text().splitlines())
+    assert lines <= README_LIMIT, (f"README.md has {lines} lines (limit {README_LIMIT}): move "
+                                   "details and results into docs/")
+
+
+def markdown_files() -> list[Path]:
+    return [ROOT / "README.md"] + sorted((ROOT / "docs").rglob("*.md"))
+
+
+def relative_links(text: str) -> list[str]:
+    without_code = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    without_code = re.sub(r"`[^`\n]*`", "", without_code)
+    targets = [a or b for a, b in LINK.findall(without_code)]
+    return [t for t in targets if not re.match(r"^[a-z][a-z0-9+.-]*:", t) and not t.startswith("#")]
+
+
+def test_every_relative_link_in_readme_and_docs_resolves():
+    broken = []
+    for page in markdown_files():
+        for target in relative_links(page.read_text()):
+            path = unquote(target.split("#", 1)[0])
+            if not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, f"relative links to missing files: {broken}"
+
+
+def test_the_link_check_sees_links_and_skips_code_and_urls():
+    text = ("[a](docs/x.md) ![p](images/p.png) [b](https://e.org/y) [c](#anchor) "
+            "`[d](not/a/link.md)`\n```\n[e](in/code.md)\n```\n[f](../g.md#h)")
+    assert relative_links(text) == ["docs/x.md", "images/p.png", "../g.md#h"]

@@ -1,8 +1,8 @@
 """The top-level Python API: ``retinaseg.load_model``, ``segment`` and ``evaluate``.
 
-Thin wrappers over :mod:`retinaseg.hub.pretrained`, :mod:`retinaseg.pipeline.predict` and
-:mod:`retinaseg.evaluate` that take names, paths or arrays and a ``device``, so a
-script needs one import::
+Thin wrappers over :mod:`retinaseg.hub.load`, :mod:`retinaseg.pipeline.segment` and
+:mod:`retinaseg.evaluation.evaluate` that take names, paths or arrays and a ``device``,
+so a script needs one import::
 
     import retinaseg
 

@@ -1,7 +1,7 @@
 """``retinaseg <verb>``: parse, call the library, print. Nothing else lives here.
 
 One error boundary, :func:`main`, turns every failure into one line on stderr
-and an exit status (README, "Exit codes"):
+and an exit status (README, "Bad input and exit codes"):
 
 - 0: done.
 - 1: a batch job (``segment``) finished, but some inputs failed; each is listed.
