@@ -175,7 +175,8 @@ def measured(image: np.ndarray, model=None, vessel=None) -> dict:
     if model is not None:
         from retinaseg.pipeline.segment import segment_photo
 
-        prob, mask, fov, cut, _ = segment_photo(model, image, resolve_settings(model, quality_check=False))
+        done = segment_photo(model, image, resolve_settings(model, quality_check=False))
+        prob, mask, fov, cut = done.prob, done.mask, done.fov, done.cut
         row[CONFIDENCE_SIGNAL] = round(uncertain_fraction(prob, fov, cut), 5)
         row["f1"] = f1_score(mask, vessel, fov)
     return row

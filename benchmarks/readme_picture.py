@@ -39,7 +39,8 @@ def panels(model: str, size: int) -> tuple[np.ndarray, dict]:
     """The picture as one RGB array, and what it shows."""
     bundle = load_model(model)
     image = sample_image()
-    prob, mask, fov, cut, _ = segment_photo(bundle, image, resolve_settings(bundle))
+    done = segment_photo(bundle, image, resolve_settings(bundle))
+    prob, mask, fov, cut = done.prob, done.mask, done.fov, done.cut
     views = [image, probability_overlay(image, prob, mask, fov),
              np.repeat(mask_image(mask, fov)[..., None], 3, axis=2)]
     small = [thumbnail(v, size) for v in views]

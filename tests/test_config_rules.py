@@ -63,7 +63,7 @@ h: [*a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7]
     ("init_scope=decoder", "must be one of all, encoder"),
     ("model.name=resnet", "model.name='resnet' is not allowed: must be one of"),
     ("model.kwargs={widht: 8}", "model.kwargs.widht=8 is not allowed: must be one of the "
-                                "keywords unet takes: base_channels, depth, dropout, upsample"),
+                                "keywords unet takes: base_channels, depth, dropout, out_channels, upsample"),
     ("model.kwargs={in_channels: 3}", "data.preprocess sets it"),
     ("data.preprocess=[clahe]", "must start with one of green"),
     ("data.preprocess=[green, 'gamma:nan']", "argument must be a finite number > 0"),

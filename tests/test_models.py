@@ -14,8 +14,8 @@ TINY = {
 }
 
 
-def tiny_model(name: str, in_channels: int):
-    return create_model(name, in_channels=in_channels, **TINY.get(name, {}))
+def tiny_model(name: str, in_channels: int, **kwargs):
+    return create_model(name, in_channels=in_channels, **TINY.get(name, {}), **kwargs)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -26,6 +26,19 @@ def test_every_model_gives_finite_logits_of_input_shape(name):
     y = model(x)
     assert y.shape == (2, 1, 32, 48)
     assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_gives_one_logit_map_per_declared_output(name):
+    """A model that declares three outputs (vessel, artery, vein) gives three maps, each
+    its own (not copies of one), and one output stays the shape every checkpoint has."""
+    three = tiny_model(name, in_channels=3, out_channels=3)
+    y = three(torch.randn(2, 3, 32, 32))
+    assert three.out_channels == 3 and y.shape == (2, 3, 32, 32) and torch.isfinite(y).all()
+    assert not torch.allclose(y[:, 0], y[:, 1]) and not torch.allclose(y[:, 1], y[:, 2])
+    one = tiny_model(name, in_channels=3)
+    assert one.out_channels == 1
+    assert set(one.state_dict()) == set(three.state_dict())  # only the head grows
 
 
 @pytest.mark.parametrize("name", list_models())

@@ -1,7 +1,6 @@
 """benchmarks/results/INDEX.md is what benchmarks/results_index.py writes from the tree now."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import results_index
 from results_index import RESULTS, Result, measured_arguments, superseded

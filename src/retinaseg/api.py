@@ -15,7 +15,7 @@ with it) the first time one of these names is used.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Union
 
@@ -31,7 +31,7 @@ from .hub.load import load_model  # the one loader, public here as retinaseg.loa
 from .hub.meta import ModelMeta
 from .hub.pretrained import DEFAULT_MODEL
 from .pipeline.postprocess import Postprocess
-from .pipeline.segment import segment_at_scale
+from .pipeline.segment import output_masks, segment_at_scale
 from .pipeline.settings import InferenceSettings, resolve_settings
 
 if TYPE_CHECKING:
@@ -56,7 +56,9 @@ class Segmentation:
     calibrated threshold and TTA); ``model_source``: the file it was loaded from;
     ``tta``, ``device``, ``precision`` (``fp32``, ``bf16`` or ``fp16``) and ``scale``
     say how it was run, ``fov_width`` the FOV width (px) it was segmented at (0 for
-    a model that resizes photos to a square).
+    a model that resizes photos to a square). A model with more outputs than
+    ``vessel`` (its meta's ``outputs``) gives theirs in ``other_probabilities`` and
+    ``other_masks``; ``artery`` and ``vein`` split ``mask`` between them.
     """
 
     probabilities: np.ndarray
@@ -71,6 +73,24 @@ class Segmentation:
     postprocess: str = "none"
     scale: str = "fov"
     fov_width: float = 0.0
+    # The model's other outputs (artery, vein, ...): probabilities and masks by name.
+    other_probabilities: dict = field(default_factory=dict)
+    other_masks: dict = field(default_factory=dict)
+
+    @property
+    def outputs(self) -> list[str]:
+        """The maps the model gives, ``vessel`` first."""
+        return ["vessel", *self.other_probabilities]
+
+    @property
+    def artery(self) -> np.ndarray | None:
+        """The artery mask (a part of :attr:`mask`), for a model with artery/vein outputs."""
+        return self.other_masks.get("artery")
+
+    @property
+    def vein(self) -> np.ndarray | None:
+        """The vein mask (the rest of :attr:`mask`), for a model with artery/vein outputs."""
+        return self.other_masks.get("vein")
 
 
 PostprocessInput = Union[None, bool, str, dict, Postprocess]
@@ -130,7 +150,8 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
     return Segmentation(done.prob, done.mask, fov, done.cut, bundle.meta,
                         bundle.source, settings.tta, str(bundle.device),
                         precision_label(bundle.device, settings.precision),
-                        settings.postprocess.describe(), settings.scale, done.fov_width)
+                        settings.postprocess.describe(), settings.scale, done.fov_width,
+                        dict(done.others), output_masks(done.others, done.mask, fov))
 
 
 def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",

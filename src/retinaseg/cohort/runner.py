@@ -59,7 +59,7 @@ def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,
     if shard_of:
         inputs = shard(inputs, *shard_of)
     stem = shard_stem(*shard_of) if shard_of else TABLE_STEM
-    with ResultsTable(Path(spec.out_dir), table_columns(), stem) as table:
+    with ResultsTable(Path(spec.out_dir), table_columns(spec.outputs), stem) as table:
         check_same_job(table, _identity(spec, bundle))
         todo = [item for item in inputs if not is_done(table.rows.get(item.file), spec)]
         progress = Progress(len(todo), len(inputs) - len(todo))
@@ -101,10 +101,12 @@ def _load_checked(spec: JobSpec):
 
 
 def with_settings(spec: JobSpec, bundle) -> JobSpec:
-    """``spec`` with its settings resolved for ``bundle``, once, before any photo."""
+    """``spec`` with its settings resolved for ``bundle``, once, before any photo, and
+    the model's outputs (the table's columns and the pictures depend on them)."""
     from ..pipeline.settings import resolve_settings
 
-    return spec if spec.settings is not None else replace(spec, settings=resolve_settings(bundle))
+    settings = spec.settings if spec.settings is not None else resolve_settings(bundle)
+    return replace(spec, settings=settings, outputs=tuple(bundle.meta.outputs))
 
 
 def _identity(spec: JobSpec, bundle) -> dict:

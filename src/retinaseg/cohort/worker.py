@@ -44,6 +44,9 @@ class JobSpec:
     # driver); None: the model's own settings, resolved by run_cohort.
     settings: InferenceSettings | None = None
     save: tuple[str, ...] = DEFAULT_SAVE
+    # The model's maps (its meta's outputs, set by run_cohort): each beside ``vessel``
+    # adds a fraction column and, with --save mask, a mask picture.
+    outputs: tuple[str, ...] = ("vessel",)
     threads: int = 0  # torch threads per worker process; 0 keeps torch's default
     device: str = "auto"  # where each worker segments (auto: CUDA, then MPS, then the CPU)
 
@@ -112,8 +115,19 @@ def _rounded(value):
     return round(float(value), 5) if value is not None else None
 
 
-def table_columns() -> tuple[str, ...]:
-    return CORE_COLUMNS + QUALITY_COLUMNS + MEASUREMENT_COLUMNS
+def table_columns(outputs: tuple[str, ...] = ("vessel",)) -> tuple[str, ...]:
+    return CORE_COLUMNS + QUALITY_COLUMNS + MEASUREMENT_COLUMNS + output_columns(outputs)
+
+
+def output_columns(outputs: tuple[str, ...]) -> tuple[str, ...]:
+    """A column per output beside ``vessel``: the share of the FOV its mask covers."""
+    return tuple(f"{name}_fraction" for name in outputs[1:])
+
+
+def output_fractions(masks: dict[str, np.ndarray], fov: np.ndarray) -> dict:
+    area = max(int(fov.sum()), 1)
+    return {f"{name}_fraction": round(float((mask & fov).sum()) / area, 6)
+            for name, mask in masks.items() if name != "vessel"}
 
 
 # --- the worker ----------------------------------------------------------------------------
@@ -141,8 +155,15 @@ def preload(spec: JobSpec, bundle) -> None:
     _BUNDLES[spec.model] = bundle
 
 
+def picture_kinds(spec: JobSpec) -> list[str]:
+    """The pictures of each photo: each kind --save names, then, with ``mask``, the
+    mask of each output beside ``vessel`` (``NAME_artery_mask.png``)."""
+    extra = [f"{output}_mask" for output in spec.outputs[1:]] if "mask" in spec.save else []
+    return [*spec.save, *extra]
+
+
 def output_paths(spec: JobSpec, name: str) -> list[Path]:
-    return [Path(spec.out_dir) / f"{name}_{kind}.png" for kind in spec.save]
+    return [Path(spec.out_dir) / f"{name}_{kind}.png" for kind in picture_kinds(spec)]
 
 
 def process_input(spec: JobSpec, item: CohortInput) -> dict:
@@ -179,12 +200,15 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
     image, valid = photo.rgb, photo.valid
     row.update(width=image.shape[1], height=image.shape[0])
-    prob, mask, fov, cut, fov_width = segment_photo(bundle, image, settings, valid)
+    done = segment_photo(bundle, image, settings, valid)
+    prob, mask, fov, cut, fov_width = done.prob, done.mask, done.fov, done.cut, done.fov_width
     row["cut"] = round(cut, 6)
     row.update(_geometry_columns(bundle, fov, fov_width))
     row.update(quality_columns(image, fov, prob, cut))
     row.update(measurement_columns(mask, fov, dict(row)))
-    write_pictures(spec, item.name, image, prob, mask, fov)
+    masks = done.masks
+    row.update(output_fractions(masks, fov))
+    write_pictures(spec, item.name, image, prob, masks, fov)
 
 
 def job_identity(settings: InferenceSettings) -> dict:
@@ -207,17 +231,20 @@ def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
     return {"fov_diameter_px": diameter, "working_scale": round(float(scale), 5)}
 
 
-def write_pictures(spec: JobSpec, name: str, image, prob, mask, fov) -> None:
+def write_pictures(spec: JobSpec, name: str, image, prob, masks: dict, fov) -> None:
     """The pictures ``spec.save`` names, all or none (a kill leaves no half file)."""
     if not spec.save:
         return
     from ..evaluation.overlays import probability_overlay
     from ..io.atomic import mask_png, probability_png, write_all_or_nothing
 
+    mask = masks["vessel"]
     encoders = {"mask": lambda: mask_png(mask), "prob": lambda: probability_png(prob),
                 "overlay": lambda: probability_overlay(image, prob, mask, fov)}
+    for output in spec.outputs[1:]:
+        encoders[f"{output}_mask"] = lambda output=output: mask_png(masks[output])
     write_all_or_nothing({path: encoders[kind]()
-                          for kind, path in zip(spec.save, output_paths(spec, name))})
+                          for kind, path in zip(picture_kinds(spec), output_paths(spec, name))})
 
 
 def parse_save(text: str) -> tuple[str, ...]:

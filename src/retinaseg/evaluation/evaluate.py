@@ -129,7 +129,8 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
             raise RetinasegError(f"{sample.image_path}: no vessel annotation to evaluate against")
         started = time.perf_counter()
         try:
-            prob, mask, cut, _ = segment_at_scale(bundle, sample.image, sample.fov, settings)
+            done = segment_at_scale(bundle, sample.image, sample.fov, settings)
+            prob, mask, cut = done.prob, done.mask, done.cut
         except RetinasegError as exc:
             raise naming_file(sample.image_path, exc) from None
         seconds.append(time.perf_counter() - started)

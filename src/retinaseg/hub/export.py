@@ -41,7 +41,8 @@ USAGE = ("input 'image': float32 (N, C, H, W), any H and W: the RGB photo resamp
          "field of view is 'fov_diameter' pixels wide (where 'fov_range' [low, high] is "
          "not empty: its own width clamped into that range; or resized to 'square_size' "
          "squared when that is not 0), then the 'preprocess' steps (retinaseg.data.preprocess; zero "
-         "outside the FOV). Output 'probability' (N, 1, H, W): resize back to the photo, set "
+         "outside the FOV). Output 'probability' (N, C, H, W), one channel per name in "
+         "'outputs' ('vessel' first; the others ride beside it): resize back to the photo, set "
          "0 outside the FOV, average over the 'tta' views, mask = probability >= 'threshold' "
          "(where 'threshold_rule' is 'otsu': >= the Otsu threshold of the photo's FOV "
          "probabilities, kept within [0.2, 0.8], 'threshold' where they are all alike).")
@@ -134,6 +135,7 @@ def onnx_metadata(bundle: ModelBundle, name: str = "") -> dict[str, str]:
         "square_size": str(int(meta.square_size)),
         "preprocess": json.dumps(list(meta.preprocess)),
         "tta": meta.tta,
+        "outputs": json.dumps(list(meta.outputs)),
         "in_channels": str(_channels(bundle.module)),
         "whole_image_only": json.dumps(bool(getattr(bundle.module, "needs_whole_image", False))),
         "trained_on": meta.trained_on,
@@ -165,12 +167,12 @@ class OnnxModule(SegmentationModel):
     (logits out, stride, whole-image need), so retinaseg's resampling, TTA and
     FOV handling can run an exported file."""
 
-    def __init__(self, session, needs_whole_image: bool, in_channels: int):
+    def __init__(self, session, needs_whole_image: bool, in_channels: int, out_channels: int = 1):
         super().__init__()
         self.session = session
         self.stride = 1  # the graph pads to the network's stride itself
         self.needs_whole_image = needs_whole_image
-        self.in_channels = in_channels
+        self.in_channels, self.out_channels = in_channels, out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         array = np.ascontiguousarray(x.detach().float().cpu().numpy())
@@ -197,7 +199,7 @@ def load_onnx(path) -> ModelBundle:
         whole = json.loads(props.get("whole_image_only", "false")) is True
     except (TypeError, ValueError):
         raise file_error(path, f"its {META_KEY!r} metadata is not a retinaseg model's") from None
-    module = OnnxModule(session, whole, int(meta.kwargs.get("in_channels", 1)))
+    module = OnnxModule(session, whole, int(meta.kwargs.get("in_channels", 1)), len(meta.outputs))
     return ModelBundle(module, meta, str(path), props.get("source_sha256", ""))
 
 

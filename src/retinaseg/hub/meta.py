@@ -7,6 +7,7 @@ import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from ..errors import RetinasegError, file_error
+from ..models.contract import OUTPUT_NAMES, VESSEL
 
 
 @dataclass
@@ -34,6 +35,9 @@ class ModelMeta:
     ``caliber_band`` ``[low, high]`` is the lowest and highest of its validation
     datasets' median calibres, what ``--scale band`` keeps a photo's within (empty:
     not measured).
+    ``outputs`` names the maps the network gives, one per channel, ``vessel`` first
+    (:data:`retinaseg.models.contract.OUTPUT_NAMES`); files older than the field have
+    one, ``vessel``.
     """
 
     architecture: str
@@ -51,6 +55,7 @@ class ModelMeta:
     threshold_rule: str = "fixed"
     caliber_px: float = 0.0
     caliber_band: list = field(default_factory=list)
+    outputs: list = field(default_factory=lambda: [VESSEL])
 
 
 def _fits(value, hint) -> bool:
@@ -88,6 +93,7 @@ def meta_from_dict(values, path) -> ModelMeta:
     _check_postprocess(values.get("postprocess") or {}, path)
     _check_threshold_rule(values.get("threshold_rule", "fixed"), path)
     _check_caliber(values.get("caliber_px", 0.0), values.get("caliber_band", []), path)
+    _check_outputs(values.get("outputs", [VESSEL]), values.get("kwargs", {}), path)
     return ModelMeta(**values)
 
 
@@ -101,6 +107,18 @@ def _check_caliber(caliber_px, band: list, path) -> None:
     if band and not (len(band) == 2 and numbers and 0 < band[0] <= band[1]):
         raise file_error(path, "its model meta field 'caliber_band' should be [low, high] "
                                f"with 0 < low <= high, not {band!r}")
+
+
+def _check_outputs(outputs: list, kwargs: dict, path) -> None:
+    """Known names, each once, ``vessel`` first, one per channel the network gives."""
+    if (not outputs or outputs[0] != VESSEL or len(set(outputs)) != len(outputs)
+            or any(name not in OUTPUT_NAMES for name in outputs)):
+        raise file_error(path, f"its model meta field 'outputs' should list distinct names of "
+                               f"{', '.join(OUTPUT_NAMES)}, vessel first, not {outputs!r}")
+    channels = kwargs.get("out_channels", 1) if isinstance(kwargs, dict) else 1
+    if channels != len(outputs):
+        raise file_error(path, f"its model meta names {len(outputs)} output(s) "
+                               f"({', '.join(outputs)}) but its network gives {channels!r}")
 
 
 def _check_threshold_rule(rule: str, path) -> None:
@@ -122,9 +140,9 @@ def _check_postprocess(values: dict, path) -> None:
 
 def meta_header(meta: ModelMeta) -> dict:
     """The meta as the file stores it. An empty ``postprocess``, the ``fixed``
-    threshold rule and an unmeasured ``caliber_px`` or ``caliber_band`` are left
-    out, so a model without them is written byte for byte as before the fields
-    existed (a re-exported shipped file keeps its pinned hash)."""
+    threshold rule, an unmeasured ``caliber_px`` or ``caliber_band`` and the single
+    ``vessel`` output are left out, so a model without them is written byte for byte
+    as before the fields existed (a re-exported shipped file keeps its pinned hash)."""
     values = asdict(meta)
     if not values["postprocess"]:
         del values["postprocess"]
@@ -134,6 +152,8 @@ def meta_header(meta: ModelMeta) -> dict:
         del values["caliber_px"]
     if not values["caliber_band"]:
         del values["caliber_band"]
+    if values["outputs"] == [VESSEL]:
+        del values["outputs"]
     return values
 
 

@@ -28,12 +28,12 @@ class ColumnBiLSTM(SegmentationModel):
     needs_whole_image = True
 
     def __init__(self, in_channels: int = 3, hidden_size: int = 64, num_layers: int = 2,
-                 dropout: float = 0.2, direction: str = "columns"):
+                 dropout: float = 0.2, direction: str = "columns", out_channels: int = 1):
         super().__init__()
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
         self.stride = 1
-        self.in_channels = in_channels
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.direction = direction
         self.columns = bilstm(in_channels, hidden_size, num_layers, dropout)
         self.rows = (bilstm(in_channels, hidden_size, num_layers, dropout)
@@ -43,7 +43,7 @@ class ColumnBiLSTM(SegmentationModel):
         # how to weigh vertical against horizontal context (a vessel runs along one
         # and across the other) for only 2 * hidden_size more weights.
         passes = 1 if self.rows is None else 2
-        self.head = nn.Linear(2 * hidden_size * passes, 1)
+        self.head = nn.Linear(2 * hidden_size * passes, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = column_features(self.columns, x)

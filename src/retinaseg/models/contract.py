@@ -14,6 +14,13 @@ import torch.nn as nn
 from ..errors import RetinasegError
 
 
+# The maps a model may produce, by the names its meta declares them under. ``vessel``
+# is always one of them, and the first: the cut, the measures and the quality verdict
+# read it; the others (artery and vein probabilities, the optic disc) ride beside it.
+OUTPUT_NAMES = ("vessel", "artery", "vein", "disc")
+VESSEL = "vessel"
+
+
 class InputShapeError(RetinasegError, ValueError):
     """An input the model cannot take; the message says what to pad it to.
 
@@ -22,12 +29,14 @@ class InputShapeError(RetinasegError, ValueError):
 
 
 class SegmentationModel(nn.Module):
-    """Base of every architecture: ``(N, in_channels, H, W)`` in, ``(N, 1, H, W)`` logits out.
+    """Base of every architecture: ``(N, in_channels, H, W)`` in, ``(N, out_channels, H, W)``
+    logits out, one channel per output the model's meta declares (``vessel`` first).
 
-    Subclasses set :attr:`in_channels` and :attr:`stride` in ``__init__``.
+    Subclasses set :attr:`in_channels`, :attr:`out_channels` and :attr:`stride` in ``__init__``.
     """
 
     in_channels: int = 1
+    out_channels: int = 1
     #: H and W must be multiples of this (the product of the poolings, the patch size).
     stride: int = 1
     #: True for a model whose context is a whole row or column: a tile would cut it short.

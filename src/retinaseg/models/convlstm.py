@@ -97,11 +97,12 @@ class ConvLSTMUNet(SegmentationModel):
 
     ``depth`` down-sampling blocks (three in the paper), a bottleneck, and per
     decoder level: up-sample, ConvLSTM over ``[skip, up]``, two 3x3 convolutions.
-    Returns logits ``(N, 1, H, W)``; H and W must be multiples of :attr:`stride`.
+    Returns logits ``(N, out_channels, H, W)``; H and W must be multiples of :attr:`stride`.
     """
 
     def __init__(self, in_channels: int = 1, base_channels: int = 16, depth: int = 3,
-                 bidirectional: bool = True, lstm_kernel: int = 3, dropout: float = 0.0):
+                 bidirectional: bool = True, lstm_kernel: int = 3, dropout: float = 0.0,
+                 out_channels: int = 1):
         super().__init__()
         widths = [base_channels * 2**i for i in range(depth + 1)]
         self.stride = 2**depth
@@ -115,7 +116,8 @@ class ConvLSTMUNet(SegmentationModel):
             fuser = ConvLSTM(shallow, hidden, lstm_kernel, bidirectional)
             self.fusers.append(fuser)
             self.decoders.append(ConvBlock(fuser.out_channels, shallow, dropout))
-        self.head = PointwiseHead(widths[0])
+        self.out_channels = out_channels
+        self.head = PointwiseHead(widths[0], out_channels)
 
     def finetune_encoder(self) -> nn.Module:
         return self.encoders
@@ -130,5 +132,5 @@ class ConvLSTMUNet(SegmentationModel):
 @register_model("convlstm-unet")
 def convlstm_unet(**kwargs) -> ConvLSTMUNet:
     """ConvLSTM U-Net (BCDU-Net style); kwargs: in_channels, base_channels, depth,
-    bidirectional, lstm_kernel, dropout."""
+    bidirectional, lstm_kernel, dropout, out_channels."""
     return ConvLSTMUNet(**kwargs)

@@ -105,20 +105,20 @@ class ASPP(nn.Module):
 class DeepLabV3Plus(SegmentationModel):
     """DeepLab v3+: backbone, ASPP, and a decoder fusing the stride-4 features.
 
-    Returns logits ``(N, 1, H, W)``; H and W should be multiples of :attr:`stride`
+    Returns logits ``(N, out_channels, H, W)``; H and W should be multiples of :attr:`stride`
     (the output stride), so the feature grids align with the input.
     """
 
     def __init__(self, in_channels: int = 3, base_channels: int = 32,
                  blocks: Sequence[int] = (2, 2, 2, 2), output_stride: int = 16,
-                 dropout: float = 0.1):
+                 dropout: float = 0.1, out_channels: int = 1):
         super().__init__()
         if output_stride not in _STAGES:
             raise ValueError(f"output_stride must be 8 or 16, not {output_stride!r}")
         if len(blocks) != 4 or min(blocks) < 1:
             raise ValueError(f"blocks must be four counts of at least 1, not {blocks!r}")
         self.stride = output_stride
-        self.in_channels = in_channels
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.backbone = ResNetBackbone(in_channels, base_channels, blocks, output_stride)
         # The paper's 256 channels sit on a 2048-channel ResNet-101; scaled to this backbone.
         width = 4 * base_channels
@@ -127,7 +127,7 @@ class DeepLabV3Plus(SegmentationModel):
         self.reduce = conv_bn_relu(self.backbone.low_channels, LOW_LEVEL_CHANNELS, 1)
         self.decoder = nn.Sequential(conv_bn_relu(width + LOW_LEVEL_CHANNELS, width),
                                      conv_bn_relu(width, width))
-        self.head = PointwiseHead(width)
+        self.head = PointwiseHead(width, out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         low, deep = self.backbone(x)
@@ -142,5 +142,6 @@ def _resize(x: torch.Tensor, size) -> torch.Tensor:
 
 @register_model("deeplabv3plus")
 def deeplabv3plus(**kwargs) -> DeepLabV3Plus:
-    """DeepLab v3+; kwargs: in_channels, base_channels, blocks, output_stride, dropout."""
+    """DeepLab v3+; kwargs: in_channels, base_channels, blocks, output_stride, dropout,
+    out_channels."""
     return DeepLabV3Plus(**kwargs)

@@ -17,18 +17,18 @@ from .contract import SegmentationModel
 
 
 class ViTSeg(SegmentationModel):
-    """Returns logits ``(N, 1, H, W)``; H and W must be multiples of :attr:`stride`."""
+    """Returns logits ``(N, out_channels, H, W)``; H and W must be multiples of :attr:`stride`."""
 
     def __init__(self, in_channels: int = 3, patch_size: int = 16, embed_dim: int = 192,
                  depth: int = 6, num_heads: int = 3, mlp_ratio: float = 4.0,
-                 dropout: float = 0.0, image_size: int = 512):
+                 dropout: float = 0.0, image_size: int = 512, out_channels: int = 1):
         super().__init__()
         if image_size % patch_size:
             raise ValueError(f"image_size {image_size} is not a multiple of patch_size {patch_size}")
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
         self.stride = patch_size
-        self.in_channels = in_channels
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.patch_embed = nn.Conv2d(in_channels, embed_dim, patch_size, stride=patch_size)
         grid = image_size // patch_size
         # Kept as a (1, D, grid, grid) map, the layout F.interpolate resizes.
@@ -40,7 +40,7 @@ class ViTSeg(SegmentationModel):
         # Nested tensors only help padded batches, and warn with pre-norm layers.
         self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(embed_dim)  # pre-norm layers leave the last output unnormalised
-        self.head = nn.Linear(embed_dim, patch_size * patch_size)
+        self.head = nn.Linear(embed_dim, out_channels * patch_size * patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.check_input(x)  # the patch grid would silently crop any other size
@@ -62,5 +62,5 @@ def position_grid(pos_embed: torch.Tensor, size: tuple[int, int]) -> torch.Tenso
 @register_model("vit-seg")
 def vit_seg(**kwargs) -> ViTSeg:
     """Patch ViT segmenter; kwargs: in_channels, patch_size, embed_dim, depth, num_heads,
-    mlp_ratio, dropout, image_size."""
+    mlp_ratio, dropout, image_size, out_channels."""
     return ViTSeg(**kwargs)

@@ -19,15 +19,16 @@ from .unet import UNet
 
 class WNet(SegmentationModel):
     """Two U-Nets (``base_channels``, ``depth``), the second on the photo's channels
-    plus the first's vessel probability; logits of the second, ``(N, 1, H, W)``."""
+    plus the first's vessel probability; logits of the second, ``(N, out_channels, H, W)``."""
 
     def __init__(self, in_channels: int = 1, base_channels: int = 8, depth: int = 3,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, out_channels: int = 1):
         super().__init__()
-        self.in_channels = in_channels
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.stride = 2**depth
         self.first = UNet(in_channels, base_channels, depth, dropout)
-        self.second = UNet(in_channels + 1, base_channels, depth, dropout)
+        self.second = UNet(in_channels + 1, base_channels, depth, dropout,
+                           out_channels=out_channels)
 
     def finetune_encoder(self) -> nn.Module:
         return self.first.encoders
@@ -39,5 +40,5 @@ class WNet(SegmentationModel):
 
 @register_model("wnet")
 def wnet(**kwargs) -> WNet:
-    """Two U-Nets in a row; kwargs: in_channels, base_channels, depth, dropout."""
+    """Two U-Nets in a row; kwargs: in_channels, base_channels, depth, dropout, out_channels."""
     return WNet(**kwargs)

@@ -31,7 +31,7 @@ from ..data.geometry import (
 from ..data.preprocess import preprocess
 from ..devices import autocast, autocast_dtype, module_device
 from ..errors import RetinasegError
-from ..models.contract import require_contract
+from ..models.contract import VESSEL, require_contract
 from .settings import (
     InferenceSettings,
     LoadedModel,
@@ -103,7 +103,8 @@ def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
     """
     height, width = x.shape[-2:]
     tile_h, tile_w = min(tile, height), min(tile, width)
-    total = torch.zeros(1, 1, height, width, device=x.device)
+    channels = require_contract(module).out_channels
+    total = torch.zeros(1, channels, height, width, device=x.device)
     weight = torch.zeros(1, 1, height, width, device=x.device)
     window = (_ramp(tile_h, min(overlap, tile_h // 4))[:, None] *
               _ramp(tile_w, min(overlap, tile_w // 4))[None, :]).to(x.device)
@@ -167,29 +168,45 @@ def predict_tensor(module, x: torch.Tensor, tta: str = "none",
 
 
 def predict_on_device(module, x: torch.Tensor, tta: str, dtype: torch.dtype | None) -> torch.Tensor:
-    """:func:`predict_tensor` on ``x``'s device, leaving the map there.
+    """:func:`predict_tensor` on ``x``'s device, leaving the map there: the vessel map."""
+    return predict_maps_on_device(module, x, tta, dtype)[0]
 
-    Each TTA view's map is transformed back with a map of ones beside it, so a
+
+def predict_maps_on_device(module, x: torch.Tensor, tta: str,
+                           dtype: torch.dtype | None) -> torch.Tensor:
+    """Every output's probabilities ``(out_channels, H, W)`` on ``x``'s device.
+
+    Each TTA view's maps are transformed back with a map of ones beside them, so a
     pixel is averaged over the views whose frame it was inside (rotations by
     other angles than multiples of 90 degrees cut corners off the frame).
     """
     batch, inside = x[None], (slice(None), slice(None))
     if tta_rotations(tta):
         batch, inside = pad_to_diagonal(batch)
-    total = torch.zeros(batch.shape[-2:], device=batch.device)
+    channels = require_contract(module).out_channels
+    total = torch.zeros((channels, *batch.shape[-2:]), device=batch.device)
     weight = torch.zeros(batch.shape[-2:], device=batch.device)
     for forward, inverse in _tta_variants(tta):
         prob = _probabilities(module, forward(batch), dtype)
-        back = inverse(torch.cat([prob, torch.ones_like(prob)], dim=1))
-        total += back[0, 0]
-        weight += back[0, 1]
-    return (total / weight.clamp_min(1e-6))[inside]
+        back = inverse(torch.cat([prob, torch.ones_like(prob[:, :1])], dim=1))
+        total += back[0, :channels]
+        weight += back[0, channels]
+    return (total / weight.clamp_min(1e-6))[(slice(None), *inside)]
 
 
 def predict_probabilities(model: LoadedModel, image: np.ndarray, fov: np.ndarray | None = None,
                           settings: InferenceSettings | None = None,
                           fov_width: float | None = None) -> np.ndarray:
-    """Vessel probability map of an RGB photo at its native resolution.
+    """Vessel probability map of an RGB photo at its native resolution
+    (:func:`predict_maps`' ``vessel``)."""
+    return predict_maps(model, image, fov, settings, fov_width)[VESSEL]
+
+
+def predict_maps(model: LoadedModel, image: np.ndarray, fov: np.ndarray | None = None,
+                 settings: InferenceSettings | None = None,
+                 fov_width: float | None = None) -> dict[str, np.ndarray]:
+    """The probability map of every output the model's meta declares, by name, for an
+    RGB photo at its native resolution.
 
     ``fov`` is estimated when not given; probabilities outside it are 0. The TTA
     and precision are ``settings``' (None: the model's own, as
@@ -207,10 +224,15 @@ def predict_probabilities(model: LoadedModel, image: np.ndarray, fov: np.ndarray
     device = model.device
     x = torch.from_numpy(preprocess(work_image, work_fov, model.meta.preprocess)).to(device)
     dtype = autocast_dtype(device, settings.precision)
-    prob = predict_on_device(model.module, x, settings.tta, dtype)
-    if prob.shape != fov.shape:  # resized on the device: the native map is the big one
-        prob = F.interpolate(prob[None, None], size=fov.shape, mode="bilinear",
-                             align_corners=False, antialias=True)[0, 0]
-    prob = prob.clamp_(0.0, 1.0).cpu().numpy()
-    prob[~fov] = 0.0
-    return prob
+    maps = predict_maps_on_device(model.module, x, settings.tta, dtype)
+    if maps.shape[-2:] != fov.shape:  # resized on the device: the native maps are the big ones
+        maps = F.interpolate(maps[None], size=fov.shape, mode="bilinear",
+                             align_corners=False, antialias=True)[0]
+    maps = maps.clamp_(0.0, 1.0).cpu().numpy()
+    maps[:, ~fov] = 0.0
+    return dict(zip(output_names(model), maps))
+
+
+def output_names(model: LoadedModel) -> list[str]:
+    """The names of the model's maps, in channel order (one ``vessel`` for older files)."""
+    return list(getattr(model.meta, "outputs", None) or [VESSEL])

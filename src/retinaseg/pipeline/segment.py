@@ -5,35 +5,47 @@ The batch job around it (inputs, the results table, pictures, workers) is
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import NamedTuple
 
 import numpy as np
 
 from ..data.fov import estimate_fov
 from ..data.geometry import largest_fov_width
+from ..models.contract import VESSEL
 from ..quality.gate import check_fundus
 from .caliber import band_pass_width, second_pass_width, working_caliber
 from .cut import image_cut
 from .postprocess import postprocess_mask
-from .predict import predict_probabilities, working_fov_width
+from .predict import predict_maps, working_fov_width
 from .settings import DEFAULT_SCALE, SCALES, InferenceSettings, LoadedModel  # noqa: F401
 
 SAMPLE_NAME = "skimage-retina"
-
-
-class Segmented(NamedTuple):
-    prob: np.ndarray   # vessel probability, 0 outside the FOV
-    mask: np.ndarray   # the vessel mask, post-processed as asked
-    fov: np.ndarray    # the field of view (estimated, within ``valid``)
-    cut: float         # the threshold the mask was cut at (per photo under ``otsu``)
-    fov_width: float = 0.0  # the FOV width (px) of the pass kept; 0 for a square-resize model
+ARTERY, VEIN = "artery", "vein"
+NO_OTHERS: Mapping = MappingProxyType({})  # a vessel-only model's other outputs
 
 
 class Pass(NamedTuple):
+    prob: np.ndarray   # vessel probability, 0 outside the FOV
+    mask: np.ndarray   # the vessel mask, post-processed as asked
+    cut: float         # the threshold the mask was cut at (per photo under ``otsu``)
+    fov_width: float   # the FOV width (px) it worked at; 0 for a square-resize model
+    others: Mapping = NO_OTHERS  # the other outputs' probabilities by name (artery, vein, ...)
+
+
+class Segmented(NamedTuple):
     prob: np.ndarray
     mask: np.ndarray
+    fov: np.ndarray    # the field of view (estimated, within ``valid``)
     cut: float
-    fov_width: float
+    fov_width: float = 0.0
+    others: Mapping = NO_OTHERS  # as in Pass
+
+    @property
+    def masks(self) -> dict[str, np.ndarray]:
+        """Every output's mask by name: ``vessel`` and the others' (:func:`output_masks`)."""
+        return {VESSEL: self.mask, **output_masks(self.others, self.mask, self.fov)}
 
 
 def segment_photo(model: LoadedModel, image: np.ndarray, settings: InferenceSettings,
@@ -48,7 +60,7 @@ def segment_photo(model: LoadedModel, image: np.ndarray, settings: InferenceSett
     if settings.quality_check:
         check_fundus(image, fov)
     kept = segment_at_scale(model, image, fov, settings)
-    return Segmented(kept.prob, kept.mask, fov, kept.cut, kept.fov_width)
+    return Segmented(kept.prob, kept.mask, fov, kept.cut, kept.fov_width, kept.others)
 
 
 def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
@@ -61,14 +73,17 @@ def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
     cleaned as one map. ``fov_width`` is the second pass's where there was one."""
     meta = model.meta
 
-    def cut_and_clean(prob: np.ndarray, width: float) -> Pass:
+    def cut_and_clean(maps: dict[str, np.ndarray], width: float) -> Pass:
+        prob = maps[VESSEL]
         cut = image_cut(settings.rule, prob, fov, meta.threshold)
-        return Pass(prob, postprocess_mask(prob, cut, fov, settings.postprocess), cut, width)
+        mask = postprocess_mask(prob, cut, fov, settings.postprocess)
+        others = {name: value for name, value in maps.items() if name != VESSEL}
+        return Pass(prob, mask, cut, width, others)
 
     def segment_at(width: float | None) -> Pass:
-        prob = predict_probabilities(model, image, fov, settings, fov_width=width)
+        maps = predict_maps(model, image, fov, settings, fov_width=width)
         shown_width = 0.0 if meta.square_size else (width or working_fov_width(model, fov))
-        return cut_and_clean(prob, shown_width)
+        return cut_and_clean(maps, shown_width)
 
     first = segment_at(None)
     if settings.scale == "fov":
@@ -86,7 +101,29 @@ def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
     # caliber: both passes' probabilities averaged, a two-scale ensemble. On the
     # leave-one-dataset-out runs it led the second pass alone on the unseen cameras and
     # on the known ones (benchmarks/results/caliber_scale.md, caliber_scale_general.md).
-    return cut_and_clean((first.prob + second.prob) / 2, second.fov_width)
+    return cut_and_clean(_mean_maps(first, second), second.fov_width)
+
+
+def _mean_maps(first: Pass, second: Pass) -> dict[str, np.ndarray]:
+    """Every output's probabilities averaged over two passes."""
+    return {VESSEL: (first.prob + second.prob) / 2,
+            **{name: (first.others[name] + second.others[name]) / 2 for name in first.others}}
+
+
+def output_masks(others: dict[str, np.ndarray], vessel: np.ndarray,
+                 fov: np.ndarray) -> dict[str, np.ndarray]:
+    """Masks of the outputs beside ``vessel``. Artery and vein, where a model gives both,
+    split the vessel mask: each vessel pixel goes to the likelier of the two (ties to the
+    artery), so the two masks never overlap and together are the vessel mask; a
+    crossing is drawn as the vessel on top. Any other output (a disc map) is cut at
+    0.5 inside the FOV."""
+    masks = {}
+    if ARTERY in others and VEIN in others:
+        arterial = others[ARTERY] >= others[VEIN]
+        masks[ARTERY], masks[VEIN] = vessel & arterial, vessel & ~arterial
+    for name, prob in others.items():
+        masks.setdefault(name, (prob >= 0.5) & fov)
+    return masks
 
 
 def segment_image(model: LoadedModel, image: np.ndarray, settings: InferenceSettings,
