@@ -48,7 +48,7 @@ from common import (
 from retinaseg.config.schema import load_config
 from retinaseg.data import load_dataset
 from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
-from retinaseg.evaluation.results import PAPER_COLUMNS, metric_columns
+from retinaseg.evaluation.results import PAPER_COLUMNS, metric_columns, metrics_named
 from retinaseg.hub.checkpoint import load_checkpoint, read_checkpoint
 from retinaseg.hub.pretrained import (
     PRETRAINED,
@@ -67,7 +67,7 @@ from retinaseg.train import calibrate, fit, threshold_source
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"auc_roc": 0.9773, "f1": 0.7947, "accuracy": 0.9529, "sensitivity": 0.7153,
          "specificity": 0.9876, "precision": 0.8940}
-BEAT = ("auc_roc", "f1", "accuracy", "sensitivity", "mcc")  # what the issue asks to beat
+BEAT = metrics_named("auc_roc", "f1", "accuracy", "sensitivity", "mcc")  # what the issue asks to beat
 SPECIFICITY_MARGIN = 0.005  # and specificity within this of the paper's
 BOOTSTRAP_RESAMPLES = 1000  # over test images: how far the verdicts survive resampling
 

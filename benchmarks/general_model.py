@@ -33,6 +33,7 @@ from common import add_dirty_option, clean_provenance, provenance_markdown, writ
 
 from retinaseg.data import load_dataset
 from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+from retinaseg.evaluation.results import CLDICE, HEADLINE, metric_columns
 from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
 from retinaseg.measure import measure_vessels
@@ -45,7 +46,7 @@ TEST_SETS = ("drive", "chase_db1", "hrf")
 TARGETS = {"drive": {"f1": 0.82, "auc_roc": 0.98}, "chase_db1": {"f1": 0.81},
            "hrf": {"f1": 0.80}}
 AREA_RANGE = (0.9, 1.15)  # predicted / true vessel area, on every test set
-SCORES = ("auc_roc", "f1", "accuracy", "sensitivity", "specificity", "precision", "cldice")
+SCORES = metric_columns(first=HEADLINE, drop=("iou", "fpr", "mcc", "auc_pr")) + (CLDICE,)
 
 
 @dataclass

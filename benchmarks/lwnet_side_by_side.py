@@ -67,6 +67,7 @@ from common import add_dirty_option, clean_provenance, provenance_markdown, writ
 from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError, file_error
 from retinaseg.evaluation.evaluate import EvalOptions, Scorer, evaluate_model
+from retinaseg.evaluation.results import HEADLINE, METRIC_TITLES, metric_columns
 from retinaseg.hub.checkpoint import load_checkpoint
 from retinaseg.hub.load import load_model
 from retinaseg.io.tables import markdown_table
@@ -80,9 +81,8 @@ LWNET_THRESHOLD = 0.4196  # predict_one_image.py:25, --bin_thresh default
 LWNET_THRESHOLD_SOURCE = "LWNet's shipped cut, predict_one_image.py:25"
 LWNET_TRAIN_IMAGES = 16   # their DRIVE train.csv: images 21-36 (get_public_data.py:73-94)
 LWNET_THRESHOLDS = np.linspace(0, 1, 256)  # analyze_results.py:66, cutoff_dice
-COLUMNS = ("auc_roc", "f1", "accuracy", "sensitivity", "specificity", "precision")
-TITLES = {"auc_roc": "AUC", "f1": "F1", "accuracy": "Acc", "sensitivity": "Se",
-          "specificity": "Sp", "precision": "Pr"}
+COLUMNS = metric_columns(first=HEADLINE, drop=("iou", "fpr", "mcc", "auc_pr"))
+TITLES = METRIC_TITLES
 
 
 # --- LWNet: loading its model from a checkout -------------------------------------------

@@ -80,3 +80,30 @@ def test_text_table_lines_up_columns():
     lines = text_table(["", "f1", "auc_roc"], [["model", "0.8000", "-"]]).splitlines()
     assert lines[1] == f"{'model':<22}{'0.8000':>12}{'-':>12}"
     assert len(set(map(len, lines))) == 1
+
+
+def test_metric_names_are_written_out_in_one_place():
+    """A list of three metric names or more, anywhere in the package or the benchmarks,
+    is a second copy of metrics/ that can drift: selections go through metric_columns."""
+    import ast
+    from pathlib import Path
+
+    from retinaseg.evaluation.results import METRIC_NAMES
+
+    root = Path(__file__).resolve().parents[1]
+    home = {root / "src/retinaseg/metrics/counts.py", root / "src/retinaseg/metrics/histogram.py"}
+    copies = []
+    for path in [*(root / "src/retinaseg").rglob("*.py"), *(root / "benchmarks").glob("*.py")]:
+        if path in home:
+            continue
+        tree = ast.parse(path.read_text())
+        selections = {id(arg) for call in ast.walk(tree) if isinstance(call, ast.Call)
+                      and getattr(call.func, "id", None) in ("metric_columns", "metrics_named")
+                      for arg in [*call.args, *(k.value for k in call.keywords)]}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and id(node) not in selections:
+                names = [e.value for e in node.elts
+                         if isinstance(e, ast.Constant) and e.value in METRIC_NAMES]
+                if len(names) >= 3:
+                    copies.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not copies, f"metric names spelled out again (use metric_columns): {copies}"

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import file_error
 from ..io.atomic import write_all_or_nothing, writing
+from ..io.tables import csv_text
 
 TABLE_STEM = "results"
 # Columns every row has; the quality and measurement hooks add theirs after these.
@@ -68,7 +69,7 @@ class ResultsTable:
         """Add one finished image: a full line to each file, flushed to disk."""
         row = plain_row(row, self.columns)
         _append_line(self.jsonl_path, json.dumps(row) + "\n")
-        _append_line(self.csv_path, _csv_text([row], self.columns, header=False))
+        _append_line(self.csv_path, csv_text([row], self.columns, header=False))
         self.rows[row["file"]] = row
 
     def finish(self, order: list[str]) -> list[dict]:
@@ -123,7 +124,7 @@ class ResultsTable:
 
     def _rewrite(self, rows: list[dict]) -> None:
         write_all_or_nothing({
-            self.csv_path: _csv_text(rows, self.columns, header=True),
+            self.csv_path: csv_text(rows, self.columns, header=True),
             self.jsonl_path: "".join(json.dumps(row) + "\n" for row in rows),
         })
 
@@ -171,15 +172,6 @@ def _append_line(path: Path, text: str) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _csv_text(rows: list[dict], columns: tuple[str, ...], header: bool) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    if header:
-        writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def plain_row(row: dict, columns: tuple[str, ...]) -> dict:

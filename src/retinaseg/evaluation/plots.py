@@ -14,8 +14,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..metrics import ScoreHistogram
+from .results import metric_columns
 
-SWEEP_METRICS = ("f1", "sensitivity", "specificity", "precision", "accuracy", "mcc")
+# The threshold scores drawn against the threshold (the AUCs have no threshold).
+SWEEP_METRICS = metric_columns(first=("f1", "sensitivity", "specificity", "precision"),
+                               drop=("iou", "fpr", "auc_roc", "auc_pr"))
 
 
 @dataclass

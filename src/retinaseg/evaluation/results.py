@@ -26,6 +26,8 @@ METRIC_TITLES = {"accuracy": "Acc", "sensitivity": "Se", "specificity": "Sp",
                  "auc_roc": "AUC-ROC", "auc_pr": "AUC-PR", "cldice": "clDice"}
 #: What the papers lead with; tables that follow them put these first.
 HEADLINE = ("auc_roc", "f1")
+#: The topology score shown beside the metrics (evaluation.topology computes it).
+CLDICE = "cldice"
 
 
 def metric_columns(first: tuple = (), drop: tuple = ()) -> tuple[str, ...]:
@@ -35,6 +37,11 @@ def metric_columns(first: tuple = (), drop: tuple = ()) -> tuple[str, ...]:
     if unknown:
         raise ValueError(f"not a metric: {', '.join(unknown)}")
     return tuple(first) + tuple(k for k in METRIC_NAMES if k not in first and k not in drop)
+
+
+def metrics_named(*names: str) -> tuple[str, ...]:
+    """``names``, each checked to be one of :data:`METRIC_NAMES` (a typo fails at once)."""
+    return metric_columns(first=names, drop=tuple(k for k in METRIC_NAMES if k not in names))
 
 
 #: The fine-tuning paper's Table 1 columns (plus MCC), headline first: studies and

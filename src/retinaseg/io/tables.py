@@ -1,8 +1,12 @@
 """The one table writer: Markdown for reports, studies and benchmark results,
-plain text for the terminal. Every table in the package goes through here, so
-they all escape and align the same way."""
+plain text for the terminal, CSV and JSON lines for the tables a program reads.
+Every table in the package goes through here, so they all escape, align and
+spell missing values the same way."""
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Sequence
 
 
@@ -31,3 +35,23 @@ def text_table(header: Sequence, rows: Sequence[Sequence], first_width: int = 22
         return f"{label!s:<{first_width}}" + "".join(f"{cell!s:>{width}}" for cell in cells)
 
     return "\n".join([line(header[0], header[1:]), *(line(row[0], row[1:]) for row in rows)])
+
+
+def csv_text(rows: Sequence[dict], columns: Sequence[str], header: bool = True,
+             line_ending: str = "\n") -> str:
+    """CSV text of ``rows`` with exactly ``columns`` (a missing or None value is an empty
+    cell; keys beyond ``columns`` are left out)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator=line_ending,
+                            extrasaction="ignore")
+    if header:
+        writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def jsonl_text(rows: Sequence[dict], columns: Sequence[str] | None = None) -> str:
+    """One JSON object a line; with ``columns``, exactly those keys (null where missing)."""
+    if columns is not None:
+        rows = [{k: row.get(k) for k in columns} for row in rows]
+    return "".join(json.dumps(row) + "\n" for row in rows)

@@ -16,9 +16,6 @@ every mask's FOV.
 """
 from __future__ import annotations
 
-import csv
-import io
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -26,6 +23,7 @@ import numpy as np
 
 from ..data.io import IMAGE_SUFFIXES, read_mask
 from ..errors import RetinasegError, file_error
+from ..io.tables import csv_text, jsonl_text
 from . import VesselMeasures, measure_vessels
 from .scale import resolve_scale
 
@@ -124,14 +122,9 @@ def _name(path: Path | None) -> str | None:
 
 def table_csv(rows: list[dict]) -> str:
     """CSV text, every column in every row; undefined values are empty cells."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row[k]) for k in COLUMNS})
-    return buffer.getvalue()
+    return csv_text(rows, COLUMNS)
 
 
 def table_jsonl(rows: list[dict]) -> str:
     """One JSON object a line, every column (null where undefined)."""
-    return "".join(json.dumps({k: row.get(k) for k in COLUMNS}) + "\n" for row in rows)
+    return jsonl_text(rows, COLUMNS)

@@ -3,14 +3,13 @@ over seeds, best validation AUC first (study.md)."""
 from __future__ import annotations
 
 import csv
-import io
 import math
 from pathlib import Path
 
 import numpy as np
 
 from ..evaluation.results import PAPER_COLUMNS, read_result
-from ..io.tables import markdown_table
+from ..io.tables import csv_text, markdown_table
 from .sessions import SESSIONS_FILE, read_sessions, wall_seconds
 from .spec import PlannedRun, Study
 
@@ -65,11 +64,8 @@ def write_table(study: Study, runs: list[PlannedRun]) -> list[dict]:
     rows = [row for run in runs for row in [run_row(study, run)] if row]
     if not rows:
         return rows
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    (study.out_dir / "study.csv").write_text(buffer.getvalue())
+    # csv's own line ending, as study.csv files have always had
+    (study.out_dir / "study.csv").write_text(csv_text(rows, list(rows[0]), line_ending="\r\n"))
     (study.out_dir / "study.md").write_text(study_markdown(study, rows))
     return rows
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import plots
-from ..results import METRIC_NAMES, METRIC_TITLES, EvaluationResult
+from ..results import CLDICE, METRIC_NAMES, METRIC_TITLES, EvaluationResult, metric_columns
 
-IMAGE_KEYS = ("f1", "sensitivity", "specificity", "precision", "mcc", "auc_roc", "cldice")
+IMAGE_KEYS = metric_columns(first=("f1",), drop=("accuracy", "iou", "fpr", "auc_pr")) + (CLDICE,)
 SUMMARY_HEADER = ["row", *(METRIC_TITLES[k] for k in METRIC_NAMES)]
 TOPOLOGY_HEADER = ["row", "clDice (pooled)", "clDice (mean ± sd over images) [95% CI]",
                    "components predicted", "components in ground truth", "ratio"]
