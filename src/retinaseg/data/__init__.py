@@ -4,8 +4,8 @@ from .io import Photo, read_image, read_mask, read_photo
 from .registry import (DatasetSpec, Dataset, SampleFiles, get_dataset_spec, list_datasets,
                        load_dataset, load_sample, resolve_data_root)
 from .sample import Sample
-from . import (av_wide, chase, drive, folder, hrf, les_av, reta, stare,  # noqa: F401
-               vevio)  # each registers one layout
+from . import (av_wide, chase, drive, folder, hrf, les_av, reta,  # noqa: F401  (each
+               stare, vevio)                                       # registers one layout)
 
 __all__ = ["Dataset", "DatasetSpec", "Photo", "Sample", "SampleFiles", "estimate_fov",
            "fov_diameter", "get_dataset_spec", "list_datasets", "load_dataset", "load_sample",
