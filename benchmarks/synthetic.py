@@ -205,5 +205,118 @@ def write_folder(root: Path, with_fov: bool = True) -> Path:
     return folder
 
 
+# --- the added sets (LES-AV, AV-WIDE, VEVIO) and the A/V labels beside DRIVE and HRF ----------
+
+RITE = {"artery": (255, 0, 0), "vein": (0, 0, 255), "crossing": (0, 255, 0),
+        "uncertain": (255, 255, 255)}
+
+
+def av_label(vessel: np.ndarray, uncertain: bool = True) -> np.ndarray:
+    """A RITE-coded ``(H, W, 3)`` label of ``vessel``: left half arteries, right half veins,
+    a crossing column in the middle, and (``uncertain``) white in the bottom rows."""
+    height, width = vessel.shape
+    rgb = np.zeros((height, width, 3), dtype=np.uint8)
+    cols = np.arange(width)[None, :].repeat(height, axis=0)
+    rgb[vessel & (cols < width // 2)] = RITE["artery"]
+    rgb[vessel & (cols >= width // 2)] = RITE["vein"]
+    rgb[vessel & (cols == width // 2)] = RITE["crossing"]
+    if uncertain:
+        rgb[vessel & (np.arange(height)[:, None] >= height - 4)] = RITE["uncertain"]
+    return rgb
+
+
+LES_AV_IDS = ["12", "15", "33", "34", "37", "42", "49", "53", "90", "111", "119",
+              "224", "240", "275", "279", "304", "318", "367", "370", "486", "529", "586"]
+LES_AV_ODD = ("34", (80, 72))  # like the real image 34, one photo of another size
+
+
+def write_les_av(root: Path) -> Path:
+    """``LES-AV/``: RGB PNGs, 8-bit vessel PNGs, palette GIF FOV masks, RITE A/V PNGs."""
+    folder = Path(root) / "LES-AV"
+    for sub in ("images", "vessel-segmentations", "masks", "arteries-and-veins"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(LES_AV_IDS):
+        size = LES_AV_ODD[1] if name == LES_AV_ODD[0] else SIZE
+        image, vessel, fov = _fundus(600 + index, size)
+        Image.fromarray(image).save(folder / "images" / f"{name}.png")
+        _grey(vessel).save(folder / "vessel-segmentations" / f"{name}.png")
+        _save_palette_gif(fov, folder / "masks" / f"{name}_mask.gif")
+        Image.fromarray(av_label(vessel)).save(folder / "arteries-and-veins" / f"{name}.png")
+    return folder
+
+
+def av_wide_size(number: int) -> tuple[int, int]:
+    """Each AV-WIDE photo has its own size, like the real ones."""
+    return (64, 79 + number)
+
+
+def write_av_wide(root: Path) -> Path:
+    """``AV-WIDE/{images,manual}``: RGB PNGs of 30 sizes, 8-bit vessel PNGs, no FOV masks."""
+    folder = Path(root) / "AV-WIDE"
+    for sub in ("images", "manual"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    for number in range(1, 31):
+        image, vessel, _ = _fundus(700 + number, av_wide_size(number))
+        Image.fromarray(image).save(folder / "images" / f"wide_image_{number:02d}.png")
+        _grey(vessel).save(folder / "manual" / f"wide_image_{number:02d}_vessels.png")
+    return folder
+
+
+VEVIO_EYES = ["neo02od1", "neo03od1", "neo04od1", "neo06od1", "neo07od1", "neo08od1",
+              "neo10od1", "neo11od1", "neo12od1", "neo13od1", "neo14od1", "neo15od1",
+              "neo17od1", "neo20od1", "neo22od1", "neo23od1"]
+VEVIO_FRAME, VEVIO_MOSAIC = (48, 64), (64, 70)
+
+
+def write_vevio(root: Path) -> Path:
+    """``VEVIO/{frames,mosaics}{,_manual_01_bw,_masks}``; some frame masks with a blurred edge."""
+    folder = Path(root) / "VEVIO"
+    for index, eye in enumerate(VEVIO_EYES):
+        for kind, prefix, size in (("d", "frames", VEVIO_FRAME), ("m", "mosaics", VEVIO_MOSAIC)):
+            for sub in ("", "_manual_01_bw", "_masks"):
+                (folder / f"{prefix}{sub}").mkdir(parents=True, exist_ok=True)
+            stem = f"{eye}_{kind}"
+            image, vessel, fov = _fundus(800 + 2 * index + (kind == "m"), size)
+            Image.fromarray(image).save(folder / prefix / f"{stem}.png")
+            _grey(vessel).save(folder / f"{prefix}_manual_01_bw" / f"bw_{stem}_black.png")
+            mask = fov.astype(np.float32) * 255
+            if kind == "d" and index % 3 == 0:  # a soft edge, as six real frame masks have
+                mask = ndimage.gaussian_filter(mask, 1.5)
+            Image.fromarray(mask.astype(np.uint8)).save(folder / f"{prefix}_masks" / f"mask_{stem}.png")
+    return folder
+
+
+def write_drive_av(root: Path) -> Path:
+    """``DRIVE-AV/{training,test}/av/NN_<part>.png`` beside a synthetic DRIVE (its vessels)."""
+    folder = Path(root) / "DRIVE-AV"
+    for part, ids in (("training", range(21, 41)), ("test", range(1, 21))):
+        (folder / part / "av").mkdir(parents=True, exist_ok=True)
+        for n in ids:
+            _, vessel, _ = _fundus(n)
+            Image.fromarray(av_label(vessel)).save(folder / part / "av" / f"{n:02d}_{part}.png")
+    return folder
+
+
+def write_hrf_av(root: Path, size=(64, 96)) -> Path:
+    """``HRF-AV/NN_c_AVmanual.png`` beside a synthetic HRF (no white, like the real ones)."""
+    folder = Path(root) / "HRF-AV"
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, name in enumerate(f"{n:02d}_{c}" for c in ("h", "g", "dr") for n in range(1, 16)):
+        _, vessel, _ = _fundus(200 + index, size)
+        Image.fromarray(av_label(vessel, uncertain=False)).save(folder / f"{name}_AVmanual.png")
+    return folder
+
+
+def zone_b_ring(shape=(584, 565), centre=(280, 90), disc_radius=40.0) -> np.ndarray:
+    """An RGBA zone B file's pixels: the ring from 2 to 3 disc radii, cut by the photo's edge."""
+    rows, cols = np.mgrid[:shape[0], :shape[1]]
+    distance = np.hypot(rows - centre[0], cols - centre[1])
+    ring = (distance >= 2 * disc_radius) & (distance <= 3 * disc_radius)
+    rgba = np.zeros((*shape, 4), dtype=np.uint8)
+    rgba[ring] = (255, 255, 255, 255)
+    return rgba
+
+
 WRITERS = {"drive": write_drive, "chase_db1": write_chase, "hrf": write_hrf,
-           "stare": write_stare, "reta": write_reta}
+           "stare": write_stare, "reta": write_reta, "les_av": write_les_av,
+           "av_wide": write_av_wide, "vevio": write_vevio}

@@ -19,6 +19,9 @@ EXPECTED = {  # name: (first id in "all", (H, W), observers, FOV read from disk)
     "hrf": ("01_h", (64, 96), set(), True),
     "stare": ("0001", (61, 70), {"labels-vk"}, False),
     "reta": ("IDRiD_01", SIZE, set(), False),
+    "les_av": ("12", SIZE, set(), True),
+    "av_wide": ("01", (64, 80), set(), False),
+    "vevio": ("neo02od1_d", (48, 64), set(), True),
 }
 
 
@@ -149,6 +152,9 @@ VICTIMS = [
     ("hrf", "mask/07_g_mask.tif", "test"),
     ("stare", "labels-vk/im0239.vk.ppm", "test"),
     ("reta", "images/train/vessel/IDRiD_50_vessel.png", "test"),
+    ("les_av", "masks/275_mask.gif", "test"),
+    ("av_wide", "manual/wide_image_20_vessels.png", "test"),
+    ("vevio", "mosaics_manual_01_bw/bw_neo14od1_m_black.png", "test"),
 ]
 
 

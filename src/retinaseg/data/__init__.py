@@ -1,16 +1,26 @@
 """Datasets, preprocessing and augmentation. Importing registers every loader."""
-from . import chase, drive, folder, hrf, reta, stare  # noqa: F401  (each registers one layout)
+from . import (  # noqa: F401  (each registers one layout)
+    av_wide,
+    chase,
+    drive,
+    folder,
+    hrf,
+    les_av,
+    reta,
+    stare,
+    vevio,
+)
 from .fov import estimate_fov, fov_diameter
 from .io import Photo, read_image, read_mask, read_photo
 from .registry import (
-                       Dataset,
-                       DatasetSpec,
-                       SampleFiles,
-                       get_dataset_spec,
-                       list_datasets,
-                       load_dataset,
-                       load_sample,
-                       resolve_data_root,
+    Dataset,
+    DatasetSpec,
+    SampleFiles,
+    get_dataset_spec,
+    list_datasets,
+    load_dataset,
+    load_sample,
+    resolve_data_root,
 )
 from .sample import Sample
 

@@ -39,4 +39,6 @@ CHASE_DB1 = register_dataset(DatasetSpec(
     expected_counts={"train": 20, "test": 8, "all": 28},
     list_files=list_chase_files,
     second_observer="2ndHO",
+    fov_degrees=30.0,
+    fov_degrees_note="Fraz et al. 2012: Nidek NM-200-D fundus camera, 30 deg",
 ))

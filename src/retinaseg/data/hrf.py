@@ -3,17 +3,23 @@
 No official split; ``train``/``test`` follow Orlando et al. 2017: images 01-05
 of each category (healthy ``h``, glaucoma ``g``, diabetic retinopathy ``dr``)
 train, the other 30 test.
+
+Where ``HRF-AV/`` (Hemelings et al. 2019) sits beside ``HRF/`` under the data
+root, each sample's ``av`` is ``HRF-AV/NN_c_AVmanual.png`` (RITE colours, no
+white); without it, or for a photo it lacks, ``av`` is ``None`` and HRF loads
+exactly as before.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from .registry import DatasetSpec, SampleFiles, register_dataset, require_file
+from .registry import DatasetSpec, SampleFiles, optional_file, register_dataset, require_file
 
 CATEGORIES = ("h", "g", "dr")
 IDS = [f"{i:02d}_{c}" for c in CATEGORIES for i in range(1, 16)]
 TRAIN_IDS = [i for i in IDS if int(i[:2]) <= 5]
 TEST_IDS = [i for i in IDS if int(i[:2]) > 5]
+AV_FOLDER = "HRF-AV"  # beside HRF/ under the data root
 
 
 def _image_path(folder: Path, image_id: str) -> Path:
@@ -31,6 +37,7 @@ def _files(folder: Path, image_id: str) -> SampleFiles:
         image=_image_path(folder, image_id),
         vessel=require_file(folder / "manual1" / f"{image_id}.tif"),
         fov=require_file(folder / "mask" / f"{image_id}_mask.tif"),
+        av=optional_file(folder.parent / AV_FOLDER / f"{image_id}_AVmanual.png"),
     )
 
 
@@ -47,4 +54,6 @@ HRF = register_dataset(DatasetSpec(
             "test": "images 06-15 of each category, 30 (Orlando et al. 2017)", "all": "all 45"},
     expected_counts={"train": 15, "test": 30, "all": 45},
     list_files=list_hrf_files,
+    fov_degrees=45.0,
+    fov_degrees_note="Budai et al. 2013: Canon CR-1 fundus camera, 45 deg",
 ))

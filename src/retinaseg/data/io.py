@@ -80,11 +80,13 @@ def read_image(path) -> np.ndarray:
     return read_photo(path).rgb
 
 
-def read_mask(path, shape: tuple[int, int] | None = None) -> np.ndarray:
+def read_mask(path, shape: tuple[int, int] | None = None,
+              max_grey_fraction: float = MAX_GREY_FRACTION) -> np.ndarray:
     """Read a binary mask (vessel or FOV) as a boolean ``(H, W)`` array.
 
     Accepts {0,1}, {0,255}, palette indices and 1-bit files; an RGB mask must
     have identical channels. ``shape`` is the ``(H, W)`` of the image it belongs to.
+    More than ``max_grey_fraction`` of pixels between 0 and the top level is refused.
     """
     pixels = _decode(path, _mask_array)
     if pixels.ndim == 3:
@@ -95,7 +97,19 @@ def read_mask(path, shape: tuple[int, int] | None = None) -> np.ndarray:
     if shape is not None and pixels.shape != tuple(shape):
         raise file_error(path, f"mask is {pixels.shape[1]}x{pixels.shape[0]} but its image is "
                                f"{shape[1]}x{shape[0]}")
-    return _binarise(path, pixels)
+    return _binarise(path, pixels, max_grey_fraction)
+
+
+def read_fov_mask(path, shape: tuple[int, int] | None = None, soft: bool = False) -> np.ndarray:
+    """Read a FOV mask; ``soft`` accepts a blurred edge, cut at half the top level.
+
+    A soft edge is still one region, so grey pixels there are no sign of a
+    grey-level image being passed as a mask (VEVIO's frames_masks hold 2-3%
+    grey pixels along the edge); without ``soft`` this is :func:`read_mask`.
+    """
+    if not soft:
+        return read_mask(path, shape)
+    return read_mask(path, shape, max_grey_fraction=1.0)
 
 
 # --- decoding: every Pillow failure becomes one line naming the file ---------------------
@@ -228,12 +242,12 @@ def _mask_array(path: Path, img: Image.Image) -> np.ndarray:
         return np.asarray(img.convert("RGB") if img.mode != "RGB" else img)
 
 
-def _binarise(path, pixels: np.ndarray) -> np.ndarray:
+def _binarise(path, pixels: np.ndarray, max_grey_fraction: float) -> np.ndarray:
     top = pixels.max()
     if top <= 1:
         return pixels > 0
     grey = np.count_nonzero((pixels > 0) & (pixels < top))
-    if grey > MAX_GREY_FRACTION * pixels.size:
+    if grey > max_grey_fraction * pixels.size:
         raise file_error(path, f"mask is not binary ({100 * grey / pixels.size:.1f}% of pixels "
                                f"are neither 0 nor {top:g})")
     return pixels > top / 2

@@ -6,6 +6,27 @@ with no fixed folder: the user names its path instead of a registered name.
 
 Loaders only list paths (cheap, and where missing files are detected); pixels
 are read lazily by :class:`Dataset`, so opening HRF does not decode 45 images.
+
+Each spec states its camera's field of view in degrees (``fov_degrees``), so
+that a FOV width in pixels can become millimetres on the retina; ``None``
+where one angle does not describe the photos, with the reason in
+``fov_degrees_note``. Sources, per dataset:
+
+- DRIVE 45: Staal et al. 2004, Canon CR5 non-mydriatic 3CCD camera, 45 deg.
+- CHASE_DB1 30: Fraz et al. 2012, Nidek NM-200-D fundus camera, 30 deg.
+- HRF 45: Budai et al. 2013, Canon CR-1 fundus camera, 45 deg.
+- STARE 35: Hoover et al. 2000, TopCon TRV-50 fundus camera, 35 deg.
+- RETA 50: its photos are IDRiD's (Porwal et al. 2018), Kowa VX-10 alpha, 50 deg.
+- LES-AV 30: Orlando et al. 2018 (MICCAI) give 30 deg; the dataset's own
+  README.txt states no angle, and the shared data README says 30-45 deg:
+  image 34, the one at 2196x1958 rather than 1620x1444, is likely the 45 deg
+  exception, so treat millimetres on it with care.
+- AV-WIDE None: Estrada et al. 2015, Optos 200Tx ultra-wide-field scanning
+  laser ophthalmoscope, up to ~200 deg; its projection is far from linear, so
+  one degrees-per-pixel factor is wrong across the photo.
+- VEVIO None: Estrada et al. 2012, indirect-ophthalmoscope video of neonates
+  (frames) and mosaics of them: the angle depends on the hand-held lens and
+  the mosaics' scale on the stitching, neither recorded.
 """
 from __future__ import annotations
 
@@ -18,7 +39,7 @@ from typing import Callable
 from ..errors import RetinasegError, file_error
 from ..registry import Registry
 from .fov import estimate_fov
-from .io import read_mask, read_photo
+from .io import read_fov_mask, read_mask, read_photo
 from .sample import Sample, SampleFiles
 
 DATA_ROOT_ENV = "RETINASEG_DATA"
@@ -32,6 +53,9 @@ class DatasetSpec:
     raises :class:`RetinasegError` naming the first missing file.
     ``splits`` maps split name to a one-line description of the protocol;
     ``expected_counts`` the number of images per split in the official release.
+    ``fov_degrees`` is the camera's field of view (the angle the FOV width
+    spans), or ``None`` where no single angle applies; ``fov_degrees_note``
+    names the source, or why there is no angle (see the module docstring).
     """
 
     name: str
@@ -41,6 +65,8 @@ class DatasetSpec:
     expected_counts: dict[str, int]
     list_files: Callable[[Path, str], list[SampleFiles]]
     second_observer: str | None = None
+    fov_degrees: float | None = None
+    fov_degrees_note: str = ""
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
@@ -149,13 +175,13 @@ def load_sample(files: SampleFiles) -> Sample:
     image, shape = photo.rgb, photo.rgb.shape[:2]
     vessel = read_mask(files.vessel, shape) if files.vessel else None
     if files.fov:
-        fov, estimated = read_mask(files.fov, shape), False
+        fov, estimated = read_fov_mask(files.fov, shape, soft=files.soft_fov), False
         if not fov.any():
             raise file_error(files.fov, "FOV mask is empty (no pixel inside the field of view)")
     else:
         fov, estimated = estimate_fov(image, photo.valid), True
     observers = {name: read_mask(path, shape) for name, path in files.observers.items()}
-    return Sample(files.id, image, vessel, fov, estimated, observers, files.image)
+    return Sample(files.id, image, vessel, fov, estimated, observers, files.image, files.av)
 
 
 def load_dataset(name: str, split: str = "all", root=None) -> Dataset:
@@ -175,3 +201,9 @@ def require_file(path: Path) -> Path:
     if not path.is_file():
         raise RetinasegError(f"{path}: missing file (dataset folder incomplete)")
     return path
+
+
+def optional_file(path: Path) -> Path | None:
+    """``path`` if it exists, else ``None``: for labels that are an optional extra download
+    (DRIVE-AV, HRF-AV), whose absence must not change how the photos load."""
+    return path if path.is_file() else None

@@ -70,4 +70,6 @@ RETA = register_dataset(DatasetSpec(
             "unlabelled": "images/test/img, masks withheld for the leaderboard (27)"},
     expected_counts={"train": 44, "test": 10, "all": 54, "unlabelled": 27},
     list_files=list_reta_files,
+    fov_degrees=50.0,
+    fov_degrees_note="IDRiD photos (Porwal et al. 2018): Kowa VX-10 alpha, 50 deg",
 ))

@@ -51,4 +51,6 @@ STARE = register_dataset(DatasetSpec(
     expected_counts={"train": 10, "test": 10, "all": 20},
     list_files=list_stare_files,
     second_observer="labels-vk",
+    fov_degrees=35.0,
+    fov_degrees_note="Hoover et al. 2000: TopCon TRV-50 fundus camera, 35 deg",
 ))
