@@ -70,11 +70,11 @@ def test_a_field_with_a_default_may_be_missing(tmp_path):
     ({"square_size": 1.5}, "field 'square_size' should be an integer"),
     ({"square_size": True}, "field 'square_size' should be an integer"),
     ({"threshold_rule": "median"}, "field 'threshold_rule' should be one of fixed, otsu"),
-    ({"caliber_px": -1.0}, "field 'caliber_px' should be a number >= 0"),
-    ({"caliber_px": float("nan")}, "field 'caliber_px' should be a number >= 0"),
-    ({"caliber_band": ["a", "b"]}, "field 'caliber_band' should be [low, high]"),
-    ({"caliber_band": [9.0, 3.0]}, "field 'caliber_band' should be [low, high]"),
-    ({"caliber_band": [0.0, 3.0, 4.0]}, "field 'caliber_band' should be [low, high]"),
+    ({"caliber_px": -1.0}, "field 'caliber_px' should be in [0, 16384]"),
+    ({"caliber_px": float("nan")}, "field 'caliber_px' should be in [0, 16384]"),
+    ({"caliber_band": ["a", "b"]}, "field 'caliber_band' should be [] (not measured) or [low, high]"),
+    ({"caliber_band": [9.0, 3.0]}, "field 'caliber_band' should be [] (not measured) or [low, high]"),
+    ({"caliber_band": [0.0, 3.0, 4.0]}, "field 'caliber_band' should be [] (not measured) or [low, high]"),
 ])
 def test_missing_extra_or_wrong_typed_meta_is_aassert_one_line_error(tmp_path, change, message):
     meta = {k: v for k, v in {**META, **change}.items() if v is not None}

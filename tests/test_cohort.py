@@ -232,7 +232,8 @@ def test_bad_manifest_is_one_clear_error(tmp_path, text, problem):
 def test_cli_argument_mistakes_are_one_line_errors(tiny_model, photos, tmp_path, capsys):
     for args, problem in [(["--save", "mask,thumbnail"], "--save 'mask,thumbnail': choose"),
                           (["--shard", "4/3"], "--shard '4/3': K must be between 1 and N"),
-                          (["--jobs", "0"], "--jobs 0"),
+                          (["--jobs", "0"],
+                           "argument --jobs: must be an integer in [1, 1024], not '0'"),
                           (["--jobs", "2", "--dask", "local:2"], "do not combine")]:
         assert main(["segment", str(photos), "--model", str(tiny_model), "--out",
                      str(tmp_path), *args]) == 2

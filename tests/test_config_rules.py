@@ -45,7 +45,7 @@ h: [*a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7, *a7]
     ("threads=-1", "threads=-1 is not allowed"),
     ("data.val_count=-1", "data.val_count=-1 is not allowed: must be >= 0"),
     ("val_every=0", "val_every=0 is not allowed: must be >= 1"),
-    ("epochs=0", "epochs=0 is not allowed: must be >= 1"),
+    ("epochs=0", "epochs=0 is not allowed: must be an integer in [1, 1000000]"),
     ("data.crop_size=-8", "data.crop_size=-8 is not allowed"),
     ("data.crop_size=100000", "data.crop_size=100000 is not allowed: must be in [0, 16384]"),
     ("data.crops_per_image=0", "data.crops_per_image=0 is not allowed"),

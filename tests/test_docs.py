@@ -29,8 +29,8 @@ def documented() -> list[str]:
 
 
 # The rooms of the top-level modules; every other module's room is its sub-package.
-TOP_LEVEL_ROOMS = {"version.py": "base", "errors.py": "base", "registry.py": "base",
-                   "devices.py": "base", "__init__.py": "faces", "api.py": "faces",
+TOP_LEVEL_ROOMS = {"version.py": "base", "errors.py": "base", "checks.py": "base",
+                   "registry.py": "base", "devices.py": "base", "__init__.py": "faces", "api.py": "faces",
                    "__main__.py": "entry"}
 
 

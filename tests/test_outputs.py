@@ -113,10 +113,10 @@ def test_a_vessel_only_meta_is_written_as_before_the_field_existed(tiny_model):
 
 @pytest.mark.parametrize("outputs, kwargs, problem", [
     (["artery", "vessel"], {"out_channels": 2}, "vessel first"),
-    (["vessel", "vessel"], {"out_channels": 2}, "distinct"),
+    (["vessel", "vessel"], {"out_channels": 2}, "distinct names"),
     (["vessel", "optic_cup"], {"out_channels": 2}, "distinct names of vessel, artery"),
     ([], {}, "vessel first"),
-    (["vessel", "artery"], {}, "names 2 output(s) (vessel, artery) but its network gives 1"),
+    (["vessel", "artery"], {}, "one name per channel the network gives (kwargs.out_channels 1)"),
 ])
 def test_declared_outputs_that_cannot_be_are_refused_naming_the_file(
         tiny_model, outputs, kwargs, problem):

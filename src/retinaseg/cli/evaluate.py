@@ -4,6 +4,7 @@ from __future__ import annotations
 import shlex
 import sys
 
+from ..checks import BOOTSTRAP
 from ..errors import OutputError
 from .options import (
     DEFAULT_OUT,
@@ -29,9 +30,9 @@ def add_parsers(verbs) -> None:
                          "confidence intervals, curves, per-image panels, topology")
     ev.add_argument("--topology", action="store_true",
                     help="add clDice and connected-component counts (on with --report)")
-    ev.add_argument("--bootstrap", type=int, metavar="N",
-                    help="bootstrap resamples for 95%% intervals (default 1000 with --report, "
-                         "else none)")
+    ev.add_argument("--bootstrap", type=BOOTSTRAP.argument(), metavar="N",
+                    help="bootstrap resamples for 95%% intervals, 0 to 100000 (default 1000 "
+                         "with --report, else none)")
     ev.set_defaults(run=cmd_evaluate)
 
 

@@ -10,8 +10,19 @@ from ..errors import RetinasegError, RetinasegWarning
 from . import catalog, evaluate, measure, report, segment, train
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """A parser whose mistakes are one stderr line, like every other error, and exit 2
+    (argparse's own prints the whole usage block first). Sub-parsers are of this class
+    too: ``add_subparsers`` makes them of the parent's."""
+
+    def error(self, message: str):
+        print(f"retinaseg: error: {' '.join(message.split())} (see '{self.prog} --help')",
+              file=sys.stderr)
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="retinaseg",
         description="Retinal vessel segmentation in colour fundus photographs.",
         epilog="Run 'retinaseg VERB --help' for a verb's options.")
@@ -44,7 +55,10 @@ def _one_line_warnings(show_others):
 
 def main(argv=None) -> int:
     """Run one verb; every failure is one stderr line and an exit status (module docstring)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a parse error already printed
+        return exc.code if isinstance(exc.code, int) else 2
     previous = warnings.showwarning
     warnings.showwarning = _one_line_warnings(previous)
     try:

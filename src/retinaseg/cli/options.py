@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..checks import JOBS, PIXELS
 from ..errors import RetinasegError
 from ..hub.pretrained import DEFAULT_MODEL
 
@@ -23,8 +24,8 @@ def cohort_options(parser) -> None:
     parser.add_argument("--save", default="mask", metavar="KINDS",
                         help="pictures to write per image: any of mask,prob,overlay, or none "
                              "(default mask: the overlay costs more than the model)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="N",
-                        help="worker processes on this machine (default 1)")
+    parser.add_argument("--jobs", type=JOBS.argument(), default=1, metavar="N",
+                        help="worker processes on this machine, 1 to 1024 (default 1)")
     parser.add_argument("--shard", metavar="K/N", help="segment only shard K of N (1 <= K <= N), "
                         "e.g. --shard $SLURM_ARRAY_TASK_ID/8; writes OUT/results.shard-K-of-N.*")
     parser.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: a scheduler "
@@ -83,14 +84,7 @@ def postprocess_options(parser, effect: str = "any of these replaces the model's
                             "(calibrate: the model's default becomes none)")
 
 
-def _non_negative(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = float("nan")
-    if not number >= 0:
-        raise argparse.ArgumentTypeError(f"must be a number of pixels >= 0, got {value!r}")
-    return number
+_non_negative = PIXELS.argument()  # a number of pixels in [0, 16384]
 
 
 def settings_from_args(bundle, args):

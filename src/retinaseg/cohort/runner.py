@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ..checks import JOBS
 from ..errors import OutputError, RetinasegError
 from .inputs import CohortInput, shard
 from .progress import Progress
@@ -49,8 +50,7 @@ def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,
     ``bundle``: ``spec.model`` already loaded in this process (else it is loaded
     here); ``spec.settings`` None takes the model's own settings.
     """
-    if jobs < 1:
-        raise RetinasegError(f"--jobs {jobs}: needs at least 1 worker process")
+    JOBS.check(jobs, "--jobs")
     if dask and jobs > 1:
         raise RetinasegError("--jobs and --dask do not combine: a Dask cluster sets its own "
                              "workers")

@@ -18,6 +18,7 @@ import math
 import re
 from typing import Any, Callable
 
+from ..checks import EPOCHS, LEARNING_RATE, MAX_SIDE, Range
 from ..data.preprocess import validate_pipeline
 from ..devices import PRECISIONS
 from ..errors import RetinasegError
@@ -27,7 +28,7 @@ from .choices import LOSSES, OPTIMIZERS, SCHEDULES
 
 INIT_SCOPES = ("all", "encoder")
 VALIDATION_METRICS = ("auc_roc", "f1")  # the scores train.threshold.validate returns
-MAX_PIXELS_SIDE = 16384    # crops, squares and FOVs: HRF, the largest photos, is 3504 wide
+MAX_PIXELS_SIDE = MAX_SIDE  # crops, squares and FOVs (checks.MAX_SIDE)
 MAX_BATCH = 65536          # crops in one batch
 MAX_CROPS = 1_000_000      # crops per image per epoch (the ConvLSTM paper's recipe draws 9500)
 MAX_THREADS = 4096
@@ -38,18 +39,14 @@ Rule = Callable[[Any], "str | None"]
 
 
 def at_least(low) -> Rule:
-    return lambda v: None if v >= low else f">= {low}"
+    return Range(low).problem
 
 
 def between(low, high, *, low_open=False, high_open=False) -> Rule:
-    def rule(v):
-        inside = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-        return None if inside else f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-    return rule
+    return Range(low, high, low_open=low_open, high_open=high_open).problem
 
 
-def positive(v) -> str | None:
-    return None if v > 0 else "> 0"
+positive = LEARNING_RATE.problem  # > 0 (checks.Range, shared with the command line)
 
 
 def one_of(names) -> Rule:
@@ -111,7 +108,7 @@ RULES: dict[str, Rule] = {
     "augment.blur": between(0, 10), "augment.noise": between(0, 0.5),
     "augment.jpeg": jpeg_quality,
     "optim.name": one_of(OPTIMIZERS),
-    "optim.lr": positive,
+    "optim.lr": LEARNING_RATE.problem,
     "optim.momentum": between(0, 1, high_open=True),
     "optim.weight_decay": at_least(0), "optim.grad_clip": at_least(0),
     "schedule.name": one_of(SCHEDULES),
@@ -119,7 +116,7 @@ RULES: dict[str, Rule] = {
     "schedule.gamma": between(0, 1, low_open=True), "schedule.power": positive,
     "schedule.patience": at_least(0), "schedule.min_lr": at_least(0),
     "loss": one_of(LOSSES), "pos_weight": at_least(0),
-    "epochs": at_least(1), "val_every": at_least(1),
+    "epochs": EPOCHS.problem, "val_every": at_least(1),
     "select_metric": one_of(VALIDATION_METRICS),
     "init_scope": one_of(INIT_SCOPES),
     "threshold_min_specificity": between(0, 1, high_open=True),

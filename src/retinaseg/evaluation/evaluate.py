@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checks import BOOTSTRAP
 from ..data import Dataset
 from ..devices import precision_label
 from ..errors import RetinasegError, naming_file
@@ -40,6 +41,9 @@ class EvalOptions:
     settings: InferenceSettings | None = None
     topology: bool = False           # clDice and connected components (skeletons: slower)
     bootstrap: int = 0               # resamples for 95% intervals over images; 0 = none
+
+    def __post_init__(self):
+        self.bootstrap = BOOTSTRAP.check(self.bootstrap, "bootstrap")  # checks.BOOTSTRAP
 
 
 class Scorer:

@@ -72,8 +72,17 @@ class Checkpoint:
     training: dict = field(default_factory=dict)
 
 
-def build_module(meta: ModelMeta) -> nn.Module:
-    return create_model(meta.architecture, **meta.kwargs)
+def build_module(meta: ModelMeta, path=None) -> nn.Module:
+    """The network ``meta`` describes; whatever building it raises is a one-line
+    error naming ``path`` and the field (the meta rules built it on the ``meta``
+    device already, so this is a second guard, not the first)."""
+    try:
+        return create_model(meta.architecture, **meta.kwargs)
+    except Exception as exc:
+        if path is None:
+            raise
+        raise file_error(path, f"its model meta field 'kwargs' {meta.kwargs} does not build a "
+                               f"{meta.architecture!r} model ({type(exc).__name__})") from None
 
 
 def sha256_of(path) -> str:
@@ -278,14 +287,14 @@ def load_checkpoint(path, expect_architecture: str | None = None,
     if expect_architecture and meta.architecture != expect_architecture:
         raise file_error(path, f"checkpoint holds a {meta.architecture!r} model, "
                                f"not {expect_architecture!r}")
-    module = build_module(meta)
+    module = build_module(meta, path)
     state = {k: v.float() if v.is_floating_point() else v
              for k, v in checkpoint.state_dict.items()}
     try:
         module.load_state_dict(state)
     except RuntimeError:
-        raise file_error(path, f"weights do not fit a {meta.architecture!r} model with "
-                               f"{meta.kwargs} (another architecture?)") from None
+        raise file_error(path, f"its weights do not fit the {meta.architecture!r} model its "
+                               f"model meta field 'kwargs' {meta.kwargs} describes") from None
     module.eval()
     if for_inference:
         fuse_batchnorm(module)

@@ -24,11 +24,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..data.preprocess import pipeline_channels
 from ..errors import RetinasegError, file_error
 from ..io.atomic import write_all_or_nothing
 from ..models.contract import SegmentationModel
 from .checkpoint import ModelBundle
-from .meta import meta_from_dict
+from .onnx_checks import read_checked_onnx
 
 OPSET = 17
 INPUT, OUTPUTS = "image", ("probability", "logits")
@@ -181,25 +182,24 @@ class OnnxModule(SegmentationModel):
 
 
 def load_onnx(path) -> ModelBundle:
-    """A bundle running an exported ONNX file, its meta read from the file alone."""
+    """A bundle running an exported ONNX file, its meta read from the file alone.
+    The file is untrusted input, checked before onnxruntime reads it
+    (:mod:`retinaseg.hub.onnx_checks`: size, standard operators only, no external
+    data, its meta's field rules, its input and outputs); the session is built from
+    the checked bytes, never from a path."""
     path = Path(path)
     if not path.is_file():
         raise file_error(path, "no such ONNX file")
+    _require("onnx", "check an ONNX model")
+    data, meta, props = read_checked_onnx(path, META_KEY, INPUT, OUTPUTS)
     try:
-        session = onnx_session(path)
+        session = onnx_session(data)
+        whole = json.loads(props.get("whole_image_only", "false")) is True
     except RetinasegError:
         raise
-    except Exception as exc:  # onnxruntime raises its own types for a bad file
-        raise file_error(path, f"not a readable ONNX model ({type(exc).__name__})") from None
-    props = session.get_modelmeta().custom_metadata_map
-    if META_KEY not in props:
-        raise file_error(path, f"not exported by retinaseg (no {META_KEY!r} metadata)")
-    try:
-        meta = meta_from_dict(json.loads(props[META_KEY]), path)  # checked field by field
-        whole = json.loads(props.get("whole_image_only", "false")) is True
-    except (TypeError, ValueError):
-        raise file_error(path, f"its {META_KEY!r} metadata is not a retinaseg model's") from None
-    module = OnnxModule(session, whole, int(meta.kwargs.get("in_channels", 1)), len(meta.outputs))
+    except Exception as exc:  # onnxruntime raises its own types for a bad graph
+        raise file_error(path, f"not a runnable ONNX model ({type(exc).__name__})") from None
+    module = OnnxModule(session, whole, pipeline_channels(meta.preprocess), len(meta.outputs))
     return ModelBundle(module, meta, str(path), props.get("source_sha256", ""))
 
 

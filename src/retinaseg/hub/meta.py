@@ -2,12 +2,12 @@
 model's inference defaults, checked field by field wherever a file is opened."""
 from __future__ import annotations
 
-import math
 import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
-from ..errors import RetinasegError, file_error
-from ..models.contract import OUTPUT_NAMES, VESSEL
+from ..errors import file_error
+from ..models.contract import VESSEL
+from .meta_rules import check_meta_values
 
 
 @dataclass
@@ -72,9 +72,10 @@ def _fits(value, hint) -> bool:
 
 
 def meta_from_dict(values, path) -> ModelMeta:
-    """A ModelMeta from a file's JSON, checked field by field: a missing, extra or
-    wrong-typed field is a one-line error (a field with a default may be missing,
-    as in files written before it existed)."""
+    """A ModelMeta from a file's JSON, checked field by field: a missing, extra,
+    wrong-typed or out-of-range field is a one-line error naming ``path`` and the
+    field (a field with a default may be missing, as in files written before it
+    existed). The ranges are :data:`retinaseg.hub.meta_rules.FIELD_RULES`."""
     if not isinstance(values, dict):
         raise file_error(path, "its model meta is not a mapping")
     hints = typing.get_type_hints(ModelMeta)
@@ -90,52 +91,8 @@ def meta_from_dict(values, path) -> ModelMeta:
         if not _fits(values[name], hints[name]):
             raise file_error(path, f"its model meta field {name!r} should be "
                                    f"{_type_name(hints[name])}, not {values[name]!r}")
-    _check_postprocess(values.get("postprocess") or {}, path)
-    _check_threshold_rule(values.get("threshold_rule", "fixed"), path)
-    _check_caliber(values.get("caliber_px", 0.0), values.get("caliber_band", []), path)
-    _check_outputs(values.get("outputs", [VESSEL]), values.get("kwargs", {}), path)
+    check_meta_values(values, path)  # each field's rule: hub/meta_rules.py
     return ModelMeta(**values)
-
-
-def _check_caliber(caliber_px, band: list, path) -> None:
-    """A calibre is a finite number >= 0; a band is empty or ``[low, high]``, 0 < low <= high."""
-    if not math.isfinite(caliber_px) or caliber_px < 0:
-        raise file_error(path, f"its model meta field 'caliber_px' should be a number >= 0, "
-                               f"not {caliber_px!r}")
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                  for v in band)
-    if band and not (len(band) == 2 and numbers and 0 < band[0] <= band[1]):
-        raise file_error(path, "its model meta field 'caliber_band' should be [low, high] "
-                               f"with 0 < low <= high, not {band!r}")
-
-
-def _check_outputs(outputs: list, kwargs: dict, path) -> None:
-    """Known names, each once, ``vessel`` first, one per channel the network gives."""
-    if (not outputs or outputs[0] != VESSEL or len(set(outputs)) != len(outputs)
-            or any(name not in OUTPUT_NAMES for name in outputs)):
-        raise file_error(path, f"its model meta field 'outputs' should list distinct names of "
-                               f"{', '.join(OUTPUT_NAMES)}, vessel first, not {outputs!r}")
-    channels = kwargs.get("out_channels", 1) if isinstance(kwargs, dict) else 1
-    if channels != len(outputs):
-        raise file_error(path, f"its model meta names {len(outputs)} output(s) "
-                               f"({', '.join(outputs)}) but its network gives {channels!r}")
-
-
-def _check_threshold_rule(rule: str, path) -> None:
-    from ..pipeline.cut import RULES
-
-    if rule not in RULES:
-        raise file_error(path, f"its model meta field 'threshold_rule' should be one of "
-                               f"{', '.join(RULES)}, not {rule!r}")
-
-
-def _check_postprocess(values: dict, path) -> None:
-    from ..pipeline.postprocess import postprocess_from_dict
-
-    try:
-        postprocess_from_dict(values, "its model meta field 'postprocess'")
-    except RetinasegError as exc:
-        raise file_error(path, str(exc)) from None
 
 
 def meta_header(meta: ModelMeta) -> dict:
