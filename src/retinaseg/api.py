@@ -27,6 +27,8 @@ from .devices import precision_label, precision_of, resolve_device
 from .errors import RetinasegError
 from .evaluate import EvalOptions, evaluate_model
 from .inference import model_tta
+from .measure import VesselMeasures, measure_vessels, speck_size
+from .measure.scale import FLAG, Scale, photo_scale
 from .postprocess import Postprocess, as_postprocess, resolve_postprocess
 from .pretrained import DEFAULT_MODEL
 from .pretrained import load_model as _load_bundle
@@ -55,7 +57,10 @@ class Segmentation:
     calibrated threshold and TTA); ``model_source``: the file it was loaded from;
     ``tta``, ``device``, ``precision`` (``fp32``, ``bf16`` or ``fp16``) and ``scale``
     say how it was run, ``fov_width`` the FOV width (px) it was segmented at (0 for
-    a model that resizes photos to a square).
+    a model that resizes photos to a square). ``pixel_scale``: how long a pixel is
+    on the retina and where that came from (:func:`retinaseg.measure.scale.photo_scale`:
+    ``flag`` for the ``mm_per_pixel``/``fov_degrees`` keywords, else ``assumed``);
+    :meth:`measures` measures the mask with it.
     """
 
     probabilities: np.ndarray
@@ -70,6 +75,13 @@ class Segmentation:
     postprocess: str = "none"
     scale: str = "fov"
     fov_width: float = 0.0
+    pixel_scale: Scale | None = None
+
+    def measures(self) -> VesselMeasures:
+        """The vessel measures of :attr:`mask` in :attr:`fov`, in :attr:`pixel_scale`'s
+        units, specks dropped by the same rule as ``retinaseg segment``'s results table."""
+        return measure_vessels(self.mask, self.fov, min_object_px=speck_size(self.fov),
+                               scale=self.pixel_scale)
 
 
 PostprocessInput = Union[None, bool, str, dict, Postprocess]
@@ -91,7 +103,9 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             device: torch.device | str | None = None, tta: str | None = None,
             threshold: float | str | None = None, precision: str | None = None,
             fov: np.ndarray | None = None,
-            postprocess: PostprocessInput = None, scale: str | None = None) -> Segmentation:
+            postprocess: PostprocessInput = None, scale: str | None = None,
+            mm_per_pixel: float | None = None, fov_degrees: float | None = None,
+            strict_units: bool = False) -> Segmentation:
     """Segment the vessels of one colour fundus photograph.
 
     Args:
@@ -133,13 +147,15 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
         from .data.fov import estimate_fov
 
         fov = estimate_fov(rgb)
+    # Checked before the model runs: a bad figure fails at once.
+    pixel_scale = photo_scale(fov, [(FLAG, mm_per_pixel, fov_degrees)], strict=strict_units)
     tta = model_tta(bundle, tta)
     done = segment_at_scale(bundle, rgb, fov, threshold, tta, precision=precision,
                             postprocess=setting, scale=scale)
     return Segmentation(done.prob, done.mask, fov, done.cut, bundle.meta,
                         bundle.source, tta, str(bundle.device),
                         precision_label(bundle.device, precision_of(False, precision)),
-                        setting.describe(), scale, done.fov_width)
+                        setting.describe(), scale, done.fov_width, pixel_scale)
 
 
 def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",

@@ -55,7 +55,9 @@ def cmd_segment(args) -> int:
     spec = JobSpec(args.model, args.out, args.threshold, args.tta, args.precision == "bf16",
                    parse_save(args.save), quality_check=not args.no_quality_check,
                    device=args.device, precision=args.precision,
-                   postprocess=postprocess_choice(args), scale=args.scale)
+                   postprocess=postprocess_choice(args), scale=args.scale,
+                   mm_per_pixel=args.mm_per_pixel, fov_degrees=args.fov_degrees,
+                   strict_units=args.strict_units)
     result = run_cohort(spec, inputs, args.jobs, args.shard and parse_shard(args.shard),
                         args.dask)
     print(result.table.csv_path)
@@ -402,7 +404,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cohort_options(parser) -> None:
     parser.add_argument("--manifest", metavar="CSV", help="also segment the files in this CSV's "
-                        "'path' column (relative to the CSV; optional 'mm_per_pixel' column)")
+                        "'path' column (relative to the CSV; optional columns 'mm_per_pixel', "
+                        "'fov_degrees', 'dataset' (drive, chase_db1, hrf: its camera's angle) "
+                        "and 'name')")
+    units = parser.add_argument_group(
+        "units", "each row's scale_source says where its mm came from: manifest, flag, "
+        "dataset, or assumed (a 45-degree camera); see docs/units.md")
+    units.add_argument("--mm-per-pixel", type=_positive, metavar="X",
+                       help="pixel size on the retina for photos whose manifest row gives none")
+    units.add_argument("--fov-degrees", type=_field_angle, metavar="D",
+                       help="the camera's field angle for photos whose manifest row gives none "
+                            "(the FOV's width spans D degrees at 0.288 mm per degree)")
+    units.add_argument("--strict-units", action="store_true",
+                       help="leave the mm columns empty (scale_note says why) rather than "
+                            "assume a 45-degree camera")
     parser.add_argument("--save", default="mask", metavar="KINDS",
                         help="pictures to write per image: any of mask,prob,overlay, or none "
                              "(default mask: the overlay costs more than the model)")
@@ -473,6 +488,24 @@ def _non_negative(value: str) -> float:
         number = float("nan")
     if not number >= 0:
         raise argparse.ArgumentTypeError(f"must be a number of pixels >= 0, got {value!r}")
+    return number
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not (number > 0 and number != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value!r}")
+    return number
+
+
+def _field_angle(value: str) -> float:
+    number = _positive(value)
+    if number > 200:
+        raise argparse.ArgumentTypeError(f"a camera's field angle is at most 200 degrees, "
+                                         f"got {value!r}")
     return number
 
 

@@ -92,7 +92,8 @@ class VesselMeasures:
 
 
 def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
-                    fov_degrees: float | None = None, min_object_px: int = 0) -> VesselMeasures:
+                    fov_degrees: float | None = None, min_object_px: int = 0,
+                    scale: Scale | None = None) -> VesselMeasures:
     """Measure one binary vessel mask inside its FOV (the whole image when ``fov`` is None).
 
     Args:
@@ -101,9 +102,12 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
         fov_degrees: else assume the FOV's width spans this visual angle
             (``MM_PER_DEGREE`` mm per degree); ignored without a ``fov``.
         min_object_px: drop 8-connected objects of fewer pixels first (0: keep all).
+        scale: a pixel size already resolved (e.g. :func:`.scale.photo_scale`, which
+            names its source); replaces ``mm_per_pixel`` and ``fov_degrees``.
     """
     mask, fov = _checked(mask, fov)
-    scale = resolve_scale(fov if fov is not None else None, mm_per_pixel, fov_degrees)
+    if scale is None:
+        scale = resolve_scale(fov if fov is not None else None, mm_per_pixel, fov_degrees)
     fov = np.ones(mask.shape, dtype=bool) if fov is None else fov
     vessels, dropped = drop_small_objects(mask & fov, min_object_px)
     skeleton = skeletonize(vessels)
