@@ -336,8 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--fov-degrees", type=float, default=DEFAULT_FOV_DEGREES, metavar="D",
                     help=f"the camera's field angle, for the mm assumption (default "
                          f"{DEFAULT_FOV_DEGREES:g}; 0.288 mm per degree)")
-    me.add_argument("--min-object-px", type=int, default=0, metavar="N",
-                    help="drop 8-connected objects under N pixels first (default 0: keep all)")
+    me.add_argument("--min-object-px", type=int, metavar="N",
+                    help="drop 8-connected objects under N pixels first; 0 keeps all (e.g. "
+                         "for manual annotations). Default: the speck rule 'segment' uses, "
+                         "30 px at a FOV 540 px wide, scaled with the FOV (retinaseg.specks)")
     me.add_argument("--out", default=DEFAULT_OUT,
                     help=f"writes OUT/measurements.csv and .jsonl (default {DEFAULT_OUT})")
     me.set_defaults(run=cmd_measure)
