@@ -137,7 +137,7 @@ def test_a_folder_job_keeps_going_and_exits_1(tiny_model, user_folder, tmp_path,
     out = tmp_path / "out"
     assert main(["segment", str(images), "--model", str(tiny_model), "--out", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "segmented 3 of 4 images" in err and "broken.png" in err and "Traceback" not in err
+    assert "segmented 3 of 4 files" in err and "broken.png" in err and "Traceback" not in err
     assert len(_files(out)) == 3 + 2  # a mask per good image, and the table (CSV, JSON lines)
 
 

@@ -32,6 +32,9 @@ from pathlib import Path
 from .errors import OutputError, RetinasegError, RetinasegWarning
 from .pretrained import DEFAULT_MODEL
 
+# The photo formats 'segment' reads (retinaseg.data.io.IMAGE_SUFFIXES), without importing it.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".ppm", ".pgm")
+
 DEFAULT_OUT = "retinaseg-out"
 MAX_LISTED_FAILURES = 20
 DEFAULT_FOV_DEGREES = 45.0  # retinaseg.measure.scale.DEFAULT_FOV_DEGREES, without importing it
@@ -45,6 +48,8 @@ def _progress(enabled: bool, what: str):
 
 def cmd_segment(args) -> int:
     from .cohort import JobSpec, collect_cohort, parse_save, parse_shard, run_cohort
+    from .cohort.inputs import accepted_formats
+    from .cohort.summary import final_line, skipped_line
     from .outputs import check_output_folder
 
     if not args.inputs and not args.sample and not args.manifest:
@@ -58,13 +63,21 @@ def cmd_segment(args) -> int:
                    postprocess=postprocess_choice(args), scale=args.scale,
                    mm_per_pixel=args.mm_per_pixel, fov_degrees=args.fov_degrees,
                    strict_units=args.strict_units)
+    skipped = [item for item in inputs if item.skipped]
+    if skipped:
+        print(skipped_line(skipped, accepted_formats()), file=sys.stderr)
     result = run_cohort(spec, inputs, args.jobs, args.shard and parse_shard(args.shard),
                         args.dask)
-    print(result.table.csv_path)
-    print(result.table.jsonl_path)
+    written = [result.table.csv_path, result.table.jsonl_path]
+    if args.report:
+        from .cohort.page import write_cohort_page
+
+        written.append(write_cohort_page(args.out))
+    for path in written:
+        print(path)
+    pictures = len(spec.save) * sum(row["status"] == "ok" for row in result.rows)
+    print(final_line(result, args.model, args.out, written, pictures), file=sys.stderr)
     failures = result.failures
-    print(f"segmented {len(result.rows) - len(failures)} of {len(result.rows)} images with "
-          f"{args.model} into {args.out}/ ({result.segmented} in this run)", file=sys.stderr)
     if failures:
         print(f"{len(failures)} failed:", file=sys.stderr)
         for row in failures[:MAX_LISTED_FAILURES]:
@@ -158,12 +171,23 @@ def cmd_report(args) -> int:
         check_output_folder(args.out or DEFAULT_OUT)
     written = []
     for folder in args.runs:
-        written += rebuild_report(folder)
+        written += rebuild_or_cohort_page(folder)
     if len(args.runs) > 1 or args.out:
         written += write_comparison(args.runs, args.out or DEFAULT_OUT)[:2]
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def rebuild_or_cohort_page(folder: str) -> list:
+    """An evaluation folder (metrics.json) gets its report rebuilt; a cohort folder
+    (results.csv / results.jsonl, no metrics.json) gets its page."""
+    from .cohort.page import is_cohort_folder, write_cohort_page
+    from .report import rebuild_report
+
+    if is_cohort_folder(folder) and not (Path(folder) / "metrics.json").is_file():
+        return [write_cohort_page(folder)]
+    return rebuild_report(folder)
 
 
 def cmd_train(args) -> int:
@@ -290,12 +314,18 @@ def build_parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
     seg = verbs.add_parser("segment", help="segment your own photographs")
-    seg.add_argument("inputs", nargs="*", help="image files or folders of images")
+    seg.add_argument("inputs", nargs="*", help="image files or folders of images (accepted: "
+                     f"{', '.join(IMAGE_SUFFIXES)}; a folder's other files are skipped, "
+                     "listed and given a 'skipped' row)")
     seg.add_argument("--sample", action="store_true",
                      help="also segment the fundus photo scikit-image ships")
     _model_options(seg)
     seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}); "
                      "writes OUT/results.csv and OUT/results.jsonl, and a rerun resumes")
+    seg.add_argument("--report", action="store_true",
+                     help="also write OUT/report.html: one offline page with every photo's "
+                          "thumbnail, verdict and measures (sortable, filterable), histograms "
+                          "and outliers (same as 'retinaseg report OUT' later)")
     _cohort_options(seg)
     _postprocess_options(seg)
     seg.add_argument("--no-quality-check", action="store_true",
@@ -344,9 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"writes OUT/measurements.csv and .jsonl (default {DEFAULT_OUT})")
     me.set_defaults(run=cmd_measure)
 
-    rp = verbs.add_parser("report", help="rebuild evaluation reports, or compare several")
-    rp.add_argument("runs", nargs="+", metavar="EVAL_DIR",
-                    help="folders written by 'retinaseg evaluate --out'")
+    rp = verbs.add_parser("report", help="rebuild evaluation reports, compare several, or "
+                                         "write a cohort's page")
+    rp.add_argument("runs", nargs="+", metavar="DIR",
+                    help="folders written by 'retinaseg evaluate --out' (rebuilds report.html "
+                         "and report.md), or by 'retinaseg segment --out' (a cohort: writes its "
+                         "report.html from results.csv/results.jsonl)")
     rp.add_argument("--out", help=f"where the comparison page goes (default {DEFAULT_OUT}; "
                                   "written when several folders are given)")
     rp.set_defaults(run=cmd_report)
@@ -466,8 +499,8 @@ def _model_options(parser) -> None:
 
 
 def _postprocess_options(parser, effect: str = "any of these replaces the model's default "
-                         "(none unless benchmarks/results/postprocess.md found one that "
-                         "helps it)") -> None:
+                         "(none unless it was measured to help the model: README, 'Mask "
+                         "post-processing')") -> None:
     group = parser.add_argument_group(
         "mask post-processing", "sizes are pixel areas at a FOV 540 px wide (DRIVE's), scaled "
         f"with each photo's FOV; {effect}")

@@ -33,6 +33,9 @@ class CohortInput:
     mm_per_pixel: float | None = None
     fov_degrees: float | None = None
     dataset: str | None = None  # a registered dataset's name, whose camera angle is known
+    # Why a file found in an input folder is not segmented (not a photo); "" for a photo.
+    # It still gets a row (status "skipped"), so nothing in a folder goes unmentioned.
+    skipped: str = ""
 
     @property
     def is_sample(self) -> bool:
@@ -60,16 +63,31 @@ def collect_cohort(items: list[str], manifest: str | None = None,
     return unique
 
 
+def accepted_formats() -> str:
+    return ", ".join(IMAGE_SUFFIXES)
+
+
+def is_photo_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
 def _from_item(path: Path) -> list[CohortInput]:
     if path.is_dir():
-        images = sorted(p for p in path.iterdir()
-                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise file_error(path, f"folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return [_input(p) for p in images]
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        if not any(is_photo_file(p) for p in files):
+            others = f"; it holds {', '.join(p.name for p in files[:5])}" if files else ""
+            raise file_error(path, f"folder holds no images ({accepted_formats()}){others}")
+        return [_input(p) if is_photo_file(p) else _skipped(p) for p in files]
     if path.exists():
         return [_input(path)]
     raise file_error(path, "no such file or folder")
+
+
+def _skipped(path: Path) -> CohortInput:
+    # Named with its suffix: notes.txt must not take the name of a photo notes.png.
+    reason = (f"not a photo: {path.suffix or 'no suffix'} is not one of the accepted formats "
+              f"({accepted_formats()})")
+    return CohortInput(os.path.abspath(path), path.name, skipped=reason)
 
 
 def _input(path: Path, mm_per_pixel: float | None = None) -> CohortInput:

@@ -33,7 +33,7 @@ class Progress:
 
     def update(self, row: dict) -> None:
         self.done += 1
-        self.failed += row["status"] != "ok"
+        self.failed += row["status"] not in ("ok", "skipped")
         if self.bar is not None:
             self.bar.update(1)
             if self.failed:

@@ -16,7 +16,7 @@ from ..errors import OutputError, RetinasegError
 from .inputs import CohortInput, shard
 from .progress import Progress
 from .table import OK, TABLE_STEM, ResultsTable, check_same_job, shard_stem
-from .worker import (JobSpec, cpu_threads_per_worker, job_threshold, output_paths, preload,
+from .worker import (SKIPPED, JobSpec, cpu_threads_per_worker, job_threshold, output_paths, preload,
                      process_input, table_columns)
 
 # Images queued per worker beyond the one it runs: enough to hide the hand-over.
@@ -31,7 +31,13 @@ class CohortResult:
 
     @property
     def failures(self) -> list[dict]:
-        return [row for row in self.rows if row["status"] != OK]
+        """Photos that could not be segmented (a skipped non-photo is not one)."""
+        return [row for row in self.rows if row["status"] not in (OK, SKIPPED)]
+
+    @property
+    def skipped(self) -> list[dict]:
+        """Files of the input folders that are not photos: listed, not failed."""
+        return [row for row in self.rows if row["status"] == SKIPPED]
 
 
 def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,

@@ -28,6 +28,7 @@ from .table import CORE_COLUMNS, OK
 SAVE_KINDS = ("mask", "prob", "overlay")
 DEFAULT_SAVE = ("mask",)
 FAILED, ERROR = "failed", "error"  # a bad input / an unexpected exception
+SKIPPED = "skipped"  # a file in an input folder that is not a photo (inputs.CohortInput.skipped)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ def process_input(spec: JobSpec, item: CohortInput) -> dict:
     started = time.perf_counter()
     row = {"file": item.file, "name": item.name, "status": OK, "error": "",
            "mm_per_pixel": item.mm_per_pixel, "model": spec.model}
+    if item.skipped:
+        return {**row, "status": SKIPPED, "error": f"{item.file}: {item.skipped}", "seconds": 0.0}
     try:
         _segment_into(row, spec, item)
     except OutputError:
