@@ -40,10 +40,11 @@ MAX_LISTED_FAILURES = 20
 DEFAULT_FOV_DEGREES = 45.0  # retinaseg.measure.scale.DEFAULT_FOV_DEGREES, without importing it
 
 
-def _progress(enabled: bool, what: str):
-    from tqdm import tqdm
+def _progress(what: str):
+    """A bar on a terminal, plain lines in a log (retinaseg.logs)."""
+    from .logs import progress
 
-    return lambda items: tqdm(items, desc=what, unit="image", disable=not enabled, leave=False)
+    return lambda items: progress(items, what)
 
 
 def cmd_segment(args) -> int:
@@ -106,7 +107,7 @@ def cmd_evaluate(args) -> int:
     try:
         result, written = evaluate_to_folder(bundle, data, options, out, args.report,
                                              model_name=args.model, command=command,
-                                             progress=_progress(sys.stderr.isatty(), "evaluate"))
+                                             progress=_progress("evaluate"))
     except OutputError as exc:  # the writers stage every file: none of them appeared
         raise OutputError(exc.path, f"{exc.problem}; nothing was written "
                                     f"to {out}/ (metrics.json{', report' if args.report else ''})"
@@ -127,7 +128,7 @@ def cmd_measure(args) -> int:
     options = MeasureOptions(Path(args.fov) if args.fov else None, args.mm_per_pixel,
                              args.fov_degrees, args.min_object_px)
     options.check()
-    progress = _progress(sys.stderr.isatty(), "measure")
+    progress = _progress("measure")
     rows = [measure_file(path, options) for path in progress(paths)]
     out = Path(args.out)
     written = {out / "measurements.csv": table_csv(rows),
