@@ -82,6 +82,13 @@ class ModelMeta:
     caliber_px: float = 0.0
     caliber_band: list = field(default_factory=list)
 
+    @property
+    def training_fov_diameter(self) -> float:
+        """The FOV width (px) of the model's training images, which photos are resampled
+        to: a property of the model, not of any one photo. Read this rather than
+        ``fov_diameter``, the stored field's older name (kept, deprecated as a name to read)."""
+        return self.fov_diameter
+
 
 @dataclass
 class ModelBundle:

@@ -285,9 +285,11 @@ def cmd_models(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from .data.registry import dataset_status
+    from .data.registry import dataset_status, find_data_root, resolve_data_root
 
-    for status in dataset_status(args.data_root):
+    root = resolve_data_root(args.data_root)
+    print(f"data root {root} (from {find_data_root(args.data_root)[1]})")
+    for status in dataset_status(root):
         print(format_status(status))
     return 0
 
@@ -337,9 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev = verbs.add_parser("evaluate", help="score a model on a dataset split")
     _model_options(ev)
     _postprocess_options(ev)
-    ev.add_argument("--dataset", required=True, help="registered name, or a folder with "
-                                                     "images/ masks/ [fov/]")
-    ev.add_argument("--split", default="test")
+    ev.add_argument("--dataset", required=True, help="a registered name (drive, chase_db1, "
+                    "hrf, stare, reta; 'retinaseg datasets' shows which are on disk), or a "
+                    "folder with images/ masks/ [fov/]")
+    ev.add_argument("--split", default="test", help="which of the dataset's splits to score "
+                    "(default test; every dataset also has all; 'retinaseg datasets' lists "
+                    "each one's splits and counts)")
     ev.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     ev.add_argument("--out", default=DEFAULT_OUT, help="writes OUT/metrics.json")
     ev.add_argument("--report", action="store_true",
