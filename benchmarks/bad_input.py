@@ -30,7 +30,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "src"), str(REPO / "tests")]
 
-from retinaseg.tables import markdown_table  # noqa: E402
+from retinaseg.io.tables import markdown_table  # noqa: E402
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
                              write_result)
 from synthetic import synthetic_fundus, write_drive, write_folder  # noqa: E402
@@ -172,7 +172,7 @@ def malicious_pt(path: Path, marker: Path, model: Path | None) -> Path:
     import torch
     from dataclasses import asdict
 
-    from retinaseg.checkpoint import LEGACY_FORMAT, read_checkpoint
+    from retinaseg.hub.checkpoint import LEGACY_FORMAT, read_checkpoint
 
     payload = {"payload": _MarkerOnUnpickle(marker)}
     if model is not None:  # also a valid format-1 checkpoint: it would work if unpickled
@@ -329,7 +329,7 @@ META_CHANGES = {"missing architecture": {"architecture": None},
 def _file_with_meta(path: Path, meta: dict) -> Path:
     from safetensors.torch import save
 
-    from retinaseg.checkpoint import HEADER_KEY
+    from retinaseg.hub.checkpoint import HEADER_KEY
     from retinaseg.models import create_model
 
     module = create_model("unet", in_channels=1, base_channels=4, depth=2)

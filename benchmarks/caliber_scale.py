@@ -56,19 +56,19 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaseg.caliber import (CALIBER_QUANTILE, DEAD_ZONE, MAX_CHANGE, band_pass_width,
+from retinaseg.pipeline.caliber import (CALIBER_QUANTILE, DEAD_ZONE, MAX_CHANGE, band_pass_width,
                                caliber_band, caliber_fov_width, reference_caliber,
                                vessel_caliber)
-from retinaseg.cut import OTSU, model_cut
+from retinaseg.pipeline.cut import OTSU, model_cut
 from retinaseg.data import load_dataset
 from retinaseg.data.fov import fov_diameter
 from retinaseg.data.geometry import target_fov_width
-from retinaseg.inference import predict_probabilities
+from retinaseg.pipeline.predict import predict_probabilities
 from retinaseg.metrics import Counts, scores_from_counts
 from retinaseg.metrics.counts import count_pixels
-from retinaseg.postprocess import model_postprocess, postprocess_mask
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
+from retinaseg.pipeline.postprocess import model_postprocess, postprocess_mask
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
                              write_result)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
-from retinaseg.pretrained import DEFAULT_MODEL  # noqa: E402  (torch-free)
+from retinaseg.hub.pretrained import DEFAULT_MODEL  # noqa: E402  (torch-free)
 SOURCES = [("DRIVE", "DRIVE/test/images/*.tif"), ("DRIVE", "DRIVE/training/images/*.tif"),
            ("CHASE_DB1", "CHASEDB1/Image_*[LR].jpg"), ("HRF", "HRF/images/*.*")]
 
@@ -136,8 +136,8 @@ def forward_seconds(folder: Path, model: str) -> dict:
     from retinaseg.data.fov import estimate_fov
     from retinaseg.data.io import read_image
     from retinaseg.data.preprocess import preprocess
-    from retinaseg.inference import model_tta, predict_tensor, working_copy
-    from retinaseg.pretrained import load_model
+    from retinaseg.pipeline.predict import model_tta, predict_tensor, working_copy
+    from retinaseg.hub.pretrained import load_model
 
     bundle = load_model(model)
     tta, cache, total = model_tta(bundle, None), {}, 0.0
@@ -160,8 +160,8 @@ def picture_costs(data_root: Path, model: str, repeats: int = 3) -> dict:
     beside the seconds to segment it (read to probabilities)."""
     from retinaseg.cohort.worker import JobSpec, write_pictures
     from retinaseg.data.io import read_image
-    from retinaseg.pretrained import load_model
-    from retinaseg.segment import segment_image
+    from retinaseg.hub.pretrained import load_model
+    from retinaseg.pipeline.segment import segment_image
 
     photo = data_root / "HRF/images/01_h.jpg"
     bundle = load_model(model)

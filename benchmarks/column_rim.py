@@ -21,8 +21,8 @@ import numpy as np
 from scipy import ndimage
 
 from retinaseg.data import fov_diameter, load_dataset
-from retinaseg.inference import predict_probabilities
-from retinaseg.pretrained import load_model
+from retinaseg.pipeline.predict import predict_probabilities
+from retinaseg.hub.pretrained import load_model
 from retinaseg.utils import provenance, provenance_markdown, write_result
 
 REPO = Path(__file__).resolve().parents[1]

@@ -28,14 +28,14 @@ import sys
 import time
 from pathlib import Path
 
-from retinaseg.checkpoint import load_checkpoint, sha256_of
+from retinaseg.hub.checkpoint import load_checkpoint, sha256_of
 from retinaseg.data import load_dataset
-from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.pretrained import export_weights, unpinned
-from retinaseg.results import EvaluationResult, metric_columns, read_result
+from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+from retinaseg.hub.pretrained import export_weights, unpinned
+from retinaseg.evaluation.results import EvaluationResult, metric_columns, read_result
 from retinaseg.study import (finished_model, is_finished, load_study, planned_runs,
                              provenance_lines, run_row, run_study)
-from retinaseg.tables import markdown_table
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import (add_dirty_option, git_commit, provenance, provenance_markdown,
                              require_clean_commit, write_result)
 

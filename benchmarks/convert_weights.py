@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
-from retinaseg.checkpoint import read_checkpoint, sha256_of
-from retinaseg.pretrained import PRETRAINED, export_weights, unpinned
+from retinaseg.hub.checkpoint import read_checkpoint, sha256_of
+from retinaseg.hub.pretrained import PRETRAINED, export_weights, unpinned
 from retinaseg.utils import git_commit, provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -37,17 +37,17 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaseg.checkpoint import load_checkpoint, read_checkpoint
-from retinaseg.config import load_config
+from retinaseg.hub.checkpoint import load_checkpoint, read_checkpoint
+from retinaseg.config.schema import load_config
 from retinaseg.data import load_dataset
-from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.inference import predict_probabilities
+from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+from retinaseg.pipeline.predict import predict_probabilities
 from retinaseg.metrics import ScoreHistogram
-from retinaseg.pretrained import (PRETRAINED, export_weights, load_pretrained, pretrained_path,
+from retinaseg.hub.pretrained import (PRETRAINED, export_weights, load_pretrained, pretrained_path,
                                   unpinned)
-from retinaseg.results import PAPER_COLUMNS, metric_columns
+from retinaseg.evaluation.results import PAPER_COLUMNS, metric_columns
 from retinaseg.study import finished_model
-from retinaseg.tables import markdown_table
+from retinaseg.io.tables import markdown_table
 from retinaseg.train import calibrate, fit, threshold_source
 from retinaseg.utils import (add_dirty_option, git_commit, provenance, provenance_markdown,
                              require_clean_commit, write_result)

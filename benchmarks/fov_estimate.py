@@ -19,7 +19,7 @@ import numpy as np
 from skimage.morphology import convex_hull_image
 
 from retinaseg.data import estimate_fov, fov_diameter, load_dataset
-from retinaseg.tables import markdown_table
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 REPO = Path(__file__).resolve().parents[1]

@@ -30,13 +30,13 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaseg.cut import describe_rule, parse_threshold, rule_of
+from retinaseg.pipeline.cut import describe_rule, parse_threshold, rule_of
 from retinaseg.data import load_dataset
-from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.inference import check_tta, model_tta
+from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+from retinaseg.pipeline.predict import check_tta, model_tta
 from retinaseg.measure import measure_vessels
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

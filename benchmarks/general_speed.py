@@ -33,9 +33,9 @@ from retinaseg.data import load_dataset
 from retinaseg.data.fov import estimate_fov
 from retinaseg.data.io import read_photo
 from retinaseg.data.preprocess import preprocess
-from retinaseg.inference import predict_on_device, working_copy
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
+from retinaseg.pipeline.predict import predict_on_device, working_copy
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -52,9 +52,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # general_model, besid
 
 from general_model import TEST_SETS, scorecard, training_cost  # noqa: E402
 
-from retinaseg.config import read_yaml  # noqa: E402
-from retinaseg.cut import parse_threshold  # noqa: E402
-from retinaseg.tables import markdown_table  # noqa: E402
+from retinaseg.config.schema import read_yaml  # noqa: E402
+from retinaseg.pipeline.cut import parse_threshold  # noqa: E402
+from retinaseg.io.tables import markdown_table  # noqa: E402
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
                              shown_path, write_result)
 
@@ -210,7 +210,7 @@ def chosen_postprocess(args, model: Path, out: Path) -> list[str]:
     ``model`` on its validation images (its result written into ``out``)."""
     import postprocess as postprocess_benchmark
 
-    from retinaseg.postprocess import parse_postprocess
+    from retinaseg.pipeline.postprocess import parse_postprocess
 
     options = argparse.Namespace(model=str(model), data_root=str(args.data_root), cache=None,
                                  no_test=True, test_images=0, allow_dirty=args.allow_dirty)
@@ -238,8 +238,8 @@ def holdout_row(args, holdout: str) -> dict:
         return {**row, "finished": False, "epochs_done": _epochs_done(folder)}
     row["training"] = cycles_cost(args.runs_root, holdout, row["cycle"])
     if row["after_training_choices"]:
-        from retinaseg.postprocess import model_postprocess
-        from retinaseg.pretrained import load_model
+        from retinaseg.pipeline.postprocess import model_postprocess
+        from retinaseg.hub.pretrained import load_model
 
         row["postprocess"] = model_postprocess(load_model(str(model)).meta).describe()
     return {**row, "finished": True,
@@ -280,7 +280,7 @@ def model_cut(model: str, threshold):
     ``validated`` (a model whose default is the Otsu cut still carries it)."""
     if threshold != VALIDATED:
         return threshold
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.pretrained import load_model
 
     return float(load_model(model).meta.threshold)
 

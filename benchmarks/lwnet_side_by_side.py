@@ -63,13 +63,13 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaseg.checkpoint import load_checkpoint
+from retinaseg.hub.checkpoint import load_checkpoint
 from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError, file_error
-from retinaseg.evaluate import EvalOptions, Scorer, evaluate_model
+from retinaseg.evaluation.evaluate import EvalOptions, Scorer, evaluate_model
 from retinaseg.metrics import ScoreHistogram, best_threshold_of_bins
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from retinaseg.cut import describe_rule, image_cut, rule_of
+from retinaseg.pipeline.cut import describe_rule, image_cut, rule_of
 from retinaseg.data import load_dataset
-from retinaseg.inference import predict_probabilities
+from retinaseg.pipeline.predict import predict_probabilities
 from retinaseg.measure import measure_vessels, speck_size
 from retinaseg.measure.agreement import agreement
-from retinaseg.pretrained import DEFAULT_MODEL, load_model
+from retinaseg.hub.pretrained import DEFAULT_MODEL, load_model
 from retinaseg.utils import provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

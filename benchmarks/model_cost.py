@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from retinaseg.models import create_model
 from retinaseg.models.blocks import fuse_batchnorm
-from retinaseg.tables import markdown_table
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

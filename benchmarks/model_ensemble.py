@@ -31,10 +31,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # working_scale, beside this file
 
-from retinaseg.cut import describe_rule, rule_of  # noqa: E402
-from retinaseg.postprocess import model_postprocess  # noqa: E402
-from retinaseg.pretrained import load_model  # noqa: E402
-from retinaseg.tables import markdown_table  # noqa: E402
+from retinaseg.pipeline.cut import describe_rule, rule_of  # noqa: E402
+from retinaseg.pipeline.postprocess import model_postprocess  # noqa: E402
+from retinaseg.hub.pretrained import load_model  # noqa: E402
+from retinaseg.io.tables import markdown_table  # noqa: E402
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
                              shown_path, write_result)
 from working_scale import DatasetScore, image_groups, timed_probabilities  # noqa: E402

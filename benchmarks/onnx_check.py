@@ -29,11 +29,11 @@ DATASETS = ("drive", "chase_db1", "hrf")
 
 def compare(name: str, data_root: str, images: int, folder: Path) -> list[dict]:
     """One row per dataset: the largest differences between ONNX and PyTorch."""
-    from retinaseg.cut import model_cut
+    from retinaseg.pipeline.cut import model_cut
     from retinaseg.data import load_dataset
-    from retinaseg.export import export_onnx, load_onnx
-    from retinaseg.inference import predict_probabilities
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.export import export_onnx, load_onnx
+    from retinaseg.pipeline.predict import predict_probabilities
+    from retinaseg.hub.pretrained import load_model
 
     bundle = load_model(name)
     export = export_onnx(bundle, folder / f"{name}.onnx", name=name)
@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/onnx"),
                         help="result path without suffix")
     args = parser.parse_args(argv)
-    from retinaseg.pretrained import PRETRAINED
+    from retinaseg.hub.pretrained import PRETRAINED
     from retinaseg.utils import provenance, write_result
 
     unknown = sorted(set(args.models or ()) - set(PRETRAINED))

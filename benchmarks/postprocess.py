@@ -36,14 +36,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from retinaseg.cut import model_cut  # noqa: E402
+from retinaseg.pipeline.cut import model_cut  # noqa: E402
 from retinaseg.data import load_dataset  # noqa: E402
-from retinaseg.inference import model_tta, predict_probabilities  # noqa: E402
+from retinaseg.pipeline.predict import model_tta, predict_probabilities  # noqa: E402
 from retinaseg.metrics import Counts, confusion_counts, scores_from_counts  # noqa: E402
-from retinaseg.postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask  # noqa: E402
-from retinaseg.pretrained import load_model  # noqa: E402
-from retinaseg.tables import markdown_table  # noqa: E402
-from retinaseg.topology import (TopologyCounts, topology_counts, topology_scores,  # noqa: E402
+from retinaseg.pipeline.postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask  # noqa: E402
+from retinaseg.hub.pretrained import load_model  # noqa: E402
+from retinaseg.io.tables import markdown_table  # noqa: E402
+from retinaseg.evaluation.topology import (TopologyCounts, topology_counts, topology_scores,  # noqa: E402
                                 truth_reference)
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown,  # noqa: E402
                              shown_path, write_result)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from retinaseg.data import estimate_fov, load_dataset
-from retinaseg.data.quality import measure_quality, quality_problem
+from retinaseg.quality.gate import measure_quality, quality_problem
 from retinaseg.utils import provenance, provenance_markdown, write_result
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def signals_of(image: np.ndarray) -> dict:
 
 
 def real_rows(root) -> list[dict]:
-    from retinaseg.segment import sample_image
+    from retinaseg.pipeline.segment import sample_image
 
     rows = [{"dataset": name, "id": s.id, **signals_of(s.image)}
             for name in DATASETS for s in load_dataset(name, "all", root)]

@@ -42,8 +42,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from retinaseg.data import estimate_fov, load_dataset
-from retinaseg.data.focus import circle_outside_share, fov_circle
-from retinaseg.quality_verdict import (GOOD, GRADES, LIMITS, REJECT, USABLE, Limit, grade_photo,
+from retinaseg.quality.signals import circle_outside_share, fov_circle
+from retinaseg.quality.verdict import (GOOD, GRADES, LIMITS, REJECT, USABLE, Limit, grade_photo,
                                        measure_signals, uncertain_fraction)
 from retinaseg.utils import provenance, provenance_markdown, write_result
 
@@ -163,7 +163,7 @@ def measured(image: np.ndarray, model=None, vessel=None) -> dict:
     fov = estimate_fov(image)
     row = {k: _round(v) for k, v in measure_signals(image, fov).items()}
     if model is not None:
-        from retinaseg.segment import segment_photo
+        from retinaseg.pipeline.segment import segment_photo
 
         prob, mask, fov, cut, _ = segment_photo(model, image, quality_check=False)
         row[CONFIDENCE_SIGNAL] = round(uncertain_fraction(prob, fov, cut), 5)
@@ -379,7 +379,7 @@ def main(argv=None) -> int:
     parser.add_argument("--limit", type=int, default=0,
                         help="only this many photos per dataset and split (a quick look)")
     args = parser.parse_args(argv)
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.pretrained import load_model
 
     started = time.perf_counter()
     model = load_model(args.model, "cpu")

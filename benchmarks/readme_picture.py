@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from retinaseg.overlays import mask_image, probability_overlay, thumbnail
-from retinaseg.pretrained import load_model
-from retinaseg.segment import sample_image, segment_photo
+from retinaseg.evaluation.overlays import mask_image, probability_overlay, thumbnail
+from retinaseg.hub.pretrained import load_model
+from retinaseg.pipeline.segment import sample_image, segment_photo
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
                              write_result)
 

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from retinaseg.cli import main as retinaseg
-from retinaseg.tables import markdown_table
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,13 +24,13 @@ import sys
 import time
 from pathlib import Path
 
-from retinaseg.caliber import working_caliber
+from retinaseg.pipeline.caliber import working_caliber
 from retinaseg.data import load_dataset
 from retinaseg.data.fov import estimate_fov, fov_diameter
 from retinaseg.data.io import read_photo
-from retinaseg.pretrained import load_model
-from retinaseg.segment import SCALES, segment_at_scale
-from retinaseg.tables import markdown_table
+from retinaseg.hub.pretrained import load_model
+from retinaseg.pipeline.segment import SCALES, segment_at_scale
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -31,8 +31,8 @@ def measure(case: str, data_root: str) -> dict:
 
     from retinaseg.data import load_dataset
     from retinaseg.data.preprocess import preprocess
-    from retinaseg.inference import predict_probabilities, predict_tensor
-    from retinaseg.pretrained import load_model
+    from retinaseg.pipeline.predict import predict_probabilities, predict_tensor
+    from retinaseg.hub.pretrained import load_model
 
     bundle = load_model("unet-drive")
     data = load_dataset("hrf", "all", data_root)
@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case here
     from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, \
         write_result
-    from retinaseg.tables import markdown_table
+    from retinaseg.io.tables import markdown_table
 
     add_dirty_option(parser)
     args = parser.parse_args(argv)

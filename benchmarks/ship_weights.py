@@ -22,8 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from retinaseg.checkpoint import read_checkpoint, sha256_of
-from retinaseg.pretrained import export_weights, unpinned
+from retinaseg.hub.checkpoint import read_checkpoint, sha256_of
+from retinaseg.hub.pretrained import export_weights, unpinned
 from retinaseg.train.state import LOG, MODEL
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from retinaseg.tables import markdown_table
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import add_dirty_option, clean_provenance, provenance_markdown, write_result
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -44,17 +44,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from retinaseg.config import load_config
-from retinaseg.cut import otsu_cut
+from retinaseg.config.schema import load_config
+from retinaseg.pipeline.cut import otsu_cut
 from retinaseg.data import load_dataset
 from retinaseg.data.preprocess import preprocess
 from retinaseg.data.geometry import resize_mask
-from retinaseg.inference import predict_tensor, working_copy
+from retinaseg.pipeline.predict import predict_tensor, working_copy
 from retinaseg.measure.agreement import icc_2_1
 from retinaseg.metrics import Counts, ScoreHistogram, best_mean_threshold, scores_from_counts
 from retinaseg.metrics.counts import count_pixels
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.train.data import load_training_data
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
                              write_result)

@@ -36,15 +36,15 @@ from pathlib import Path
 
 import numpy as np
 
-from retinaseg.cut import describe_rule, model_cut, rule_of
+from retinaseg.pipeline.cut import describe_rule, model_cut, rule_of
 from retinaseg.data import load_dataset
 from retinaseg.data.geometry import target_fov_width
-from retinaseg.inference import predict_probabilities
+from retinaseg.pipeline.predict import predict_probabilities
 from retinaseg.metrics import Counts, ScoreHistogram, scores_from_counts
 from retinaseg.metrics.counts import count_pixels
-from retinaseg.postprocess import model_postprocess, postprocess_mask
-from retinaseg.pretrained import load_model
-from retinaseg.tables import markdown_table
+from retinaseg.pipeline.postprocess import model_postprocess, postprocess_mask
+from retinaseg.hub.pretrained import load_model
+from retinaseg.io.tables import markdown_table
 from retinaseg.utils import (add_dirty_option, clean_provenance, provenance_markdown, shown_path,
                              write_result)
 

@@ -40,7 +40,7 @@ def tiny_model(synthetic_root, tmp_path_factory) -> Path:
 def two_camera_model(synthetic_root, tmp_path_factory) -> Path:
     """A tiny model trained on the synthetic CHASE_DB1 and HRF layouts, working range
     20-32 px, validated on photos of both (one epoch)."""
-    from retinaseg.config import load_config
+    from retinaseg.config.schema import load_config
     from retinaseg.train import fit
 
     out = tmp_path_factory.mktemp("two-camera-run")

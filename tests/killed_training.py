@@ -19,10 +19,10 @@ import os
 import signal
 import sys
 
-import retinaseg.checkpoint as checkpoint
+import retinaseg.hub.checkpoint as checkpoint
 import retinaseg.train.loop as loop
 from retinaseg.cli import main
-from retinaseg.outputs import temp_beside
+from retinaseg.io.atomic import temp_beside
 
 
 def die() -> None:

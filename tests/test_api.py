@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 import retinaseg
-from retinaseg.results import EvaluationResult
+from retinaseg.evaluation.results import EvaluationResult
 from retinaseg import RetinasegError
 from retinaseg.devices import precision_label, resolve_device
-from retinaseg.segment import sample_image, segment_image
+from retinaseg.pipeline.segment import sample_image, segment_image
 from synthetic import synthetic_fundus
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -47,7 +47,7 @@ def test_datasets_and_import_retinaseg_do_not_import_torch(synthetic_root):
 
 
 def test_static_architecture_table_matches_the_registry():
-    from retinaseg.catalog import ARCHITECTURES
+    from retinaseg.hub.catalog import ARCHITECTURES
     from retinaseg.models import list_models
 
     assert sorted(ARCHITECTURES) == list_models()
@@ -55,18 +55,18 @@ def test_static_architecture_table_matches_the_registry():
 
 
 def test_list_pretrained_names_every_shipped_model():
-    from retinaseg.pretrained import PRETRAINED
+    from retinaseg.hub.pretrained import PRETRAINED
 
     assert retinaseg.list_pretrained() == sorted(PRETRAINED)
     assert retinaseg.list_pretrained("*-drive") == ["convlstm-unet-drive", "unet-drive"]
 
 
 def test_api_functions_survive_importing_their_namesake_modules():
-    import retinaseg.evaluate  # noqa: F401  (binds the submodule's name on the package)
-    import retinaseg.segment  # noqa: F401
+    import retinaseg.evaluation.evaluate  # noqa: F401  (binds the submodule's name on the package)
+    import retinaseg.pipeline.segment  # noqa: F401
 
-    assert callable(retinaseg.segment) and retinaseg.segment.__module__ == "retinaseg.api"
-    assert callable(retinaseg.evaluate) and retinaseg.evaluate.__module__ == "retinaseg.api"
+    assert callable(retinaseg.segment) and retinaseg.pipeline.segment.__module__ == "retinaseg.api"
+    assert callable(retinaseg.evaluate) and retinaseg.evaluation.evaluate.__module__ == "retinaseg.api"
     with pytest.raises(AttributeError):
         retinaseg.no_such_name
 
@@ -157,8 +157,8 @@ def test_cuda_without_a_gpu_is_one_clear_error(tiny_model):
 
 def test_evaluate_wrapper_matches_evaluate_model(tiny_model, synthetic_root):
     from retinaseg.data import load_dataset
-    from retinaseg.evaluate import evaluate_model
-    from retinaseg.pretrained import load_model
+    from retinaseg.evaluation.evaluate import evaluate_model
+    from retinaseg.hub.pretrained import load_model
 
     result = retinaseg.evaluate(tiny_model, "drive", "test", data_root=synthetic_root,
                                 device="cpu")
@@ -225,8 +225,8 @@ def test_cuda_auto_precision_shipped_model(tta):
 
 @needs_cuda
 def test_cuda_tiles_accumulate_on_the_device(monkeypatch):
-    import retinaseg.inference as inference
-    from retinaseg.inference import predict_tensor
+    import retinaseg.pipeline.predict as inference
+    from retinaseg.pipeline.predict import predict_tensor
 
     monkeypatch.setattr(inference, "MAX_WHOLE_IMAGE_PIXELS", 100 * 100)
     bundle = retinaseg.load_model("unet-drive", device="cuda")
@@ -239,7 +239,7 @@ def test_cuda_tiles_accumulate_on_the_device(monkeypatch):
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_reduced_precision_on_the_cpu_runs_the_lstm_model(precision):
-    from retinaseg.inference import predict_tensor
+    from retinaseg.pipeline.predict import predict_tensor
     from retinaseg.models import create_model
 
     # oneDNN's CPU LSTM cannot run under bf16/fp16 autocast on CPUs without bf16

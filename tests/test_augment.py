@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from retinaseg.config import AugmentConfig
+from retinaseg.config.schema import AugmentConfig
 from retinaseg.data.augment import photometric, random_crops, whole_image_size
 
 

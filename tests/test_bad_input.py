@@ -15,7 +15,7 @@ from retinaseg.cli import main
 from retinaseg.data import estimate_fov, fov_diameter, load_dataset
 from retinaseg.data.geometry import (MAX_UPSCALE, MAX_WORKING_PIXELS, MIN_FOV_SIZE,
                                      to_working_geometry)
-from retinaseg.data.quality import check_fundus, measure_quality, quality_problem
+from retinaseg.quality.gate import check_fundus, measure_quality, quality_problem
 from retinaseg.errors import RetinasegError
 
 from synthetic import synthetic_fundus

@@ -69,8 +69,8 @@ def _benchmark(name: str):
 
 def test_drive_model_counts_the_training_of_every_stage_a_model_started_from(synthetic_root,
                                                                             tmp_path):
-    from retinaseg.checkpoint import load_checkpoint
-    from retinaseg.config import load_config
+    from retinaseg.hub.checkpoint import load_checkpoint
+    from retinaseg.config.schema import load_config
     from retinaseg.train import fit
 
     drive_model = _benchmark("drive_model")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from retinaseg import RetinasegError
-from retinaseg.bootstrap import bootstrap_intervals, resample_weights
+from retinaseg.evaluation.bootstrap import bootstrap_intervals, resample_weights
 from retinaseg.metrics import SegmentationMetrics, evaluate_arrays
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from skimage.draw import line
 
-from retinaseg.caliber import caliber_fov_width, reference_caliber, vessel_caliber
+from retinaseg.pipeline.caliber import caliber_fov_width, reference_caliber, vessel_caliber
 
 
 def bars(widths: list[int], size: int = 200) -> np.ndarray:

@@ -25,7 +25,7 @@ def caliber_scale():
 
 def test_both_rules_are_scored_as_computed_directly(caliber_scale, two_camera_model,
                                                     synthetic_root, tmp_path):
-    from retinaseg.caliber import (DEAD_ZONE, caliber_fov_width, reference_caliber,
+    from retinaseg.pipeline.caliber import (DEAD_ZONE, caliber_fov_width, reference_caliber,
                                    vessel_caliber)
     from retinaseg.data import fov_diameter
     from retinaseg.data.geometry import target_fov_width
@@ -103,10 +103,10 @@ def test_the_shipped_caliber_scale_is_the_benchmarks_mean_of_both_passes(
         caliber_scale, two_camera_model, synthetic_root, tmp_path):
     """What ``--scale caliber`` does (retinaseg.segment) is what the benchmark scores as
     ``mean`` at the shipped dead zone, photo by photo, so its figures are the option's."""
-    from retinaseg.caliber import DEAD_ZONE
-    from retinaseg.cut import OTSU
+    from retinaseg.pipeline.caliber import DEAD_ZONE
+    from retinaseg.pipeline.cut import OTSU
     from retinaseg.metrics import confusion_counts
-    from retinaseg.segment import segment_at_scale
+    from retinaseg.pipeline.segment import segment_at_scale
 
     out = tmp_path / "caliber"
     assert caliber_scale.main(["--model", str(two_camera_model), "--data-root",

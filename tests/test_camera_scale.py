@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from retinaseg import RetinasegError
-from retinaseg.checkpoint import load_checkpoint
-from retinaseg.config import AugmentConfig, load_config
+from retinaseg.hub.checkpoint import load_checkpoint
+from retinaseg.config.schema import AugmentConfig, load_config
 from retinaseg.data.augment import photometric
 from retinaseg.data.geometry import seen_fov_range, target_fov_width, to_working_geometry
-from retinaseg.inference import working_scale
+from retinaseg.pipeline.predict import working_scale
 from retinaseg.train import fit, load_training_data
 from retinaseg.utils import seed_everything
 
@@ -110,7 +110,7 @@ def test_the_working_range_is_narrowed_to_the_widths_training_saw(widths, jitter
 
 
 def test_calibrate_gives_an_older_model_the_range_its_training_saw(synthetic_root, tmp_path):
-    from retinaseg.checkpoint import load_checkpoint, save_model
+    from retinaseg.hub.checkpoint import load_checkpoint, save_model
     from retinaseg.train import calibrate
 
     out = tmp_path / "run"

@@ -17,10 +17,10 @@ from conftest import TINY_TRAINING, assert_one_line_error
 from safetensors.torch import save
 
 from retinaseg import RetinasegError
-from retinaseg.checkpoint import (HEADER_KEY, LEGACY_FORMAT, Checkpoint, ModelMeta,
+from retinaseg.hub.checkpoint import (HEADER_KEY, LEGACY_FORMAT, Checkpoint, ModelMeta,
                                   checkpoint_bytes, load_checkpoint, pack_optimizer,
                                   read_checkpoint, unpack_optimizer)
-from retinaseg.config import load_config
+from retinaseg.config.schema import load_config
 from retinaseg.models import create_model
 from retinaseg.train import fit
 
@@ -214,7 +214,7 @@ def test_resuming_a_checkpoint_of_another_width_is_aassert_one_line_error(synthe
 
 
 def test_a_finished_model_or_a_partial_state_is_not_a_resume_point(synthetic_root, tmp_path):
-    from retinaseg.checkpoint import write_checkpoint
+    from retinaseg.hub.checkpoint import write_checkpoint
 
     out = tmp_path / "run"
     fit(_config(synthetic_root, out, "epochs=1"))

@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_one_line_error
 from PIL import Image
 
-from retinaseg.checkpoint import ModelMeta, save_model
+from retinaseg.hub.checkpoint import ModelMeta, save_model
 from retinaseg.cli import main
 from retinaseg.models import create_model
 

@@ -147,13 +147,13 @@ def test_out_that_is_a_file_fails_before_any_work(tiny_model, synthetic_root, us
                                                   tmp_path, capsys, monkeypatch):
     import importlib
 
-    import retinaseg.pretrained
+    import retinaseg.hub.pretrained
 
     evaluation = importlib.import_module("retinaseg.evaluate")  # the module, not the API function
     a_file = tmp_path / "taken"
     a_file.write_text("x")
     # The output is checked first: neither a model is loaded nor an image evaluated.
-    monkeypatch.setattr(retinaseg.pretrained, "load_model", _never)
+    monkeypatch.setattr(retinaseg.hub.pretrained, "load_model", _never)
     monkeypatch.setattr(evaluation, "evaluate_model", _never)
     _fails(capsys, ["segment", user_folder / "images", "--out", a_file], 3, a_file,
            "is a file, not a folder")
@@ -174,9 +174,9 @@ def _never(*args, **kwargs):
 
 def test_read_only_output_fails_before_any_work(tiny_disk, user_folder, synthetic_root,
                                                 capsys, monkeypatch):
-    import retinaseg.pretrained
+    import retinaseg.hub.pretrained
 
-    monkeypatch.setattr(retinaseg.pretrained, "load_model", _never)
+    monkeypatch.setattr(retinaseg.hub.pretrained, "load_model", _never)
     disk = tiny_disk(read_only=True)
     _fails(capsys, ["segment", user_folder / "images", "--out", disk / "out"], 3, disk,
            "cannot write (read-only file system)")

@@ -259,7 +259,7 @@ def test_plain_progress_lines_off_a_terminal():
 def test_uncertain_fraction_counts_fov_pixels_near_the_threshold():
     import numpy as np
 
-    from retinaseg.quality_verdict import uncertain_fraction
+    from retinaseg.quality.verdict import uncertain_fraction
 
     prob = np.array([[0.0, 0.3, 0.5, 0.7, 0.9, 1.0]])
     fov = np.array([[True, True, True, True, True, False]])

@@ -60,8 +60,8 @@ def test_comparison_table_has_every_model_and_each_fused_column_model(synthetic_
 
 def test_export_ships_the_column_model_with_the_best_validation_auc(
         synthetic_root, tmp_path, monkeypatch):
-    import retinaseg.pretrained as pretrained
-    from retinaseg.checkpoint import load_checkpoint, sha256_of
+    import retinaseg.hub.pretrained as pretrained
+    from retinaseg.hub.checkpoint import load_checkpoint, sha256_of
     from retinaseg.study import load_study, planned_runs, run_row
 
     weights = tmp_path / "weights"

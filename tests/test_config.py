@@ -1,7 +1,7 @@
 import pytest
 
 from retinaseg import RetinasegError
-from retinaseg.config import config_to_dict, load_config, save_config
+from retinaseg.config.schema import config_to_dict, load_config, save_config
 
 
 def test_file_then_overrides(tmp_path):

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from retinaseg import RetinasegError
-from retinaseg.config import (TrainConfig, config_from_dict, config_to_dict, load_config,
+from retinaseg.config.schema import (TrainConfig, config_from_dict, config_to_dict, load_config,
                               read_yaml)
-from retinaseg.config_rules import RULES, leaves
-from retinaseg.safe_yaml import MAX_FILE_BYTES
+from retinaseg.config.rules import RULES, leaves
+from retinaseg.config.safe_yaml import MAX_FILE_BYTES
 
 BILLION_LAUGHS = """\
 data:

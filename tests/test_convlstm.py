@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from retinaseg.checkpoint import ModelMeta, load_checkpoint, save_model
+from retinaseg.hub.checkpoint import ModelMeta, load_checkpoint, save_model
 from retinaseg.models import create_model, list_models
 from retinaseg.models.convlstm import ConvLSTM, ConvLSTMCell, ConvLSTMUNet
 
@@ -94,7 +94,7 @@ def test_even_kernel_is_refused():
 
 
 def test_trains_through_the_shared_training_loop(synthetic_root, tmp_path):
-    from retinaseg.config import load_config
+    from retinaseg.config.schema import load_config
     from retinaseg.train import fit
 
     cfg = load_config(None, [f"data.root={synthetic_root}", f"out_dir={tmp_path}",

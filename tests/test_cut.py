@@ -13,14 +13,14 @@ from safetensors import safe_open
 from skimage.filters import threshold_otsu
 
 import retinaseg
-from retinaseg.checkpoint import HEADER_KEY, load_checkpoint, save_model
+from retinaseg.hub.checkpoint import HEADER_KEY, load_checkpoint, save_model
 from retinaseg.cli import main
 from retinaseg.cohort import JobSpec, collect_cohort, run_cohort
-from retinaseg.cut import OTSU, OTSU_BOUNDS, otsu_cut, parse_threshold, rule_of
+from retinaseg.pipeline.cut import OTSU, OTSU_BOUNDS, otsu_cut, parse_threshold, rule_of
 from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError
-from retinaseg.inference import predict_probabilities
-from retinaseg.segment import segment_photo
+from retinaseg.pipeline.predict import predict_probabilities
+from retinaseg.pipeline.segment import segment_photo
 from conftest import TINY_TRAINING, assert_one_line_error
 from synthetic import synthetic_fundus
 

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from retinaseg.checkpoint import load_checkpoint, read_checkpoint
-from retinaseg.config import load_config
+from retinaseg.hub.checkpoint import load_checkpoint, read_checkpoint
+from retinaseg.config.schema import load_config
 from retinaseg.train import fit
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -66,7 +66,7 @@ def test_skipped_files_are_rows_one_line_and_counted(tiny_model, tmp_path, capsy
 
 
 def test_training_fov_diameter_names_the_models_figure(tiny_model):
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.pretrained import load_model
 
     meta = load_model(str(tiny_model), "cpu").meta
     assert meta.training_fov_diameter == meta.fov_diameter > 0

@@ -4,9 +4,9 @@ import torch
 import torch.nn as nn
 
 from retinaseg import RetinasegError
-from retinaseg.checkpoint import ModelBundle, ModelMeta
-from retinaseg.inference import predict_probabilities, predict_tensor, sliding_window_logits
-import retinaseg.inference as inference
+from retinaseg.hub.checkpoint import ModelBundle, ModelMeta
+from retinaseg.pipeline.predict import predict_probabilities, predict_tensor, sliding_window_logits
+import retinaseg.pipeline.predict as inference
 from retinaseg.models import SegmentationModel
 
 

@@ -22,7 +22,7 @@ from PIL import Image
 from retinaseg.data import estimate_fov
 from retinaseg.data.geometry import to_working_geometry
 from retinaseg.data.io import read_mask, read_photo
-from retinaseg.data.quality import measure_quality, quality_problem
+from retinaseg.quality.gate import measure_quality, quality_problem
 from retinaseg.errors import RetinasegError, RetinasegWarning
 
 # Pillow modes and the formats that can store each.

@@ -46,7 +46,7 @@ def lodo():
 def test_the_printed_command_trains_the_recipe_on_the_two_other_datasets(
         lodo, capsys, holdout, trained_on, val_ids):
     from retinaseg.cli import build_parser
-    from retinaseg.config import load_config
+    from retinaseg.config.schema import load_config
 
     assert lodo.main(["command", "--holdout", holdout, "--data-root", "data",
                       "--set", "epochs=3"]) == 0
@@ -85,7 +85,7 @@ def test_later_cycles_start_from_the_run_before_and_the_aggregate_scores_the_las
     a rerun skips both, and the table scores the second, its cost the sum of both."""
     from safetensors.torch import load_file
 
-    from retinaseg.config import load_config
+    from retinaseg.config.schema import load_config
 
     runs = tmp_path / "runs"
     sets = [item for s in TINY for item in ("--set", s)]
@@ -131,8 +131,8 @@ def test_finish_gives_the_last_cycle_generals_choices_made_on_its_own_validation
     are the last cycle's, and the aggregate then scores the finished model."""
     from safetensors.torch import load_file
 
-    from retinaseg.checkpoint import load_checkpoint
-    from retinaseg.postprocess import model_postprocess
+    from retinaseg.hub.checkpoint import load_checkpoint
+    from retinaseg.pipeline.postprocess import model_postprocess
 
     runs = tmp_path / "runs"
     sets = [item for s in TINY for item in ("--set", s)]
@@ -172,8 +172,8 @@ def test_finish_gives_the_last_cycle_generals_choices_made_on_its_own_validation
 
 def _evaluate(model: Path, name: str, root: Path, limit: int) -> dict:
     from retinaseg.data import load_dataset
-    from retinaseg.evaluate import evaluate_model
-    from retinaseg.pretrained import load_model
+    from retinaseg.evaluation.evaluate import evaluate_model
+    from retinaseg.hub.pretrained import load_model
 
     return evaluate_model(load_model(str(model)),
                           load_dataset(name, "test", root)[:limit]).pooled
@@ -249,14 +249,14 @@ def test_the_targets_and_the_training_cost(tiny_model):
 def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic_root, tmp_path):
     """benchmarks/threshold_rule.py on a tiny real hold-out run: each rule's F1 on the
     held-out dataset's training split is what cutting those maps directly gives."""
-    from retinaseg.cut import otsu_cut
+    from retinaseg.pipeline.cut import otsu_cut
 
     from retinaseg.data import load_dataset
     from retinaseg.data.geometry import resize_mask
     from retinaseg.data.preprocess import preprocess
-    from retinaseg.inference import predict_tensor, working_copy
+    from retinaseg.pipeline.predict import predict_tensor, working_copy
     from retinaseg.metrics import confusion_counts, scores_from_counts
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.pretrained import load_model
 
     runs = tmp_path / "runs"
     sets = [item for s in TINY for item in ("--set", s)]
@@ -304,7 +304,7 @@ def test_threshold_rules_are_scored_on_the_unseen_training_split(lodo, synthetic
 
 def test_validated_cuts_each_model_at_its_own_validated_threshold_whatever_its_rule(
         lodo, tiny_model):
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.pretrained import load_model
 
     assert lodo.aggregate_threshold("Validated") == lodo.VALIDATED
     assert lodo.aggregate_threshold("otsu") == "otsu"
@@ -319,8 +319,8 @@ def test_scorecard_predicts_under_the_tta_asked_for(tiny_model, synthetic_root):
     """general_model.py --tta: every test set scored as evaluate scores it under that
     test-time augmentation, and the result says which."""
     from retinaseg.data import load_dataset
-    from retinaseg.evaluate import EvalOptions, evaluate_model
-    from retinaseg.pretrained import load_model
+    from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+    from retinaseg.hub.pretrained import load_model
 
     general_model = _benchmark("general_model")
     card = general_model.scorecard(str(tiny_model), str(synthetic_root), limit=1,

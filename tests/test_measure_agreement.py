@@ -88,11 +88,11 @@ def test_benchmark_tables_every_measure_and_renders_undefined_as_dashes():
 def test_the_models_mask_is_cut_as_asked(tiny_model, synthetic_root):
     """``--threshold``: the model's mask is its probabilities cut at that number, or at
     each photo's Otsu cut; the rule reaches every photo's measures."""
-    from retinaseg.cut import otsu_cut, rule_of
+    from retinaseg.pipeline.cut import otsu_cut, rule_of
     from retinaseg.data import load_dataset
-    from retinaseg.inference import predict_probabilities
+    from retinaseg.pipeline.predict import predict_probabilities
     from retinaseg.measure import measure_vessels
-    from retinaseg.pretrained import load_model
+    from retinaseg.hub.pretrained import load_model
 
     bench = _benchmark_module()
     bundle = load_model(str(tiny_model))

@@ -30,7 +30,7 @@ def second_model(two_camera_model, tmp_path_factory) -> Path:
     validation photos (batch-norm statistics are left alone: a variance must stay positive)."""
     import torch
 
-    from retinaseg.checkpoint import read_checkpoint, write_checkpoint
+    from retinaseg.hub.checkpoint import read_checkpoint, write_checkpoint
 
     checkpoint = read_checkpoint(two_camera_model)
     generator = torch.Generator().manual_seed(0)
@@ -51,12 +51,12 @@ def _run(module, models, root, out) -> dict:
 
 def test_the_mean_is_scored_as_the_first_model_cuts(model_ensemble, two_camera_model,
                                                    second_model, synthetic_root, tmp_path):
-    from retinaseg.cut import model_cut
+    from retinaseg.pipeline.cut import model_cut
     from retinaseg.data import load_dataset
-    from retinaseg.inference import predict_probabilities
+    from retinaseg.pipeline.predict import predict_probabilities
     from retinaseg.metrics import confusion_counts, scores_from_counts
-    from retinaseg.postprocess import model_postprocess, postprocess_mask
-    from retinaseg.pretrained import load_model
+    from retinaseg.pipeline.postprocess import model_postprocess, postprocess_mask
+    from retinaseg.hub.pretrained import load_model
 
     result = _run(model_ensemble, [two_camera_model, second_model], synthetic_root,
                   tmp_path / "ensemble")

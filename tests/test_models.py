@@ -97,7 +97,7 @@ def test_every_model_keeps_the_model_contract(name):
 
 
 def test_inference_refuses_a_module_without_the_contract():
-    from retinaseg.inference import forward_logits
+    from retinaseg.pipeline.predict import forward_logits
 
     with pytest.raises(TypeError, match="SegmentationModel"):
         forward_logits(torch.nn.Conv2d(1, 1, 1), torch.zeros(1, 1, 8, 8))

@@ -13,9 +13,9 @@ pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 from retinaseg import RetinasegError  # noqa: E402
-from retinaseg.export import ExportGraph, export_onnx, load_onnx, onnx_session  # noqa: E402
-from retinaseg.inference import predict_probabilities  # noqa: E402
-from retinaseg.pretrained import PRETRAINED, load_model  # noqa: E402
+from retinaseg.hub.export import ExportGraph, export_onnx, load_onnx, onnx_session  # noqa: E402
+from retinaseg.pipeline.predict import predict_probabilities  # noqa: E402
+from retinaseg.hub.pretrained import PRETRAINED, load_model  # noqa: E402
 from synthetic import synthetic_fundus  # noqa: E402
 
 TOLERANCE = 1e-4  # fp32 in both; the differences seen are about 1e-6

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from retinaseg import RetinasegError
-from retinaseg.config import OptimConfig, ScheduleConfig
-from retinaseg.optim import OPTIMIZERS, PlateauTracker, build_optimizer, lr_at
+from retinaseg.config.schema import OptimConfig, ScheduleConfig
+from retinaseg.train.optim import OPTIMIZERS, PlateauTracker, build_optimizer, lr_at
 
 TOTAL, PER_EPOCH = 1000, 10
 

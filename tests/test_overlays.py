@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-from retinaseg import overlays
+from retinaseg.evaluation import overlays
 from retinaseg.errors import RetinasegError
-from retinaseg.overlays import (ERROR_COLOURS, OUTLINE_COLOUR, error_overlay, mask_image,
+from retinaseg.evaluation.overlays import (ERROR_COLOURS, OUTLINE_COLOUR, error_overlay, mask_image,
                                 probability_overlay, thumbnail)
-from retinaseg.overlays import probability_overlay as overlay
+from retinaseg.evaluation.overlays import probability_overlay as overlay
 
 SHAPE = (40, 48)
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from retinaseg.errors import RetinasegError
-from retinaseg.postprocess import (NO_POSTPROCESS, Postprocess, as_postprocess,
+from retinaseg.pipeline.postprocess import (NO_POSTPROCESS, Postprocess, as_postprocess,
                                    fill_small_holes, hysteresis_mask, parse_postprocess,
                                    postprocess_mask, remove_small_components, scaled_area)
 
@@ -212,7 +212,7 @@ def test_conflicting_flags_are_a_usage_error(tiny_model, photo, tmp_path, capsys
 
 def with_default(tiny_model, path, postprocess: dict):
     """The tiny model saved again with a post-processing default in its meta."""
-    from retinaseg.checkpoint import load_checkpoint, save_model
+    from retinaseg.hub.checkpoint import load_checkpoint, save_model
 
     bundle = load_checkpoint(tiny_model, for_inference=False)
     bundle.meta.postprocess = postprocess
@@ -236,7 +236,7 @@ def test_a_model_default_applies_unless_turned_off(tiny_model, photo, tmp_path):
 
 
 def test_a_bad_default_in_a_checkpoint_names_the_file(tiny_model, tmp_path):
-    from retinaseg.checkpoint import load_checkpoint
+    from retinaseg.hub.checkpoint import load_checkpoint
 
     model = with_default(tiny_model, tmp_path / "bad.safetensors", {"min_component": -3})
     with pytest.raises(RetinasegError, match="bad.safetensors.*min_component must be"):
@@ -244,7 +244,7 @@ def test_a_bad_default_in_a_checkpoint_names_the_file(tiny_model, tmp_path):
 
 
 def test_a_model_without_a_default_is_written_as_before(tiny_model, tmp_path):
-    from retinaseg.checkpoint import read_checkpoint
+    from retinaseg.hub.checkpoint import read_checkpoint
 
     model = with_default(tiny_model, tmp_path / "same.safetensors", {})
     assert model.read_bytes() == tiny_model.read_bytes()  # no new key in the header
@@ -254,7 +254,7 @@ def test_a_model_without_a_default_is_written_as_before(tiny_model, tmp_path):
 def test_evaluate_scores_the_mask_segment_writes(tiny_model, synthetic_root):
     import retinaseg
     from retinaseg.data import load_dataset
-    from retinaseg.inference import predict_probabilities
+    from retinaseg.pipeline.predict import predict_probabilities
     from retinaseg.metrics import Counts, confusion_counts, scores_from_counts
 
     bundle = retinaseg.load_model(tiny_model, device="cpu")
@@ -286,7 +286,7 @@ def test_evaluate_cli_records_the_post_processing(tiny_model, synthetic_root, tm
 
 
 def test_topology_against_a_precomputed_truth_reference_is_the_same():
-    from retinaseg.topology import topology_counts, truth_reference
+    from retinaseg.evaluation.topology import topology_counts, truth_reference
 
     rng = np.random.default_rng(2)
     truth, pred = rng.random((2, 40, 40)) > 0.6
@@ -299,9 +299,9 @@ def test_topology_against_a_precomputed_truth_reference_is_the_same():
 def test_on_image_gets_the_model_mask_not_an_observer_s(tiny_model, synthetic_root):
     # DRIVE test images carry a second observer: the per-image callback (report panels,
     # the general model's vessel measures) must see the mask the model was scored on.
-    from retinaseg.checkpoint import load_checkpoint
+    from retinaseg.hub.checkpoint import load_checkpoint
     from retinaseg.data import load_dataset
-    from retinaseg.evaluate import EvalOptions, evaluate_model
+    from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
 
     bundle = load_checkpoint(tiny_model)
     data = load_dataset("drive", "test", synthetic_root)

@@ -11,8 +11,8 @@ from PIL import Image, ImageFilter
 
 from retinaseg.cli import main
 from retinaseg.data import estimate_fov
-from retinaseg.data.focus import circle_outside_share, measure_fov_cut_off, measure_sharpness
-from retinaseg.quality_verdict import (FOV_CUT_OFF_GOOD, GOOD, LIMITS, REJECT, grade_photo,
+from retinaseg.quality.signals import circle_outside_share, measure_fov_cut_off, measure_sharpness
+from retinaseg.quality.verdict import (FOV_CUT_OFF_GOOD, GOOD, LIMITS, REJECT, grade_photo,
                                        measure_signals)
 from synthetic import synthetic_fundus
 
@@ -118,7 +118,7 @@ def test_results_csv_carries_the_verdict_and_a_refused_photo_is_reject(tiny_mode
 def test_a_gate_refusal_keeps_its_code_across_processes():
     import pickle
 
-    from retinaseg.data.quality import NoFundusError, check_fundus
+    from retinaseg.quality.gate import NoFundusError, check_fundus
 
     with pytest.raises(NoFundusError) as caught:
         check_fundus(np.zeros((64, 64, 3), np.uint8), np.ones((64, 64), bool))

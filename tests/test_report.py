@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from retinaseg.cli import main
-from retinaseg.overlays import ERROR_COLOURS
-from retinaseg.report import THUMB_SIDE, panel_path
+from retinaseg.evaluation.overlays import ERROR_COLOURS
+from retinaseg.evaluation.report import THUMB_SIDE, panel_path
 
 
 @pytest.fixture(scope="module")

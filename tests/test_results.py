@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from retinaseg import RetinasegError
-from retinaseg.evaluate import EvalOptions, Scorer, format_table
-from retinaseg.results import (METRIC_NAMES, EvaluationResult, metric_columns, read_result)
-from retinaseg.tables import markdown_table, text_table
+from retinaseg.evaluation.evaluate import EvalOptions, Scorer, format_table
+from retinaseg.evaluation.results import (METRIC_NAMES, EvaluationResult, metric_columns, read_result)
+from retinaseg.io.tables import markdown_table, text_table
 
 
 def _result(observer: bool = True) -> EvaluationResult:

@@ -11,8 +11,8 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 def test_scale_cost_times_every_rule(two_camera_model, synthetic_root, tmp_path):
-    from retinaseg.checkpoint import read_checkpoint, write_checkpoint
-    from retinaseg.segment import SCALES
+    from retinaseg.hub.checkpoint import read_checkpoint, write_checkpoint
+    from retinaseg.pipeline.segment import SCALES
 
     sys.path.insert(0, str(BENCHMARKS))
     spec = importlib.util.spec_from_file_location("scale_cost", BENCHMARKS / "scale_cost.py")

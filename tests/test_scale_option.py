@@ -1,5 +1,5 @@
 """``--scale caliber``: a second pass at the width where a photo's wide vessels are as
-wide as on the model's validation photos (retinaseg.caliber), through every entry
+wide as on the model's validation photos (retinaseg.pipeline.caliber), through every entry
 point: the library, ``calibrate`` (which measures the reference), ``segment`` (its
 table and its resume identity), ``evaluate`` and the Python API."""
 from __future__ import annotations
@@ -11,16 +11,16 @@ import numpy as np
 import pytest
 
 from retinaseg import api
-from retinaseg.caliber import (band_pass_width, caliber_band, caliber_fov_width,
+from retinaseg.pipeline.caliber import (band_pass_width, caliber_band, caliber_fov_width,
                                reference_caliber, second_pass_width, working_caliber)
-from retinaseg.checkpoint import load_checkpoint
+from retinaseg.hub.checkpoint import load_checkpoint
 from retinaseg.cli import main
-from retinaseg.cut import OTSU, image_cut
+from retinaseg.pipeline.cut import OTSU, image_cut
 from retinaseg.data import load_dataset
 from retinaseg.errors import RetinasegError
-from retinaseg.inference import predict_probabilities, working_fov_width
-from retinaseg.pretrained import load_model
-from retinaseg.segment import segment_at_scale, segment_photo
+from retinaseg.pipeline.predict import predict_probabilities, working_fov_width
+from retinaseg.hub.pretrained import load_model
+from retinaseg.pipeline.segment import segment_at_scale, segment_photo
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +161,7 @@ def test_calibrate_stores_a_post_processing_and_measures_the_calibre_under_it(
     """``calibrate --min-component N`` makes N the model's default: the checkpoint holds
     it, segment applies it unasked, and the calibre is measured on masks cleaned by it;
     ``--no-postprocess`` takes a default away again. A bad setting writes nothing."""
-    from retinaseg.postprocess import Postprocess, model_postprocess, postprocess_mask
+    from retinaseg.pipeline.postprocess import Postprocess, model_postprocess, postprocess_mask
 
     common = ["calibrate", "--config", str(two_camera_model.with_name("config.yaml")),
               "--data-root", str(synthetic_root)]
@@ -225,7 +225,7 @@ def test_evaluate_scores_the_mask_segment_writes(calibrated, synthetic_root):
     from retinaseg.metrics import confusion_counts, scores_from_counts
 
     result = api.evaluate(str(calibrated), "chase_db1", "test", synthetic_root, scale="caliber")
-    from retinaseg.report.rows import provenance
+    from retinaseg.evaluation.report.rows import provenance
 
     assert result.scale == "caliber" and result.to_dict()["scale"] == "caliber"
     assert ("working scale", "caliber") in provenance(result)  # what a report shows

@@ -7,11 +7,11 @@ import torch
 import yaml
 
 from retinaseg import RetinasegError
-from retinaseg.config import load_config
+from retinaseg.config.schema import load_config
 from retinaseg.data import load_dataset
-from retinaseg.evaluate import EvalOptions, evaluate_model
-from retinaseg.checkpoint import read_checkpoint, sha256_of
-from retinaseg.pretrained import PRETRAINED, load_model, pretrained_path
+from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
+from retinaseg.hub.checkpoint import read_checkpoint, sha256_of
+from retinaseg.hub.pretrained import PRETRAINED, load_model, pretrained_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,7 @@ def test_every_shipped_model_is_present_pinned_and_loads(name):
 
 
 def test_a_replaced_weights_file_is_refused(tmp_path, monkeypatch):
-    import retinaseg.pretrained as pretrained
+    import retinaseg.hub.pretrained as pretrained
 
     fake = tmp_path / "weights"
     fake.mkdir()
@@ -87,8 +87,8 @@ def test_exporting_the_same_model_again_keeps_the_file_and_its_hash(tiny_model, 
                                                                     monkeypatch):
     import dataclasses
 
-    import retinaseg.pretrained as pretrained
-    from retinaseg.checkpoint import write_checkpoint
+    import retinaseg.hub.pretrained as pretrained
+    from retinaseg.hub.checkpoint import write_checkpoint
 
     monkeypatch.setattr(pretrained, "weights_dir", lambda: tmp_path / "weights")
     target = pretrained.export_weights(tiny_model, "tiny")
@@ -120,7 +120,7 @@ def test_general_carries_its_measured_calibre_and_segments_by_it():
     import json
 
     from retinaseg import api
-    from retinaseg.segment import sample_image
+    from retinaseg.pipeline.segment import sample_image
 
     measured = json.loads((REPO / "benchmarks/results/caliber_scale_general.json").read_text())
     (run,) = measured["runs"]

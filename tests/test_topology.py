@@ -7,7 +7,7 @@ from skimage.draw import line
 from skimage.morphology import dilation, disk, skeletonize
 
 from retinaseg.errors import RetinasegError
-from retinaseg.topology import TopologyCounts, skeleton, topology_counts, topology_scores
+from retinaseg.evaluation.topology import TopologyCounts, skeleton, topology_counts, topology_scores
 
 SHAPE = (40, 48)
 

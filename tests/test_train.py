@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from retinaseg import RetinasegError
-from retinaseg.checkpoint import load_checkpoint, read_checkpoint
-from retinaseg.config import load_config
+from retinaseg.hub.checkpoint import load_checkpoint, read_checkpoint
+from retinaseg.config.schema import load_config
 from retinaseg.train import fit
 
 TINY = ["model.kwargs={base_channels: 4, depth: 2}", "data.crop_size=32",
@@ -191,7 +191,7 @@ def test_max_train_images_keeps_the_first_n_besides_validation(synthetic_root, t
 def test_square_size_trains_square_and_predicts_at_native_size(synthetic_root, tmp_path):
     from synthetic import synthetic_fundus
 
-    from retinaseg.inference import predict_probabilities
+    from retinaseg.pipeline.predict import predict_probabilities
     from retinaseg.train import load_training_data
 
     cfg = _config(synthetic_root, tmp_path / "sq", "epochs=1", "data.square_size=48")
@@ -209,7 +209,7 @@ def test_square_size_trains_square_and_predicts_at_native_size(synthetic_root, t
 def test_a_checkpoint_from_before_square_size_loads(tiny_model, tmp_path):
     from dataclasses import asdict
 
-    from retinaseg.checkpoint import LEGACY_FORMAT
+    from retinaseg.hub.checkpoint import LEGACY_FORMAT
 
     model = read_checkpoint(tiny_model)
     meta = asdict(model.meta)
@@ -253,7 +253,7 @@ def _aligned_data(count=2, height=40, width=48):
 
 @pytest.mark.parametrize("crop", [0, 16])
 def test_fixed_rotations_show_every_image_at_every_angle_aligned(tmp_path, crop):
-    from retinaseg.config import config_from_dict
+    from retinaseg.config.schema import config_from_dict
     from retinaseg.train import epoch_batches, steps_per_epoch
 
     data = _aligned_data()
@@ -289,7 +289,7 @@ def test_fixed_threshold_is_shipped_and_validation_still_picks_the_epoch(synthet
 
 
 def test_automatic_pos_weight_is_the_class_balance_inside_the_fov(synthetic_root, tmp_path):
-    from retinaseg.config import load_config as reload
+    from retinaseg.config.schema import load_config as reload
     from retinaseg.train import load_training_data
 
     cfg = _config(synthetic_root, tmp_path / "auto", "epochs=1", "loss=weighted_bce",
@@ -307,7 +307,7 @@ def test_a_recipe_tta_chooses_the_threshold_and_becomes_the_models_default(synth
                                                                            tmp_path):
     from synthetic import synthetic_fundus
 
-    from retinaseg.inference import predict_probabilities
+    from retinaseg.pipeline.predict import predict_probabilities
 
     bundle = load_checkpoint(fit(_config(synthetic_root, tmp_path / "flip", "epochs=1",
                                          "tta=flip")))

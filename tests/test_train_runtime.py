@@ -5,9 +5,9 @@ import torch
 
 
 from retinaseg import RetinasegError
-from retinaseg.checkpoint import read_checkpoint
+from retinaseg.hub.checkpoint import read_checkpoint
 from retinaseg.cli import main
-from retinaseg.config import config_from_dict, load_config
+from retinaseg.config.schema import config_from_dict, load_config
 from retinaseg.devices import grad_scaler, resolve_device, training_dtype
 from retinaseg.train import EpochBatches, fit, steps_per_epoch
 from retinaseg.train.data import rank_share

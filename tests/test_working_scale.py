@@ -29,10 +29,10 @@ def test_each_candidate_is_scored_as_segment_cuts_and_the_rule_chooses(
         working_scale, two_camera_model, synthetic_root, tmp_path):
     from retinaseg.data import fov_diameter, load_dataset
     from retinaseg.metrics import confusion_counts, scores_from_counts
-    from retinaseg.pretrained import load_model
-    from retinaseg.cut import model_cut
-    from retinaseg.inference import predict_probabilities
-    from retinaseg.postprocess import model_postprocess, postprocess_mask
+    from retinaseg.hub.pretrained import load_model
+    from retinaseg.pipeline.cut import model_cut
+    from retinaseg.pipeline.predict import predict_probabilities
+    from retinaseg.pipeline.postprocess import model_postprocess, postprocess_mask
 
     out = tmp_path / "scale"
     assert working_scale.main(["--model", str(two_camera_model), "--data-root", str(synthetic_root),

@@ -21,7 +21,7 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-from .catalog import list_models, list_pretrained
+from .hub.catalog import list_models, list_pretrained
 from .errors import RetinasegError
 
 __version__ = "0.1.0"
@@ -39,7 +39,7 @@ __all__ = ["RetinasegError", "Segmentation", "create_model", "evaluate", "list_d
 
 if TYPE_CHECKING:
     from .api import Segmentation, evaluate, load_model, segment
-    from .checkpoint import ModelBundle, ModelMeta
+    from .hub.checkpoint import ModelBundle, ModelMeta
     from .data import list_datasets, load_dataset
     from .models import create_model
 

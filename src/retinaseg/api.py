@@ -1,6 +1,6 @@
 """The top-level Python API: ``retinaseg.load_model``, ``segment`` and ``evaluate``.
 
-Thin wrappers over :mod:`retinaseg.pretrained`, :mod:`retinaseg.inference` and
+Thin wrappers over :mod:`retinaseg.hub.pretrained`, :mod:`retinaseg.pipeline.predict` and
 :mod:`retinaseg.evaluate` that take names, paths or arrays and a ``device``, so a
 script needs one import::
 
@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING, Callable, Union
 
 import numpy as np
 
-from .checkpoint import ModelBundle, ModelMeta
+from .hub.checkpoint import ModelBundle, ModelMeta
 from .data import Dataset, load_dataset, read_image
 from .devices import precision_label, precision_of, resolve_device
 from .errors import RetinasegError
-from .evaluate import EvalOptions, evaluate_model
-from .inference import model_tta
+from .evaluation.evaluate import EvalOptions, evaluate_model
+from .pipeline.predict import model_tta
 from .measure import VesselMeasures, measure_vessels, speck_size
 from .measure.scale import FLAG, Scale, photo_scale
-from .postprocess import Postprocess, as_postprocess, resolve_postprocess
-from .pretrained import DEFAULT_MODEL
-from .pretrained import load_model as _load_bundle
-from .results import EvaluationResult
-from .segment import check_scale_choice, segment_at_scale
+from .pipeline.postprocess import Postprocess, as_postprocess, resolve_postprocess
+from .hub.pretrained import DEFAULT_MODEL
+from .hub.pretrained import load_model as _load_bundle
+from .evaluation.results import EvaluationResult
+from .pipeline.segment import check_scale_choice, segment_at_scale
 
 if TYPE_CHECKING:
     import torch
@@ -51,9 +51,9 @@ class Segmentation:
     ``probabilities``: float32 ``(H, W)`` vessel probabilities in [0, 1], 0 outside
     the FOV; ``mask``: bool ``(H, W)``, ``probabilities >= threshold`` after the
     mask post-processing ``postprocess`` names (``none``, or e.g.
-    ``min_component=30``; :mod:`retinaseg.postprocess`); ``fov``:
+    ``min_component=30``; :mod:`retinaseg.pipeline.postprocess`); ``fov``:
     bool ``(H, W)`` field of view (estimated unless given); ``model``: the model's
-    :class:`~retinaseg.checkpoint.ModelMeta` (architecture, preprocessing, scale,
+    :class:`~retinaseg.hub.checkpoint.ModelMeta` (architecture, preprocessing, scale,
     calibrated threshold and TTA); ``model_source``: the file it was loaded from;
     ``tta``, ``device``, ``precision`` (``fp32``, ``bf16`` or ``fp16``) and ``scale``
     say how it was run, ``fov_width`` the FOV width (px) it was segmented at (0 for
@@ -117,24 +117,24 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
         tta: test-time augmentation (``none``, ``flip``, ``flip+rot90``,
             ``rot<K>``); None: the one the model's threshold was chosen under.
         threshold: a number in (0, 1]; ``"otsu"``: the photo cut at the Otsu
-            threshold of its own FOV probabilities (:mod:`retinaseg.cut`), which
+            threshold of its own FOV probabilities (:mod:`retinaseg.pipeline.cut`), which
             follows a camera whose probabilities run lower or higher; None: the
             model's own rule (its validated threshold, or ``otsu`` where its
             meta says so). ``result.threshold`` is the cut the mask was made at.
         precision: autocast ``auto`` (bf16/fp16 on CUDA, fp32 elsewhere),
             ``fp32``, ``bf16`` or ``fp16``.
         fov: a boolean ``(H, W)`` field of view; estimated when None.
-        postprocess: mask post-processing (:mod:`retinaseg.postprocess`): None
+        postprocess: mask post-processing (:mod:`retinaseg.pipeline.postprocess`): None
             for the model's default (none unless measured to help it), False or
             ``"none"``, or a setting: ``"min_component=30,fill_holes=10"``,
-            ``{"hysteresis": 0.3}`` or a :class:`~retinaseg.postprocess.Postprocess`.
+            ``{"hysteresis": 0.3}`` or a :class:`~retinaseg.pipeline.postprocess.Postprocess`.
         scale: how the working scale is chosen: ``"fov"`` (None; by the photo's
             FOV width), ``"caliber"`` (then again where the first segmentation's
             wide vessels come out wider or narrower than on the model's validation
             photos, and the mean of both passes' probabilities cut: for a camera
             the model never saw) or ``"band"`` (again only where they lie outside
             the range of its validation datasets, the second pass kept;
-            :mod:`retinaseg.caliber`). ``result.fov_width`` is the FOV width the
+            :mod:`retinaseg.pipeline.caliber`). ``result.fov_width`` is the FOV width the
             last pass worked at.
     """
     bundle = _bundle_on(model, device)
@@ -170,7 +170,7 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
     ``dataset`` is a registered name (``retinaseg.list_datasets()``), a folder
     with ``images/ masks/ [fov/]``, or a :class:`~retinaseg.data.Dataset`;
     ``data_root`` is the folder holding DRIVE/, HRF/ ... (default
-    ``$RETINASEG_DATA``). Returns the typed :class:`~retinaseg.results.EvaluationResult`:
+    ``$RETINASEG_DATA``). Returns the typed :class:`~retinaseg.evaluation.results.EvaluationResult`:
     pooled and per-image metrics, the human observers, provenance (``.to_dict()``
     is what ``metrics.json`` holds). ``postprocess`` and ``scale`` are as in
     :func:`segment`: the threshold scores are those of the mask ``segment`` would return.

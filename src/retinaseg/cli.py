@@ -30,7 +30,7 @@ import warnings
 from pathlib import Path
 
 from .errors import OutputError, RetinasegError, RetinasegWarning
-from .pretrained import DEFAULT_MODEL
+from .hub.pretrained import DEFAULT_MODEL
 
 # The photo formats 'segment' reads (retinaseg.data.io.IMAGE_SUFFIXES), without importing it.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".ppm", ".pgm")
@@ -51,7 +51,7 @@ def cmd_segment(args) -> int:
     from .cohort import JobSpec, collect_cohort, parse_save, parse_shard, run_cohort
     from .cohort.inputs import accepted_formats
     from .cohort.summary import final_line, skipped_line
-    from .outputs import check_output_folder
+    from .io.atomic import check_output_folder
 
     if not args.inputs and not args.sample and not args.manifest:
         raise RetinasegError("nothing to segment: give image files or folders, --manifest, "
@@ -91,9 +91,9 @@ def cmd_segment(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .data import load_dataset
-    from .evaluate import EvalOptions, evaluate_to_folder, format_table
-    from .outputs import check_output_folder
-    from .pretrained import load_model
+    from .evaluation.evaluate import EvalOptions, evaluate_to_folder, format_table
+    from .io.atomic import check_output_folder
+    from .hub.pretrained import load_model
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
     out = check_output_folder(args.out)
@@ -121,7 +121,7 @@ def cmd_evaluate(args) -> int:
 def cmd_measure(args) -> int:
     from .measure.files import (MeasureOptions, collect_masks, measure_file, table_csv,
                                 table_jsonl)
-    from .outputs import check_output_folder, write_all_or_nothing
+    from .io.atomic import check_output_folder, write_all_or_nothing
 
     paths = collect_masks(args.masks)
     check_output_folder(args.out)
@@ -162,8 +162,8 @@ SCALE_SOURCES = {
 
 
 def cmd_report(args) -> int:
-    from .outputs import check_output_folder
-    from .report import rebuild_report, write_comparison
+    from .io.atomic import check_output_folder
+    from .evaluation.report import rebuild_report, write_comparison
 
     for folder in args.runs:
         if Path(folder).is_dir():
@@ -184,7 +184,7 @@ def rebuild_or_cohort_page(folder: str) -> list:
     """An evaluation folder (metrics.json) gets its report rebuilt; a cohort folder
     (results.csv / results.jsonl, no metrics.json) gets its page."""
     from .cohort.page import is_cohort_folder, write_cohort_page
-    from .report import rebuild_report
+    from .evaluation.report import rebuild_report
 
     if is_cohort_folder(folder) and not (Path(folder) / "metrics.json").is_file():
         return [write_cohort_page(folder)]
@@ -192,7 +192,7 @@ def rebuild_or_cohort_page(folder: str) -> list:
 
 
 def cmd_train(args) -> int:
-    from .config import load_config
+    from .config.schema import load_config
     from .train import fit
 
     overrides = _config_overrides(args)
@@ -216,9 +216,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .config import load_config
-    from .outputs import check_output_file
-    from .postprocess import model_postprocess
+    from .config.schema import load_config
+    from .io.atomic import check_output_file
+    from .pipeline.postprocess import model_postprocess
     from .train import calibrate
 
     overrides = _config_overrides(args) + ([f"tta={args.tta}"] if args.tta else [])
@@ -246,7 +246,7 @@ def _config_overrides(args) -> list[str]:
 
 
 def cmd_study(args) -> int:
-    from .outputs import check_output_folder
+    from .io.atomic import check_output_folder
     from .study import load_study, run_study
 
     study = load_study(args.config, args.out)
@@ -258,8 +258,8 @@ def cmd_study(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .export import export_onnx
-    from .pretrained import load_model
+    from .hub.export import export_onnx
+    from .hub.pretrained import load_model
 
     bundle = load_model(args.model)  # exported from the CPU: the file is device-neutral
     report = export_onnx(bundle, args.out, name=args.model, check=args.check)
@@ -271,8 +271,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from .catalog import ARCHITECTURES
-    from .pretrained import PRETRAINED, pretrained_path
+    from .hub.catalog import ARCHITECTURES
+    from .hub.pretrained import PRETRAINED, pretrained_path
 
     print("architectures (retinaseg train, model.name):")
     for name, description in sorted(ARCHITECTURES.items()):
@@ -552,7 +552,7 @@ def _field_angle(value: str) -> float:
 
 def postprocess_choice(args) -> str | None:
     """The post-processing the flags ask for, as text; None: the model's default."""
-    from .postprocess import NONE, Postprocess
+    from .pipeline.postprocess import NONE, Postprocess
 
     given = {key: getattr(args, key) for key in ("min_component", "fill_holes", "hysteresis")
              if getattr(args, key) is not None}
@@ -582,7 +582,7 @@ def _device_option(parser, what: str) -> None:
 
 
 def _tta_mode(value: str) -> str:
-    from .inference import check_tta
+    from .pipeline.predict import check_tta
 
     try:
         return check_tta(value)
@@ -591,7 +591,7 @@ def _tta_mode(value: str) -> str:
 
 
 def _scale_rule(value: str) -> str:
-    from .segment import SCALES
+    from .pipeline.segment import SCALES
 
     if value not in SCALES:
         raise argparse.ArgumentTypeError(f"choose one of {', '.join(SCALES)}, not {value!r}")
@@ -599,7 +599,7 @@ def _scale_rule(value: str) -> str:
 
 
 def _threshold_rule(value: str) -> float | str:
-    from .cut import parse_threshold
+    from .pipeline.cut import parse_threshold
 
     try:
         return parse_threshold(value)

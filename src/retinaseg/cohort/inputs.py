@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..data.io import IMAGE_SUFFIXES
 from ..errors import RetinasegError, file_error
-from ..segment import SAMPLE_NAME
+from ..pipeline.segment import SAMPLE_NAME
 
 SAMPLE_FILE = f"{SAMPLE_NAME} (scikit-image sample)"
 MANIFEST_PATH_COLUMN = "path"

@@ -157,7 +157,7 @@ def _small_photo(row: dict) -> np.ndarray | None:
         if row.get("file") == SAMPLE_FILE:
             from PIL import Image
 
-            from ..segment import sample_image
+            from ..pipeline.segment import sample_image
 
             image = Image.fromarray(sample_image())
             image.thumbnail((THUMB_SIDE, THUMB_SIDE))
@@ -408,7 +408,7 @@ def _page(title: str, body: str) -> str:
 def write_cohort_page(folder) -> Path:
     """Write ``folder/report.html`` from its results table, atomically (a reader never
     sees half a page, a failure leaves the previous one)."""
-    from ..outputs import write_all_or_nothing
+    from ..io.atomic import write_all_or_nothing
 
     folder = Path(folder)
     page = render_cohort_page(folder, read_cohort_rows(folder))

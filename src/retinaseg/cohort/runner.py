@@ -43,7 +43,7 @@ class CohortResult:
 def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,
                shard_of: tuple[int, int] | None = None, dask: str | None = None) -> CohortResult:
     """Segment ``inputs`` (or shard K of N of them) into ``spec.out_dir``, resuming."""
-    from ..segment import check_scale_choice
+    from ..pipeline.segment import check_scale_choice
 
     if jobs < 1:
         raise RetinasegError(f"--jobs {jobs}: needs at least 1 worker process")
@@ -91,15 +91,15 @@ def is_done(row: dict | None, spec: JobSpec) -> bool:
 
 
 def _load_checked(spec: JobSpec):
-    from ..pretrained import load_model
+    from ..hub.pretrained import load_model
 
     return load_model(spec.model, spec.device)
 
 
 def _identity(spec: JobSpec, bundle) -> dict:
-    from ..inference import model_tta
-    from ..postprocess import resolve_postprocess
-    from ..segment import check_scale_choice
+    from ..pipeline.predict import model_tta
+    from ..pipeline.postprocess import resolve_postprocess
+    from ..pipeline.segment import check_scale_choice
 
     return {"model_sha256": bundle.sha256, "threshold": job_threshold(spec, bundle),
             "tta": model_tta(bundle, spec.tta),

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import file_error
-from ..outputs import write_all_or_nothing, writing
+from ..io.atomic import write_all_or_nothing, writing
 
 TABLE_STEM = "results"
 # Columns every row has; the quality and measurement hooks add theirs after these.

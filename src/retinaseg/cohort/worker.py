@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.quality import NoFundusError
+from ..quality.gate import NoFundusError
 from ..errors import OutputError, RetinasegError
 from ..measure import VesselMeasures, measure_vessels, speck_size
 from ..measure.scale import DEFAULT_FOV_DEGREES
@@ -45,7 +45,7 @@ class JobSpec:
     quality_check: bool = True  # refuse photos in which no usable fundus is seen
     device: str = "auto"  # where each worker segments (auto: CUDA, then MPS, then the CPU)
     precision: str | None = None  # autocast; None: the device's default (fp32 on the CPU)
-    # Mask post-processing as retinaseg.postprocess spells it ("none", "min_component=30");
+    # Mask post-processing as retinaseg.pipeline.postprocess spells it ("none", "min_component=30");
     # None: the model's default. The table's postprocess column says what was applied.
     postprocess: str | None = None
     scale: str | None = None  # how each photo's working scale is chosen (segment.SCALES); None: fov
@@ -82,7 +82,7 @@ def measurement_columns(mask: np.ndarray, fov: np.ndarray, meta: dict) -> dict:
     return measures.as_row()
 
 
-# The quality verdict (README "Cohorts", retinaseg.quality_verdict): the grade, its reason
+# The quality verdict (README "Cohorts", retinaseg.quality.verdict): the grade, its reason
 # codes (";"-joined, empty when good) and phrases, then the signals it was read from.
 VERDICT_SIGNALS = ("sharpness", "fov_cut_off", "bright_level", "clipped_share", "noise_ratio",
                    "uncertain_fraction")
@@ -97,7 +97,7 @@ def quality_columns(image: np.ndarray, fov: np.ndarray, prob: np.ndarray,
     ``uncertain_fraction``: share of FOV pixels whose probability is in the
     uncertain band around the threshold (the low-confidence signal).
     """
-    from ..quality_verdict import grade_photo, measure_signals
+    from ..quality.verdict import grade_photo, measure_signals
 
     signals = measure_signals(image, fov, prob, threshold)
     return {**verdict_columns(grade_photo(signals)),
@@ -106,7 +106,7 @@ def quality_columns(image: np.ndarray, fov: np.ndarray, prob: np.ndarray,
 
 def refused_columns(exc: NoFundusError) -> dict:
     """A photo the fundus gate refused: ``reject`` with the gate's reason and what it measured."""
-    from ..quality_verdict import gate_verdict
+    from ..quality.verdict import gate_verdict
 
     measured = exc.signals.as_dict()
     return {**verdict_columns(gate_verdict(exc.code, exc.problem)),
@@ -138,7 +138,7 @@ def worker_bundle(spec: JobSpec):
         if spec.model not in _BUNDLES:
             import torch
 
-            from ..pretrained import load_model
+            from ..hub.pretrained import load_model
 
             if spec.threads:
                 torch.set_num_threads(spec.threads)
@@ -183,9 +183,9 @@ def process_input(spec: JobSpec, item: CohortInput) -> dict:
 
 def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     from ..data.io import Photo, read_photo
-    from ..inference import model_tta
-    from ..postprocess import resolve_postprocess
-    from ..segment import check_scale_choice, sample_image, segment_photo
+    from ..pipeline.predict import model_tta
+    from ..pipeline.postprocess import resolve_postprocess
+    from ..pipeline.segment import check_scale_choice, sample_image, segment_photo
 
     bundle = worker_bundle(spec)
     setting = resolve_postprocess(bundle.meta, spec.postprocess)
@@ -220,7 +220,7 @@ def photo_scale_of(spec: JobSpec, item: CohortInput, fov: np.ndarray):
 def job_threshold(spec: JobSpec, bundle) -> float | str:
     """The threshold column, the same for every row of a job: the fixed threshold,
     or ``otsu`` when each photo is cut at its own (its ``cut`` column)."""
-    from ..cut import rule_of
+    from ..pipeline.cut import rule_of
 
     return rule_of(spec.threshold, bundle.meta)
 
@@ -228,7 +228,7 @@ def job_threshold(spec: JobSpec, bundle) -> float | str:
 def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
     """The FOV width and the factor the last pass resampled the photo by."""
     from ..data.fov import fov_diameter
-    from ..inference import working_scale
+    from ..pipeline.predict import working_scale
 
     diameter = fov_diameter(fov) if fov.any() else 0.0
     if bundle.meta.square_size:  # resized to a square: report the horizontal factor
@@ -242,8 +242,8 @@ def write_pictures(spec: JobSpec, name: str, image, prob, mask, fov) -> None:
     """The pictures ``spec.save`` names, all or none (a kill leaves no half file)."""
     if not spec.save:
         return
-    from ..outputs import mask_png, probability_png, write_all_or_nothing
-    from ..overlays import probability_overlay
+    from ..io.atomic import mask_png, probability_png, write_all_or_nothing
+    from ..evaluation.overlays import probability_overlay
 
     encoders = {"mask": lambda: mask_png(mask), "prob": lambda: probability_png(prob),
                 "overlay": lambda: probability_overlay(image, prob, mask, fov)}

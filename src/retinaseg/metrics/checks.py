@@ -1,5 +1,5 @@
 """The boundary checks every metric applies to one image, so all of them (and
-:mod:`~retinaseg.topology`) reject the same inputs with the same messages."""
+:mod:`~retinaseg.evaluation.topology`) reject the same inputs with the same messages."""
 from __future__ import annotations
 
 import math

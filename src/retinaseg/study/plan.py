@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import TrainConfig, config_from_dict, read_yaml, set_value
+from ..config.schema import TrainConfig, config_from_dict, read_yaml, set_value
 from ..errors import RetinasegError, file_error
 from .table import run_row, summarise
 

@@ -65,9 +65,9 @@ def is_finished(study: Study, run: PlannedRun) -> bool:
 
 def evaluate_run(model_path: Path, study: Study, data_root, out: Path) -> None:
     """A run's test evaluation and report, named after the run's folder."""
-    from ..checkpoint import load_checkpoint
+    from ..hub.checkpoint import load_checkpoint
     from ..data import load_dataset
-    from ..evaluate import EvalOptions, evaluate_to_folder
+    from ..evaluation.evaluate import EvalOptions, evaluate_to_folder
 
     data = load_dataset(study.dataset, study.split, data_root)
     evaluate_to_folder(load_checkpoint(model_path), data, EvalOptions(bootstrap=200), out,

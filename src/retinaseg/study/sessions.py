@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..outputs import write_all_or_nothing
+from ..io.atomic import write_all_or_nothing
 
 SESSIONS_FILE = "sessions.json"
 

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..results import PAPER_COLUMNS, read_result
-from ..tables import markdown_table
+from ..evaluation.results import PAPER_COLUMNS, read_result
+from ..io.tables import markdown_table
 from .sessions import SESSIONS_FILE, read_sessions, wall_seconds
 
 if TYPE_CHECKING:

@@ -1,13 +1,13 @@
 """Config checks, kept under their old name for callers of ``train.check_config``.
 
-Every rule lives in :mod:`retinaseg.config_rules` and runs when a config is
+Every rule lives in :mod:`retinaseg.config.rules` and runs when a config is
 loaded; this re-check is cheap and guards a ``TrainConfig`` that was built or
 changed by hand (``dataclasses.replace``) instead of loaded.
 """
 from __future__ import annotations
 
-from ..config import TrainConfig
-from ..config_rules import check_config as _check_rules
+from ..config.schema import TrainConfig
+from ..config.rules import check_config as _check_rules
 from ..errors import RetinasegError
 
 

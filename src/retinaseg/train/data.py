@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..config import TrainConfig
+from ..config.schema import TrainConfig
 from ..data import fov_diameter, load_dataset
 from ..data.augment import crop_transforms, photometric, rotated_whole, warp, whole_image_size
 from ..data.geometry import pad_to_stride, resize_mask, seen_fov_range, to_working_geometry

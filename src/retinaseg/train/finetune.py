@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import read_checkpoint
-from ..config import TrainConfig
+from ..hub.checkpoint import read_checkpoint
+from ..config.schema import TrainConfig
 from ..errors import RetinasegError
 from ..models.contract import require_contract
 
@@ -45,7 +45,7 @@ def load_initial_weights(module, source: str, scope: str = "all") -> None:
     """Weights of a shipped model or checkpoint: all of them (same architecture and
     shape), or only the encoder's, which may come from another architecture whose
     encoder levels match (a U-Net's first levels under a ConvLSTM U-Net)."""
-    from ..pretrained import PRETRAINED, verified_pretrained_path
+    from ..hub.pretrained import PRETRAINED, verified_pretrained_path
 
     path = verified_pretrained_path(source) if source in PRETRAINED else Path(source)
     state = {k: v.float() if v.is_floating_point() else v

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from ..config import TrainConfig
+from ..config.schema import TrainConfig
 from .data import EpochBatches
 
 PREFETCH_PER_WORKER = 2  # batches each worker keeps ready

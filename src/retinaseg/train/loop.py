@@ -18,14 +18,14 @@ import numpy as np
 import torch
 from ..logs import progress
 
-from ..checkpoint import ModelMeta, build_module, read_checkpoint, save_model
-from ..config import TrainConfig, config_to_dict, save_config
+from ..hub.checkpoint import ModelMeta, build_module, read_checkpoint, save_model
+from ..config.schema import TrainConfig, config_to_dict, save_config
 from ..data.preprocess import pipeline_channels
 from ..devices import autocast, grad_scaler, prepare_device, training_dtype
 from ..errors import RetinasegError
-from ..losses import compute_loss, mean_denominator
-from ..outputs import check_output_folder, writing
-from ..optim import PlateauTracker, build_optimizer, lr_at
+from .losses import compute_loss, mean_denominator
+from ..io.atomic import check_output_folder, writing
+from .optim import PlateauTracker, build_optimizer, lr_at
 from ..utils import seed_everything
 from .checks import check_config, check_world
 from .data import (EpochBatches, TrainingData, load_training_data, steps_per_epoch,

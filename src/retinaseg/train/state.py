@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import Checkpoint, ModelMeta, read_checkpoint, write_checkpoint
-from ..config import config_to_dict
+from ..hub.checkpoint import Checkpoint, ModelMeta, read_checkpoint, write_checkpoint
+from ..config.schema import config_to_dict
 from ..errors import file_error
-from ..outputs import write_all_or_nothing, writing
+from ..io.atomic import write_all_or_nothing, writing
 
 LAST, BEST, MODEL = "last.safetensors", "best.safetensors", "model.safetensors"
 LEGACY_NAMES = {LAST: "last.pt", BEST: "best.pt", MODEL: "model.pt"}  # format-1 run folders

@@ -7,11 +7,11 @@ from pathlib import Path
 import torch
 
 from .. import metrics
-from ..checkpoint import SUFFIX, ModelMeta, load_checkpoint, save_model
-from ..config import TrainConfig
+from ..hub.checkpoint import SUFFIX, ModelMeta, load_checkpoint, save_model
+from ..config.schema import TrainConfig
 from ..devices import prepare_device, resolve_device, training_dtype
 from ..errors import RetinasegError, file_error
-from ..inference import predict_tensor
+from ..pipeline.predict import predict_tensor
 from ..utils import seed_everything
 from .checks import check_config
 from .data import (TrainingData, load_training_data, named_training_samples,
@@ -67,10 +67,10 @@ def calibrate(model_path, cfg: TrainConfig, out_path, postprocess=None) -> Model
     (:func:`~retinaseg.train.data.trained_fov_range`) and, for a model that works at
     a FOV width, its reference vessel calibre (:func:`validation_caliber`); the
     weights are unchanged. ``postprocess`` (anything
-    :func:`~retinaseg.postprocess.as_postprocess` takes; None keeps the model's) becomes
+    :func:`~retinaseg.pipeline.postprocess.as_postprocess` takes; None keeps the model's) becomes
     the model's default mask post-processing before the calibre is measured, which
     depends on it. Writes ``out_path``; returns its meta."""
-    from ..postprocess import as_postprocess
+    from ..pipeline.postprocess import as_postprocess
 
     check_config(cfg)
     setting = as_postprocess(postprocess)  # a bad setting is refused before any work
@@ -107,9 +107,9 @@ def validation_caliber(bundle, cfg: TrainConfig, val_ids: list[str]) -> tuple[fl
     ``caliber_band``): its validation photos segmented at native size as ``retinaseg
     segment`` does by default (FOV-width scale, the model's cut and post-processing),
     each dataset's median calibre at the working scale; the reference is their mean,
-    the band their lowest and highest (:mod:`retinaseg.caliber`)."""
-    from ..caliber import caliber_band, reference_caliber, validation_calibers
-    from ..segment import segment_at_scale
+    the band their lowest and highest (:mod:`retinaseg.pipeline.caliber`)."""
+    from ..pipeline.caliber import caliber_band, reference_caliber, validation_calibers
+    from ..pipeline.segment import segment_at_scale
 
     passes = []
     for dataset, sample in named_training_samples(cfg, set(val_ids)):

@@ -1,0 +1,1 @@
+"""Training configuration: the typed schema, the rules it must keep, and safe YAML."""

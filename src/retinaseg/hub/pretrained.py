@@ -1,0 +1,192 @@
+"""Weights shipped inside the package, each pinned to its SHA-256."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import RetinasegError
+from ..registry import Registry
+
+if TYPE_CHECKING:  # torch is imported only when a model is loaded: `retinaseg models` stays light
+    import torch
+
+    from .checkpoint import ModelBundle
+
+SUFFIX = ".safetensors"  # checkpoint.SUFFIX, without importing torch
+
+# What `retinaseg segment`, `--sample` and the Python API use when no model is named.
+DEFAULT_MODEL = "general"
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """A shipped model: its file ``weights/<name>.safetensors`` is pinned to
+    ``sha256`` here, the one place the hash lives.
+
+    ``postprocess``, when set, is the model's default mask post-processing
+    (:mod:`retinaseg.pipeline.postprocess`), in place of the one its file's meta holds:
+    set it only to the setting benchmarks/postprocess.py chose for this model
+    on its validation images, so that a measured default needs no re-export.
+    ``caliber_px`` and ``caliber_band``, when set, are likewise the model's reference
+    vessel calibre and band (``ModelMeta``), as ``retinaseg calibrate`` measures them
+    on its validation photos; ``--scale caliber`` and ``--scale band`` need them.
+    """
+
+    name: str
+    architecture: str
+    config: str  # the training recipe (configs/<name>.yaml) that produced it
+    sha256: str
+    description: str
+    postprocess: dict | None = None
+    caliber_px: float | None = None
+    caliber_band: tuple[float, float] | None = None
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}{SUFFIX}"
+
+
+PRETRAINED: Registry[PretrainedWeights] = Registry("shipped model")
+
+
+def _register(weights: PretrainedWeights) -> None:
+    PRETRAINED.register(weights.name, weights)
+
+
+_register(PretrainedWeights(
+    name="general",
+    architecture="unet",
+    # the third cosine cycle, after configs/general.yaml and configs/general-restart.yaml,
+    # then `retinaseg calibrate --set 'data.fov_range=[512, 1792]'`: the top of the working
+    # range chosen on its validation images by benchmarks/working_scale.py (1280 -> 1792 px;
+    # the command is in benchmarks/results/ship_general.md)
+    config="configs/general-cycle3.yaml",
+    sha256="50719ecd169e7ed3abd08e8cba8d12c4c72be8654bb78e91967c6656befc7b19",
+    description="U-Net for photos from any camera: DRIVE + CHASE_DB1 + HRF training splits "
+                "(48 train, 7 validation from all three), trained with each photo's FOV "
+                "clamped to 512-1280 px, colour/illumination/blur/JPEG/noise augmentation, "
+                "three cosine cycles; segments at 512-1792 px; each photo cut at its own "
+                "Otsu threshold; the default",
+    # benchmarks/results/postprocess.md: chosen on its 7 validation images by the rule
+    # stated there (clDice +0.0057, F1 no lower in any dataset)
+    postprocess={"min_component": 10},
+    # benchmarks/results/caliber_scale_general.json, reference_caliber_px and band_px: its
+    # validation photos' vessel calibre at their working scale, as `retinaseg calibrate`
+    # measures it
+    caliber_px=11.3454,
+    caliber_band=(7.6056, 14.0),
+))
+
+_register(PretrainedWeights(
+    name="unet-drive",
+    architecture="unet",
+    config="configs/unet-drive.yaml",
+    sha256="159cf05b8051bb38d8f01e8ab783ed8624eac0b90ad514f1157f2025df374a7d",
+    description="U-Net, DRIVE training/ (18 images train, 2 validation); green+CLAHE",
+))
+
+_register(PretrainedWeights(
+    name="convlstm-unet-drive",
+    architecture="convlstm-unet",
+    config="configs/convlstm-unet-drive-restart.yaml",  # stage 2 of configs/convlstm-unet-drive.yaml
+    sha256="3c4ece7c2d75c104f83fed9c5886ee51bc0ec7efa01588804dfb5562d02d2fbf",
+    description="ConvLSTM U-Net (fine-tuning paper), DRIVE training/ (18 train, 2 validation); "
+                "encoder started from unet-drive, then a warm restart; segments with flip "
+                "TTA, threshold at validation specificity >= 0.9876 (the paper's)",
+))
+
+_register(PretrainedWeights(
+    name="column-bilstm-hrf",
+    architecture="column-bilstm",
+    config="configs/compare-hrf-cpu.yaml",
+    sha256="4a77f098a662c75bbeaa03fd39d7c5cee204f9de6485b01923c6105afab9325c",
+    description="Column Bi-LSTM (RETA paper) with the row pass (rows+columns), HRF images "
+                "01-05 of each category (13 train, 2 validation) at 512 px in CIE-Lab; "
+                "threshold 0.5 as in the paper",
+))
+
+
+def weights_dir() -> Path:
+    return Path(str(resources.files("retinaseg") / "weights"))
+
+
+def pretrained_path(name: str) -> Path:
+    """Where ``name``'s weights live (or will, for a model exported the first time)."""
+    return weights_dir() / f"{name}{SUFFIX}"
+
+
+def export_weights(checkpoint, name: str) -> Path:
+    """Ship a trained checkpoint as ``name``: fp16 weights, its meta and training
+    config. The bytes depend only on the model, so exporting the same model again
+    leaves the file and its hash as they were; a new model needs its new hash
+    pinned in the registry (:func:`unpinned`)."""
+    from .checkpoint import load_checkpoint, save_model
+
+    bundle = load_checkpoint(checkpoint, for_inference=False)  # ship the unfused weights
+    target = pretrained_path(name)
+    save_model(target, bundle.module, bundle.meta, half=True, config=bundle.config)
+    return target
+
+
+def unpinned(name: str, path: Path) -> str | None:
+    """What to change in this file when ``path`` (exported as ``name``) is not
+    the file the registry pins; None when it is."""
+    from .checkpoint import sha256_of
+
+    digest = sha256_of(path)
+    if name in PRETRAINED and PRETRAINED.get(name).sha256 == digest:
+        return None
+    return (f"{path.name} has SHA-256 {digest}: pin it as sha256 of {name!r} in "
+            "src/retinaseg/pretrained.py")
+
+
+def verified_pretrained_path(name: str) -> Path:
+    """The shipped file of ``name``, after checking it against its pinned SHA-256."""
+    from .checkpoint import sha256_of
+
+    weights = PRETRAINED.get(name)
+    path = pretrained_path(name)
+    if not path.is_file():
+        raise RetinasegError(f"{path}: shipped weights for {name!r} are missing from the install")
+    if sha256_of(path) != weights.sha256:
+        raise RetinasegError(f"{path}: SHA-256 does not match the pinned hash for {name!r} "
+                             "(corrupt or replaced file)")
+    return path
+
+
+def load_pretrained(name: str) -> ModelBundle:
+    from .checkpoint import load_checkpoint
+    from ..pipeline.postprocess import postprocess_from_dict
+
+    weights = PRETRAINED.get(name)
+    bundle = load_checkpoint(verified_pretrained_path(name),
+                             expect_architecture=weights.architecture)
+    if weights.postprocess is not None:
+        bundle.meta.postprocess = postprocess_from_dict(weights.postprocess).to_dict()
+    if weights.caliber_px is not None:
+        bundle.meta.caliber_px = weights.caliber_px
+    if weights.caliber_band is not None:
+        bundle.meta.caliber_band = list(weights.caliber_band)
+    return bundle
+
+
+def load_model(name_or_path: str, device: torch.device | str | None = None) -> ModelBundle:
+    """A shipped model by name (``unet-drive``) or any checkpoint file by path,
+    ready for inference on ``device`` (None: the CPU; ``auto``: CUDA, then MPS, then
+    the CPU; see :func:`retinaseg.devices.resolve_device`)."""
+    from .checkpoint import load_checkpoint
+    from ..devices import prepare_for_inference, resolve_device
+
+    target = resolve_device(device or "cpu")  # a bad device name fails before any loading
+    path = Path(name_or_path)
+    if name_or_path in PRETRAINED:
+        bundle = load_pretrained(name_or_path)
+    elif path.suffix in (SUFFIX, ".pt", ".pth") or path.exists():
+        bundle = load_checkpoint(path)
+    else:
+        raise RetinasegError(f"unknown model {name_or_path!r}: not a shipped model "
+                             f"({', '.join(PRETRAINED.names())}) nor a checkpoint file")
+    prepare_for_inference(target)
+    return bundle.to(target)

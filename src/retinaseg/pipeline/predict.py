@@ -1,0 +1,231 @@
+"""Whole-image and tiled prediction at the model's training scale.
+
+A photo of any size is resampled so that its FOV is as wide as the training
+images' FOV (or, for a model trained with ``square_size``, resized to that
+square), preprocessed, segmented (whole, or in overlapping tiles blended
+with a linear ramp when large), and its probabilities resized back to native
+resolution, where every metric is computed.
+
+Inference runs where the model's weights are (``bundle.device``): inputs are
+moved there, tiles and TTA views are accumulated there, and the probabilities
+come back to the CPU as numpy at the end. The autocast precision follows the
+device (:func:`retinaseg.devices.autocast_dtype`): bf16 or fp16 on CUDA, fp32 on
+the CPU unless bf16 is asked for.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..hub.checkpoint import ModelBundle
+from ..data.augment import rotate
+from ..data.fov import estimate_fov, fov_diameter
+from ..data.geometry import pad_to_stride, scale_to, target_fov_width, to_working_geometry
+from ..data.preprocess import preprocess
+from ..devices import autocast, autocast_dtype, module_device, precision_of
+from ..errors import RetinasegError
+from ..models.contract import require_contract
+
+# Working images larger than this many pixels are segmented in tiles.
+MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
+TILE_SIZE, TILE_OVERLAP = 512, 64
+# Besides these, "rot<K>" averages over K equally spaced rotations (see tta_rotations).
+TTA_MODES = ("none", "flip", "flip+rot90")
+
+
+def working_fov_width(bundle: ModelBundle, fov: np.ndarray) -> float:
+    """The FOV width (px) a photo is segmented at by default: the model's scale, or
+    the photo's own width for a model without one."""
+    target = target_fov_width(fov, bundle.meta.fov_diameter, bundle.meta.fov_range)
+    return target or fov_diameter(fov)
+
+
+def working_scale(bundle: ModelBundle, fov: np.ndarray, fov_width: float | None = None) -> float:
+    """Factor taking this photo to the model's training scale (1.0 = as is), or
+    to a FOV ``fov_width`` px wide when given."""
+    return scale_to(fov_width or working_fov_width(bundle, fov), fov)
+
+
+def working_copy(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray,
+                 fov_width: float | None = None):
+    """The photo and its FOV brought to the geometry the model was trained at, or
+    to a FOV ``fov_width`` px wide (:mod:`retinaseg.pipeline.caliber`'s second pass)."""
+    meta = bundle.meta
+    if fov_width:
+        return to_working_geometry(image, fov, fov_width)
+    return to_working_geometry(image, fov, meta.fov_diameter, meta.square_size, meta.fov_range)
+
+
+def forward_logits(module, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """fp32 logits for a ``(N, C, H, W)`` batch of any size (padded to the stride),
+    on ``x``'s device, under autocast to ``dtype`` (None: plain fp32)."""
+    padded, (height, width) = pad_to_stride(x, require_contract(module).stride)
+    with torch.inference_mode(), autocast(x.device, dtype):
+        logits = module(padded.contiguous(memory_format=torch.channels_last))
+    return logits[..., :height, :width].float()
+
+
+def _ramp(size: int, overlap: int) -> torch.Tensor:
+    """1 in the middle, falling linearly to near 0 over ``overlap`` at each end."""
+    ramp = torch.ones(size)
+    if overlap > 0:
+        edge = torch.linspace(1.0 / (overlap + 1), 1.0, overlap)
+        ramp[:overlap], ramp[-overlap:] = edge, edge.flip(0)
+    return ramp
+
+
+def _tile_starts(length: int, tile: int, step: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile, step))
+    return starts + [length - tile]
+
+
+def sliding_window_logits(module, x: torch.Tensor, tile: int = TILE_SIZE,
+                          overlap: int = TILE_OVERLAP,
+                          dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Logits of a large ``(1, C, H, W)`` image from overlapping blended tiles.
+
+    Memory stays bounded by one tile; the ramp weights hide the tile seams. The
+    sums live on ``x``'s device, so no tile makes a round trip to the CPU.
+    """
+    height, width = x.shape[-2:]
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    total = torch.zeros(1, 1, height, width, device=x.device)
+    weight = torch.zeros(1, 1, height, width, device=x.device)
+    window = (_ramp(tile_h, min(overlap, tile_h // 4))[:, None] *
+              _ramp(tile_w, min(overlap, tile_w // 4))[None, :]).to(x.device)
+    for top in _tile_starts(height, tile_h, tile_h - overlap):
+        for left in _tile_starts(width, tile_w, tile_w - overlap):
+            patch = x[..., top:top + tile_h, left:left + tile_w]
+            logits = forward_logits(module, patch, dtype)
+            total[..., top:top + tile_h, left:left + tile_w] += logits * window
+            weight[..., top:top + tile_h, left:left + tile_w] += window
+    return total / weight
+
+
+MAX_TTA_ROTATIONS = 36  # every 10 degrees; beyond that, "rot90" is a likely typo for a quarter turn
+
+
+def tta_rotations(mode: str) -> int:
+    """K of a ``rot<K>`` mode (2 <= K <= 36), 0 for any other mode."""
+    match = re.fullmatch(r"rot(\d+)", mode)
+    return int(match.group(1)) if match and 2 <= int(match.group(1)) <= MAX_TTA_ROTATIONS else 0
+
+
+def check_tta(mode: str) -> str:
+    if mode not in TTA_MODES and not tta_rotations(mode):
+        raise RetinasegError(f"unknown test-time augmentation {mode!r}; known: "
+                             f"{', '.join(TTA_MODES)}, rot<K> (K equally spaced rotations, "
+                             f"2 <= K <= {MAX_TTA_ROTATIONS}, e.g. rot12; rot4 is the quarter "
+                             "turns)")
+    return mode
+
+
+def _tta_variants(mode: str):
+    """(forward transform, inverse transform) pairs on ``(..., H, W)`` tensors."""
+    check_tta(mode)
+    if tta_rotations(mode):
+        angles = [360.0 * k / tta_rotations(mode) for k in range(tta_rotations(mode))]
+        return [(lambda t, a=a: rotate(t, a), lambda t, a=a: rotate(t, -a)) for a in angles]
+    variants = [(lambda t: t, lambda t: t)]
+    if mode in ("flip", "flip+rot90"):
+        variants += [(lambda t: t.flip(-1), lambda t: t.flip(-1)),
+                     (lambda t: t.flip(-2), lambda t: t.flip(-2)),
+                     (lambda t: t.flip(-2, -1), lambda t: t.flip(-2, -1))]
+    if mode == "flip+rot90":
+        variants += [(lambda t, k=k: t.rot90(k, (-2, -1)), lambda t, k=k: t.rot90(-k, (-2, -1)))
+                     for k in (1, 3)]
+    return variants
+
+
+def pad_to_diagonal(x: torch.Tensor) -> tuple[torch.Tensor, tuple[slice, slice]]:
+    """``x`` centred in a square as wide as its diagonal, so that no pixel leaves
+    the frame at any rotation; returns the padded tensor and the slices of ``x``."""
+    height, width = x.shape[-2:]
+    side = math.ceil(math.hypot(height, width))
+    top, left = (side - height) // 2, (side - width) // 2
+    padded = F.pad(x, (left, side - width - left, top, side - height - top))
+    return padded, (slice(top, top + height), slice(left, left + width))
+
+
+def _probabilities(module, view: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
+    # A model whose context is a whole row or column (a sequence model) must never
+    # see tiles: a tile would cut its sequences short.
+    small = view.shape[-2] * view.shape[-1] <= MAX_WHOLE_IMAGE_PIXELS
+    if require_contract(module).needs_whole_image or small:
+        return torch.sigmoid(forward_logits(module, view, dtype))
+    return torch.sigmoid(sliding_window_logits(module, view, dtype=dtype))
+
+
+def model_tta(bundle: ModelBundle, tta: str | None) -> str:
+    """The TTA mode to use: the one asked for, else the one the model was calibrated with."""
+    return check_tta(bundle.meta.tta if tta is None else tta)
+
+
+def predict_tensor(module, x: torch.Tensor, tta: str = "none", bf16: bool = False,
+                   device: torch.device | str | None = None,
+                   precision: str | None = None) -> torch.Tensor:
+    """Vessel probabilities ``(H, W)``, on the CPU, for a preprocessed ``(C, H, W)`` tensor.
+
+    It runs on ``device`` (None: where ``module``'s weights are; the module must
+    already be there), under the autocast ``precision`` suits that device
+    (``bf16`` forces bf16; see :func:`retinaseg.devices.autocast_dtype`).
+    """
+    device = torch.device(device) if device is not None else module_device(module)
+    dtype = autocast_dtype(device, precision_of(bf16, precision))
+    return predict_on_device(module, x.to(device), tta, dtype).cpu()
+
+
+def predict_on_device(module, x: torch.Tensor, tta: str, dtype: torch.dtype | None) -> torch.Tensor:
+    """:func:`predict_tensor` on ``x``'s device, leaving the map there.
+
+    Each TTA view's map is transformed back with a map of ones beside it, so a
+    pixel is averaged over the views whose frame it was inside (rotations by
+    other angles than multiples of 90 degrees cut corners off the frame).
+    """
+    batch, inside = x[None], (slice(None), slice(None))
+    if tta_rotations(tta):
+        batch, inside = pad_to_diagonal(batch)
+    total = torch.zeros(batch.shape[-2:], device=batch.device)
+    weight = torch.zeros(batch.shape[-2:], device=batch.device)
+    for forward, inverse in _tta_variants(tta):
+        prob = _probabilities(module, forward(batch), dtype)
+        back = inverse(torch.cat([prob, torch.ones_like(prob)], dim=1))
+        total += back[0, 0]
+        weight += back[0, 1]
+    return (total / weight.clamp_min(1e-6))[inside]
+
+
+def predict_probabilities(bundle: ModelBundle, image: np.ndarray, fov: np.ndarray | None = None,
+                          tta: str | None = None, bf16: bool = False,
+                          precision: str | None = None,
+                          fov_width: float | None = None) -> np.ndarray:
+    """Vessel probability map of an RGB photo at its native resolution.
+
+    ``fov`` is estimated when not given; probabilities outside it are 0. ``tta``
+    None means the model's own (``meta.tta``, which its threshold was chosen under).
+    It runs on ``bundle.device``; ``precision`` (or ``bf16``) as in :func:`predict_tensor`.
+    ``fov_width``, when given, is the FOV width to segment at instead of the model's
+    working scale.
+    """
+    tta = model_tta(bundle, tta)
+    if fov is None:
+        fov = estimate_fov(image)
+    if not fov.any():
+        raise RetinasegError("the field of view is empty: nothing to segment")
+    work_image, work_fov = working_copy(bundle, image, fov, fov_width)
+    device = bundle.device
+    x = torch.from_numpy(preprocess(work_image, work_fov, bundle.meta.preprocess)).to(device)
+    dtype = autocast_dtype(device, precision_of(bf16, precision))
+    prob = predict_on_device(bundle.module, x, tta, dtype)
+    if prob.shape != fov.shape:  # resized on the device: the native map is the big one
+        prob = F.interpolate(prob[None, None], size=fov.shape, mode="bilinear",
+                             align_corners=False, antialias=True)[0, 0]
+    prob = prob.clamp_(0.0, 1.0).cpu().numpy()
+    prob[~fov] = 0.0
+    return prob
