@@ -58,7 +58,7 @@ class VesselTotals:
     width_times_length: float = 0.0
 
     def add(self, mask: np.ndarray, fov: np.ndarray) -> None:
-        measures = measure_vessels(mask, fov)
+        measures = measure_vessels(mask, fov, min_object_px=0)  # as measured: all objects kept
         self.area_px2 += measures.vessel_area_px2
         self.length_px += measures.skeleton_length_px
         if measures.skeleton_length_px > 0:

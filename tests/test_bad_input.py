@@ -173,7 +173,7 @@ def test_segment_folder_reports_each_bad_file_and_segments_the_rest(tiny_model, 
     result = run_cli("segment", tmp_path / "in", "--model", tiny_model, "--out", tmp_path / "out")
     assert time.perf_counter() - started < 120  # no hang
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert f"segmented 1 of {len(expected) + 1} images" in result.stderr
+    assert f"segmented 1 of {len(expected) + 1} files" in result.stderr
     failures = [line.strip() for line in result.stderr.splitlines() if line.startswith("  ")]
     assert len(failures) == len(expected)
     for name, reason in expected.items():

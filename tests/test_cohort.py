@@ -191,7 +191,7 @@ def test_manifest_paths_scales_and_missing_files(tiny_model, photos, tmp_path):
                         collect_cohort([], manifest=str(manifest)))
     assert [r["status"] for r in result.rows] == ["ok", "ok", "failed"]
     assert [r["mm_per_pixel"] for r in result.rows][::2] == [0.0075, None]
-    assert [r.get("scale_source") for r in result.rows] == ["given", "assumed", None]
+    assert [r.get("scale_source") for r in result.rows] == ["manifest", "assumed", None]
     # without a manifest scale, the mm columns rest on a 45-degree FOV across its width
     fov_mm = result.rows[1]["mm_per_pixel"] * result.rows[1]["fov_diameter_px"]
     assert fov_mm == pytest.approx(45 * 0.288, rel=0.03)

@@ -30,6 +30,8 @@ from .hub.checkpoint import ModelBundle
 from .hub.load import load_model  # the one loader, public here as retinaseg.load_model
 from .hub.meta import ModelMeta
 from .hub.pretrained import DEFAULT_MODEL
+from .measure import VesselMeasures, measure_vessels, speck_size
+from .measure.scale import FLAG, Scale, photo_scale
 from .pipeline.postprocess import Postprocess
 from .pipeline.segment import output_masks, segment_at_scale
 from .pipeline.settings import InferenceSettings, resolve_settings
@@ -59,6 +61,10 @@ class Segmentation:
     a model that resizes photos to a square). A model with more outputs than
     ``vessel`` (its meta's ``outputs``) gives theirs in ``other_probabilities`` and
     ``other_masks``; ``artery`` and ``vein`` split ``mask`` between them.
+    ``pixel_scale``: how long a pixel is
+    on the retina and where that came from (:func:`retinaseg.measure.scale.photo_scale`:
+    ``flag`` for the ``mm_per_pixel``/``fov_degrees`` keywords, else ``assumed``);
+    :meth:`measures` measures the mask with it.
     """
 
     probabilities: np.ndarray
@@ -76,6 +82,7 @@ class Segmentation:
     # The model's other outputs (artery, vein, ...): probabilities and masks by name.
     other_probabilities: dict = field(default_factory=dict)
     other_masks: dict = field(default_factory=dict)
+    pixel_scale: Scale | None = None
 
     @property
     def outputs(self) -> list[str]:
@@ -92,6 +99,12 @@ class Segmentation:
         """The vein mask (the rest of :attr:`mask`), for a model with artery/vein outputs."""
         return self.other_masks.get("vein")
 
+    def measures(self) -> VesselMeasures:
+        """The vessel measures of :attr:`mask` in :attr:`fov`, in :attr:`pixel_scale`'s
+        units, specks dropped by the same rule as ``retinaseg segment``'s results table."""
+        return measure_vessels(self.mask, self.fov, min_object_px=speck_size(self.fov),
+                               scale=self.pixel_scale)
+
 
 PostprocessInput = Union[None, bool, str, dict, Postprocess]
 
@@ -101,7 +114,9 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             threshold: float | str | None = None, precision: str | None = None,
             fov: np.ndarray | None = None,
             postprocess: PostprocessInput = None, scale: str | None = None,
-            settings: InferenceSettings | None = None) -> Segmentation:
+            settings: InferenceSettings | None = None,
+            mm_per_pixel: float | None = None, fov_degrees: float | None = None,
+            strict_units: bool = False) -> Segmentation:
     """Segment the vessels of one colour fundus photograph.
 
     Args:
@@ -146,12 +161,15 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
         from .data.fov import estimate_fov
 
         fov = estimate_fov(rgb)
+    # Checked before the model runs: a bad figure fails at once.
+    pixel_scale = photo_scale(fov, [(FLAG, mm_per_pixel, fov_degrees)], strict=strict_units)
     done = segment_at_scale(bundle, rgb, fov, settings)
     return Segmentation(done.prob, done.mask, fov, done.cut, bundle.meta,
                         bundle.source, settings.tta, str(bundle.device),
                         precision_label(bundle.device, settings.precision),
                         settings.postprocess.describe(), settings.scale, done.fov_width,
-                        dict(done.others), output_masks(done.others, done.mask, fov))
+                        dict(done.others), output_masks(done.others, done.mask, fov),
+                        pixel_scale)
 
 
 def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",

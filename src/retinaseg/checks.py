@@ -99,3 +99,5 @@ LEARNING_RATE = Range(0, low_open=True)
 PIXELS = Range(0, MAX_SIDE)                         # a size in pixels (0: off)
 FOV_DIAMETER = Range(16, MAX_SIDE)                  # a FOV width a model works at
 SQUARE_SIZE = Range(0, MAX_SIDE, integer=True)
+MM_PER_PIXEL = Range(0, 1, low_open=True)           # a pixel on the retina (about 0.005-0.03 mm)
+FIELD_ANGLE = Range(0, 200, low_open=True)          # a camera's field of view, degrees

@@ -51,9 +51,11 @@ def cmd_models(args) -> int:
 
 
 def cmd_datasets(args) -> int:
-    from ..data.registry import dataset_status
+    from ..data.registry import dataset_status, find_data_root, resolve_data_root
 
-    for status in dataset_status(args.data_root):
+    root = resolve_data_root(args.data_root)
+    print(f"data root {root} (from {find_data_root(args.data_root)[1]})")
+    for status in dataset_status(root):
         print(format_status(status))
     return 0
 

@@ -20,9 +20,12 @@ def add_parsers(verbs) -> None:
     ev = verbs.add_parser("evaluate", help="score a model on a dataset split")
     model_options(ev)
     postprocess_options(ev)
-    ev.add_argument("--dataset", required=True, help="registered name, or a folder with "
-                                                     "images/ masks/ [fov/]")
-    ev.add_argument("--split", default="test")
+    ev.add_argument("--dataset", required=True, help="a registered name (drive, chase_db1, "
+                    "hrf, stare, reta, les_av, av_wide, vevio; 'retinaseg datasets' shows which "
+                    "are on disk), or a folder with images/ masks/ [fov/]")
+    ev.add_argument("--split", default="test", help="which of the dataset's splits to score "
+                    "(default test; every dataset also has all; 'retinaseg datasets' lists "
+                    "each one's splits and counts)")
     ev.add_argument("--data-root", help="folder holding DRIVE/, HRF/ ... ($RETINASEG_DATA)")
     ev.add_argument("--out", default=DEFAULT_OUT, help="writes OUT/metrics.json")
     ev.add_argument("--report", action="store_true",
@@ -52,7 +55,7 @@ def cmd_evaluate(args) -> int:
     try:
         result, written = evaluate_to_folder(bundle, data, options, out, args.report,
                                              model_name=args.model, command=command,
-                                             progress=progress_bar(sys.stderr.isatty(), "evaluate"))
+                                             progress=progress_bar("evaluate"))
     except OutputError as exc:  # the writers stage every file: none of them appeared
         raise OutputError(exc.path, f"{exc.problem}; nothing was written "
                                     f"to {out}/ (metrics.json{', report' if args.report else ''})"

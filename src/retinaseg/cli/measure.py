@@ -24,8 +24,10 @@ def add_parsers(verbs) -> None:
     me.add_argument("--fov-degrees", type=float, default=DEFAULT_FOV_DEGREES, metavar="D",
                     help=f"the camera's field angle, for the mm assumption (default "
                          f"{DEFAULT_FOV_DEGREES:g}; 0.288 mm per degree)")
-    me.add_argument("--min-object-px", type=int, default=0, metavar="N",
-                    help="drop 8-connected objects under N pixels first (default 0: keep all)")
+    me.add_argument("--min-object-px", type=int, metavar="N",
+                    help="drop 8-connected objects under N pixels first; 0 keeps all (e.g. "
+                         "for manual annotations). Default: the speck rule 'segment' uses, "
+                         "30 px at a FOV 540 px wide, scaled with the FOV")
     me.add_argument("--out", default=DEFAULT_OUT,
                     help=f"writes OUT/measurements.csv and .jsonl (default {DEFAULT_OUT})")
     me.set_defaults(run=cmd_measure)
@@ -46,7 +48,7 @@ def cmd_measure(args) -> int:
     options = MeasureOptions(Path(args.fov) if args.fov else None, args.mm_per_pixel,
                              args.fov_degrees, args.min_object_px)
     options.check()
-    progress = progress_bar(sys.stderr.isatty(), "measure")
+    progress = progress_bar("measure")
     rows = [measure_file(path, options) for path in progress(paths)]
     out = Path(args.out)
     written = {out / "measurements.csv": table_csv(rows),

@@ -4,23 +4,39 @@ from __future__ import annotations
 
 import argparse
 
-from ..checks import JOBS, PIXELS
+from ..checks import FIELD_ANGLE, JOBS, MM_PER_PIXEL, PIXELS
 from ..errors import RetinasegError
 from ..hub.pretrained import DEFAULT_MODEL
 
 DEFAULT_OUT = "retinaseg-out"
+# The photo formats 'segment' reads (retinaseg.data.io.IMAGE_SUFFIXES), without importing it.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".ppm", ".pgm")
 DEFAULT_FOV_DEGREES = 45.0  # retinaseg.measure.scale.DEFAULT_FOV_DEGREES, without importing it
 
 
-def progress_bar(enabled: bool, what: str):
-    from tqdm import tqdm
+def progress_bar(what: str):
+    """A bar on a terminal, plain lines in a log (retinaseg.io.logs)."""
+    from ..io.logs import progress
 
-    return lambda items: tqdm(items, desc=what, unit="image", disable=not enabled, leave=False)
+    return lambda items: progress(items, what)
 
 
 def cohort_options(parser) -> None:
     parser.add_argument("--manifest", metavar="CSV", help="also segment the files in this CSV's "
-                        "'path' column (relative to the CSV; optional 'mm_per_pixel' column)")
+                        "'path' column (relative to the CSV; optional columns 'mm_per_pixel', "
+                        "'fov_degrees', 'dataset' (drive, chase_db1, hrf: its camera's angle) "
+                        "and 'name')")
+    units = parser.add_argument_group(
+        "units", "each row's scale_source says where its mm came from: manifest, flag, "
+        "dataset, or assumed (a 45-degree camera); see docs/units.md")
+    units.add_argument("--mm-per-pixel", type=MM_PER_PIXEL.argument(), metavar="X",
+                       help="pixel size on the retina for photos whose manifest row gives none")
+    units.add_argument("--fov-degrees", type=FIELD_ANGLE.argument(), metavar="D",
+                       help="the camera's field angle for photos whose manifest row gives none "
+                            "(the FOV's width spans D degrees at 0.288 mm per degree)")
+    units.add_argument("--strict-units", action="store_true",
+                       help="leave the mm columns empty (scale_note says why) rather than "
+                            "assume a 45-degree camera")
     parser.add_argument("--save", default="mask", metavar="KINDS",
                         help="pictures to write per image: any of mask,prob,overlay, or none "
                              "(default mask: the overlay costs more than the model)")
@@ -67,8 +83,8 @@ def model_options(parser) -> None:
 
 
 def postprocess_options(parser, effect: str = "any of these replaces the model's default "
-                         "(none unless benchmarks/results/postprocess.md found one that "
-                         "helps it)") -> None:
+                         "(none unless it was measured to help the model: README, 'Mask "
+                         "post-processing')") -> None:
     group = parser.add_argument_group(
         "mask post-processing", "sizes are pixel areas at a FOV 540 px wide (DRIVE's), scaled "
         f"with each photo's FOV; {effect}")

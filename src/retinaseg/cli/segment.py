@@ -6,6 +6,7 @@ import sys
 from ..errors import RetinasegError
 from .options import (
     DEFAULT_OUT,
+    IMAGE_SUFFIXES,
     cohort_options,
     model_options,
     postprocess_options,
@@ -16,12 +17,18 @@ from .options import (
 def add_parsers(verbs) -> None:
     """Add this module's verbs to the ``retinaseg`` sub-parsers."""
     seg = verbs.add_parser("segment", help="segment your own photographs")
-    seg.add_argument("inputs", nargs="*", help="image files or folders of images")
+    seg.add_argument("inputs", nargs="*", help="image files or folders of images (accepted: "
+                     f"{', '.join(IMAGE_SUFFIXES)}; a folder's other files are skipped, "
+                     "listed and given a 'skipped' row)")
     seg.add_argument("--sample", action="store_true",
                      help="also segment the fundus photo scikit-image ships")
     model_options(seg)
     seg.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT}); "
                      "writes OUT/results.csv and OUT/results.jsonl, and a rerun resumes")
+    seg.add_argument("--report", action="store_true",
+                     help="also write OUT/report.html: one offline page with every photo's "
+                          "thumbnail, verdict and measures (sortable, filterable), histograms "
+                          "and outliers (same as 'retinaseg report OUT' later)")
     cohort_options(seg)
     postprocess_options(seg)
     seg.add_argument("--no-quality-check", action="store_true",
@@ -35,6 +42,8 @@ MAX_LISTED_FAILURES = 20
 
 def cmd_segment(args) -> int:
     from ..cohort import JobSpec, collect_cohort, parse_save, parse_shard, run_cohort
+    from ..cohort.inputs import accepted_formats
+    from ..cohort.summary import final_line, skipped_line
     from ..hub.load import load_model
     from ..io.atomic import check_output_folder
 
@@ -46,13 +55,22 @@ def cmd_segment(args) -> int:
     save, shard_of = parse_save(args.save), args.shard and parse_shard(args.shard)
     bundle = load_model(args.model, args.device)  # a bad model fails before anything is written
     spec = JobSpec(args.model, args.out, settings_from_args(bundle, args), save,
-                   device=args.device)
+                   device=args.device, mm_per_pixel=args.mm_per_pixel,
+                   fov_degrees=args.fov_degrees, strict_units=args.strict_units)
+    skipped = [item for item in inputs if item.skipped]
+    if skipped:
+        print(skipped_line(skipped, accepted_formats()), file=sys.stderr)
     result = run_cohort(spec, inputs, args.jobs, shard_of, args.dask, bundle=bundle)
-    print(result.table.csv_path)
-    print(result.table.jsonl_path)
+    written = [result.table.csv_path, result.table.jsonl_path]
+    if args.report:
+        from ..cohort.page import write_cohort_page
+
+        written.append(write_cohort_page(args.out))
+    for path in written:
+        print(path)
+    pictures = len(spec.save) * sum(row["status"] == "ok" for row in result.rows)
+    print(final_line(result, args.model, args.out, written, pictures), file=sys.stderr)
     failures = result.failures
-    print(f"segmented {len(result.rows) - len(failures)} of {len(result.rows)} images with "
-          f"{args.model} into {args.out}/ ({result.segmented} in this run)", file=sys.stderr)
     if failures:
         print(f"{len(failures)} failed:", file=sys.stderr)
         for row in failures[:MAX_LISTED_FAILURES]:

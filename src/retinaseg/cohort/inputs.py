@@ -20,6 +20,8 @@ SAMPLE_FILE = f"{SAMPLE_NAME} (scikit-image sample)"
 MANIFEST_PATH_COLUMN = "path"
 MANIFEST_SCALE_COLUMN = "mm_per_pixel"
 MANIFEST_NAME_COLUMN = "name"  # optional: what the pictures are named, when stems repeat
+MANIFEST_DEGREES_COLUMN = "fov_degrees"  # optional: the camera's field angle, per photo
+MANIFEST_DATASET_COLUMN = "dataset"  # optional: the registered dataset a photo comes from
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class CohortInput:
     file: str
     name: str
     mm_per_pixel: float | None = None
+    fov_degrees: float | None = None
+    dataset: str | None = None  # a registered dataset's name, whose camera angle is known
+    # Why a file found in an input folder is not segmented (not a photo); "" for a photo.
+    # It still gets a row (status "skipped"), so nothing in a folder goes unmentioned.
+    skipped: str = ""
 
     @property
     def is_sample(self) -> bool:
@@ -56,16 +63,31 @@ def collect_cohort(items: list[str], manifest: str | None = None,
     return unique
 
 
+def accepted_formats() -> str:
+    return ", ".join(IMAGE_SUFFIXES)
+
+
+def is_photo_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
 def _from_item(path: Path) -> list[CohortInput]:
     if path.is_dir():
-        images = sorted(p for p in path.iterdir()
-                        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise file_error(path, f"folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return [_input(p) for p in images]
+        files = sorted(p for p in path.iterdir() if p.is_file())
+        if not any(is_photo_file(p) for p in files):
+            others = f"; it holds {', '.join(p.name for p in files[:5])}" if files else ""
+            raise file_error(path, f"folder holds no images ({accepted_formats()}){others}")
+        return [_input(p) if is_photo_file(p) else _skipped(p) for p in files]
     if path.exists():
         return [_input(path)]
     raise file_error(path, "no such file or folder")
+
+
+def _skipped(path: Path) -> CohortInput:
+    # Named with its suffix: notes.txt must not take the name of a photo notes.png.
+    reason = (f"not a photo: {path.suffix or 'no suffix'} is not one of the accepted formats "
+              f"({accepted_formats()})")
+    return CohortInput(os.path.abspath(path), path.name, skipped=reason)
 
 
 def _input(path: Path, mm_per_pixel: float | None = None) -> CohortInput:
@@ -74,7 +96,9 @@ def _input(path: Path, mm_per_pixel: float | None = None) -> CohortInput:
 
 def read_manifest(path: Path) -> list[CohortInput]:
     """Rows of a CSV with a ``path`` column (relative paths are taken from the
-    manifest's folder) and optional ``mm_per_pixel`` and ``name`` columns (``name``
+    manifest's folder) and optional ``mm_per_pixel``, ``fov_degrees`` (the camera's
+    field angle), ``dataset`` (a registered dataset, whose camera angle is then
+    known; measure.scale) and ``name`` columns (``name``
     replaces the file's stem in the pictures' names: cohorts often repeat stems,
     ``site1/0001.jpg`` and ``site2/0001.jpg``).
 
@@ -95,20 +119,30 @@ def _manifest_input(manifest: Path, line: int, row: dict) -> CohortInput:
     value = (row.get(MANIFEST_PATH_COLUMN) or "").strip()
     if not value:
         raise file_error(manifest, f"line {line}: empty {MANIFEST_PATH_COLUMN!r}")
-    scale = (row.get(MANIFEST_SCALE_COLUMN) or "").strip()
-    try:
-        mm_per_pixel = float(scale) if scale else None
-    except ValueError:
-        raise file_error(manifest, f"line {line}: {MANIFEST_SCALE_COLUMN} {scale!r} is not "
-                                   "a number") from None
-    if mm_per_pixel is not None and not mm_per_pixel > 0:
-        raise file_error(manifest, f"line {line}: {MANIFEST_SCALE_COLUMN} must be positive")
+    mm_per_pixel = _positive_cell(manifest, line, row, MANIFEST_SCALE_COLUMN)
+    fov_degrees = _positive_cell(manifest, line, row, MANIFEST_DEGREES_COLUMN)
+    if fov_degrees is not None and fov_degrees > 200:
+        raise file_error(manifest, f"line {line}: {MANIFEST_DEGREES_COLUMN} must be at most "
+                                   "200 degrees")
+    dataset = (row.get(MANIFEST_DATASET_COLUMN) or "").strip().lower() or None
     image = Path(value) if Path(value).is_absolute() else manifest.parent / value
     name = (row.get(MANIFEST_NAME_COLUMN) or "").strip() or image.stem
     if Path(name).name != name or name.startswith("."):
         raise file_error(manifest, f"line {line}: {MANIFEST_NAME_COLUMN} {name!r} must be a "
                                    "plain file name (no folders, not hidden)")
-    return CohortInput(os.path.abspath(image), name, mm_per_pixel)
+    return CohortInput(os.path.abspath(image), name, mm_per_pixel, fov_degrees, dataset)
+
+
+def _positive_cell(manifest: Path, line: int, row: dict, column: str) -> float | None:
+    """A manifest cell that must be a positive number when not empty."""
+    text = (row.get(column) or "").strip()
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        raise file_error(manifest, f"line {line}: {column} {text!r} is not a number") from None
+    if value is not None and not value > 0:
+        raise file_error(manifest, f"line {line}: {column} must be positive")
+    return value
 
 
 def _check_unique_names(inputs: list[CohortInput]) -> None:

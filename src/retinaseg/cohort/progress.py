@@ -1,7 +1,7 @@
 """Progress of a cohort job on stderr: a tqdm bar on a terminal, plain lines in a log.
 
-A job array's log file gets one line every ``interval`` seconds (and a last one),
-not a bar's thousands of carriage returns.
+A job array's log file gets a line after the first photo, then one every
+``interval`` seconds (and a last one), not a bar's thousands of carriage returns.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 import time
 from datetime import timedelta
 
-PLAIN_INTERVAL_S = 30.0
+from ..io.logs import PLAIN_INTERVAL_S  # the one interval for every verb
 
 
 class Progress:
@@ -33,12 +33,13 @@ class Progress:
 
     def update(self, row: dict) -> None:
         self.done += 1
-        self.failed += row["status"] != "ok"
+        self.failed += row["status"] not in ("ok", "skipped")
         if self.bar is not None:
             self.bar.update(1)
             if self.failed:
                 self.bar.set_postfix(failed=self.failed, refresh=False)
-        elif time.monotonic() - self._last_line >= self.interval or self.done == self.total:
+        elif (self.done == 1 or self.done == self.total  # a first line with the first photo
+              or time.monotonic() - self._last_line >= self.interval):
             self._print(self.line())
 
     def line(self) -> str:

@@ -18,6 +18,7 @@ from .inputs import CohortInput, shard
 from .progress import Progress
 from .table import OK, TABLE_STEM, ResultsTable, check_same_job, shard_stem
 from .worker import (
+    SKIPPED,
     JobSpec,
     cpu_threads_per_worker,
     job_identity,
@@ -39,7 +40,13 @@ class CohortResult:
 
     @property
     def failures(self) -> list[dict]:
-        return [row for row in self.rows if row["status"] != OK]
+        """Photos that could not be segmented (a skipped non-photo is not one)."""
+        return [row for row in self.rows if row["status"] not in (OK, SKIPPED)]
+
+    @property
+    def skipped(self) -> list[dict]:
+        """Files of the input folders that are not photos: listed, not failed."""
+        return [row for row in self.rows if row["status"] == SKIPPED]
 
 
 def run_cohort(spec: JobSpec, inputs: list[CohortInput], jobs: int = 1,

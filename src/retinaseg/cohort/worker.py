@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # a type only: the cohort's modules import the pipeline when 
 SAVE_KINDS = ("mask", "prob", "overlay")
 DEFAULT_SAVE = ("mask",)
 FAILED, ERROR = "failed", "error"  # a bad input / an unexpected exception
+SKIPPED = "skipped"  # a file in an input folder that is not a photo (inputs.CohortInput.skipped)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,11 @@ class JobSpec:
     outputs: tuple[str, ...] = ("vessel",)
     threads: int = 0  # torch threads per worker process; 0 keeps torch's default
     device: str = "auto"  # where each worker segments (auto: CUDA, then MPS, then the CPU)
+    # Units (docs/units.md): the job's --mm-per-pixel / --fov-degrees, below a manifest's
+    # per-photo figures; strict_units leaves mm empty where the scale would be assumed.
+    mm_per_pixel: float | None = None
+    fov_degrees: float | None = None
+    strict_units: bool = False
 
 
 # --- extension points: the lead wires vessel measurements and the quality verdict in here --
@@ -63,15 +69,17 @@ MEASUREMENT_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(VesselMeasur
 def measurement_columns(mask: np.ndarray, fov: np.ndarray, meta: dict) -> dict:
     """Vessel measurements of one photo, keyed by :data:`MEASUREMENT_COLUMNS`.
 
-    ``meta`` holds the row so far; its ``mm_per_pixel`` (from a manifest) gives
-    the mm columns, else they rest on the stated assumption of a 45-degree
-    camera (``scale_source`` and ``scale_note`` say which). Specks (objects
-    under ``measure.speck_size`` pixels) are left out of the measures, not the mask.
+    ``meta`` holds the row so far and ``pixel_scale``, the photo's
+    :class:`~retinaseg.measure.scale.Scale` (:func:`photo_scale_of`: manifest, flag,
+    dataset or assumed; ``scale_source`` and ``scale_note`` say which). Without it
+    the row's ``mm_per_pixel`` (from a manifest) gives the mm columns, else a
+    45-degree camera is assumed. Specks (objects under ``measure.speck_size``
+    pixels) are left out of the measures, not the mask.
     """
     mm_per_pixel = meta.get("mm_per_pixel")
     measures = measure_vessels(mask, fov, mm_per_pixel=mm_per_pixel,
                                fov_degrees=None if mm_per_pixel else DEFAULT_FOV_DEGREES,
-                               min_object_px=speck_size(fov))
+                               min_object_px=speck_size(fov), scale=meta.get("pixel_scale"))
     return measures.as_row()
 
 
@@ -171,6 +179,8 @@ def process_input(spec: JobSpec, item: CohortInput) -> dict:
     started = time.perf_counter()
     row = {"file": item.file, "name": item.name, "status": OK, "error": "",
            "mm_per_pixel": item.mm_per_pixel, "model": spec.model}
+    if item.skipped:
+        return {**row, "status": SKIPPED, "error": f"{item.file}: {item.skipped}", "seconds": 0.0}
     try:
         _segment_into(row, spec, item)
     except OutputError:
@@ -205,10 +215,22 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     row["cut"] = round(cut, 6)
     row.update(_geometry_columns(bundle, fov, fov_width))
     row.update(quality_columns(image, fov, prob, cut))
-    row.update(measurement_columns(mask, fov, dict(row)))
+    scale = photo_scale_of(spec, item, fov)
+    row.update(measurement_columns(mask, fov, {**row, "pixel_scale": scale}))
     masks = done.masks
     row.update(output_fractions(masks, fov))
     write_pictures(spec, item.name, image, prob, masks, fov)
+
+
+def photo_scale_of(spec: JobSpec, item: CohortInput, fov: np.ndarray):
+    """The photo's pixel size: its manifest figures, else the job's flags, else its
+    dataset's camera, else assumed (or, with ``strict_units``, none)."""
+    from ..measure.scale import DATASET, FLAG, MANIFEST, dataset_fov_degrees, photo_scale
+
+    return photo_scale(fov, [(MANIFEST, item.mm_per_pixel, item.fov_degrees),
+                             (FLAG, spec.mm_per_pixel, spec.fov_degrees),
+                             (DATASET, None, dataset_fov_degrees(item.dataset))],
+                       strict=spec.strict_units)
 
 
 def job_identity(settings: InferenceSettings) -> dict:

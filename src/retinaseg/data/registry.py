@@ -92,12 +92,36 @@ def get_dataset_spec(name: str) -> DatasetSpec:
     return DATASETS.get(key)
 
 
+def default_data_roots() -> list[Path]:
+    """The documented places a data root is looked for (README, "Datasets"): ``./data``,
+    then ``../shared/data`` beside the working directory, then beside this checkout."""
+    here = Path.cwd()
+    checkout = Path(__file__).resolve().parents[3]  # src/retinaseg/data/ -> the repository
+    found = [here / "data", here.parent / "shared" / "data", checkout.parent / "shared" / "data"]
+    return list(dict.fromkeys(found))
+
+
+def find_data_root(root=None) -> tuple[Path | None, str]:
+    """The data root and how it was found: the argument, ``$RETINASEG_DATA``, then the
+    documented defaults; ``(None, what was tried)`` when none exists."""
+    if root:
+        return Path(root).expanduser(), "--data-root"
+    if os.environ.get(DATA_ROOT_ENV):
+        return Path(os.environ[DATA_ROOT_ENV]).expanduser(), f"${DATA_ROOT_ENV}"
+    for candidate in default_data_roots():
+        if candidate.is_dir():
+            return candidate, "the default location"
+    return None, ", ".join(str(c) for c in default_data_roots())
+
+
 def resolve_data_root(root=None) -> Path:
-    """The data root: the argument, else ``$RETINASEG_DATA``."""
-    root = root or os.environ.get(DATA_ROOT_ENV)
-    if not root:
-        raise RetinasegError(f"no data root: pass --data-root DIR or set {DATA_ROOT_ENV}")
-    root = Path(root).expanduser()
+    """The data root: the argument, else ``$RETINASEG_DATA``, else ``./data`` or
+    ``../shared/data`` (:func:`find_data_root` also says which was used)."""
+    found, how = find_data_root(root)
+    if found is None:
+        raise RetinasegError(f"no data root: pass --data-root DIR, set {DATA_ROOT_ENV}, or put "
+                             f"the datasets in one of {how}")
+    root = found
     if not root.is_dir():
         raise RetinasegError(f"{root}: data root is not a directory")
     return root

@@ -57,6 +57,13 @@ class ModelMeta:
     caliber_band: list = field(default_factory=list)
     outputs: list = field(default_factory=lambda: [VESSEL])
 
+    @property
+    def training_fov_diameter(self) -> float:
+        """The FOV width (px) of the model's training images, which photos are resampled
+        to: a property of the model, not of any one photo. Read this rather than
+        ``fov_diameter``, the stored field's older name (kept, deprecated as a name to read)."""
+        return self.fov_diameter
+
 
 def _fits(value, hint) -> bool:
     """Whether a JSON value has a ModelMeta field's type (an int is a fine float)."""

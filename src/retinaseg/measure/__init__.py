@@ -14,8 +14,9 @@
   outweigh the vessels;
 * branch points, end points, segments, loops and 8-connected components.
 
-Everything outside the FOV is background before anything is measured. With
-``min_object_px``, 8-connected objects smaller than that are dropped first: a
+Everything outside the FOV is background before anything is measured.
+8-connected objects under ``min_object_px`` (by default the one speck rule,
+:mod:`retinaseg.measure.specks`) are dropped first: a
 model's mask often carries specks that a person never draws, and each one adds
 a component and end points (the validation in benchmarks/ shows how many). Lengths,
 widths and areas come in pixels and, where a pixel size is known, in mm; how
@@ -44,6 +45,7 @@ from .graph import (
 )
 from .scale import DEFAULT_FOV_DEGREES, MM_PER_DEGREE, Scale, resolve_scale
 from .shape import box_counting_dimension, centre_line_shape, widths_px
+from .specks import SPECK_PX, SPECK_REFERENCE_FOV_PX, speck_size  # noqa: F401 - the one rule
 
 MIN_SEGMENT_PX = 10.0  # shorter segments are mostly stubs; too few pixels for a curvature
 
@@ -98,7 +100,8 @@ class VesselMeasures:
 
 
 def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
-                    fov_degrees: float | None = None, min_object_px: int = 0) -> VesselMeasures:
+                    fov_degrees: float | None = None, min_object_px: int | None = None,
+                    scale: Scale | None = None) -> VesselMeasures:
     """Measure one binary vessel mask inside its FOV (the whole image when ``fov`` is None).
 
     Args:
@@ -106,11 +109,18 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
         mm_per_pixel: the pixel size on the retina, when known.
         fov_degrees: else assume the FOV's width spans this visual angle
             (``MM_PER_DEGREE`` mm per degree); ignored without a ``fov``.
-        min_object_px: drop 8-connected objects of fewer pixels first (0: keep all).
+        min_object_px: drop 8-connected objects of fewer pixels first; None (the
+            default): the speck rule of :mod:`retinaseg.measure.specks`, as the results
+            table does; 0: keep all (e.g. a manual annotation).
+        scale: a pixel size already resolved (e.g. :func:`.scale.photo_scale`, which
+            names its source); replaces ``mm_per_pixel`` and ``fov_degrees``.
     """
     mask, fov = _checked(mask, fov)
-    scale = resolve_scale(fov if fov is not None else None, mm_per_pixel, fov_degrees)
+    if scale is None:
+        scale = resolve_scale(fov if fov is not None else None, mm_per_pixel, fov_degrees)
     fov = np.ones(mask.shape, dtype=bool) if fov is None else fov
+    if min_object_px is None:
+        min_object_px = speck_size(fov)
     vessels, dropped = drop_small_objects(mask & fov, min_object_px)
     skeleton = skeletonize(vessels)
     graph = skeleton_graph(skeleton)
@@ -131,18 +141,6 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
         loops=sum(s.closed for s in segments), branch_points=branch_point_count(graph),
         end_points=end_point_count(graph), components=int(label(vessels, connectivity=2).max()),
         objects_dropped=dropped, min_object_px=int(min_object_px), **_in_mm(pixel, scale))
-
-
-SPECK_PX = 30  # a vessel object smaller than this, at a FOV 540 px wide (DRIVE), is a speck
-SPECK_REFERENCE_FOV_PX = 540
-
-
-def speck_size(fov: np.ndarray) -> int:
-    """:data:`SPECK_PX` scaled from DRIVE's FOV width to ``fov``'s (areas: squared),
-    so that one rule drops the same specks at every camera's resolution."""
-    from .scale import fov_width_px
-
-    return max(2, round(SPECK_PX * (fov_width_px(fov) / SPECK_REFERENCE_FOV_PX) ** 2))
 
 
 def drop_small_objects(vessels: np.ndarray, min_object_px: int) -> tuple[np.ndarray, int]:

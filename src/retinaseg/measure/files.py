@@ -36,14 +36,14 @@ class MeasureOptions:
     fov: Path | None = None
     mm_per_pixel: float | None = None
     fov_degrees: float | None = None
-    min_object_px: int = 0
+    min_object_px: int | None = None  # None: the speck rule (retinaseg.measure.specks)
     listings: dict = field(default_factory=dict, compare=False, repr=False)  # see fov_for
 
     def check(self) -> None:
         """Refuse bad options once, before any mask, rather than failing every row."""
         if self.fov is not None and not self.fov.exists():
             raise file_error(self.fov, "no such FOV file or folder")
-        if self.min_object_px < 0:
+        if self.min_object_px is not None and self.min_object_px < 0:
             raise RetinasegError(f"--min-object-px must be 0 or more, got {self.min_object_px}")
         resolve_scale(None, self.mm_per_pixel)
         if self.fov_degrees is not None:

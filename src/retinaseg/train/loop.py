@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from ..io.logs import progress
 
 from ..config.schema import TrainConfig, config_to_dict, save_config
 from ..data.preprocess import pipeline_channels
@@ -260,8 +260,8 @@ def run_epoch(epoch: int, model, optimizer, batches, data, cfg: TrainConfig, met
     """Train one epoch, validate it when due (keeping the best weights); returns its log row."""
     started = time.perf_counter()
     per_epoch = state["per_epoch"]
-    shown = tqdm(itertools.islice(batches, per_epoch), total=per_epoch,
-                 desc=f"epoch {epoch}/{cfg.epochs}", disable=not cfg.progress, leave=False)
+    shown = progress(itertools.islice(batches, per_epoch), f"epoch {epoch}/{cfg.epochs}",
+                     total=per_epoch, unit="batch", enabled=cfg.progress)  # no bar in a log
     loss = train_one_epoch(model, optimizer, shown, cfg, state, runtime, average)
     row = {"epoch": epoch, "lr": f"{state['lr']:.3g}", "train_loss": f"{loss:.5f}"}
     if data.val_inputs and (epoch % cfg.val_every == 0 or epoch == cfg.epochs):

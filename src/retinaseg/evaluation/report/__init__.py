@@ -12,8 +12,9 @@ Layout of an evaluation folder with a report::
                    images/<id>_{photo.jpg,truth.png,prediction.png,errors.png}
                    thumbs/<id>_{...}   (at most THUMB_SIDE px, linked to the full size)
 
-The page embeds its figures and loads the thumbnails from report_files/, so a
-report of HRF's 3504x2336 images stays small; it needs no network.
+The page embeds its figures and thumbnails (``data:`` URIs), so it opens from
+anywhere without report_files/ and needs no network; a thumbnail links to its
+full-size picture there, so a report of HRF's 3504x2336 images stays small.
 
 Modules: :mod:`.panels` (the per-image pictures), :mod:`.rows` (what the tables
 say, whatever the format), :mod:`.html` and :mod:`.markdown` (the two pages),

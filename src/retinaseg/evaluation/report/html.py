@@ -1,4 +1,5 @@
-"""The HTML page of a report: self-contained apart from its thumbnails, no network."""
+"""The HTML page of a report: self-contained (figures and thumbnails embedded as
+``data:`` URIs), no network; a thumbnail links to its full-size file in report_files/."""
 from __future__ import annotations
 
 import base64
@@ -64,8 +65,14 @@ def table_html(header: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def data_uri(png: bytes, mime: str = "image/png") -> str:
+    return f"data:{mime};base64," + base64.b64encode(png).decode("ascii")
+
+
+def file_data_uri(path: Path) -> str:
+    """A picture file as a ``data:`` URI, so the page shows it without the file."""
+    mime = "image/jpeg" if path.suffix.lower() in (".jpg", ".jpeg") else "image/png"
+    return data_uri(path.read_bytes(), mime)
 
 
 def figure_html(alt: str, png: bytes) -> str:
@@ -88,8 +95,9 @@ def panel_cell(folder: Path, image_id: str, panel: str) -> str:
     if not has_panel(folder, image_id, panel):
         return "<td class=panel>-</td>"
     thumb, full = panel_path(image_id, panel, True), panel_path(image_id, panel, False)
-    return (f'<td class=panel><a href="{escape(full)}"><img src="{escape(thumb)}" '
-            f'loading="lazy" alt="{escape(PANEL_TITLES[panel])} {escape(image_id)}"></a></td>')
+    embedded = file_data_uri(folder / thumb)
+    return (f'<td class=panel><a href="{escape(full)}"><img src="{embedded}" '
+            f'alt="{escape(PANEL_TITLES[panel])} {escape(image_id)}"></a></td>')
 
 
 def per_image_html(result: EvaluationResult, folder: Path) -> str:
