@@ -1,7 +1,7 @@
 """Leave one camera out: a recipe trained on five of six sources, tested on the sixth.
 
     python benchmarks/loco.py command --recipe configs/loco-baseline.yaml --holdout les_av
-    python benchmarks/loco.py train --recipe configs/loco-baseline.yaml --holdout les_av av_wide vevio
+    python benchmarks/loco.py train --recipe configs/loco-baseline.yaml configs/loco-lesions.yaml --holdout les_av av_wide vevio
     python benchmarks/loco.py score --recipe configs/loco-baseline.yaml --holdout les_av
     python benchmarks/loco.py aggregate                       # every scored run, the selection
 
@@ -10,8 +10,8 @@ The six sources (``SOURCES``) are six cameras: DRIVE, CHASE_DB1, HRF, LES-AV, AV
 ``configs/loco-NAME.yaml`` held out on source S trains on the training splits of the
 five others (``data.dataset`` replaced, ``data.val_ids`` without S's, so the best epoch
 and the threshold come from the five training sources' validation photos only, and
-``data.source_weights`` without S's). ``train`` runs the holdouts given one after the
-other in this process (one training at a time), each into
+``data.source_weights`` without S's). ``train`` runs the recipes given one after the
+other, each over the holdouts given, in this process (one training at a time), each into
 ``--runs-root/NAME/loco-S`` (default ``/work/loco_runs``, outside the tree: its resume
 state stays there), always with ``--resume`` so a killed run continues from its last
 finished epoch; a finished run (``model.safetensors``) is skipped, and its model, log
@@ -85,11 +85,11 @@ def loco_overrides(values: dict, holdout: str) -> list[str]:
     return items
 
 
-def train_argv(args, holdout: str, shown=str) -> list[str]:
+def train_argv(args, recipe: Path, holdout: str, shown=str) -> list[str]:
     """``retinaseg train ...`` (after the program name) for one held-out run."""
-    overrides = loco_overrides(read_yaml(args.recipe, "recipe"), holdout)
-    argv = ["train", "--config", shown(args.recipe), "--data-root", shown(args.data_root),
-            "--out", shown(run_dir(args.runs_root, args.recipe, holdout))]
+    overrides = loco_overrides(read_yaml(recipe, "recipe"), holdout)
+    argv = ["train", "--config", shown(recipe), "--data-root", shown(args.data_root),
+            "--out", shown(run_dir(args.runs_root, recipe, holdout))]
     for item in overrides + (args.set or []):
         argv += ["--set", item]
     return argv + ["--resume"]  # a fresh run where no last.safetensors is there yet
@@ -100,15 +100,16 @@ def _shown(path) -> str:
 
 
 def cmd_command(args) -> int:
-    for holdout in args.holdout:
-        print(shlex.join(["retinaseg", *train_argv(args, holdout, _shown)]))
+    for recipe in args.recipe:
+        for holdout in args.holdout:
+            print(shlex.join(["retinaseg", *train_argv(args, recipe, holdout, _shown)]))
     return 0
 
 
-def collect(args, holdout: str) -> Path:
+def collect(args, recipe: Path, holdout: str) -> Path:
     """A finished run's model, log and config copied into the tree."""
-    source = run_dir(args.runs_root, args.recipe, holdout)
-    target = run_dir(args.tree_root, args.recipe, holdout)
+    source = run_dir(args.runs_root, recipe, holdout)
+    target = run_dir(args.tree_root, recipe, holdout)
     if source.resolve() != target.resolve():
         target.mkdir(parents=True, exist_ok=True)
         for name in KEPT:
@@ -119,14 +120,16 @@ def collect(args, holdout: str) -> Path:
 def cmd_train(args) -> int:
     from retinaseg.cli import main as retinaseg
 
-    for holdout in args.holdout:
-        folder = run_dir(args.runs_root, args.recipe, holdout)
-        if not (folder / "model.safetensors").is_file():
-            print(f"training {folder}", flush=True)
-            status = retinaseg(train_argv(args, holdout, _shown))
-            if status:
-                return status
-        print(f"{folder} has finished; copied into {collect(args, holdout)}", flush=True)
+    for recipe in args.recipe:  # recipe by recipe, each over the holdouts, one at a time
+        for holdout in args.holdout:
+            folder = run_dir(args.runs_root, recipe, holdout)
+            if not (folder / "model.safetensors").is_file():
+                print(f"training {folder}", flush=True)
+                status = retinaseg(train_argv(args, recipe, holdout, _shown))
+                if status:
+                    return status
+            print(f"{folder} has finished; copied into {collect(args, recipe, holdout)}",
+                  flush=True)
     return 0
 
 
@@ -192,13 +195,13 @@ def in_domain(log: Path) -> dict:
             "median_epoch_seconds": float(np.median([float(r["epoch_seconds"]) for r in rows]))}
 
 
-def score(args, holdout: str) -> dict:
+def score(args, recipe: Path, holdout: str) -> dict:
     from retinaseg.data import load_dataset
     from retinaseg.evaluation.evaluate import EvalOptions, evaluate_model
     from retinaseg.hub.load import load_model
     from retinaseg.pipeline.settings import resolve_settings
 
-    folder = run_dir(args.tree_root, args.recipe, holdout)
+    folder = run_dir(args.tree_root, recipe, holdout)
     model = folder / "model.safetensors"
     if not model.is_file():
         raise SystemExit(f"{model}: the run has not finished (train first)")
@@ -208,7 +211,7 @@ def score(args, holdout: str) -> dict:
     tally = Tally(subset_of(holdout, args.data_root))
     result = evaluate_model(bundle, data, EvalOptions(resolve_settings(bundle)), on_image=tally)
     scores = tally.scores()
-    return {"recipe": recipe_name(args.recipe), "holdout": holdout, "split": args.split,
+    return {"recipe": recipe_name(recipe), "holdout": holdout, "split": args.split,
             "limit": args.limit, "run_dir": shown_path(folder, ROOT),
             "checkpoint_sha256": bundle.sha256, "trained_on": bundle.meta.trained_on,
             "threshold_rule": result.threshold_rule, "median_cut": result.threshold,
@@ -245,12 +248,19 @@ def _score_cells(s: dict) -> list:
 
 
 def cmd_score(args) -> int:
-    for holdout in args.holdout:
-        result = clean_provenance(ROOT, args.allow_dirty)
-        result.update(score(args, holdout))
-        stem = run_dir(args.tree_root, args.recipe, holdout) / (
-            "heldout" if args.split == "test" and not args.limit else f"heldout-{args.split}")
-        write_result(stem, result, score_markdown(result))
+    for recipe in args.recipe:
+        for holdout in args.holdout:
+            if args.skip_scored and (run_dir(args.tree_root, recipe, holdout)
+                                     / "heldout.json").is_file():
+                continue
+            if args.skip_scored and not (run_dir(args.tree_root, recipe, holdout)
+                                         / "model.safetensors").is_file():
+                continue  # not finished yet
+            result = clean_provenance(ROOT, args.allow_dirty)
+            result.update(score(args, recipe, holdout))
+            stem = run_dir(args.tree_root, recipe, holdout) / (
+                "heldout" if args.split == "test" and not args.limit else f"heldout-{args.split}")
+            write_result(stem, result, score_markdown(result))
     return 0
 
 
@@ -337,12 +347,14 @@ def parse_args(argv=None):
     verbs = parser.add_subparsers(dest="verb", required=True)
     for verb, run in (("command", cmd_command), ("train", cmd_train), ("score", cmd_score)):
         sub = verbs.add_parser(verb)
-        sub.add_argument("--recipe", type=Path, required=True,
-                         help="a six-source recipe, configs/loco-NAME.yaml")
+        sub.add_argument("--recipe", type=Path, nargs="+", required=True,
+                         help="six-source recipes, configs/loco-NAME.yaml")
         sub.add_argument("--holdout", nargs="+", choices=SOURCES, default=list(HELD_OUT_FIRST))
         if verb == "score":
             sub.add_argument("--split", default="test")
             sub.add_argument("--limit", type=int, default=0, help="first N photos (a check)")
+            sub.add_argument("--skip-scored", action="store_true",
+                             help="leave out runs already scored or not finished")
             add_dirty_option(sub)
         else:
             sub.add_argument("--set", action="append", metavar="KEY=VALUE",
