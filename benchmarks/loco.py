@@ -42,7 +42,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import add_dirty_option, clean_provenance, provenance_markdown, shown_path, write_result
+from common import (
+    add_dirty_option,
+    clean_provenance,
+    provenance_markdown,
+    shown_path,
+    write_result,
+)
 from lodo import holdout_overrides
 
 from retinaseg.config.schema import read_yaml
@@ -68,7 +74,7 @@ RULE = (f"A recipe is eligible where every held-out source's pooled predicted / 
 
 def recipe_name(recipe: Path) -> str:
     stem = Path(recipe).stem
-    return stem[len("loco-"):] if stem.startswith("loco-") else stem
+    return stem.removeprefix("loco-")
 
 
 def run_dir(root: Path, recipe: Path, holdout: str) -> Path:

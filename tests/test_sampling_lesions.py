@@ -8,7 +8,12 @@ import pytest
 from retinaseg import RetinasegError
 from retinaseg.config.schema import AugmentConfig, load_config
 from retinaseg.data.augment import photometric
-from retinaseg.train.data import TrainingData, epoch_views, steps_per_epoch, views_per_image
+from retinaseg.train.data import (
+    TrainingData,
+    epoch_views,
+    steps_per_epoch,
+    views_per_image,
+)
 
 
 def _data(sources):
