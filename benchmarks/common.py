@@ -18,7 +18,7 @@ from retinaseg.train.seeding import seed_everything  # noqa: F401 (re-exported)
 # What the benchmarks write into the tree: their result files, and the leave-one-
 # dataset-out runs (weights, logs and the after-training choices' results, each
 # result naming the sha256 of the weights it read).
-BENCHMARK_OUTPUTS = ("benchmarks/results", "benchmarks/lodo_runs")
+BENCHMARK_OUTPUTS = ("benchmarks/results", "benchmarks/lodo_runs", "benchmarks/loco_runs")
 
 
 def git_commit(path=".") -> str:

@@ -242,7 +242,34 @@ def write_les_av(root: Path) -> Path:
         _grey(vessel).save(folder / "vessel-segmentations" / f"{name}.png")
         _save_palette_gif(fov, folder / "masks" / f"{name}_mask.gif")
         Image.fromarray(av_label(vessel)).save(folder / "arteries-and-veins" / f"{name}.png")
+    write_les_av_sheet(folder / "Data.xlsx", {name: LES_AV_DIAGNOSES.get(name, "normal")
+                                              for name in LES_AV_IDS})
     return folder
+
+
+# The real package's diagnoses of some photos (the others are normal there too).
+LES_AV_DIAGNOSES = {"111": "NTG", "119": "NTG", "275": "POAG", "279": "POAG", "304": "NTG"}
+
+
+def write_les_av_sheet(path: Path, diagnoses: dict[str, str]) -> None:
+    """A minimal ``Data.xlsx`` as LES-AV's: a diagnosis and an identifier column
+    (numbers stored as numbers, text through the shared-string table)."""
+    import zipfile
+
+    strings = ["Diagnosis5", "Identifier", "Age", *sorted(set(diagnoses.values()))]
+    cell = lambda ref, text: f'<c r="{ref}" t="s"><v>{strings.index(text)}</v></c>'  # noqa: E731
+    rows = [f'<row r="1">{cell("A1", "Diagnosis5")}{cell("B1", "Identifier")}'
+            f'{cell("C1", "Age")}</row>']
+    for n, (name, diagnosis) in enumerate(diagnoses.items(), start=2):
+        rows.append(f'<row r="{n}">{cell(f"A{n}", diagnosis)}<c r="B{n}" t="n"><v>{name}</v></c>'
+                    f'<c r="C{n}" t="n"><v>60</v></c></row>')
+    ns = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+    shared = "".join(f"<si><t>{t}</t></si>" for t in strings)
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("xl/sharedStrings.xml", f'<?xml version="1.0"?><sst {ns}>{shared}</sst>')
+        book.writestr("xl/worksheets/sheet1.xml",
+                      f'<?xml version="1.0"?><worksheet {ns}><sheetData>{"".join(rows)}'
+                      "</sheetData></worksheet>")
 
 
 def av_wide_size(number: int) -> tuple[int, int]:

@@ -82,6 +82,12 @@ def fov_range(v) -> str | None:
     return None if ok else f"[] (off) or [low, high] pixels with 16 <= low <= high <= {MAX_PIXELS_SIDE}"
 
 
+def source_weights(v) -> str | None:
+    ok = all(isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool)
+             and math.isfinite(w) and 0 <= w <= 1e6 for k, w in v.items())
+    return None if ok else "{} (off) or {dataset name or '*': weight >= 0}"
+
+
 def device_name(v) -> str | None:
     from ..devices import DEVICE_CHOICES
 
@@ -99,6 +105,7 @@ RULES: dict[str, Rule] = {
     "data.fov_diameter": between(0, MAX_PIXELS_SIDE),
     "data.square_size": between(0, MAX_PIXELS_SIDE),
     "data.fov_range": fov_range,
+    "data.source_weights": source_weights,
     "augment.rotate": between(0, 180), "augment.scale": between(0, 1, high_open=True),
     "augment.brightness": between(0, 1), "augment.contrast": between(0, 1, high_open=True),
     "augment.gamma": between(0, 1, high_open=True),
@@ -107,6 +114,7 @@ RULES: dict[str, Rule] = {
     "augment.illumination": between(0, 1, high_open=True),
     "augment.blur": between(0, 10), "augment.noise": between(0, 0.5),
     "augment.jpeg": jpeg_quality,
+    "augment.lesions": between(0, 64), "augment.haze": between(0, 1, high_open=True),
     "optim.name": one_of(OPTIMIZERS),
     "optim.lr": LEARNING_RATE.problem,
     "optim.momentum": between(0, 1, high_open=True),
@@ -180,6 +188,15 @@ def _check_lists(cfg) -> None:
         raise config_value_error("data.val_ids", ids, "a list of image ids (names or numbers)")
     if len({str(i) for i in ids}) != len(ids):
         raise config_value_error("data.val_ids", ids, "a list without repeats")
+    sources = set(cfg.data.dataset.split("+")) | {"*"}
+    unknown = sorted(set(cfg.data.source_weights) - sources)
+    if unknown:
+        raise config_value_error("data.source_weights", cfg.data.source_weights,
+                                 f"keyed by the sources of data.dataset or '*' (not {unknown[0]!r})")
+    weights = cfg.data.source_weights
+    if weights and not any(weights.get(n, weights.get("*", 1)) > 0 for n in sources - {"*"}):
+        raise config_value_error("data.source_weights", weights,
+                                 "a weight > 0 for at least one source of data.dataset")
     if cfg.init_from is not None and not cfg.init_from.strip():
         raise config_value_error("init_from", cfg.init_from, "a shipped model name or a path")
 

@@ -41,6 +41,10 @@ class DataConfig:
     square_size: int = 0          # resize every image to this many pixels square (non-uniformly
                                   # for non-square photos; inference does the same and resizes
                                   # back); 0 = off. Excludes fov_diameter.
+    source_weights: dict = field(default_factory=dict)  # {dataset: weight}: each source's
+                                  # share of an epoch's crops, spread evenly over its images
+                                  # (sources not named weigh 1; {"*": 1} alone = equal shares).
+                                  # {} = off: every image gets crops_per_image
     fov_range: list = field(default_factory=list)  # [low, high]: each image's FOV width clamped
                                   # into this range (larger photos reduced to high, smaller
                                   # enlarged to low, the rest kept); inference does the same.

@@ -39,6 +39,12 @@ class AugmentConfig:
     jpeg: int = 0                 # re-encode half the images as JPEG of quality drawn from
                                   # [jpeg, 95] (compressed archives); 0 = off
     noise: float = 0.0            # sd of additive Gaussian noise on [0, 1] RGB (sensor noise)
+    # Diseased and poor photos (0 = off): the labels stay as drawn.
+    lesions: int = 0              # up to this many synthetic lesions per photo, on half the
+                                  # photos: bright spots (exudates, drusen) and dark red blots
+                                  # (haemorrhages), soft-edged, 0.5-4% of the photo's side
+    haze: float = 0.0             # veil of a flat pale light blended in with a weight up to
+                                  # this, on half the photos (cataract, media opacity)
 
 
 def photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -50,6 +56,10 @@ def photometric(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator)
     """
     if cfg.brightness or cfg.contrast or cfg.gamma:
         image = _exposure(image, cfg, rng)
+    if cfg.lesions and rng.random() < 0.5:
+        image = _with_lesions(image, int(rng.integers(1, cfg.lesions + 1)), rng)
+    if cfg.haze and rng.random() < 0.5:
+        image = _hazed(image, rng.uniform(0.0, cfg.haze), rng)
     if cfg.colour or cfg.illumination or cfg.noise:
         image = _camera_response(image, cfg, rng)
     if cfg.blur and rng.random() < 0.5:
@@ -67,6 +77,40 @@ def _exposure(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -
     x = np.clip((x - mean) * contrast + mean + brightness, 0.0, 1.0)
     x = x ** (1.0 + rng.uniform(-cfg.gamma, cfg.gamma))
     return (x * 255.0 + 0.5).astype(np.uint8)
+
+
+BRIGHT_LESION = np.array([250.0, 235.0, 150.0], dtype=np.float32)  # exudate yellow-white
+DARK_LESION = np.array([70.0, 15.0, 10.0], dtype=np.float32)  # haemorrhage dark red
+
+
+def _with_lesions(image: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` soft blobs, each bright or dark, at random places in the central disc
+    (where the fundus is), each blended over its own bounding box only."""
+    out = image.astype(np.float32)
+    height, width = image.shape[:2]
+    side = min(height, width)
+    for _ in range(count):
+        radius = max(1.0, rng.uniform(0.005, 0.04) * side)
+        angle, reach = rng.uniform(0, 2 * np.pi), 0.42 * side * np.sqrt(rng.random())
+        cy, cx = height / 2 + reach * np.sin(angle), width / 2 + reach * np.cos(angle)
+        colour = BRIGHT_LESION if rng.random() < 0.5 else DARK_LESION
+        strength = rng.uniform(0.4, 0.9)
+        top, bottom = max(0, int(cy - 2 * radius)), min(height, int(cy + 2 * radius) + 1)
+        left, right = max(0, int(cx - 2 * radius)), min(width, int(cx + 2 * radius) + 1)
+        if top >= bottom or left >= right:
+            continue
+        rows, cols = np.mgrid[top:bottom, left:right].astype(np.float32)
+        alpha = strength * np.exp(-((rows - cy) ** 2 + (cols - cx) ** 2) / (radius ** 2))
+        box = out[top:bottom, left:right]
+        out[top:bottom, left:right] = box + alpha[..., None] * (colour - box)
+    return (np.clip(out, 0.0, 255.0) + 0.5).astype(np.uint8)
+
+
+def _hazed(image: np.ndarray, weight: float, rng: np.random.Generator) -> np.ndarray:
+    """The photo blended with a flat pale veil: contrast falls, as through a cataract."""
+    veil = rng.uniform(0.6, 1.0) * np.array([255.0, 235.0, 200.0], dtype=np.float32)
+    out = (1.0 - weight) * image.astype(np.float32) + weight * veil
+    return (np.clip(out, 0.0, 255.0) + 0.5).astype(np.uint8)
 
 
 def _camera_response(image: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:

@@ -52,3 +52,40 @@ LES_AV = register_dataset(DatasetSpec(
     fov_degrees_note="Orlando et al. 2018 (30 deg); README.txt states no angle; image 34 "
                      "(2196x1958) may be a 45 deg photo",
 ))
+
+
+SHEET_NS = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def diagnoses(folder) -> dict[str, str]:
+    """Each photo's diagnosis in the package's ``Data.xlsx`` (``normal``, ``NTG`` or
+    ``POAG``), by image id; read with the standard library (no openpyxl): the
+    sheet's cells, strings through the shared-string table."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    with zipfile.ZipFile(Path(folder) / "Data.xlsx") as book:
+        shared = [("".join(t.text or "" for t in si.iter(f"{SHEET_NS}t")))
+                  for si in ElementTree.fromstring(book.read("xl/sharedStrings.xml"))]
+        sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))
+    rows = []
+    for row in sheet.iter(f"{SHEET_NS}row"):
+        cells = []
+        for cell in row.iter(f"{SHEET_NS}c"):
+            value = cell.findtext(f"{SHEET_NS}v") or ""
+            cells.append(shared[int(value)] if cell.get("t") == "s" else value)
+        rows.append(cells)
+    header = [h.strip().lower() for h in rows[0]]
+    where, what = header.index("identifier"), next(i for i, h in enumerate(header)
+                                                   if h.startswith("diagnosis"))
+    return {_number(r[where]): r[what].strip() for r in rows[1:] if len(r) > max(where, what)}
+
+
+def _number(text: str) -> str:
+    """``12`` for a cell stored as ``12`` or ``12.0``."""
+    return str(int(float(text)))
+
+
+def glaucoma_group(diagnosis: str) -> str:
+    """``normal`` or ``glaucoma`` (normal-tension NTG and primary open-angle POAG)."""
+    return "normal" if diagnosis.strip().lower() == "normal" else "glaucoma"

@@ -43,6 +43,7 @@ class TrainingData:
     val_ids: list = field(default_factory=list)
     fov_diameter: float = 0.0
     fov_widths: list = field(default_factory=list)  # of the training FOVs, at training geometry
+    train_sources: list = field(default_factory=list)  # the dataset each training image is from
     pos_weight: float = 0.0       # measured class balance when the config asks for auto, else 0
 
 
@@ -130,6 +131,8 @@ def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingDa
             data.train_images.append(sample.image)
             data.train_vessels.append(torch.from_numpy(sample.vessel.astype(np.float32)))
             data.train_fovs.append(sample.fov)
+            data.train_sources.append(sample_id.split(":")[0] if ":" in sample_id
+                                      and "+" in cfg.data.dataset else cfg.data.dataset)
     check_crop_size(cfg, data.train_images)
     data.fov_widths = [fov_diameter(f) for f in data.train_fovs]
     data.fov_diameter = float(np.median(data.fov_widths))
@@ -190,15 +193,39 @@ class View:
     angle: float | None = None
 
 
+def views_per_image(data: TrainingData, cfg: TrainConfig) -> list[int]:
+    """How many views (crops) each training image gets an epoch: ``crops_per_image``
+    each, or with ``data.source_weights`` the same total shared between the sources
+    by weight (``*``: the weight of sources not named, else 1), each source's share
+    spread evenly over its images (the first ones get the remainder's extra crop)."""
+    per_image = cfg.data.crops_per_image if cfg.data.crop_size else 1
+    weights = cfg.data.source_weights
+    if not weights:
+        return [per_image] * len(data.train_images)
+    sources = data.train_sources or [cfg.data.dataset] * len(data.train_images)
+    names = list(dict.fromkeys(sources))
+    weight = {n: float(weights.get(n, weights.get("*", 1.0))) for n in names}
+    if not sum(weight.values()) > 0:
+        raise RetinasegError(f"data.source_weights {weights} gives every training source "
+                             f"({', '.join(names)}) weight 0")
+    total = per_image * len(sources)
+    counts = [0] * len(sources)
+    for name in names:
+        members = [j for j, s in enumerate(sources) if s == name]
+        share = round(total * weight[name] / sum(weight.values()))
+        for rank, j in enumerate(members):
+            counts[j] = share // len(members) + (rank < share % len(members))
+    return counts
+
+
 def epoch_views(data: TrainingData, cfg: TrainConfig) -> list[View]:
     """Every view an epoch shows, in image order (the epoch shuffles them)."""
-    per_image = cfg.data.crops_per_image if cfg.data.crop_size else 1
+    counts = views_per_image(data, cfg)
     turns = cfg.augment.fixed_rotations
-    images = range(len(data.train_images))
     if not turns:
-        return [View(j, i) for j in images for i in range(per_image)]
-    return [View(j, k * per_image + c, 360.0 * k / turns)
-            for j in images for k in range(turns) for c in range(per_image)]
+        return [View(j, i) for j, n in enumerate(counts) for i in range(n)]
+    return [View(j, k * n + c, 360.0 * k / turns)
+            for j, n in enumerate(counts) for k in range(turns) for c in range(n)]
 
 
 class EpochBatches(torch.utils.data.Dataset):
@@ -293,5 +320,5 @@ def epoch_batches(data: TrainingData, cfg: TrainConfig, stride: int, epoch: int)
 
 
 def steps_per_epoch(data: TrainingData, cfg: TrainConfig) -> int:
-    crops = len(data.train_images) * (cfg.data.crops_per_image if cfg.data.crop_size else 1)
+    crops = sum(views_per_image(data, cfg))
     return math.ceil(crops * max(1, cfg.augment.fixed_rotations) / cfg.data.batch_size)
