@@ -1,0 +1,64 @@
+"""The optic disc finder on drawn photos with a known disc: found where it is, its
+radius near the drawn one, and refused (None, with a reason) where there is none to
+see or it lies beyond the photo's edge."""
+from __future__ import annotations
+
+import numpy as np
+
+from retinaseg.measure.disc import expected_radius, find_disc
+
+
+def fundus(size=540, disc=(270, 120), radius=40, seed=0, with_disc=True):
+    """An orange disc of a FOV with noise, a bright optic disc and vessels leaving it."""
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[:size, :size]
+    fov = np.hypot(rr - size / 2, cc - size / 2) <= size / 2 - 2
+    plane = 120 + rng.normal(0, 4, (size, size))
+    vessels = np.zeros((size, size), dtype=bool)
+    if with_disc:
+        plane += 90 * (np.hypot(rr - disc[0], cc - disc[1]) <= radius)
+        for angle in np.linspace(0, 2 * np.pi, 8, endpoint=False):
+            t = np.arange(0, size)
+            r = (disc[0] + t * np.sin(angle)).astype(int)
+            c = (disc[1] + t * np.cos(angle)).astype(int)
+            keep = (r >= 0) & (r < size) & (c >= 0) & (c < size)
+            vessels[r[keep], c[keep]] = True
+        from scipy import ndimage
+        vessels = ndimage.binary_dilation(vessels, iterations=3) & fov
+        plane[vessels] -= 30
+    image = np.zeros((size, size, 3), dtype=np.uint8)
+    image[..., 0] = np.clip(plane + 40, 0, 255)
+    image[..., 1] = np.clip(plane - 40, 0, 255)
+    image[..., 2] = np.clip(plane - 90, 0, 255)
+    image[~fov] = 0
+    return image, fov, vessels
+
+
+def test_a_drawn_disc_is_found_with_its_radius():
+    image, fov, vessels = fundus()
+    found = find_disc(image, fov, vessels)
+    assert found.disc is not None, found.reason
+    disc = found.disc
+    assert np.hypot(disc.row - 270, disc.col - 120) < 0.25 * 40
+    assert 30 < disc.radius < 50 and disc.confidence > 0.5
+    assert disc.method == "brightness+convergence"
+
+
+def test_without_vessels_brightness_alone_finds_it():
+    image, fov, _ = fundus(disc=(200, 380), seed=1)
+    disc = find_disc(image, fov).disc
+    assert disc is not None and disc.method == "brightness"
+    assert np.hypot(disc.row - 200, disc.col - 380) < 0.25 * 40
+
+
+def test_a_disc_beyond_the_edge_or_none_at_all_gives_no_number():
+    image, fov, vessels = fundus(disc=(270, 5))
+    found = find_disc(image, fov, vessels)
+    assert found.disc is None and "edge" in found.reason
+    image, fov, _ = fundus(with_disc=False, seed=2)
+    found = find_disc(image, fov)
+    assert found.disc is None and found.reason
+
+
+def test_the_expected_radius_is_a_share_of_the_fov_width():
+    assert 38 < expected_radius(540) < 45
