@@ -28,9 +28,17 @@ def git_commit(path=".") -> str:
     return _git_commit(path, excluded=BENCHMARK_OUTPUTS)
 
 
+def script_in_tree(script: str) -> str:
+    """``script`` as its path from the repository root (``benchmarks/x.py``), wherever
+    it was run from, so that the command in a result file reruns from the root."""
+    path = Path(script).resolve()
+    repo = Path(__file__).resolve().parents[1]
+    return path.relative_to(repo).as_posix() if path.is_relative_to(repo) else script
+
+
 def provenance(root, commit: str | None = None) -> dict:
     """Command, commit, date and machine: what every result file must say."""
-    return {"command": "python " + " ".join(sys.argv),
+    return {"command": "python " + " ".join([script_in_tree(sys.argv[0]), *sys.argv[1:]]),
             "commit": commit if commit is not None else git_commit(root),
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": machine_info()}

@@ -175,3 +175,13 @@ def test_cohort_benchmark_names_each_row_that_differs_between_two_tables():
     assert module.table_differences(serial, serial) == []
     assert module.table_differences(serial, serial[::-1]) == [
         {"file": "(every row)", "problem": "rows in another order"}]
+
+
+def test_a_result_names_its_script_from_the_root_wherever_it_ran(tmp_path, monkeypatch):
+    from common import provenance
+
+    script = RESULTS.parent / "label_width.py"
+    monkeypatch.setattr("sys.argv", [str(script), "--x", "1"])
+    assert provenance(tmp_path, commit="abc")["command"] == "python benchmarks/label_width.py --x 1"
+    monkeypatch.setattr("sys.argv", ["/elsewhere/tool.py"])
+    assert provenance(tmp_path, commit="abc")["command"] == "python /elsewhere/tool.py"
