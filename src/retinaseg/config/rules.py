@@ -26,8 +26,10 @@ from ..pipeline.cut import RULES as THRESHOLD_RULES
 from ..pipeline.settings import check_tta
 from .choices import LOSSES, OPTIMIZERS, SCHEDULES
 
-INIT_SCOPES = ("all", "encoder")
-VALIDATION_METRICS = ("auc_roc", "f1")  # the scores train.threshold.validate returns
+INIT_SCOPES = ("all", "encoder", "widen")
+TRAINING_TARGETS = ("vessel", "av")
+VALIDATION_METRICS = ("auc_roc", "f1", "av_accuracy")  # the scores train.threshold.validate
+# returns (av_accuracy: an A/V model's, data.targets: av)
 MAX_PIXELS_SIDE = MAX_SIDE  # crops, squares and FOVs (checks.MAX_SIDE)
 MAX_BATCH = 65536          # crops in one batch
 MAX_CROPS = 1_000_000      # crops per image per epoch (the ConvLSTM paper's recipe draws 9500)
@@ -127,6 +129,7 @@ RULES: dict[str, Rule] = {
     "epochs": EPOCHS.problem, "val_every": at_least(1),
     "select_metric": one_of(VALIDATION_METRICS),
     "init_scope": one_of(INIT_SCOPES),
+    "data.targets": one_of(TRAINING_TARGETS),
     "threshold_min_specificity": between(0, 1, high_open=True),
     "fixed_threshold": between(0, 1, high_open=True),
     "threshold_rule": one_of(THRESHOLD_RULES),
@@ -221,6 +224,10 @@ def _check_model_kwargs(cfg) -> None:
 
 def _check_combinations(cfg) -> None:
     """Options that would otherwise silently combine two ways of doing one thing."""
+    if cfg.select_metric == "av_accuracy" and cfg.data.targets != "av":
+        raise keyed(RetinasegError("config key select_metric=av_accuracy scores arteries and "
+                                   "veins; set data.targets=av or choose auc_roc or f1"),
+                    "select_metric", "data.targets")
     if cfg.data.square_size and cfg.data.fov_diameter:
         raise keyed(RetinasegError("config keys data.square_size and data.fov_diameter both "
                                    "rescale the images; set one of them to 0"),

@@ -45,6 +45,8 @@ class DataConfig:
                                   # share of an epoch's crops, spread evenly over its images
                                   # (sources not named weigh 1; {"*": 1} alone = equal shares).
                                   # {} = off: every image gets crops_per_image
+    targets: str = "vessel"       # vessel: the vessel mask; av: vessel, artery and vein maps
+                                  # (RITE A/V labels; train/targets.py gives the rule)
     fov_range: list = field(default_factory=list)  # [low, high]: each image's FOV width clamped
                                   # into this range (larger photos reduced to high, smaller
                                   # enlarged to low, the rest kept); inference does the same.
@@ -86,7 +88,9 @@ class TrainConfig:
     select_metric: str = "auc_roc"  # validation metric choosing the best checkpoint
     init_from: str | None = None  # start from these weights (shipped name or checkpoint path)
     init_scope: str = "all"       # all: every weight must fit; encoder: only the encoder's,
-                                  # e.g. a U-Net's encoder under a ConvLSTM U-Net's decoder
+                                  # e.g. a U-Net's encoder under a ConvLSTM U-Net's decoder;
+                                  # widen: a vessel model's, widened to more outputs or RGB
+                                  # (train/finetune.widened_state)
     threshold_min_specificity: float = 0.0  # the validation threshold maximises F1 among
                                   # thresholds at least this specific (0 = any)
     fixed_threshold: float = 0.0  # ship this threshold instead of the validation-chosen one

@@ -229,16 +229,19 @@ def rotated_whole(image: torch.Tensor, vessel: torch.Tensor, fov: torch.Tensor, 
 
 def warp(image: torch.Tensor, vessel: torch.Tensor, fov: torch.Tensor, theta: torch.Tensor,
          out_shape: tuple[int, int]):
-    """Image, vessel mask and FOV sampled together through the same ``theta``."""
+    """Image, target and FOV sampled together through the same ``theta``. The target
+    is a vessel mask ``(H, W)`` or several planes ``(P, H, W)`` (an A/V target); it
+    comes out as ``(N, 1 or P, h, w)``."""
     count = len(theta)
     grid = F.affine_grid(theta, (count, 1, *out_shape), align_corners=False)
     expand = lambda t: t[None].expand(count, *t.shape)  # noqa: E731
     crops = F.grid_sample(expand(image), grid, mode="bilinear", align_corners=False)
-    masks = F.grid_sample(expand(torch.stack([vessel, fov])), grid, mode="bilinear",
+    planes = vessel if vessel.dim() == 3 else vessel[None]
+    masks = F.grid_sample(expand(torch.cat([planes, fov[None]])), grid, mode="bilinear",
                           align_corners=False)
     # Re-binarise: bilinear sampling of a 0/1 mask blurs its edges.
     masks = (masks > 0.5).float()
-    return crops, masks[:, :1], masks[:, 1:]
+    return crops, masks[:, :-1], masks[:, -1:]
 
 
 def rotate(x: torch.Tensor, degrees: float) -> torch.Tensor:

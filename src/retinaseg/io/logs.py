@@ -29,6 +29,11 @@ def progress(items: Iterable, what: str, total: int | None = None, unit: str = "
     return plain_lines(items, what, total, unit, stream, interval)
 
 
+def plural(unit: str) -> str:
+    """``image`` -> ``images``, ``batch`` -> ``batches``."""
+    return unit + ("es" if unit.endswith(("s", "sh", "ch", "x")) else "s")
+
+
 def plain_lines(items: Iterable, what: str, total: int | None, unit: str, stream,
                 interval: float = PLAIN_INTERVAL_S) -> Iterator:
     started = last = time.monotonic()
@@ -40,5 +45,6 @@ def plain_lines(items: Iterable, what: str, total: int | None, unit: str, stream
         if done == 1 or done == total or now - last >= interval:
             rate = done / max(now - started, 1e-9)
             of = f"/{total}" if total else ""
-            print(f"{what}: {done}{of} {unit}s, {rate:.2f} {unit}s/s", file=stream, flush=True)
+            units = plural(unit)
+            print(f"{what}: {done}{of} {units}, {rate:.2f} {units}/s", file=stream, flush=True)
             last = now

@@ -167,6 +167,14 @@ def predict_tensor(module, x: torch.Tensor, tta: str = "none",
     return predict_on_device(module, x.to(device), tta, dtype).cpu()
 
 
+def predict_maps_tensor(module, x: torch.Tensor, tta: str = "none",
+                        device: torch.device | str | None = None,
+                        precision: str = "auto") -> torch.Tensor:
+    """:func:`predict_tensor` for every output: ``(out_channels, H, W)`` on the CPU."""
+    device = torch.device(device) if device is not None else module_device(module)
+    return predict_maps_on_device(module, x.to(device), tta, autocast_dtype(device, precision)).cpu()
+
+
 def predict_on_device(module, x: torch.Tensor, tta: str, dtype: torch.dtype | None) -> torch.Tensor:
     """:func:`predict_tensor` on ``x``'s device, leaving the map there: the vessel map."""
     return predict_maps_on_device(module, x, tta, dtype)[0]

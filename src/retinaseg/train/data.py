@@ -28,6 +28,7 @@ from ..data.geometry import (
 )
 from ..data.preprocess import preprocess
 from ..errors import RetinasegError, naming_file
+from .targets import target_planes
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainingData:
     val_vessels: list = field(default_factory=list)
     val_fovs: list = field(default_factory=list)
     val_ids: list = field(default_factory=list)
+    val_av: list = field(default_factory=list)  # an A/V model's validation planes (targets.py)
     fov_diameter: float = 0.0
     fov_widths: list = field(default_factory=list)  # of the training FOVs, at training geometry
     train_sources: list = field(default_factory=list)  # the dataset each training image is from
@@ -92,17 +94,29 @@ def named_training_samples(cfg: TrainConfig, wanted: set[str]):
                 yield name, split[index]
 
 
-def rescaled(sample, data_cfg):
-    """Image, vessel mask and FOV at the training geometry, the one inference
-    brings a photo to (``data.geometry.to_working_geometry``)."""
+def rescaled(sample, planes: np.ndarray, data_cfg):
+    """Image, target planes (``(P, H, W)`` bool, :mod:`.targets`) and FOV at the
+    training geometry, the one inference brings a photo to
+    (``data.geometry.to_working_geometry``)."""
     try:
         image, fov = to_working_geometry(sample.image, sample.fov, data_cfg.fov_diameter,
                                          data_cfg.square_size, data_cfg.fov_range)
     except RetinasegError as exc:
         raise naming_file(sample.image_path, exc) from None
     if fov is sample.fov:
-        return sample.image, sample.vessel, sample.fov
-    return image, resize_mask(sample.vessel, fov.shape), fov
+        return sample.image, planes, sample.fov
+    return image, np.stack([resize_mask(plane, fov.shape) for plane in planes]), fov
+
+
+def target_tensor(planes: np.ndarray) -> torch.Tensor:
+    """A vessel target as ``(H, W)`` (as always), an A/V target as ``(4, H, W)``."""
+    planes = torch.from_numpy(planes.astype(np.float32))
+    return planes[0] if len(planes) == 1 else planes
+
+
+def vessel_plane(target: torch.Tensor) -> torch.Tensor:
+    """The vessel mask of a training target, whichever kind it is."""
+    return target[0] if target.dim() == 3 else target
 
 
 def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingData:
@@ -119,17 +133,19 @@ def load_training_data(cfg: TrainConfig, rng: np.random.Generator) -> TrainingDa
             raise RetinasegError(f"{sample.image_path}: training image has no vessel mask")
         if not sample.fov.any():
             raise RetinasegError(f"{sample.image_path}: its field of view is empty")
-        image, vessel, fov = rescaled(sample, cfg.data)
-        sample = dataclasses.replace(sample, id=sample_id, image=image, vessel=vessel, fov=fov)
+        image, planes, fov = rescaled(sample, target_planes(sample, cfg.data.targets), cfg.data)
+        sample = dataclasses.replace(sample, id=sample_id, image=image, vessel=planes[0], fov=fov)
         if sample.id in val_ids:
             data.val_inputs.append(torch.from_numpy(preprocess(sample.image, sample.fov,
                                                                cfg.data.preprocess)))
             data.val_vessels.append(sample.vessel)
             data.val_fovs.append(sample.fov)
             data.val_ids.append(sample.id)
+            if len(planes) > 1:
+                data.val_av.append(planes)
         else:
             data.train_images.append(sample.image)
-            data.train_vessels.append(torch.from_numpy(sample.vessel.astype(np.float32)))
+            data.train_vessels.append(target_tensor(planes))
             data.train_fovs.append(sample.fov)
             data.train_sources.append(sample_id.split(":")[0] if ":" in sample_id
                                       and "+" in cfg.data.dataset else cfg.data.dataset)
@@ -165,7 +181,7 @@ def trained_fov_range(cfg: TrainConfig, data: TrainingData) -> list:
 def vessel_balance(vessels: list, fovs: list) -> float:
     """Background / vessel pixels inside the FOVs: the vessel weight that makes
     both classes weigh the same in the loss (``pos_weight: 0``)."""
-    vessel = sum(float(v.numpy()[f].sum()) for v, f in zip(vessels, fovs))
+    vessel = sum(float(vessel_plane(v).numpy()[f].sum()) for v, f in zip(vessels, fovs))
     inside = sum(int(f.sum()) for f in fovs)
     if vessel == 0:
         raise RetinasegError("pos_weight 0 (auto) needs vessel pixels in the training masks")

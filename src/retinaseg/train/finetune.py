@@ -53,6 +53,8 @@ def load_initial_weights(module, source: str, scope: str = "all") -> None:
     if scope == "encoder":
         _load_encoder(module, state, path)
         return
+    if scope == "widen":
+        state = widened_state(module.state_dict(), state, path)
     try:
         module.load_state_dict(state)
     except RuntimeError:
@@ -68,3 +70,38 @@ def _load_encoder(module, state: dict, path: Path) -> None:
                              f"({len(missing)} of {len(wanted)} tensors missing or of another "
                              f"shape, first {missing[0]})")
     encoder_of(module).load_state_dict({k[len("encoders."):]: state[k] for k in wanted})
+
+
+def widened_state(wanted: dict, state: dict, path: Path) -> dict:
+    """``state`` (a vessel model's) widened to fit ``wanted`` (``init_scope: widen``):
+
+    - an output layer with fewer output channels gets its first channel (the vessel
+      output) repeated into the new ones, so an artery/vein model starts where the
+      vessel model is, each new map a vessel map;
+    - an input layer of one channel (the green pipeline) widened to three (RGB or Lab)
+      keeps its weights on the middle channel, zeros on the others: with
+      ``[rgb, clahe, fov_normalise]`` the middle channel is exactly the green
+      pipeline's input, so the widened model starts as the vessel model and can
+      learn what colour adds (arteries are the lighter red).
+
+    Every other tensor must fit as it is."""
+    widened = dict(state)
+    for key, target in wanted.items():
+        source = state.get(key)
+        if source is None or source.shape == target.shape:
+            continue
+        widened[key] = _widened(key, source, target.shape, path)
+    return widened
+
+
+def _widened(key: str, source: torch.Tensor, shape: torch.Size, path: Path) -> torch.Tensor:
+    if source.shape[1:] == shape[1:] and source.shape[0] < shape[0]:
+        extra = source[:1].expand(shape[0] - source.shape[0], *source.shape[1:])
+        return torch.cat([source, extra])
+    if (source.dim() == 4 and source.shape[0] == shape[0] and source.shape[2:] == shape[2:]
+            and source.shape[1] == 1 and shape[1] == 3):
+        zeros = torch.zeros_like(source)
+        return torch.cat([zeros, source, zeros], dim=1)
+    raise RetinasegError(f"{path}: tensor {key} {tuple(source.shape)} cannot be widened to "
+                         f"{tuple(shape)} (init_scope: widen widens only the output layer and a "
+                         "one-channel input layer)")

@@ -37,6 +37,7 @@ from .distributed import World, join_world, wrap_for_world
 from .finetune import load_initial_weights, parameter_groups, set_training_mode
 from .loader import batch_loader
 from .losses import compute_loss, mean_denominator
+from .targets import target_outputs
 from .optim import PlateauTracker, build_optimizer, lr_at
 from .seeding import seed_everything
 from .state import (
@@ -131,13 +132,17 @@ def unwrapped(model) -> torch.nn.Module:
 
 
 def model_meta(cfg: TrainConfig, data: TrainingData, threshold=0.5, source="default") -> ModelMeta:
+    outputs = target_outputs(cfg.data.targets)
     kwargs = {"in_channels": pipeline_channels(cfg.data.preprocess), **cfg.model.kwargs}
+    if len(outputs) > 1:
+        kwargs["out_channels"] = len(outputs)
     extra = {"val_ids": data.val_ids}
     if data.pos_weight:
         extra["pos_weight_auto"] = data.pos_weight
     return ModelMeta(cfg.model.name, kwargs, list(cfg.data.preprocess), data.fov_diameter,
                      threshold, source, f"{cfg.data.dataset}:{cfg.data.split}", extra,
-                     square_size=cfg.data.square_size, fov_range=trained_fov_range(cfg, data))
+                     square_size=cfg.data.square_size, fov_range=trained_fov_range(cfg, data),
+                     outputs=outputs)
 
 
 def with_measured_weight(cfg: TrainConfig, data: TrainingData) -> TrainConfig:
@@ -326,6 +331,8 @@ def validate_epoch(evaluated, data, cfg: TrainConfig, meta, state: dict, row: di
     scores = runtime.world.from_main(scores)
     row.update(val_auc_roc=f"{scores['auc_roc']:.5f}", val_f1=f"{scores['f1']:.5f}",
                val_threshold=f"{scores['threshold']:.4f}")
+    if "av_accuracy" in scores:
+        row.update(val_av_accuracy=f"{scores['av_accuracy']:.5f}")
     state["plateau"].update(scores[cfg.select_metric])
     if scores[cfg.select_metric] > state["best"]:
         state["best"], state["best_epoch"] = scores[cfg.select_metric], row["epoch"]

@@ -26,7 +26,7 @@ LAST, BEST, MODEL = "last.safetensors", "best.safetensors", "model.safetensors"
 LEGACY_NAMES = {LAST: "last.pt", BEST: "best.pt", MODEL: "model.pt"}  # format-1 run folders
 LOG = "log.csv"
 LOG_FIELDS = ["epoch", "lr", "train_loss", "val_auc_roc", "val_f1", "val_threshold",
-              "epoch_seconds", "total_seconds"]
+              "epoch_seconds", "total_seconds", "val_av_accuracy"]  # the last: A/V models
 LEGACY_LOG_FIELDS = {"seconds": "total_seconds"}  # logs written before epoch_seconds
 
 

@@ -12,7 +12,7 @@ from ..devices import prepare_device, resolve_device, training_dtype
 from ..errors import RetinasegError, file_error
 from ..hub.checkpoint import SUFFIX, load_checkpoint, save_model
 from ..hub.meta import ModelMeta
-from ..pipeline.predict import predict_tensor
+from ..pipeline.predict import predict_maps_tensor
 from .checks import check_config
 from .data import (
     TrainingData,
@@ -37,13 +37,38 @@ def validate(module, data: TrainingData, cfg: TrainConfig, tta: str = "none",
     bf16 = training_dtype(device, cfg.precision, cfg.bf16) is torch.bfloat16
     precision = "bf16" if bf16 else "auto"
     module.eval()
-    histogram = metrics.ScoreHistogram()
-    for x, vessel, fov in zip(data.val_inputs, data.val_vessels, data.val_fovs):
-        prob = predict_tensor(module, x, tta, device=device, precision=precision)
-        histogram.update(prob.numpy(), vessel, fov)
+    histogram, decided = metrics.ScoreHistogram(), AVDecisions()
+    for index, (x, vessel, fov) in enumerate(zip(data.val_inputs, data.val_vessels,
+                                                 data.val_fovs)):
+        maps = predict_maps_tensor(module, x, tta, device=device, precision=precision).numpy()
+        histogram.update(maps[0], vessel, fov)
+        if data.val_av:
+            decided.update(maps, data.val_av[index], fov)
     set_training_mode(module, cfg)
     threshold, f1 = histogram.best_threshold("f1", cfg.threshold_min_specificity)
-    return {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
+    scores = {"auc_roc": histogram.auc_roc(), "f1": f1, "threshold": threshold}
+    if data.val_av:
+        scores["av_accuracy"] = decided.accuracy()
+    return scores
+
+
+class AVDecisions:
+    """Validation A/V accuracy: on the manual pure-artery and pure-vein pixels inside
+    the FOV, how often the artery output is the larger exactly where the label says
+    artery (the decision pipeline/segment.output_masks cuts the masks by)."""
+
+    def __init__(self):
+        self.right = self.total = 0
+
+    def update(self, maps, planes, fov) -> None:
+        _, artery, vein, known = planes
+        pure = known & fov & (artery != vein)
+        said_artery = maps[1] >= maps[2]
+        self.right += int((said_artery[pure] == artery[pure]).sum())
+        self.total += int(pure.sum())
+
+    def accuracy(self) -> float:
+        return self.right / self.total if self.total else float("nan")
 
 
 def threshold_source(cfg: TrainConfig) -> str:
