@@ -107,6 +107,22 @@ def test_a_rerun_with_another_threshold_is_refused_in_one_line(tiny_model, photo
                    collect_cohort([str(photos)]))
 
 
+def test_a_rerun_with_other_unit_flags_is_refused_and_the_same_flags_resume(tiny_model, photos,
+                                                                            tmp_path):
+    """Millimetres of two unit rules must not share a table."""
+    import dataclasses
+
+    out = tmp_path / "out"
+    first = dataclasses.replace(JobSpec(str(tiny_model), str(out)), fov_degrees=30.0)
+    run_cohort(first, collect_cohort([str(photos)]))
+    assert {row["units"] for row in read_csv(out / "results.csv")} == {"fov_degrees=30"}
+    assert run_cohort(first, collect_cohort([str(photos)])).segmented == 0
+    for other in ({"fov_degrees": 45.0}, {"fov_degrees": None},
+                  {"strict_units": True}, {"mm_per_pixel": 0.01}):
+        with pytest.raises(RetinasegError, match="units fov_degrees=30; this run uses .*units"):
+            run_cohort(dataclasses.replace(first, **other), collect_cohort([str(photos)]))
+
+
 def test_a_truncated_last_line_is_dropped_and_that_image_redone(tiny_model, photos, tmp_path):
     out = tmp_path / "out"
     spec = JobSpec(str(tiny_model), str(out))

@@ -117,7 +117,7 @@ def with_settings(spec: JobSpec, bundle) -> JobSpec:
 
 
 def _identity(spec: JobSpec, bundle) -> dict:
-    return {"model_sha256": bundle.sha256, **job_identity(spec.settings)}
+    return {"model_sha256": bundle.sha256, **job_identity(spec)}
 
 
 def _backend(spec: JobSpec, bundle, todo: list[CohortInput], jobs: int,

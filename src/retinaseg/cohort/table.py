@@ -31,10 +31,10 @@ TABLE_STEM = "results"
 # Columns every row has; the quality and measurement hooks add theirs after these.
 CORE_COLUMNS = ("file", "name", "status", "error", "width", "height", "fov_diameter_px",
                 "working_scale", "mm_per_pixel", "model", "model_sha256", "threshold", "cut",
-                "tta", "postprocess", "scale", "seconds")
+                "tta", "postprocess", "scale", "units", "seconds")
 OK = "ok"
 # What makes two rows comparable: a rerun that changes any of these is refused.
-JOB_IDENTITY = ("model_sha256", "threshold", "tta", "postprocess", "scale")
+JOB_IDENTITY = ("model_sha256", "threshold", "tta", "postprocess", "scale", "units")
 
 
 def shard_stem(k: int, n: int) -> str:
@@ -131,7 +131,7 @@ class ResultsTable:
 
 def check_same_job(table: ResultsTable, identity: dict) -> None:
     """Refuse, in one line, to mix rows of another model, threshold, TTA, mask
-    post-processing or scale rule into a table.
+    post-processing, scale rule or unit flags into a table.
 
     Every ok row is checked: rows taken in from shard tables were each made by
     their own run.
@@ -148,7 +148,7 @@ def check_same_job(table: ResultsTable, identity: dict) -> None:
 def _describe(identity: dict) -> str:
     return (f"model sha256 {str(identity['model_sha256'])[:12]}, threshold "
             f"{identity['threshold']}, tta {identity['tta']}, post-processing "
-            f"{identity['postprocess']}, scale {identity['scale']}")
+            f"{identity['postprocess']}, scale {identity['scale']}, units {identity['units']}")
 
 
 def _complete_lines(path: Path) -> list[str]:

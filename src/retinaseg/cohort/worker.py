@@ -206,7 +206,7 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
 
     bundle = worker_bundle(spec)
     settings = spec.settings
-    row.update(model_sha256=bundle.sha256, **job_identity(settings))
+    row.update(model_sha256=bundle.sha256, **job_identity(spec))
     photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
     image, valid = photo.rgb, photo.valid
     row.update(width=image.shape[1], height=image.shape[0])
@@ -233,11 +233,28 @@ def photo_scale_of(spec: JobSpec, item: CohortInput, fov: np.ndarray):
                        strict=spec.strict_units)
 
 
-def job_identity(settings: InferenceSettings) -> dict:
+def job_identity(spec: JobSpec) -> dict:
     """The settings columns, the same for every row of a job. ``threshold`` is the
-    fixed threshold, or ``otsu`` when each photo is cut at its own (its ``cut`` column)."""
+    fixed threshold, or ``otsu`` when each photo is cut at its own (its ``cut`` column);
+    ``units`` is the job's unit flags (:func:`units_rule`)."""
+    settings = spec.settings
     return {"threshold": settings.rule, "tta": settings.tta,
-            "postprocess": settings.postprocess.describe(), "scale": settings.scale}
+            "postprocess": settings.postprocess.describe(), "scale": settings.scale,
+            "units": units_rule(spec)}
+
+
+def units_rule(spec: JobSpec) -> str:
+    """The job's unit flags as one word: ``camera`` (each photo's manifest or dataset,
+    else assumed), ``mm_per_pixel=X`` or ``fov_degrees=X``, ``+strict`` with
+    ``--strict-units``. Part of the job's identity: a resumed run with other flags
+    would mix millimetres of two rules in one table."""
+    if spec.mm_per_pixel is not None:
+        rule = f"mm_per_pixel={spec.mm_per_pixel:g}"
+    elif spec.fov_degrees is not None:
+        rule = f"fov_degrees={spec.fov_degrees:g}"
+    else:
+        rule = "camera"
+    return rule + ("+strict" if spec.strict_units else "")
 
 
 def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
