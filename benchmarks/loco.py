@@ -64,6 +64,9 @@ AREA_GUARD = (0.85, 1.2)  # predicted / true vessel area on every held-out sourc
 IN_DOMAIN_SLACK = 0.01  # validation F1 a candidate may lose against the baseline
 WORST_SLACK = 0.005  # held-out worst F1 a candidate may lose against the baseline
 BASELINE = "baseline"
+# Working scales a finished run may also be scored at (pipeline/settings.SCALES): the
+# scale lever, which needs no training (each run's calibre is measured on its validation).
+SCALE_VARIANTS = ("caliber", "band")
 RULE = (f"A recipe is eligible where every held-out source's pooled predicted / true vessel "
         f"area lies in [{AREA_GUARD[0]}, {AREA_GUARD[1]}] and its mean in-domain validation F1 "
         f"(best epoch, over its runs) is at most {IN_DOMAIN_SLACK} below the baseline's. Recipes "
@@ -211,19 +214,44 @@ def score(args, recipe: Path, holdout: str) -> dict:
     model = folder / "model.safetensors"
     if not model.is_file():
         raise SystemExit(f"{model}: the run has not finished (train first)")
+    if args.scale:
+        model = calibrated_copy(args, folder, recipe, holdout)
     bundle = load_model(str(model))
     data = load_dataset(holdout, args.split, args.data_root)
     data = data[:args.limit] if args.limit else data
     tally = Tally(subset_of(holdout, args.data_root))
-    result = evaluate_model(bundle, data, EvalOptions(resolve_settings(bundle)), on_image=tally)
+    settings = resolve_settings(bundle, scale=args.scale or None)
+    result = evaluate_model(bundle, data, EvalOptions(settings), on_image=tally)
     scores = tally.scores()
-    return {"recipe": recipe_name(recipe), "holdout": holdout, "split": args.split,
+    return {"recipe": scored_name(recipe, args.scale), "holdout": holdout, "split": args.split,
+            "scale": settings.scale, "caliber_px": bundle.meta.caliber_px,
             "limit": args.limit, "run_dir": shown_path(folder, ROOT),
             "checkpoint_sha256": bundle.sha256, "trained_on": bundle.meta.trained_on,
             "threshold_rule": result.threshold_rule, "median_cut": result.threshold,
             "fov": result.fov, "seconds_per_image": result.seconds_per_image,
             "held_out": scores.pop("all"), "subsets": scores,
             "in_domain": in_domain(folder / "log.csv")}
+
+
+def scored_name(recipe: Path, scale: str | None) -> str:
+    """A recipe scored at another working scale is its own row: ``baseline+caliber``."""
+    return recipe_name(recipe) + (f"+{scale}" if scale else "")
+
+
+def calibrated_copy(args, folder: Path, recipe: Path, holdout: str) -> Path:
+    """The run's model with its reference vessel calibre measured, as ``retinaseg
+    calibrate`` does, on the run's own validation photos (the five training sources':
+    nothing of the held-out source), into the runs root (not the tree: it is
+    re-derived from the committed model and config by this same call)."""
+    from retinaseg.config.schema import load_config
+    from retinaseg.train.threshold import calibrate
+
+    out = Path(args.runs_root) / recipe_name(recipe) / f"loco-{holdout}" / "calibrated.safetensors"
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cfg = load_config(folder / "config.yaml", [f"data.root={args.data_root}", "threads=1"])
+        calibrate(folder / "model.safetensors", cfg, out)
+    return out
 
 
 def score_markdown(result: dict) -> str:
@@ -235,6 +263,9 @@ def score_markdown(result: dict) -> str:
         provenance_markdown(result),
         f"- model: `{result['run_dir']}/model.safetensors` (sha256 "
         f"{result['checkpoint_sha256'][:12]}), trained on {result['trained_on']}",
+        f"- working scale: `{result.get('scale', 'fov')}`"
+        + (f" (reference calibre {result['caliber_px']:.2f} px, measured on the run's "
+           "validation photos)" if result.get("scale") in ("caliber", "band") else ""),
         f"- {result['holdout']} {result['split']} split"
         + (f", **first {result['limit']} photos only**" if result["limit"] else "")
         + f", native resolution, inside the FOV ({result['fov']}), pooled; each photo cut by "
@@ -256,18 +287,23 @@ def _score_cells(s: dict) -> list:
 def cmd_score(args) -> int:
     for recipe in args.recipe:
         for holdout in args.holdout:
-            if args.skip_scored and (run_dir(args.tree_root, recipe, holdout)
-                                     / "heldout.json").is_file():
+            stem = run_dir(args.tree_root, recipe, holdout) / heldout_stem(args)
+            if args.skip_scored and stem.with_suffix(".json").is_file():
                 continue
             if args.skip_scored and not (run_dir(args.tree_root, recipe, holdout)
                                          / "model.safetensors").is_file():
                 continue  # not finished yet
             result = clean_provenance(ROOT, args.allow_dirty)
             result.update(score(args, recipe, holdout))
-            stem = run_dir(args.tree_root, recipe, holdout) / (
-                "heldout" if args.split == "test" and not args.limit else f"heldout-{args.split}")
             write_result(stem, result, score_markdown(result))
     return 0
+
+
+def heldout_stem(args) -> str:
+    """``heldout`` for the full test split at the model's scale; otherwise its own name,
+    so a check or a scale variant never replaces the recipe's own score."""
+    name = "heldout" if args.split == "test" and not args.limit else f"heldout-{args.split}"
+    return name + (f"-{args.scale}" if args.scale else "")
 
 
 # --- aggregate and selection ----------------------------------------------------------
@@ -276,7 +312,9 @@ def cmd_score(args) -> int:
 def scored_runs(tree_root: Path) -> dict[str, dict[str, dict]]:
     """recipe -> holdout -> its ``heldout.json`` (full test split only)."""
     runs: dict[str, dict[str, dict]] = {}
-    for path in sorted(Path(tree_root).glob("*/loco-*/heldout.json")):
+    paths = [p for p in Path(tree_root).glob("*/loco-*/heldout*.json")
+             if p.stem == "heldout" or p.stem.removeprefix("heldout-") in SCALE_VARIANTS]
+    for path in sorted(paths):
         result = json.loads(path.read_text())
         runs.setdefault(result["recipe"], {})[result["holdout"]] = result
     return runs
@@ -359,6 +397,10 @@ def parse_args(argv=None):
         if verb == "score":
             sub.add_argument("--split", default="test")
             sub.add_argument("--limit", type=int, default=0, help="first N photos (a check)")
+            sub.add_argument("--scale", choices=SCALE_VARIANTS, default=None,
+                             help="score at this working scale instead of the model's (after "
+                                  "measuring its calibre on its validation photos); its own "
+                                  "row, RECIPE+SCALE, in the aggregate")
             sub.add_argument("--skip-scored", action="store_true",
                              help="leave out runs already scored or not finished")
             add_dirty_option(sub)

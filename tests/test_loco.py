@@ -86,12 +86,22 @@ def test_train_copies_finished_runs_into_the_tree_and_score_and_aggregate_read_t
     vevio = json.loads((tree / "baseline" / "loco-vevio" / "heldout.json").read_text())
     assert {k: s["images"] for k, s in vevio["subsets"].items()} == {"frames": 8, "mosaics": 8}
 
+    # the scale lever: the same models at the calibre scale, measured on their validation
+    assert loco.main(["score", *where, "--holdout", "les_av", "vevio", "--scale", "caliber",
+                      "--allow-dirty"]) == 0
+    scaled = json.loads((tree / "baseline" / "loco-les_av" / "heldout-caliber.json").read_text())
+    assert scaled["recipe"] == "baseline+caliber" and scaled["scale"] == "caliber"
+    assert scaled["caliber_px"] > 0 and scaled["held_out"]["images"] == 11
+    assert (runs / "baseline" / "loco-les_av" / "calibrated.safetensors").is_file()
+    assert json.loads((tree / "baseline" / "loco-les_av" / "heldout.json").read_text()) == les_av
+
     out = tmp_path / "loco"
     assert loco.main(["aggregate", "--tree-root", str(tree), "--out", str(out),
                       "--allow-dirty"]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["selection"]["compared_on"] == ["les_av", "vevio"]
-    assert result["selection"]["chosen"] == "baseline"
+    assert set(result["runs"]) == {"baseline", "baseline+caliber"}
+    assert result["selection"]["chosen"] in ("baseline", "baseline+caliber")
     assert "rule (written before scoring)" in out.with_suffix(".md").read_text()
 
 
