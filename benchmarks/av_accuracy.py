@@ -261,7 +261,8 @@ def build_rows(args) -> list[Row]:
     if args.peers:
         from peer_lwnet_av import lwnet_row  # only a peer run needs its code
 
-        rows += [lwnet_row(name, args.lwnet_dir, args.device) for name in args.peers]
+        rows += [lwnet_row(name, args.lwnet_dir, args.device, args.lwnet_tta)
+                 for name in args.peers]
     return rows
 
 
@@ -273,6 +274,8 @@ def parse_args(argv=None):
                         choices=("lwnet-drive", "lwnet-hrf"), help="a peer's model (repeatable)")
     parser.add_argument("--lwnet-dir", type=Path,
                         help="an extracted copy of github.com/agaldran/lwnet (for --peer)")
+    parser.add_argument("--lwnet-tta", choices=("flips", "none"), default="flips",
+                        help="LWNet's test-time flips (its default) or one pass")
     parser.add_argument("--data-root", required=True, help="folder holding DRIVE/ DRIVE-AV/ ...")
     parser.add_argument("--sets", nargs="+", default=["drive", "les_av", "hrf"],
                         help="datasets to score, NAME or NAME:SPLIT (default: the test split)")

@@ -20,7 +20,7 @@ Its A/V inference recipe (generate_av_results.py and predict_one_image_av.py,
    RGB in [0, 1] (``TestDataset``, as the vessel model: lwnet_side_by_side.py);
 2. ``big_wnet`` with 4 outputs, the second U-Net's (``mode='eval'``); a softmax over the
    four classes, averaged over the identity and the three flips (``--tta from_probs``, its
-   default);
+   default; ``--lwnet-tta none`` of av_accuracy.py: one pass);
 3. each class bicubic back to the crop's size (``skimage.transform.resize(order=3)``), pasted
    into the photo, 0 outside the FOV;
 4. classes 0..3 are background, uncertain, artery, vein (its label encoding 0/85/170/255,
@@ -51,6 +51,8 @@ TRAINED_ON = {"lwnet-drive": "DRIVE training photos 21-40",
               "lwnet-hrf": "HRF 06-15 of each category (our HRF test split: not a fair "
                            "HRF comparison)"}
 BACKGROUND, UNCERTAIN, ARTERY, VEIN = range(4)  # its class order
+FLIPS = ((), (-1,), (-2,), (-1, -2))  # identity, left-right, up-down, both (its TTA)
+TTA_FLIPS = {"flips": FLIPS, "none": ((),)}
 
 
 @dataclass
@@ -60,6 +62,7 @@ class LWNetAV:
     experiment: str
     checkpoint_sha256: str
     commit: str
+    flips: tuple = FLIPS  # the flips averaged over: its default four, or the identity alone
 
 
 def load_lwnet_av(lwnet_dir, experiment: str, device: str = "cpu") -> LWNetAV:
@@ -84,12 +87,11 @@ def load_lwnet_av(lwnet_dir, experiment: str, device: str = "cpu") -> LWNetAV:
                    lwnet_commit(lwnet_dir))
 
 
-def flip_averaged_softmax(module, x) -> np.ndarray:
-    """(4, H, W) class probabilities averaged over the 4 flips (``tta='from_probs'``)."""
+def flip_averaged_softmax(module, x, flips=FLIPS) -> np.ndarray:
+    """(4, H, W) class probabilities averaged over ``flips`` (``tta='from_probs'``)."""
     import torch
 
     device = next(module.parameters()).device
-    flips = ((), (-1,), (-2,), (-1, -2))
     with torch.inference_mode():
         probs = [_flipped(torch.softmax(module(_flipped(x[None].to(device), f)), dim=1), f)[0]
                  for f in flips]
@@ -105,7 +107,8 @@ def class_maps(lwnet: LWNetAV, image: np.ndarray, fov: np.ndarray) -> np.ndarray
     from skimage.transform import resize
 
     box = fov_bbox(fov)
-    small = flip_averaged_softmax(lwnet.module, lwnet_input(image, box, lwnet.im_size))
+    small = flip_averaged_softmax(lwnet.module, lwnet_input(image, box, lwnet.im_size),
+                                  lwnet.flips)
     full = np.zeros((4, *fov.shape), np.float32)
     for c in range(4):
         full[c, box[0]:box[2], box[1]:box[3]] = resize(
@@ -124,9 +127,11 @@ def av_maps(classes: np.ndarray) -> Maps:
                 np.clip(artery + vein, 0, 1), vessel_mask)
 
 
-def lwnet_row(name: str, lwnet_dir, device: str = "cpu") -> Row:
-    """The ``av_accuracy`` row of LWNet's ``lwnet-drive`` or ``lwnet-hrf`` model."""
+def lwnet_row(name: str, lwnet_dir, device: str = "cpu", tta: str = "flips") -> Row:
+    """The ``av_accuracy`` row of LWNet's ``lwnet-drive`` or ``lwnet-hrf`` model, with its
+    flip TTA (its scripts' default) or, ``tta="none"``, one pass."""
     lwnet = load_lwnet_av(lwnet_dir, EXPERIMENTS[name], device)
+    lwnet.flips = TTA_FLIPS[tta]
 
     def predict(sample) -> Maps:
         return av_maps(class_maps(lwnet, sample.image, sample.fov))
@@ -135,6 +140,8 @@ def lwnet_row(name: str, lwnet_dir, device: str = "cpu") -> Row:
              "experiment": f"experiments/{lwnet.experiment}",
              "checkpoint_sha256": lwnet.checkpoint_sha256,
              "recipe": f"FOV crop resized to {lwnet.im_size[0]}x{lwnet.im_size[1]}, softmax "
-                       "averaged over 4 flips, bicubic back",
+                       f"{'averaged over 4 flips' if tta == 'flips' else 'without TTA'}, "
+                       "bicubic back",
              "trained_on": TRAINED_ON[name]}
-    return Row(f"LWNet {name.split('-')[1].upper()} A/V", predict, facts)
+    suffix = "" if tta == "flips" else ", no TTA"
+    return Row(f"LWNet {name.split('-')[1].upper()} A/V{suffix}", predict, facts)
