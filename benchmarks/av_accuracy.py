@@ -1,0 +1,327 @@
+"""Artery/vein classification on the A/V test splits: our model, or a peer's maps, side by side.
+
+    python benchmarks/av_accuracy.py --model PATH --data-root ../shared/data \\
+        --sets drive les_av hrf --out benchmarks/results/av_accuracy
+    python benchmarks/av_accuracy.py --peer lwnet-drive --peer lwnet-hrf --lwnet-dir /tmp/lwnet \\
+        --data-root ../shared/data --sets drive les_av les_av:all --out benchmarks/results/av_lwnet
+
+A set is a dataset name (its ``test`` split) or ``name:split``: ``drive`` (DRIVE-AV, 20
+test photos), ``les_av`` (the published 11), ``hrf`` (HRF-AV, images 06-15), ``les_av:all``.
+``--model`` (ours, repeatable) and ``--peer`` (repeatable, see ``peer_lwnet_av.py``) are
+rows of one table per set, scored on the same photos by the same functions.
+
+What is scored (docs/artery-vein.md):
+
+- **A/V accuracy:** the manual pure-artery and pure-vein pixels (classes ARTERY and VEIN of
+  the RITE label; crossings and uncertain left out) inside the dataset's FOV mask. A pixel
+  is called artery where the artery probability is at least the vein one, the rule our
+  masks are cut by (pipeline/segment.output_masks). Every such pixel is scored, whether or
+  not the model calls it vessel, so a missed vessel still counts by its A/V decision.
+- **centreline:** the same on the skeleton of the manual vessel mask (any labelled class),
+  where width and the label's drawn edge no longer weigh in.
+- **artery / vein sensitivity:** the share of manual artery (vein) pixels called artery (vein).
+- **vessel F1 / AUC,** for context: the model's vessel mask and probability against the
+  dataset's vessel annotation inside the FOV.
+
+Pooled over the photos of a set (counts summed), with each photo's figures in the JSON.
+The scoring functions take arrays only, ``(artery_prob, vein_prob, classes, fov)``, so any
+model's maps are scored by the same code.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from retinaseg.data.av import ARTERY, BACKGROUND, VEIN
+from retinaseg.metrics import ScoreHistogram, confusion_counts, scores_from_counts
+
+ROOT = Path(__file__).resolve().parents[1]
+SET_TITLES = {"drive": "DRIVE-AV", "les_av": "LES-AV", "hrf": "HRF-AV"}
+
+
+# --- the scoring core: arrays in, counts and rates out ----------------------------------
+
+def av_counts(artery_prob: np.ndarray, vein_prob: np.ndarray, classes: np.ndarray,
+              fov: np.ndarray, where: np.ndarray | None = None) -> dict[str, int]:
+    """Manual pure-artery and pure-vein pixels inside ``fov`` (and ``where``), and how many
+    of each the maps decide right (artery where ``artery_prob >= vein_prob``)."""
+    _check_shapes(artery_prob, vein_prob, classes, fov, where)
+    scored = fov.astype(bool) if where is None else fov.astype(bool) & where.astype(bool)
+    said_artery = artery_prob >= vein_prob
+    artery, vein = scored & (classes == ARTERY), scored & (classes == VEIN)
+    return {"artery": int(artery.sum()), "artery_right": int((artery & said_artery).sum()),
+            "vein": int(vein.sum()), "vein_right": int((vein & ~said_artery).sum())}
+
+
+def _check_shapes(*arrays) -> None:
+    shapes = {a.shape for a in arrays if a is not None}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise ValueError(f"expected 2-D arrays of one shape, got {sorted(shapes)}")
+
+
+def av_rates(counts: dict[str, int]) -> dict[str, float]:
+    """Accuracy, artery and vein sensitivity of :func:`av_counts`' counts (NaN where empty)."""
+    right = counts["artery_right"] + counts["vein_right"]
+    return {"accuracy": _share(right, counts["artery"] + counts["vein"]),
+            "artery_sensitivity": _share(counts["artery_right"], counts["artery"]),
+            "vein_sensitivity": _share(counts["vein_right"], counts["vein"])}
+
+
+def _share(part: int, whole: int) -> float:
+    return part / whole if whole else float("nan")
+
+
+def manual_centreline(classes: np.ndarray) -> np.ndarray:
+    """The skeleton of the manual vessel mask (every labelled class, crossings and uncertain
+    included, so a vessel's skeleton is not broken where it crosses another)."""
+    from skimage.morphology import skeletonize
+
+    return skeletonize(classes != BACKGROUND)
+
+
+def score_av(artery_prob, vein_prob, classes, fov) -> dict[str, dict[str, int]]:
+    """One photo's A/V counts on all manual pure pixels and on the manual centreline."""
+    return {"pixels": av_counts(artery_prob, vein_prob, classes, fov),
+            "centreline": av_counts(artery_prob, vein_prob, classes, fov,
+                                    manual_centreline(classes))}
+
+
+def add_counts(a: dict, b: dict) -> dict:
+    """Two :func:`score_av` results summed, key by key (pooling over photos)."""
+    return {part: {k: a[part][k] + b[part][k] for k in a[part]} for part in a}
+
+
+def with_rates(counts: dict) -> dict:
+    """:func:`score_av` counts with their :func:`av_rates` beside them."""
+    return {part: {**c, **av_rates(c)} for part, c in counts.items()}
+
+
+# --- vessel context: F1 of the mask, AUC of the probability ------------------------------
+
+class VesselTally:
+    """Pooled vessel confusion counts and score histogram over a set's photos."""
+
+    def __init__(self):
+        self.counts, self.histogram = None, ScoreHistogram()
+
+    def update(self, prob, mask, truth, fov) -> dict[str, float]:
+        """Add one photo; returns its F1 and AUC."""
+        counts = confusion_counts(mask, truth, fov)
+        self.counts = counts if self.counts is None else self.counts + counts
+        self.histogram.update(prob, truth, fov)
+        one = ScoreHistogram().update(prob, truth, fov)
+        return {"f1": scores_from_counts(counts)["f1"], "auc_roc": one.auc_roc()}
+
+    def pooled(self) -> dict[str, float]:
+        return {"f1": scores_from_counts(self.counts)["f1"], "auc_roc": self.histogram.auc_roc()}
+
+
+# --- rows: anything that turns a sample into maps ---------------------------------------
+
+class Maps(NamedTuple):
+    """What a row gives for one photo, at its native resolution."""
+
+    artery: np.ndarray      # artery probability (or any score: only artery >= vein matters)
+    vein: np.ndarray
+    vessel_prob: np.ndarray
+    vessel_mask: np.ndarray
+
+
+class Row(NamedTuple):
+    name: str
+    predict: Callable       # sample -> Maps
+    facts: dict             # what the result file says about it (weights, recipe)
+
+
+def our_row(path: str, device: str = "cpu") -> Row:
+    """A retinaseg model with artery and vein outputs, as `retinaseg evaluate` runs it:
+    its own settings, the dataset's FOV mask."""
+    from common import shown_path
+
+    from retinaseg.errors import RetinasegError
+    from retinaseg.hub.load import load_model
+    from retinaseg.pipeline.segment import segment_at_scale
+    from retinaseg.pipeline.settings import resolve_settings
+
+    model = load_model(path, device)
+    if not {"artery", "vein"} <= set(model.meta.outputs):
+        raise RetinasegError(f"{path}: not an artery/vein model (outputs: "
+                             f"{', '.join(model.meta.outputs)})")
+    settings = resolve_settings(model)
+
+    def predict(sample) -> Maps:
+        done = segment_at_scale(model, sample.image, sample.fov, settings)
+        return Maps(done.others["artery"], done.others["vein"], done.prob, done.mask)
+
+    facts = {"model": shown_path(path, ROOT), "checkpoint_sha256": model.sha256,
+             "tta": settings.tta, "scale": settings.scale}
+    return Row(shown_path(path, ROOT), predict, facts)
+
+
+# --- one set, every row ------------------------------------------------------------------
+
+def parse_set(text: str) -> tuple[str, str]:
+    """``name`` or ``name:split`` -> ``(name, split)``; the test split by default."""
+    name, _, split = text.partition(":")
+    return name, split or "test"
+
+
+def score_set(rows: list[Row], data) -> dict:
+    """Every row on every photo of ``data``: pooled and per-photo figures, seconds per photo."""
+    per_row = {r.name: {"photos": [], "counts": None, "vessel": VesselTally(), "seconds": []}
+               for r in rows}
+    for sample in data:
+        classes = sample.av
+        if classes is None:
+            raise SystemExit(f"{sample.image_path}: no artery/vein label (is the *-AV folder "
+                             "beside the dataset under --data-root?)")
+        for row in rows:
+            _score_photo(per_row[row.name], row, sample, classes)
+    return {"images": list(data.ids), "rows": [_pooled(name, t) for name, t in per_row.items()]}
+
+
+def _score_photo(tally: dict, row: Row, sample, classes) -> None:
+    started = time.perf_counter()
+    maps = row.predict(sample)
+    tally["seconds"].append(time.perf_counter() - started)
+    counts = score_av(maps.artery, maps.vein, classes, sample.fov)
+    vessel = tally["vessel"].update(maps.vessel_prob, maps.vessel_mask, sample.vessel, sample.fov)
+    tally["counts"] = counts if tally["counts"] is None else add_counts(tally["counts"], counts)
+    tally["photos"].append({"id": sample.id, **with_rates(counts), "vessel": vessel})
+
+
+def _pooled(name: str, tally: dict) -> dict:
+    return {"model": name, **with_rates(tally["counts"]), "vessel": tally["vessel"].pooled(),
+            "seconds_per_photo": float(np.mean(tally["seconds"])), "photos": tally["photos"]}
+
+
+def check_same_pixels(table: dict) -> None:
+    """Every row of a set must have been scored on the same manual pixels."""
+    seen = {tuple(r[p][k] for p in ("pixels", "centreline") for k in ("artery", "vein"))
+            for r in table["rows"]}
+    if len(seen) != 1:
+        raise SystemExit(f"{table['set']}: rows scored on different pixels: {sorted(seen)}")
+
+
+# --- the result file ---------------------------------------------------------------------
+
+COLUMNS = (("A/V acc", "pixels", "accuracy"), ("centreline acc", "centreline", "accuracy"),
+           ("artery Se", "pixels", "artery_sensitivity"), ("vein Se", "pixels", "vein_sensitivity"),
+           ("centreline artery Se", "centreline", "artery_sensitivity"),
+           ("centreline vein Se", "centreline", "vein_sensitivity"),
+           ("vessel F1", "vessel", "f1"), ("vessel AUC", "vessel", "auc_roc"))
+
+
+def table_markdown(table: dict) -> list[str]:
+    from retinaseg.io.tables import markdown_table
+
+    first = table["rows"][0]
+    head = ["model", *(title for title, _, _ in COLUMNS), "s / photo"]
+    body = [[r["model"], *(f"{r[part][key]:.4f}" for _, part, key in COLUMNS),
+             f"{r['seconds_per_photo']:.2f}"] for r in table["rows"]]
+    return [f"## {table['title']} ({len(table['images'])} photos)", "",
+            (f"Manual pure pixels in the FOV: {first['pixels']['artery']:,} artery, "
+             f"{first['pixels']['vein']:,} vein; on the centreline "
+             f"{first['centreline']['artery']:,} and {first['centreline']['vein']:,}."), "",
+            markdown_table(head, body, "l" + "r" * (len(head) - 1)), ""]
+
+
+def markdown(result: dict) -> str:
+    from common import provenance_markdown
+
+    done = [t["set"] for t in result["tables"]]
+    missing = [s for s in result["sets"] if s not in done]
+    lines = ["# Artery/vein classification", "", provenance_markdown(result),
+             *([f"- **INCOMPLETE: still to run when this was written: {', '.join(missing)}**"]
+               if missing else []), "", "Rows:", "",
+             *(f"- **{r['name']}**: " + "; ".join(f"{k}: {v}" for k, v in r.items() if k != "name")
+               for r in result["rows"]), "",
+             ("A/V accuracy: manual pure-artery and pure-vein pixels (RITE classes; crossings "
+              "and uncertain left out) inside the dataset's FOV mask, called artery where "
+              "artery >= vein, whether or not the model calls them vessel; centreline: the "
+              "same on the skeleton of the manual vessel mask; Se: the share of manual "
+              "artery (vein) pixels called artery (vein); vessel F1 / AUC against the "
+              "dataset's vessel annotation. Pooled over the photos; per photo in the JSON. "
+              "How to rerun: docs/artery-vein.md."), ""]
+    for table in result["tables"]:
+        lines += table_markdown(table)
+    return "\n".join(lines) + "\n"
+
+
+# --- the command line --------------------------------------------------------------------
+
+def build_rows(args) -> list[Row]:
+    rows = [our_row(path, args.device) for path in args.models]
+    if args.peers:
+        from peer_lwnet_av import lwnet_row  # only a peer run needs its code
+
+        rows += [lwnet_row(name, args.lwnet_dir, args.device, args.lwnet_tta)
+                 for name in args.peers]
+    return rows
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", action="append", dest="models", default=[],
+                        metavar="PATH", help="a retinaseg A/V model (repeatable)")
+    parser.add_argument("--peer", action="append", dest="peers", default=[],
+                        choices=("lwnet-drive", "lwnet-hrf"), help="a peer's model (repeatable)")
+    parser.add_argument("--lwnet-dir", type=Path,
+                        help="an extracted copy of github.com/agaldran/lwnet (for --peer)")
+    parser.add_argument("--lwnet-tta", choices=("flips", "none"), default="flips",
+                        help="LWNet's test-time flips (its default) or one pass")
+    parser.add_argument("--data-root", required=True, help="folder holding DRIVE/ DRIVE-AV/ ...")
+    parser.add_argument("--sets", nargs="+", default=["drive", "les_av", "hrf"],
+                        help="datasets to score, NAME or NAME:SPLIT (default: the test split)")
+    parser.add_argument("--limit", type=int, default=0, help="first N photos of each set")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: its default)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/av_accuracy",
+                        help="result path without suffix")
+    from common import add_dirty_option
+
+    add_dirty_option(parser)
+    args = parser.parse_args(argv)
+    if not args.models and not args.peers:
+        parser.error("name at least one --model or --peer")
+    if args.peers and args.lwnet_dir is None:
+        parser.error("--peer needs --lwnet-dir")
+    return args
+
+
+def main(argv=None) -> int:
+    from common import clean_provenance, write_result
+
+    from retinaseg.data import load_dataset
+
+    args = parse_args(argv)
+    provenance = clean_provenance(ROOT, args.allow_dirty)  # before any work
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    rows = build_rows(args)
+    result = {**provenance, "sets": args.sets, "limit": args.limit,
+              "rows": [{"name": r.name, **r.facts} for r in rows], "tables": []}
+    for text in args.sets:
+        name, split = parse_set(text)
+        data = load_dataset(name, split, args.data_root)
+        data = data[:args.limit] if args.limit else data
+        table = {"set": text, "title": f"{SET_TITLES.get(name, name)} {split}",
+                 **score_set(rows, data)}
+        check_same_pixels(table)
+        result["tables"].append(table)
+        print(f"{text}: " + ", ".join(f"{r['model']} {r['pixels']['accuracy']:.4f}"
+                                      for r in table["rows"]), file=sys.stderr, flush=True)
+        write_result(args.out, result, markdown(result))  # after each set: a slow one may fail
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
