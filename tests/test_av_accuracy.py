@@ -1,22 +1,15 @@
-"""benchmarks/av_accuracy.py: the A/V scoring on hand-made arrays, LWNet's map combination,
-and a tiny run end to end on the synthetic A/V layouts."""
+"""The A/V scoring (retinaseg.evaluation.artery_vein, benchmarks/av_accuracy.py) on
+hand-made arrays, LWNet's map combination, and a tiny run end to end on the synthetic
+A/V layouts."""
 import json
 
 import numpy as np
 import pytest
-from av_accuracy import (
-    Maps,
-    Row,
-    add_counts,
-    av_counts,
-    av_rates,
-    main,
-    score_av,
-    score_set,
-    with_rates,
-)
+from av_accuracy import Maps, Row, main, score_set
 from conftest import TINY_TRAINING
 from synthetic import write_drive, write_drive_av, write_les_av
+
+from retinaseg.evaluation.artery_vein import add_counts, av_counts, av_rates, score_av, with_rates
 
 from retinaseg.data.av import ARTERY, BACKGROUND, CROSSING, UNCERTAIN, VEIN
 

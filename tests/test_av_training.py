@@ -148,3 +148,25 @@ def test_av_accuracy_is_refused_for_a_vessel_model(tmp_path):
 
     with pytest.raises(RetinasegError, match="data.targets=av"):
         load_config(None, ["select_metric=av_accuracy"])
+
+
+def test_evaluate_reports_av_scores_for_an_av_model_and_nothing_new_for_a_vessel_one(
+        av_root, tiny_model, tmp_path):
+    from retinaseg.config.schema import load_config
+    from retinaseg.data import load_dataset
+    from retinaseg.evaluation.evaluate import evaluate_model, format_table
+    from retinaseg.hub.load import load_model
+    from retinaseg.train import fit
+
+    cfg = load_config(None, [f"data.root={av_root}", f"out_dir={tmp_path / 'run'}", *TINY,
+                             "epochs=1", "data.targets=av"])
+    av_model = load_model(str(fit(cfg)))
+    data = load_dataset("drive", "test", av_root)
+    result = evaluate_model(av_model, data)
+    pooled = result.artery_vein["pooled"]
+    assert 0 <= pooled["pixels"]["accuracy"] <= 1 and pooled["pixels"]["artery"] > 0
+    assert len(result.artery_vein["per_image"]) == len(data)
+    assert "artery/vein (pooled" in format_table(result)
+    assert result.to_dict()["artery_vein"]["pooled"] == pooled
+    vessel_only = evaluate_model(load_model(str(tiny_model)), data)
+    assert vessel_only.artery_vein == {} and "artery_vein" not in vessel_only.to_dict()

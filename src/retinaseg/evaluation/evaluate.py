@@ -25,8 +25,9 @@ from ..io.tables import text_table
 from ..metrics import SegmentationMetrics
 from ..pipeline.cut import OTSU, image_cut, rule_kind, rule_of
 from ..pipeline.postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask
-from ..pipeline.segment import segment_at_scale
+from ..pipeline.segment import ARTERY, VEIN, segment_at_scale
 from ..pipeline.settings import InferenceSettings, resolve_settings
+from .artery_vein import AVTally
 from .bootstrap import bootstrap_intervals
 from .results import METRIC_NAMES, EvaluationResult, Scores
 from .topology import TopologyCounts, topology_counts, topology_scores
@@ -127,7 +128,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         raise RetinasegError(f"dataset {data.name!r} split {data.split!r} has no images")
     model_scorer = Scorer(rule, options, settings.postprocess, fallback=bundle.meta.threshold)
     observer_scorers: dict[str, Scorer] = {}
-    seconds, estimated_fov = [], False
+    seconds, estimated_fov, av_tally = [], False, AVTally()
     for sample in (progress(data) if progress else data):
         if sample.vessel is None:
             raise RetinasegError(f"{sample.image_path}: no vessel annotation to evaluate against")
@@ -140,6 +141,9 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         seconds.append(time.perf_counter() - started)
         estimated_fov |= sample.fov_estimated
         row = model_scorer.update(prob, sample.vessel, sample.fov, sample.id, mask, cut)
+        if ARTERY in done.others and VEIN in done.others and sample.av_path is not None:
+            av_tally.update(sample.id, done.others[ARTERY], done.others[VEIN], sample.av,
+                            sample.fov)
         for name, drawn in sample.observers.items():
             observer_scorers.setdefault(name, Scorer(0.5, options)).update(
                 drawn.astype(np.float32), sample.vessel, sample.fov, sample.id)
@@ -160,6 +164,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         software=software_versions(), model_meta=asdict(bundle.meta), model_config=bundle.config,
         observers={name: scorer.compute() for name, scorer in observer_scorers.items()},
+        artery_vein=av_tally.result(),
     )
 
 
@@ -207,7 +212,19 @@ def format_table(result: EvaluationResult) -> str:
              f"({result.images} images, FOV only, threshold {result.threshold:.3f} "
              f"from {result.threshold_source}, post-processing {result.postprocess}"
              + (f", scale {result.scale}" if result.scale != "fov" else "") + ")")
-    return "\n".join([title, text_table(["", *METRIC_NAMES], rows)])
+    lines = [title, text_table(["", *METRIC_NAMES], rows)]
+    if result.artery_vein:
+        lines.append(av_line(result.artery_vein["pooled"]))
+    return "\n".join(lines)
+
+
+def av_line(pooled: dict) -> str:
+    """The pooled artery/vein scores in one line (:mod:`.artery_vein`)."""
+    pixels, centre = pooled["pixels"], pooled["centreline"]
+    return (f"artery/vein (pooled, manual pure artery and vein pixels in the FOV): accuracy "
+            f"{_fmt(pixels['accuracy'])}, on the centreline {_fmt(centre['accuracy'])}; "
+            f"artery sensitivity {_fmt(pixels['artery_sensitivity'])}, vein sensitivity "
+            f"{_fmt(pixels['vein_sensitivity'])}")
 
 
 def _row(label: str, scores: dict) -> list[str]:

@@ -103,6 +103,9 @@ class EvaluationResult(Scores):
     software: dict = field(default_factory=dict)
     model_meta: dict = field(default_factory=dict)
     model_config: dict = field(default_factory=dict)
+    # an A/V model on a split with A/V labels: pooled and per-photo A/V scores
+    # (evaluation/artery_vein.py); {} otherwise
+    artery_vein: dict = field(default_factory=dict)
     command: str | None = None
     observers: dict[str, Scores] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # keys this version does not know, kept
@@ -120,6 +123,8 @@ class EvaluationResult(Scores):
         """The metrics.json structure (the same keys every earlier version wrote)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)
                 if f.name not in ("observers", "extra")}
+        if not self.artery_vein:  # a vessel model's file keeps the keys it always had
+            del data["artery_vein"]
         data["observers"] = {name: obs.to_dict() for name, obs in self.observers.items()}
         return {**_without_none(data), **self.extra}
 

@@ -23,8 +23,9 @@ from ..data.av import BACKGROUND, CROSSING, UNCERTAIN
 from ..data.av import VEIN as AV_VEIN
 from ..errors import file_error
 from ..models.contract import VESSEL
+from ..pipeline.segment import ARTERY as ARTERY_OUTPUT
+from ..pipeline.segment import VEIN as VEIN_OUTPUT
 
-ARTERY_OUTPUT, VEIN_OUTPUT = "artery", "vein"
 TARGETS = {"vessel": [VESSEL], "av": [VESSEL, ARTERY_OUTPUT, VEIN_OUTPUT]}
 AV_PLANES = ("vessel", "artery", "vein", "known")
 
