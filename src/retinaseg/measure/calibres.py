@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 from scipy import ndimage
@@ -31,11 +32,15 @@ from scipy import ndimage
 from ..data.av import ARTERY, CROSSING, VEIN
 from .knudtson import VESSELS, crae, crve
 from .specks import speck_size
-from .vessel_widths import zone_segment_widths
-from .zones import ZONE_B, ZONE_C_RINGS, Zone, zone_mask, zone_problem
+from .vessel_widths import ClassSegments, class_segments, zone_vessel_widths
+from .zones import ZONE_B, ZONE_C, ZONE_C_RINGS, Zone, distance_from, zone_mask, zone_problem
 
 MIN_SAMPLES_RADII = 0.25  # a segment needs this many disc radii of centreline in the ring
 MIN_ZONE_C_RINGS = 2  # of the three rings of zone C
+# Vessels are cut this many disc radii from the centre before their skeleton is traced:
+# inside, they converge into the disc, where one artery would run on into another;
+# half a radius inside zone B leaves room for the samples kept clear of a cut end.
+CUT_RADII = 1.5
 CROSSING_BRIDGE_RADII = 0.15  # gaps a crossing cuts into a predicted class, in disc radii
 DISC_COLUMNS = ("disc_x_px", "disc_y_px", "disc_radius_px", "disc_confidence", "disc_note")
 ZONE_FIELDS = ("crae_px", "crve_px", "crae_um", "crve_um", "avr", "arterioles_measured",
@@ -72,8 +77,8 @@ def zone_calibres(artery, vein, fov, disc, zone: Zone = ZONE_B, crossings=None) 
         return ZoneCalibres(math.nan, math.nan, 0, 0, problem)
     ring = zone_mask(fov.shape, disc, zone) & fov
     samples = max(3, round(MIN_SAMPLES_RADII * disc.radius))
-    found = {kind: zone_segment_widths(mask & fov, ring, (disc.row, disc.col), samples,
-                                       crossings)
+    found = {kind: zone_vessel_widths(_in_fov(mask, fov), ring, (disc.row, disc.col),
+                                       samples, crossings)
              for kind, mask in (("arterioles", artery), ("venules", vein))}
     widths = {kind: [w.width_px for w in segments] for kind, segments in found.items()}
     notes = [f"fewer than six measurable {kind} in {zone.name} ({len(w)})"
@@ -122,14 +127,23 @@ def calibre_columns(artery, vein, fov, disc, scale=None, crossings=None,
     ``radius`` (e.g. the DRIVE-ZoneB disc), or None. Without ``crossings`` a model's
     crossings are found (:func:`predicted_crossings`) unless ``find_crossings`` is off."""
     found, note, confidence = _disc_parts(disc)
+    disc_xy = (found.col, found.row) if found is not None else (None, None)
     fov = np.asarray(fov, dtype=bool)
     artery, vein = np.asarray(artery, dtype=bool), np.asarray(vein, dtype=bool)
+    if found is not None:  # only the zones' surround is measured: a crop, at any photo size
+        window, found = _zone_window(fov.shape, found)
+        artery, vein, fov = artery[window], vein[window], fov[window]
+        crossings = None if crossings is None else np.asarray(crossings, dtype=bool)[window]
     if crossings is None and find_crossings and found is not None:
         artery, vein, crossings = predicted_crossings(artery, vein, found.radius)
-    row = {"disc_x_px": found.col if found else None, "disc_y_px": found.row if found else None,
+    row = {"disc_x_px": disc_xy[0], "disc_y_px": disc_xy[1],
            "disc_radius_px": found.radius if found else None, "disc_confidence": confidence,
            "disc_note": note}
     mm = getattr(scale, "mm_per_pixel", None)
+    if found is not None:  # skeletonised once, measured in every ring
+        kept = fov & (distance_from(fov.shape, found.row, found.col)
+                      >= CUT_RADII * found.radius)
+        artery, vein = (class_segments(m & kept, crossings) for m in (artery, vein))
     for suffix, zone in (("", zone_calibres(artery, vein, fov, found, ZONE_B, crossings)),
                          ("_zone_c", zone_c_calibres(artery, vein, fov, found, crossings))):
         row.update({f"{k}{suffix}": v for k, v in _zone_row(zone, mm).items()})
@@ -172,6 +186,20 @@ def _zone_row(zone: ZoneCalibres, mm_per_pixel) -> dict:
     return {"crae_px": zone.crae_px, "crve_px": zone.crve_px, "crae_um": zone.crae_px * um,
             "crve_um": zone.crve_px * um, "avr": zone.avr, "arterioles_measured": zone.arterioles,
             "venules_measured": zone.venules, "calibre_note": zone.note}
+
+
+def _in_fov(mask, fov):
+    return mask if isinstance(mask, ClassSegments) else np.asarray(mask, dtype=bool) & fov
+
+
+def _zone_window(shape, disc):
+    """The photo's part within the outer zone's reach (plus a disc radius for the
+    profiles), and the disc in its coordinates."""
+    reach = (ZONE_C.outer + 1) * disc.radius
+    top, left = (max(0, int(c - reach)) for c in (disc.row, disc.col))
+    bottom, right = int(disc.row + reach) + 1, int(disc.col + reach) + 1
+    moved = SimpleNamespace(row=disc.row - top, col=disc.col - left, radius=disc.radius)
+    return (slice(top, min(bottom, shape[0])), slice(left, min(right, shape[1]))), moved
 
 
 def _disc_parts(disc):
