@@ -16,7 +16,11 @@ from retinaseg.measure.calibres import (
 )
 from retinaseg.measure.knudtson import crae, crve, knudtson_round
 from retinaseg.measure.scale import Scale
-from retinaseg.measure.vessel_widths import profile_widths, segment_normals, zone_vessel_widths
+from retinaseg.measure.vessel_widths import (
+    profile_widths,
+    segment_normals,
+    zone_vessel_widths,
+)
 from retinaseg.measure.zones import ZONE_B, ZONE_C, zone_mask, zone_problem
 
 SHAPE, CENTRE, RADIUS = (520, 520), (260.3, 260.3), 30.0

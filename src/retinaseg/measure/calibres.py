@@ -33,7 +33,15 @@ from ..data.av import ARTERY, CROSSING, VEIN
 from .knudtson import VESSELS, crae, crve
 from .specks import speck_size
 from .vessel_widths import ClassSegments, class_segments, zone_vessel_widths
-from .zones import ZONE_B, ZONE_C, ZONE_C_RINGS, Zone, distance_from, zone_mask, zone_problem
+from .zones import (
+    ZONE_B,
+    ZONE_C,
+    ZONE_C_RINGS,
+    Zone,
+    distance_from,
+    zone_mask,
+    zone_problem,
+)
 
 MIN_SAMPLES_RADII = 0.25  # a segment needs this many disc radii of centreline in the ring
 MIN_ZONE_C_RINGS = 2  # of the three rings of zone C

@@ -61,7 +61,7 @@ def zone_problem(disc, fov: np.ndarray, zone: Zone) -> str:
     if disc is None:
         return "no disc found"
     height, width = fov.shape
-    row, col = int(round(disc.row)), int(round(disc.col))
+    row, col = round(disc.row), round(disc.col)
     if not (0 <= row < height and 0 <= col < width) or not fov[row, col]:
         return "disc outside the photo"
     if disc.radius < MIN_DISC_RADIUS_PX:
