@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -125,3 +126,31 @@ def test_declared_outputs_that_cannot_be_are_refused_naming_the_file(
     with pytest.raises(RetinasegError, match=r"model\.safetensors.*outputs?") as caught:
         meta_from_dict(values, tiny_model)
     assert problem in str(caught.value)
+
+
+def test_an_av_model_adds_the_calibre_columns_with_reasons_and_an_av_overlay(
+        three_output_model, photo, tmp_path):
+    """A 96 px photo: too small for a disc or zone B, so every calibre is empty and says
+    why, while the row keeps its other columns; the A/V overlay is still drawn."""
+    from retinaseg.measure.calibres import AV_MEASURE_COLUMNS, CALIBRE_COLUMNS
+
+    out = tmp_path / "out"
+    assert main(["segment", str(photo), "--model", str(three_output_model), "--device", "cpu",
+                 "--save", "mask,overlay", "--out", str(out)]) == 0
+    row = next(csv.DictReader((out / "results.csv").read_text().splitlines()))
+    assert row["status"] == "ok" and row["vessel_area_fraction"]
+    assert set(CALIBRE_COLUMNS + AV_MEASURE_COLUMNS) <= set(row)
+    assert row["crae_px"] == "" and row["avr_zone_c"] == ""
+    assert row["calibre_note"] and row["calibre_note_zone_c"]
+    assert row["artery_density"] != ""
+    line = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    assert line["crae_um"] is None and line["calibre_note"] == row["calibre_note"]
+    overlay = np.asarray(Image.open(out / "eye_av_overlay.png"))
+    assert overlay.shape[:2] == (96, 96)
+
+
+def test_a_vessel_only_table_has_no_calibre_columns(tiny_model, photo, tmp_path):
+    out = tmp_path / "out"
+    assert main(["segment", str(photo), "--model", str(tiny_model), "--device", "cpu",
+                 "--out", str(out)]) == 0
+    assert "crae_px" not in (out / "results.csv").read_text().splitlines()[0]

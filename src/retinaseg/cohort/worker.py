@@ -19,6 +19,13 @@ import numpy as np
 
 from ..errors import OutputError, RetinasegError
 from ..measure import VesselMeasures, measure_vessels, speck_size
+from ..measure.calibres import (
+    AV_MEASURE_COLUMNS,
+    CALIBRE_COLUMNS,
+    av_measure_columns,
+    calibre_columns,
+    no_av_columns,
+)
 from ..measure.scale import DEFAULT_FOV_DEGREES
 from ..quality.gate import NoFundusError
 from .inputs import CohortInput
@@ -124,7 +131,33 @@ def _rounded(value):
 
 
 def table_columns(outputs: tuple[str, ...] = ("vessel",)) -> tuple[str, ...]:
-    return CORE_COLUMNS + QUALITY_COLUMNS + MEASUREMENT_COLUMNS + output_columns(outputs)
+    av = AV_COLUMNS if has_av(outputs) else ()
+    return CORE_COLUMNS + QUALITY_COLUMNS + MEASUREMENT_COLUMNS + output_columns(outputs) + av
+
+
+# A model with artery and vein outputs adds the disc, the calibres in zones B and C and the
+# artery- and vein-specific measures (measure/calibres.py; docs/measurements.md). A vessel-only
+# model's table has none of these columns rather than a row of empty ones.
+AV_COLUMNS: tuple[str, ...] = CALIBRE_COLUMNS + AV_MEASURE_COLUMNS
+
+
+def has_av(outputs) -> bool:
+    return "artery" in outputs and "vein" in outputs
+
+
+def av_columns(image: np.ndarray, fov: np.ndarray, masks: dict, scale) -> tuple[dict, object]:
+    """The :data:`AV_COLUMNS` of one photo, and the disc found (None where none was):
+    the disc from the photo and the vessel mask, the calibres from the A/V masks."""
+    from ..measure.disc import find_disc
+
+    try:
+        found = find_disc(image, fov, masks["vessel"])
+        row = calibre_columns(masks["artery"], masks["vein"], fov, found, scale)
+        row.update(av_measure_columns(masks["artery"], masks["vein"], fov, scale))
+    except Exception as exc:  # noqa: BLE001 - the row keeps its mask and other measures
+        return no_av_columns(f"calibres failed ({type(exc).__name__}: {exc}; a bug, please "
+                             "report it)"), None
+    return row, found.disc
 
 
 def output_columns(outputs: tuple[str, ...]) -> tuple[str, ...]:
@@ -167,6 +200,8 @@ def picture_kinds(spec: JobSpec) -> list[str]:
     """The pictures of each photo: each kind --save names, then, with ``mask``, the
     mask of each output beside ``vessel`` (``NAME_artery_mask.png``)."""
     extra = [f"{output}_mask" for output in spec.outputs[1:]] if "mask" in spec.save else []
+    if "overlay" in spec.save and has_av(spec.outputs):
+        extra.append("av_overlay")  # arteries red, veins blue, the disc and its zones
     return [*spec.save, *extra]
 
 
@@ -219,13 +254,23 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     row.update(measurement_columns(mask, fov, {**row, "pixel_scale": scale}))
     masks = done.masks
     row.update(output_fractions(masks, fov))
-    write_pictures(spec, item.name, image, prob, masks, fov)
+    disc = None
+    if has_av(spec.outputs) and has_av(masks):
+        columns, disc = av_columns(image, fov, masks, scale)
+        row.update(columns)
+    write_pictures(spec, item.name, image, prob, masks, fov, disc)
 
 
 def photo_scale_of(spec: JobSpec, item: CohortInput, fov: np.ndarray):
     """The photo's pixel size: its manifest figures, else the job's flags, else its
     dataset's camera, else assumed (or, with ``strict_units``, none)."""
-    from ..measure.scale import DATASET, FLAG, MANIFEST, dataset_fov_degrees, photo_scale
+    from ..measure.scale import (
+        DATASET,
+        FLAG,
+        MANIFEST,
+        dataset_fov_degrees,
+        photo_scale,
+    )
 
     return photo_scale(fov, [(MANIFEST, item.mm_per_pixel, item.fov_degrees),
                              (FLAG, spec.mm_per_pixel, spec.fov_degrees),
@@ -270,11 +315,12 @@ def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
     return {"fov_diameter_px": diameter, "working_scale": round(float(scale), 5)}
 
 
-def write_pictures(spec: JobSpec, name: str, image, prob, masks: dict, fov) -> None:
+def write_pictures(spec: JobSpec, name: str, image, prob, masks: dict, fov,
+                   disc=None) -> None:
     """The pictures ``spec.save`` names, all or none (a kill leaves no half file)."""
     if not spec.save:
         return
-    from ..evaluation.overlays import probability_overlay
+    from ..evaluation.overlays import av_overlay, probability_overlay
     from ..io.atomic import mask_png, probability_png, write_all_or_nothing
 
     mask = masks["vessel"]
@@ -282,6 +328,9 @@ def write_pictures(spec: JobSpec, name: str, image, prob, masks: dict, fov) -> N
                 "overlay": lambda: probability_overlay(image, prob, mask, fov)}
     for output in spec.outputs[1:]:
         encoders[f"{output}_mask"] = lambda output=output: mask_png(masks[output])
+    if has_av(masks):
+        encoders["av_overlay"] = lambda: av_overlay(image, masks["artery"], masks["vein"], fov,
+                                                    disc)
     write_all_or_nothing({path: encoders[kind]()
                           for kind, path in zip(picture_kinds(spec), output_paths(spec, name))})
 

@@ -155,3 +155,38 @@ def _luminance(image: np.ndarray) -> np.ndarray:
 
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:
     return np.clip(rgb + 0.5, 0, 255).astype(np.uint8)
+
+
+# The A/V overlay: the colours of the RITE labels, on the photo muted to grey.
+AV_COLOURS = {"artery": (235, 30, 30), "vein": (40, 90, 255)}
+DISC_COLOUR, ZONE_COLOUR = (255, 255, 255), (255, 220, 0)
+ZONE_RING_RADII = (2.0, 3.0, 5.0)  # zone B is 2-3 disc radii from the centre, zone C 2-5
+
+
+def av_overlay(image: np.ndarray, artery: np.ndarray, vein: np.ndarray, fov: np.ndarray,
+               disc=None) -> np.ndarray:
+    """Arteries red and veins blue over the grey photo; with a ``disc`` (``row``,
+    ``col``, ``radius``) its margin in white and the zone rings (2, 3 and 5 radii: zone
+    B between the first two, zone C between the first and the last) in yellow."""
+    _check_planes(image, artery=artery, vein=vein, fov=fov)
+    grey = np.repeat(_luminance(image)[..., None], 3, axis=2) * 0.6
+    out = _dim_outside(grey, fov, OUTSIDE_FOV_DIM)
+    out[artery.astype(bool)] = AV_COLOURS["artery"]
+    out[vein.astype(bool)] = AV_COLOURS["vein"]
+    out = _to_uint8(out)
+    if disc is not None:
+        thickness = max(1, round(min(image.shape[:2]) / 400))
+        _circle(out, disc, disc.radius, DISC_COLOUR, thickness)
+        for radii in ZONE_RING_RADII:
+            _circle(out, disc, radii * disc.radius, ZONE_COLOUR, thickness)
+    return out
+
+
+def _circle(out: np.ndarray, disc, radius: float, colour, thickness: int) -> None:
+    """A circle ``thickness`` px wide, clipped to the picture."""
+    from skimage.draw import circle_perimeter
+
+    for grow in range(thickness):
+        rows, cols = circle_perimeter(int(round(disc.row)), int(round(disc.col)),
+                                      max(1, int(round(radius)) + grow), shape=out.shape[:2])
+        out[rows, cols] = colour
