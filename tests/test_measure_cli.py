@@ -170,3 +170,53 @@ def test_non_binary_arrays_are_user_errors_not_crashes(array):
         assert "binary" in str(exc)
     else:
         assert set(np.unique(array)) <= {0, 1}
+
+
+def _measured(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "measurements.jsonl").read_text().splitlines()]
+
+
+def test_measure_gives_calibres_from_a_manual_av_label_and_the_photo(shared_data, tmp_path):
+    """DRIVE test photos 01-03: the manual mask, its RITE label and its photo give the
+    same CRAE / CRVE as the calibre code run directly on them with the same disc."""
+    from retinaseg.data.av import read_av_label
+    from retinaseg.data.io import read_mask, read_photo
+    from retinaseg.measure.calibres import label_calibre_columns
+    from retinaseg.measure.disc import find_disc
+    from retinaseg.measure.scale import resolve_scale
+
+    drive = shared_data / "DRIVE" / "test"
+    masks = [drive / "1st_manual" / f"{n:02d}_manual1.gif" for n in (1, 2, 3)]
+    out = tmp_path / "out"
+    assert main(["measure", *map(str, masks), "--fov", str(drive / "mask"), "--av",
+                 str(shared_data / "DRIVE-AV" / "test" / "av"), "--photos",
+                 str(drive / "images"), "--out", str(out)]) == 0
+    rows = _measured(out)
+    assert all(row["photo_file"].endswith("_test.tif") for row in rows)
+    first = rows[0]
+    mask = read_mask(masks[0])
+    fov = read_mask(drive / "mask" / "01_test_mask.gif", mask.shape)
+    disc = find_disc(read_photo(drive / "images" / "01_test.tif").rgb, fov, mask)
+    classes = read_av_label(shared_data / "DRIVE-AV" / "test" / "av" / "01_test.png", mask.shape)
+    direct = label_calibre_columns(classes, fov, disc, resolve_scale(fov, None, 45.0))
+    for column in ("disc_x_px", "crae_px", "crve_px", "avr", "crae_px_zone_c"):
+        assert first[column] == direct[column], column
+    assert any(row["crae_px"] is not None for row in rows)
+
+
+def test_measure_leaves_calibres_empty_with_the_reason(tmp_path):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    _png(masks / "a_mask.png", _vessel())
+    _png(masks / "a_artery_mask.png", _vessel() & (np.arange(80) < 40))
+    _png(masks / "a_vein_mask.png", _vessel() & (np.arange(80) >= 40))
+    _png(masks / "b_mask.png", _vessel())
+    out = tmp_path / "out"
+    assert main(["measure", str(masks / "a_mask.png"), str(masks / "b_mask.png"),
+                 "--out", str(out)]) == 0
+    by_file = {row["file"].rsplit("/", 1)[1]: row for row in _measured(out)}
+    assert "--photos" in by_file["a_mask.png"]["calibre_note"]
+    assert by_file["a_mask.png"]["av_source"].endswith("a_artery_mask.png")
+    assert "no artery/vein maps" in by_file["b_mask.png"]["calibre_note"]
+    assert by_file["b_mask.png"]["crae_px"] is None
+    assert by_file["b_mask.png"]["vessel_area_fraction"] is not None  # the rest measured

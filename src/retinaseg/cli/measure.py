@@ -28,6 +28,13 @@ def add_parsers(verbs) -> None:
                     help="drop 8-connected objects under N pixels first; 0 keeps all (e.g. "
                          "for manual annotations). Default: the speck rule 'segment' uses, "
                          "30 px at a FOV 540 px wide, scaled with the FOV")
+    me.add_argument("--av", metavar="FILE_OR_DIR",
+                    help="RITE-coded artery/vein labels (a file, or a folder found as for "
+                         "--fov) for CRAE, CRVE and AVR; a NAME_mask.png with "
+                         "NAME_artery_mask.png and NAME_vein_mask.png beside it needs none")
+    me.add_argument("--photos", metavar="FILE_OR_DIR",
+                    help="the photos (NAME.* in a folder), to find the optic disc in for the "
+                         "calibres; without them the calibre columns are empty, with the reason")
     me.add_argument("--out", default=DEFAULT_OUT,
                     help=f"writes OUT/measurements.csv and .jsonl (default {DEFAULT_OUT})")
     me.set_defaults(run=cmd_measure)
@@ -46,7 +53,9 @@ def cmd_measure(args) -> int:
     paths = collect_masks(args.masks)
     check_output_folder(args.out)
     options = MeasureOptions(Path(args.fov) if args.fov else None, args.mm_per_pixel,
-                             args.fov_degrees, args.min_object_px)
+                             args.fov_degrees, args.min_object_px,
+                             av=Path(args.av) if args.av else None,
+                             photos=Path(args.photos) if args.photos else None)
     options.check()
     progress = progress_bar("measure")
     rows = [measure_file(path, options) for path in progress(paths)]

@@ -13,6 +13,14 @@ starts with ``S_``, or else the only one starting with ``T_``. So DRIVE's
 ``01_manual1`` finds ``01_test_mask``, HRF's ``01_h`` finds ``01_h_mask``, and
 ``X_mask.png`` finds ``X_fov.png`` beside it. When ``--fov`` is a file it is
 every mask's FOV.
+
+Calibres (CRAE, CRVE, AVR in zones B and C, :mod:`.calibres`) are measured where a mask
+has artery and vein maps: ``NAME_artery_mask.png`` and ``NAME_vein_mask.png`` beside a
+``NAME_mask.png`` (what ``retinaseg segment`` writes for an A/V model), or with ``--av``
+a RITE-coded manual label (a file, or a folder searched as for the FOV). The disc is
+found in the photo (``--photos``: a folder holding ``NAME.*``, or a file), fed the
+vessel mask; without a photo, or a mask without artery/vein maps, the calibre columns
+are empty and their notes say why.
 """
 from __future__ import annotations
 
@@ -25,10 +33,14 @@ from ..data.io import IMAGE_SUFFIXES, read_mask
 from ..errors import RetinasegError, file_error
 from ..io.tables import csv_text, jsonl_text
 from . import VesselMeasures, measure_vessels
+from .calibres import CALIBRE_COLUMNS, calibre_columns, label_calibre_columns, no_av_columns
 from .scale import resolve_scale
 
 ROW_HEAD = ("file", "fov_file", "status", "error")
-COLUMNS = ROW_HEAD + tuple(f.name for f in fields(VesselMeasures))
+COLUMNS = (ROW_HEAD + tuple(f.name for f in fields(VesselMeasures))
+           + ("av_source", "photo_file") + CALIBRE_COLUMNS)
+NO_PHOTO = "no photo to find the disc in (--photos)"
+NO_AV_MAPS = "no artery/vein maps for this mask (NAME_artery_mask.png beside it, or --av)"
 
 
 @dataclass(frozen=True)
@@ -37,12 +49,15 @@ class MeasureOptions:
     mm_per_pixel: float | None = None
     fov_degrees: float | None = None
     min_object_px: int | None = None  # None: the speck rule (retinaseg.measure.specks)
+    av: Path | None = None      # RITE label file or folder (else NAME_artery/vein_mask beside)
+    photos: Path | None = None  # photo file or folder, for the disc
     listings: dict = field(default_factory=dict, compare=False, repr=False)  # see fov_for
 
     def check(self) -> None:
         """Refuse bad options once, before any mask, rather than failing every row."""
-        if self.fov is not None and not self.fov.exists():
-            raise file_error(self.fov, "no such FOV file or folder")
+        for given, what in ((self.fov, "FOV"), (self.av, "A/V label"), (self.photos, "photo")):
+            if given is not None and not given.exists():
+                raise file_error(given, f"no such {what} file or folder")
         if self.min_object_px is not None and self.min_object_px < 0:
             raise RetinasegError(f"--min-object-px must be 0 or more, got {self.min_object_px}")
         resolve_scale(None, self.mm_per_pixel)
@@ -66,8 +81,10 @@ def collect_masks(inputs: list[str]) -> list[Path]:
     return paths
 
 
-def fov_for(mask_path: Path, fov: Path | None, listings: dict | None = None) -> Path | None:
-    """The FOV file of one mask (module docstring); None means the whole image.
+def fov_for(mask_path: Path, fov: Path | None, listings: dict | None = None,
+            what: str = "FOV") -> Path | None:
+    """The FOV file of one mask (module docstring); None means the whole image. The
+    same lookup finds a mask's A/V label and photo (``what`` names it in errors).
 
     ``listings`` keeps each folder's listing for the rest of a run: a cohort's
     FOV folder may hold thousands of files, read once rather than per mask.
@@ -75,7 +92,7 @@ def fov_for(mask_path: Path, fov: Path | None, listings: dict | None = None) -> 
     if fov is None or fov.is_file():
         return fov
     if not fov.is_dir():
-        raise file_error(fov, "no such FOV file or folder")
+        raise file_error(fov, f"no such {what} file or folder")
     listings = {} if listings is None else listings
     if fov not in listings:
         listings[fov] = _image_files(fov)
@@ -89,7 +106,7 @@ def fov_for(mask_path: Path, fov: Path | None, listings: dict | None = None) -> 
         starting = [p for s, p in files.items() if s.startswith(prefix + "_")]
         if len(starting) == 1:
             return starting[0]
-    raise file_error(mask_path, f"no FOV for it in {fov} (looked for {stems[-1]}, "
+    raise file_error(mask_path, f"no {what} for it in {fov} (looked for {stems[-1]}, "
                                 f"{stems[-1]}_fov, {stems[-1]}_mask or one file {stems[-1]}_*)")
 
 
@@ -108,12 +125,59 @@ def measure_file(path: Path, options: MeasureOptions) -> dict:
         fov = read_mask(fov_path, mask.shape) if fov_path is not None else None
         row = measure_vessels(mask, fov, options.mm_per_pixel, options.fov_degrees,
                               options.min_object_px).as_row()
+        row.update(_calibres(path, mask, fov, options))
         return {"file": str(path), "fov_file": _name(fov_path), "status": "ok", "error": None,
                 **row}
     except RetinasegError as exc:
         error = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
         return {"file": str(path), "fov_file": _name(fov_path), "status": "failed",
                 "error": error}
+
+
+def _calibres(path: Path, mask: np.ndarray, fov, options: MeasureOptions) -> dict:
+    """The calibre columns of one mask (module docstring), or empty ones with the reason."""
+    fov = np.ones(mask.shape, dtype=bool) if fov is None else fov
+    try:
+        av_label = fov_for(path, options.av, options.listings, "A/V label")
+        photo_path = fov_for(path, options.photos, options.listings, "photo")
+    except RetinasegError as exc:  # one mask without its label or photo: its other columns stay
+        return {**no_av_columns(str(exc)), "av_source": None, "photo_file": None}
+    pair = _av_masks_beside(path)
+    if av_label is None and pair is None:
+        return {**no_av_columns(NO_AV_MAPS), "av_source": None, "photo_file": None}
+    source = str(av_label or pair[0])
+    if photo_path is None:
+        return {**no_av_columns(NO_PHOTO), "av_source": source, "photo_file": None}
+    disc = _disc(photo_path, mask, fov)
+    scale = resolve_scale(fov, options.mm_per_pixel, options.fov_degrees)
+    if av_label is not None:
+        from ..data.av import read_av_label
+
+        columns = label_calibre_columns(read_av_label(av_label, mask.shape), fov, disc, scale)
+    else:
+        artery, vein = (read_mask(p, mask.shape) for p in pair)
+        columns = calibre_columns(artery, vein, fov, disc, scale)
+    return {**columns, "av_source": source, "photo_file": str(photo_path)}
+
+
+def _av_masks_beside(path: Path) -> tuple[Path, Path] | None:
+    """``NAME_artery_mask.png`` and ``NAME_vein_mask.png`` beside ``NAME_mask.png``."""
+    if not path.stem.endswith("_mask"):
+        return None
+    name = path.stem[:-len("_mask")]
+    pair = tuple(path.with_name(f"{name}_{kind}_mask{path.suffix}") for kind in ("artery", "vein"))
+    return pair if all(p.is_file() for p in pair) else None
+
+
+def _disc(photo_path: Path, mask: np.ndarray, fov: np.ndarray):
+    from ..data.io import read_photo
+    from .disc import find_disc
+
+    image = read_photo(photo_path).rgb
+    if image.shape[:2] != mask.shape:
+        raise file_error(photo_path, f"photo is {image.shape[1]}x{image.shape[0]} but its mask "
+                                     f"is {mask.shape[1]}x{mask.shape[0]}")
+    return find_disc(image, fov, mask)
 
 
 def _name(path: Path | None) -> str | None:
