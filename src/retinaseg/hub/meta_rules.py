@@ -29,9 +29,12 @@ CALIBER = Range(0, MAX_SIDE)
 Rule = Callable[[Any, dict], "str | None"]
 
 
-def check_meta_values(values: dict, path) -> None:
-    """Run every field's rule on a meta whose types are already right."""
-    for name, rule in FIELD_RULES.items():
+def check_meta_values(values: dict, path, network: bool = True) -> None:
+    """Run every field's rule on a meta whose types are already right. ``network``
+    False (an ONNX file, whose graph is the network) checks ``kwargs`` as plain
+    values only, without building the architecture, so no torch is imported."""
+    rules = FIELD_RULES if network else {**FIELD_RULES, "kwargs": _plain_kwargs}
+    for name, rule in rules.items():
         if name in values:
             problem = rule(values[name], values)
             if problem:
@@ -53,7 +56,7 @@ def _anything(value, meta) -> None:  # free text or a free mapping: its type was
 
 
 def _architecture(value: str, meta) -> str | None:
-    from ..models import list_models
+    from .catalog import list_models  # the live registry once torch is loaded, else its table
 
     return None if value in list_models() else f"one of {', '.join(list_models())}"
 
@@ -86,11 +89,16 @@ def _kwargs(value: dict, meta: dict) -> str | None:
     if unknown:
         return (f"keyword arguments of {architecture!r} ({', '.join(sorted(known))}); "
                 f"unknown: {', '.join(unknown)}")
+    return _plain_kwargs(value, meta) or build_problem(architecture, value,
+                                                       meta.get("preprocess") or [])
+
+
+def _plain_kwargs(value: dict, meta: dict) -> str | None:
     bad = [k for k, v in value.items() if not _plain(v)]
     if bad:
         return (f"plain values (finite numbers up to {MAX_KWARG}, strings, true/false); "
                 f"{', '.join(bad)} is not")
-    return build_problem(architecture, value, meta.get("preprocess") or [])
+    return None
 
 
 def build_problem(architecture: str, kwargs: dict, preprocess: list) -> str | None:
@@ -167,7 +175,7 @@ def _caliber_band(value: list, meta) -> str | None:
 
 
 def _outputs(value: list, meta) -> str | None:
-    from ..models.contract import OUTPUT_NAMES, VESSEL
+    from ..names import OUTPUT_NAMES, VESSEL
 
     names = f"distinct names of {', '.join(OUTPUT_NAMES)}, vessel first"
     if not value or value[0] != VESSEL or len(set(value)) != len(value) or any(

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..devices import PRECISIONS
 from ..errors import RetinasegError
+from ..names import PRECISIONS
 from .cut import OTSU, describe_rule, rule_of
 from .postprocess import Postprocess, resolve_postprocess
 
