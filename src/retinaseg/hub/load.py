@@ -15,28 +15,32 @@ CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth")
 ONNX_SUFFIX = ".onnx"
 
 
-def load_model(name_or_path=DEFAULT_MODEL, device="auto", backend: str = "auto",
+def load_model(name_or_path=DEFAULT_MODEL, device="auto", backend: str | None = None,
                threads: int = 0):
     """A model ready for inference: shipped weights by name (``unet-drive``; pinned
     SHA-256 checked first), a checkpoint a run wrote, or an ``.onnx`` file
     ``retinaseg export`` wrote (its meta read from the file alone).
 
-    ``backend``: ``torch`` (a :class:`~retinaseg.hub.checkpoint.ModelBundle`),
-    ``onnxruntime`` (an :class:`~retinaseg.hub.onnx_model.OnnxModel`; no torch is
-    imported once its graph exists) or ``auto`` (onnxruntime where it is installed
-    and the model has a graph, on the CPU; else torch). ``device``: ``auto`` (CUDA,
+    ``backend``: ``torch`` (None, the default, for a name or a checkpoint: a
+    :class:`~retinaseg.hub.checkpoint.ModelBundle`,
+    whose ``module`` a caller may export, fine-tune or inspect), ``onnxruntime`` (an
+    :class:`~retinaseg.hub.onnx_model.OnnxModel`; no torch is imported once its graph
+    exists) or ``auto`` (onnxruntime where it is installed and the model has a graph,
+    on the CPU; else torch), the default of ``retinaseg segment``, ``evaluate`` and of
+    :func:`retinaseg.segment` and :func:`retinaseg.evaluate` given a name. An
+    ``.onnx`` file runs on onnxruntime (``torch`` is refused). ``device``: ``auto`` (CUDA,
     then MPS, then the CPU), ``cpu`` (or None), ``cuda``, ``cuda:N``, ``mps`` or a
     ``torch.device``. ``threads``: onnxruntime's threads (0: one per core).
     """
-    backend = backends.check_backend(backend)
     name = str(name_or_path)
     path = Path(name)
     if path.suffix.lower() == ONNX_SUFFIX and name not in PRETRAINED:
-        if backend == TORCH:
+        if backends.check_backend(backend or ONNXRUNTIME) == TORCH:
             raise RetinasegError(f"{path}: an .onnx file runs on onnxruntime (--backend "
                                  "onnxruntime or auto), not torch; give the checkpoint it "
                                  "was exported from for torch")
         return _onnx_file(path, device, threads)
+    backend = backends.check_backend(backend or TORCH)
     if backend == ONNXRUNTIME or (backend == "auto" and backends.auto_wants_onnxruntime(
             _device_text(device))):
         model = _graph_model(name, path, device, threads, required=backend == ONNXRUNTIME)

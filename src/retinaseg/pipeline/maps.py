@@ -16,17 +16,12 @@ from ..data.fov import estimate_fov, fov_diameter
 from ..data.geometry import scale_to, target_fov_width, to_working_geometry
 from ..data.preprocess import preprocess
 from ..errors import RetinasegError
-from ..names import ONNXRUNTIME, TORCH, VESSEL
-from .settings import InferenceSettings, LoadedModel, resolve_settings
+from ..names import ONNXRUNTIME, VESSEL
+from .settings import InferenceSettings, LoadedModel, backend_of, resolve_settings
 
 # Working images larger than this many pixels are segmented in tiles (both backends).
 MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
 TILE_SIZE, TILE_OVERLAP = 512, 64
-
-
-def backend_of(model: LoadedModel) -> str:
-    """What runs ``model``'s network: ``onnxruntime`` or ``torch`` (a ModelBundle)."""
-    return getattr(model, "backend", TORCH)
 
 
 def working_fov_width(model: LoadedModel, fov: np.ndarray) -> float:
