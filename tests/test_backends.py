@@ -141,10 +141,23 @@ def test_a_segment_run_on_onnxruntime_never_imports_torch(tiny_graph, tmp_path):
     assert "ran on backend onnxruntime" in done.stderr
 
 
-def test_a_shipped_model_runs_from_its_cached_graph_without_torch(tmp_path):
+def test_the_shipped_graph_is_the_export_of_the_shipped_weights(tmp_path):
+    """``weights/general.onnx`` is what exporting the pinned weights gives, byte for byte
+    (a new torch that exports other bytes fails here: export again and pin the hash)."""
+    from retinaseg.hub.export import export_onnx
+    from retinaseg.hub.pretrained import PRETRAINED, weights_dir
+
+    report = export_onnx(load_model("general", "cpu"), tmp_path / "g.onnx", name="general")
+    digest = backends.file_sha256(report.path)
+    assert digest == backends.file_sha256(weights_dir() / "general.onnx")
+    assert digest == PRETRAINED.get("general").onnx_sha256
+    model = load_model("general", "cpu", backend="auto")
+    assert model.backend == "onnxruntime" and Path(model.graph).parent == weights_dir()
+
+
+def test_a_shipped_model_runs_from_its_graph_without_torch(tmp_path):
     from PIL import Image
 
-    load_model("general", "cpu", backend="onnxruntime")  # the graph in the session's cache
     image, _, _ = synthetic_fundus(600, 620, seed=4)
     Image.fromarray(image).save(tmp_path / "photo.png")
     done = run_without_torch("segment", tmp_path / "photo.png", "--out", tmp_path / "out",

@@ -76,13 +76,11 @@ def record_path(graph: Path) -> Path:
 def shipped_graph(name: str) -> tuple[Path, str | None] | None:
     """``(graph, its expected SHA-256 or None)`` of a shipped model: the package's
     ``weights/NAME.onnx``, else the cache's; None where neither exists yet."""
-    from .pretrained import weights_dir
+    from .pretrained import PRETRAINED, weights_dir
 
     beside = weights_dir() / f"{name}.onnx"
-    if beside.is_file():
-        return beside, None  # checked by its meta's source_sha256 (load_graph)
-    from .pretrained import PRETRAINED
-
+    if beside.is_file():  # pinned: checked against the registry's hash, else in full
+        return beside, PRETRAINED.get(name).onnx_sha256
     cached = cached_graph_path(name, PRETRAINED.get(name).sha256)
     record = record_path(cached)
     if cached.is_file() and record.is_file():

@@ -50,6 +50,12 @@ def load_model(name_or_path=DEFAULT_MODEL, device="auto", backend: str | None = 
 
 
 def _torch_model(name: str, path: Path, device):
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:  # an inference-only install
+        raise RetinasegError(f"{name}: torch is needed to run it on the torch backend: pip "
+                             "install 'retinaseg[torch]', or give an .onnx file (retinaseg "
+                             "export, where torch is) for onnxruntime")
     from ..devices import prepare_for_inference, resolve_device
 
     target = resolve_device(device or "cpu")  # a bad device name fails before any loading

@@ -41,6 +41,10 @@ class PretrainedWeights:
     postprocess: dict | None = None
     caliber_px: float | None = None
     caliber_band: tuple[float, float] | None = None
+    # SHA-256 of ``weights/<name>.onnx`` where the package ships the graph exported from
+    # these weights (``retinaseg export --model NAME``, deterministic): an install
+    # without torch segments with it (docs/onnxruntime.md)
+    onnx_sha256: str | None = None
 
     @property
     def filename(self) -> str:
@@ -76,6 +80,7 @@ _register(PretrainedWeights(
     # measures it
     caliber_px=11.3454,
     caliber_band=(7.6056, 14.0),
+    onnx_sha256="2cee5ca37a1d500a5e2e7987850d9a2e66b001ae08848264eeb57f5140dd3561",
 ))
 
 _register(PretrainedWeights(
