@@ -112,7 +112,8 @@ def stage_times(photo: Path, backend: str, runs: int, threads: int) -> dict[str,
     from retinaseg.data.preprocess import preprocess
     from retinaseg.hub.load import load_model
     from retinaseg.pipeline.cut import image_cut
-    from retinaseg.pipeline.maps import _native_maps, working_copy
+    from retinaseg.pipeline.maps import _native_maps
+    from retinaseg.pipeline.working import working_copy
     from retinaseg.pipeline.postprocess import postprocess_mask
     from retinaseg.pipeline.settings import resolve_settings
     from retinaseg.quality.gate import check_fundus
@@ -187,7 +188,8 @@ def bare_forward_rate(photos: list[Path], backend: str, threads: int) -> float:
     from retinaseg.data.fov import estimate_fov
     from retinaseg.data.io import read_photo
     from retinaseg.hub.load import load_model
-    from retinaseg.pipeline.maps import _native_maps, working_input
+    from retinaseg.pipeline.maps import _native_maps
+    from retinaseg.pipeline.working import working_input
     from retinaseg.pipeline.settings import resolve_settings
 
     model = load_model(MODEL, "cpu", backend, threads=threads)

@@ -14,7 +14,7 @@ pytest.importorskip("onnxruntime")
 
 from synthetic import synthetic_fundus  # noqa: E402
 
-import retinaseg.pipeline.maps as maps  # noqa: E402
+import retinaseg.pipeline.working as working  # noqa: E402
 import retinaseg.pipeline.predict as torch_predict  # noqa: E402
 from retinaseg import RetinasegError  # noqa: E402
 from retinaseg.hub import backend as backends  # noqa: E402
@@ -67,9 +67,13 @@ def test_synthetic_photos_give_the_same_masks(tiny_graph, tta, threshold):
 def test_tiles_and_resizes_are_the_same(tiny_graph, monkeypatch):
     """Tiled prediction (both backends' bound lowered) and a photo twice the model's
     scale, so its maps are resized back down with the antialiased filter."""
-    monkeypatch.setattr(maps, "MAX_WHOLE_IMAGE_PIXELS", 60 * 60)
+    monkeypatch.setattr(working, "MAX_WHOLE_IMAGE_PIXELS", 60 * 60)
     monkeypatch.setattr(torch_predict, "MAX_WHOLE_IMAGE_PIXELS", 60 * 60)
-    monkeypatch.setattr(maps, "TILE_SIZE", 48)
+    import retinaseg.pipeline.predict_numpy as numpy_predict
+
+    for module in (torch_predict, numpy_predict):  # 48 px tiles, 12 px overlap, both sides
+        monkeypatch.setattr(module.sliding_window_logits, "__defaults__",
+                            (48, 12, *module.sliding_window_logits.__defaults__[2:]))
     (t, ts), (o, os_) = both(tiny_graph, tta="flip")
     width = 2 * t.meta.fov_diameter
     image, _, _ = synthetic_fundus(int(width * 1.05), int(width * 1.1), seed=3)

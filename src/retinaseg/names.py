@@ -15,3 +15,14 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # has an ONNX graph, else torch (retinaseg.hub.backend).
 BACKENDS = ("auto", "torch", "onnxruntime")
 TORCH, ONNXRUNTIME = "torch", "onnxruntime"
+
+# Architecture name -> one line for listings (hub/catalog.py), known without importing the
+# architectures (torch). Keep in step with models/ (a test checks).
+ARCHITECTURES: dict[str, str] = {
+    "column-bilstm": "Bi-LSTM over every image column (RETA paper), optionally rows too",
+    "convlstm-unet": "U-Net whose decoder fuses skips with a bidirectional ConvLSTM (BCDU-Net)",
+    "deeplabv3plus": "DeepLab v3+ (atrous spatial pyramid pooling, light decoder)",
+    "unet": "U-Net (Ronneberger et al. 2015)",
+    "vit-seg": "patch Vision Transformer segmenter",
+    "wnet": "two small U-Nets in a row, the second reading the first's map (LWNet's kind)",
+}

@@ -246,7 +246,7 @@ def job_identity(settings: InferenceSettings) -> dict:
 def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
     """The FOV width and the factor the last pass resampled the photo by."""
     from ..data.fov import fov_diameter
-    from ..pipeline.maps import working_scale
+    from ..pipeline.working import working_scale
 
     diameter = fov_diameter(fov) if fov.any() else 0.0
     if bundle.meta.square_size:  # resized to a square: report the horizontal factor

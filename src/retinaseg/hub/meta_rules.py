@@ -17,10 +17,12 @@ refusal naming the field; the built network must have at most
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Callable
 
 from ..checks import FOV_DIAMETER, MAX_SIDE, THRESHOLD, Range
 from ..errors import RetinasegError, file_error
+from ..names import ARCHITECTURES
 
 MAX_PARAMETERS = 200_000_000  # the shipped models have at most 1.9 M
 MAX_KWARG = 100_000           # |a number| among an architecture's keyword arguments
@@ -56,9 +58,11 @@ def _anything(value, meta) -> None:  # free text or a free mapping: its type was
 
 
 def _architecture(value: str, meta) -> str | None:
-    from .catalog import list_models  # the live registry once torch is loaded, else its table
-
-    return None if value in list_models() else f"one of {', '.join(list_models())}"
+    # The live registry once the architectures are imported, else their table: an ONNX
+    # file is checked without torch.
+    registry = sys.modules.get("retinaseg.models")
+    known = registry.list_models() if registry is not None else sorted(ARCHITECTURES)
+    return None if value in known else f"one of {', '.join(known)}"
 
 
 def _preprocess(value: list, meta) -> str | None:

@@ -1,10 +1,10 @@
 """A photo's probability maps at its native resolution, whichever backend runs the
 network.
 
-What both backends share lives here: the FOV, the working geometry (the model's
-scale, :mod:`retinaseg.data.geometry`) and the preprocessing, all on numpy. The
-network, the TTA views, the tiles and the resize back to the photo are the
-backend's: :mod:`retinaseg.pipeline.predict` on PyTorch tensors, or
+The steps both backends share (the FOV, the working geometry and the preprocessing,
+on numpy) are :mod:`retinaseg.pipeline.working`'s. The network, the TTA views, the
+tiles and the resize back to the photo are the backend's:
+:mod:`retinaseg.pipeline.predict` on PyTorch tensors, or
 :mod:`retinaseg.pipeline.predict_numpy` on numpy arrays for a model run by
 onnxruntime, so that such a process never imports torch.
 """
@@ -12,47 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.fov import estimate_fov, fov_diameter
-from ..data.geometry import scale_to, target_fov_width, to_working_geometry
-from ..data.preprocess import preprocess
+from ..data.fov import estimate_fov
 from ..errors import RetinasegError
 from ..names import ONNXRUNTIME, VESSEL
 from .settings import InferenceSettings, LoadedModel, backend_of, resolve_settings
-
-# Working images larger than this many pixels are segmented in tiles (both backends).
-MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
-TILE_SIZE, TILE_OVERLAP = 512, 64
-
-
-def working_fov_width(model: LoadedModel, fov: np.ndarray) -> float:
-    """The FOV width (px) a photo is segmented at by default: the model's scale, or
-    the photo's own width for a model without one."""
-    target = target_fov_width(fov, model.meta.fov_diameter, model.meta.fov_range)
-    return target or fov_diameter(fov)
-
-
-def working_scale(model: LoadedModel, fov: np.ndarray, fov_width: float | None = None) -> float:
-    """Factor taking this photo to the model's training scale (1.0 = as is), or
-    to a FOV ``fov_width`` px wide when given."""
-    return scale_to(fov_width or working_fov_width(model, fov), fov)
-
-
-def working_copy(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
-                 fov_width: float | None = None):
-    """The photo and its FOV brought to the geometry the model was trained at, or
-    to a FOV ``fov_width`` px wide (:mod:`retinaseg.pipeline.caliber`'s second pass)."""
-    meta = model.meta
-    if fov_width:
-        return to_working_geometry(image, fov, fov_width)
-    return to_working_geometry(image, fov, meta.fov_diameter, meta.square_size, meta.fov_range)
-
-
-def working_input(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
-                  fov_width: float | None = None) -> np.ndarray:
-    """The network's ``(C, h, w)`` float32 input: the photo at the working geometry,
-    preprocessed as the model was trained."""
-    work_image, work_fov = working_copy(model, image, fov, fov_width)
-    return preprocess(work_image, work_fov, model.meta.preprocess)
+from .working import output_names, working_fov_width, working_input  # noqa: F401
 
 
 def predict_maps(model: LoadedModel, image: np.ndarray, fov: np.ndarray | None = None,
@@ -95,8 +59,3 @@ def predict_probabilities(model: LoadedModel, image: np.ndarray, fov: np.ndarray
     """Vessel probability map of an RGB photo at its native resolution
     (:func:`predict_maps`' ``vessel``)."""
     return predict_maps(model, image, fov, settings, fov_width)[VESSEL]
-
-
-def output_names(model: LoadedModel) -> list[str]:
-    """The names of the model's maps, in channel order (one ``vessel`` for older files)."""
-    return list(getattr(model.meta, "outputs", None) or [VESSEL])

@@ -25,13 +25,11 @@ from ..data.augment import rotate
 from ..data.geometry import pad_to_stride
 from ..devices import autocast, autocast_dtype, module_device
 from ..models.contract import require_contract
-from .maps import (  # noqa: F401 (the shared steps, named here as before)
+from .working import (  # noqa: F401 (the shared steps, named here as before)
     MAX_WHOLE_IMAGE_PIXELS,
     TILE_OVERLAP,
     TILE_SIZE,
     output_names,
-    predict_maps,
-    predict_probabilities,
     working_copy,
     working_fov_width,
     working_scale,
@@ -177,3 +175,14 @@ def native_maps(model: LoadedModel, x: np.ndarray, shape: tuple[int, int],
         maps = F.interpolate(maps[None], size=shape, mode="bilinear",
                              align_corners=False, antialias=True)[0]
     return maps.clamp_(0.0, 1.0).cpu().numpy()
+
+
+def __getattr__(name: str):
+    """``predict_maps`` and ``predict_probabilities``, named here as before they moved to
+    :mod:`retinaseg.pipeline.maps`, which dispatches to this module: looked up when
+    asked for, so the two modules do not import each other."""
+    if name in ("predict_maps", "predict_probabilities"):
+        import importlib
+
+        return getattr(importlib.import_module(".maps", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

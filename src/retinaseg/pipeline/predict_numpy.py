@@ -15,7 +15,7 @@ import math
 import numpy as np
 from PIL import Image
 
-from . import maps
+from . import working as maps  # the tiling bounds both backends keep
 from .settings import InferenceSettings, LoadedModel, check_tta, tta_rotations
 
 
