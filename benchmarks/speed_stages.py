@@ -133,9 +133,10 @@ def stage_times(photo: Path, backend: str, runs: int, threads: int) -> dict[str,
     out = Path(tempfile.mkdtemp())
     spec = JobSpec(MODEL, str(out))
 
+    table = ResultsTable(out / "t", table_columns()).__enter__()  # open, as a job keeps it
+
     def table_row():
-        with ResultsTable(out / "t", table_columns()) as table:
-            table.append({**row, "name": f"p{time.perf_counter_ns()}"})
+        table.append({**row, "file": f"p{time.perf_counter_ns()}"})
 
     steps = {
         "decode": lambda: read_photo(photo),
@@ -153,6 +154,7 @@ def stage_times(photo: Path, backend: str, runs: int, threads: int) -> dict[str,
         "table row": table_row,
     }
     times = {name: median_seconds(step, runs) for name, step in steps.items()}
+    table.__exit__(None, None, None)
     for kind in ("prob", "overlay"):  # not written by default: shown apart
         extra = JobSpec(MODEL, str(out), save=(kind,))
         times[f"({kind} picture, not default)"] = median_seconds(
@@ -206,6 +208,34 @@ def bare_forward_rate(photos: list[Path], backend: str, threads: int) -> float:
     return len(inputs) / (time.perf_counter() - started)
 
 
+def onnxruntime_settings(photo: Path, runs: int) -> list[dict]:
+    """The network alone on one photo under onnxruntime's thread, spinning and graph
+    optimisation settings (the package uses ALL, one thread per core, spinning on)."""
+    import onnxruntime as ort
+
+    from retinaseg.data.fov import estimate_fov
+    from retinaseg.data.io import read_photo
+    from retinaseg.hub.load import load_model
+    from retinaseg.pipeline.working import working_input
+
+    model = load_model(MODEL, "cpu", "onnxruntime")
+    image = read_photo(photo).rgb
+    x = working_input(model, image, estimate_fov(image))[None]
+    data, levels = Path(model.graph).read_bytes(), ort.GraphOptimizationLevel
+    rows = []
+    for threads, spinning, level in [(1, "1", "ALL"), (2, "1", "ALL"), (2, "0", "ALL"),
+                                     (1, "1", "EXTENDED"), (1, "1", "BASIC")]:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+        options.graph_optimization_level = getattr(levels, f"ORT_ENABLE_{level}")
+        session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+        seconds = median_seconds(lambda: session.run(["probability"], {"image": x}), runs)
+        rows.append({"threads": threads, "spinning": spinning == "1", "level": level,
+                     "seconds": seconds})
+    return rows
+
+
 def alternated(cases: dict, runs: int) -> dict[str, list[float]]:
     seconds = {name: [] for name in cases}
     for _ in range(runs):
@@ -248,11 +278,13 @@ def main() -> None:
     stages = {b: stage_times(photos[0], b, args.runs, args.threads)
               for b in ("onnxruntime", "torch")}
     rates = {b: bare_forward_rate(photos, b, args.threads) for b in ("onnxruntime", "torch")}
+    ort_settings = onnxruntime_settings(photos[0], args.runs)
     processes = whole_process(photos, args.process_runs, args.threads)
     result = {**provenance, "model": MODEL, "threads": args.threads, "runs": args.runs,
               "process_runs": args.process_runs, "photos": len(photos),
               "reference_forward_s": reference, "stages_s": stages,
               "bare_forward_photos_per_s": rates, "processes_s": processes,
+              "onnxruntime_settings": ort_settings,
               "targets": targets(reference, processes, rates, len(photos))}
     write_result(Path(args.out), result, markdown(result))
 
@@ -305,6 +337,10 @@ def markdown(result: dict) -> str:
     ]
     targets_table = markdown_table(["measure", "target", "measured", "from"], target_rows,
                                    align="llrl")
+    settings = markdown_table(
+        ["intra-op threads", "spinning", "graph optimisation", "network ms"],
+        [[r["threads"], "on" if r["spinning"] else "off", r["level"],
+          f"{r['seconds'] * 1000:.0f}"] for r in result["onnxruntime_settings"]], "rllr")
     processes = markdown_table(["process", "median s"],
                                [[k, f"{v:.2f}"] for k, v in p.items() if k != "all_s"], "lr")
     return (f"# Speed: every stage of a photo, both backends\n\n{provenance_markdown(result)}\n"
@@ -317,6 +353,7 @@ def markdown(result: dict) -> str:
             f"Bare forward passes (network, TTA and resize back; working tensors ready): "
             f"onnxruntime {result['bare_forward_photos_per_s']['onnxruntime']:.2f}, torch "
             f"{result['bare_forward_photos_per_s']['torch']:.2f} photos/s.\n\n"
+            f"## onnxruntime settings (DRIVE photo 01, the network alone)\n\n{settings}\n\n"
             f"## Whole processes (median of {result['process_runs']}, alternated)\n\n"
             f"{processes}\n")
 

@@ -261,11 +261,11 @@ def write_pictures(spec: JobSpec, name: str, image, prob, masks: dict, fov) -> N
     if not spec.save:
         return
     from ..evaluation.overlays import probability_overlay
-    from ..io.atomic import mask_png, probability_png, write_all_or_nothing
+    from ..io.atomic import mask_png, png_bytes, probability_png, write_all_or_nothing
 
     mask = masks["vessel"]
-    encoders = {"mask": lambda: mask_png(mask), "prob": lambda: probability_png(prob),
-                "overlay": lambda: probability_overlay(image, prob, mask, fov)}
+    encoders = {"mask": lambda: mask_png(mask), "prob": lambda: png_bytes(probability_png(prob)),
+                "overlay": lambda: png_bytes(probability_overlay(image, prob, mask, fov))}
     for output in spec.outputs[1:]:
         encoders[f"{output}_mask"] = lambda output=output: mask_png(masks[output])
     write_all_or_nothing({path: encoders[kind]()
