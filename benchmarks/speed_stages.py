@@ -7,7 +7,8 @@ Measured, each against a reference measured in the same run:
 
 - **reference**: one fp32 forward pass of a fixed plain U-Net (16 channels, depth 4,
   conv-BN-ReLU twice per level, defined below, not the package's) on a 1x1x592x576
-  input in PyTorch with ``--threads`` threads, median of ``--runs`` after warm-up;
+  input in PyTorch with ``--threads`` threads, median of ``--runs`` after warm-up, in a
+  fresh process in every round of the whole-process timings (same load as they);
 - **stages** of DRIVE test photo 01 in one process, per backend (median of
   ``--runs``): decode, FOV, quality gate, working scale, preprocessing, network
   (TTA views and the resize back included), cut, post-processing, quality signals,
@@ -179,6 +180,18 @@ def segment_process(photos: list[Path], backend: str, jobs: int = 1,
     return seconds
 
 
+def reference_process(runs: int, threads: int) -> float:
+    """The reference forward pass timed in a fresh process (median of ``runs``), so that
+    it is measured in the same rounds, under the same load, as the whole processes."""
+    code = (f"import sys, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+            f"torch.set_num_threads({threads}); import speed_stages; "
+            f"print(speed_stages.reference_forward({runs}))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def import_torch() -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import torch"], check=True)
@@ -244,8 +257,9 @@ def alternated(cases: dict, runs: int) -> dict[str, list[float]]:
     return seconds
 
 
-def whole_process(photos: list[Path], runs: int, threads: int) -> dict:
-    one, cases = photos[:1], {}
+def whole_process(photos: list[Path], runs: int, threads: int, forward_runs: int) -> dict:
+    one, cases = photos[:1], {"reference forward": lambda: reference_process(forward_runs,
+                                                                            threads)}
     for backend in ("onnxruntime", "torch"):
         cases[f"{backend} 1"] = lambda b=backend: segment_process(one, b, threads=threads)
         cases[f"{backend} 20"] = lambda b=backend: segment_process(photos, b, threads=threads)
@@ -274,14 +288,16 @@ def main() -> None:
     from retinaseg.data import load_dataset
 
     photos = [f.image for f in load_dataset("drive", "test", args.data_root).files]
-    reference = reference_forward(args.runs)
+    load_before = os.getloadavg()
     stages = {b: stage_times(photos[0], b, args.runs, args.threads)
               for b in ("onnxruntime", "torch")}
     rates = {b: bare_forward_rate(photos, b, args.threads) for b in ("onnxruntime", "torch")}
     ort_settings = onnxruntime_settings(photos[0], args.runs)
-    processes = whole_process(photos, args.process_runs, args.threads)
+    processes = whole_process(photos, args.process_runs, args.threads, args.runs)
+    reference = processes["reference forward"]  # measured in the rounds of the processes
     result = {**provenance, "model": MODEL, "threads": args.threads, "runs": args.runs,
               "process_runs": args.process_runs, "photos": len(photos),
+              "load_average_before_after": [load_before, os.getloadavg()],
               "reference_forward_s": reference, "stages_s": stages,
               "bare_forward_photos_per_s": rates, "processes_s": processes,
               "onnxruntime_settings": ort_settings,
@@ -306,6 +322,7 @@ def markdown(result: dict) -> str:
     from retinaseg.io.tables import markdown_table
 
     ref, t = result["reference_forward_s"], result["targets"]
+    load = result["load_average_before_after"]
     stages = result["stages_s"]
     rows = [[name, f"{stages['onnxruntime'][name] * 1000:.1f}",
              f"{stages['torch'][name] * 1000:.1f}",
@@ -347,7 +364,11 @@ def markdown(result: dict) -> str:
             f"Model `{result['model']}` with its own settings, {result['threads']} threads, "
             f"DRIVE test photos ({result['photos']}). Reference: the fixed plain 16-channel "
             f"U-Net of `benchmarks/speed_stages.py` on 1x1x592x576, fp32, PyTorch: "
-            f"**{ref * 1000:.0f} ms** (median of {result['runs']}).\n\n"
+            f"**{ref * 1000:.0f} ms** (in a fresh process each round of the whole processes, "
+            f"median of {result['runs']} passes, median over the rounds). The machine is "
+            f"shared: load average {load[0][0]:.1f} before and {load[1][0]:.1f} after the "
+            f"run, on {result['machine']['cores']} cores, so ratios of runs that use every "
+            "core carry the other work's share.\n\n"
             f"## Targets\n\n{targets_table}\n\n"
             f"## Stages of DRIVE photo 01 (median of {result['runs']})\n\n{stage_table}\n\n"
             f"Bare forward passes (network, TTA and resize back; working tensors ready): "
