@@ -51,8 +51,9 @@ def cohort_options(parser) -> None:
 
 def model_options(parser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="WEIGHTS",
-                        help="trained weights: a shipped name ('retinaseg models' lists them) "
-                             f"or a checkpoint file such as runs/NAME/model.safetensors (default "
+                        help="trained weights: a shipped name ('retinaseg models' lists them), "
+                             "a checkpoint file such as runs/NAME/model.safetensors or an .onnx "
+                             f"file 'retinaseg export' wrote (default "
                              f"{DEFAULT_MODEL}). Not an architecture: that is 'model.name' in a "
                              "training config")
     parser.add_argument("--threshold", type=_threshold_rule, metavar="{NUMBER,otsu}",
