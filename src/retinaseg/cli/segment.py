@@ -72,8 +72,8 @@ def cmd_segment(args) -> int:
     for path in written:
         print(path)
     pictures = len(spec.save) * sum(row["status"] == "ok" for row in result.rows)
+    say_backend(bundle)  # before the summary, which stays the last line
     print(final_line(result, args.model, args.out, written, pictures), file=sys.stderr)
-    say_backend(bundle)
     failures = result.failures
     if failures:
         print(f"{len(failures)} failed:", file=sys.stderr)

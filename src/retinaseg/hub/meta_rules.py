@@ -9,7 +9,9 @@ should be; the error names the file, the field, what is allowed and the value:
 A new field is one more line here (``tests/test_meta_rules.py`` fails for a field
 without one).
 
-``kwargs`` are checked by building the architecture on PyTorch's ``meta`` device,
+``kwargs`` are checked by building the architecture on PyTorch's ``meta`` device
+(an ONNX file, whose graph is its network and which is opened without torch: plain
+values, and its sizes counts),
 which allocates no memory, inside a guard that turns any exception into a
 refusal naming the field; the built network must have at most
 :data:`MAX_PARAMETERS` parameters and take the channels its ``preprocess`` gives.
@@ -97,11 +99,20 @@ def _kwargs(value: dict, meta: dict) -> str | None:
                                                        meta.get("preprocess") or [])
 
 
+# Sizes every convolutional architecture reads: without building one (an ONNX file, checked
+# without torch) at least these must be counts.
+SIZE_KWARGS = ("depth", "base_channels", "in_channels", "out_channels")
+
+
 def _plain_kwargs(value: dict, meta: dict) -> str | None:
     bad = [k for k, v in value.items() if not _plain(v)]
     if bad:
         return (f"plain values (finite numbers up to {MAX_KWARG}, strings, true/false); "
                 f"{', '.join(bad)} is not")
+    sizes = [k for k in SIZE_KWARGS if k in value and not (
+        isinstance(value[k], int) and not isinstance(value[k], bool) and value[k] >= 1)]
+    if sizes:
+        return f"whole numbers >= 1 for {', '.join(sizes)}"
     return None
 
 
