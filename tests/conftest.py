@@ -100,3 +100,19 @@ def job_spec(model_path, out, save=None, **choices):
     settings = resolve_settings(load_checkpoint(model_path), **choices)
     extra = {} if save is None else {"save": save}
     return JobSpec(str(model_path), str(out), settings, **extra)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache(tmp_path_factory):
+    """The graphs ``--backend auto`` exports of the shipped models go to a folder of
+    the session's own, never the user's cache (subprocesses inherit it)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("retinaseg-cache")
+    before = os.environ.get("RETINASEG_CACHE")
+    os.environ["RETINASEG_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("RETINASEG_CACHE", None)
+    else:
+        os.environ["RETINASEG_CACHE"] = before

@@ -175,7 +175,7 @@ def test_evaluate_wrapper_matches_evaluate_model(tiny_model, synthetic_root):
 
 def test_shipped_model_through_the_api_equals_the_cli_path():
     image = sample_image()
-    result = retinaseg.segment(image, model="unet-drive", device="cpu")
+    result = retinaseg.segment(image, model="unet-drive", device="cpu", backend="torch")
     bundle = retinaseg.load_model("unet-drive", device="cpu")
     prob, mask, _ = segment_image(bundle, image, resolve_settings(bundle))
     assert np.array_equal(result.probabilities, prob) and np.array_equal(result.mask, mask)

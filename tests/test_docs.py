@@ -30,7 +30,7 @@ def documented() -> list[str]:
 
 # The rooms of the top-level modules; every other module's room is its sub-package.
 TOP_LEVEL_ROOMS = {"version.py": "base", "errors.py": "base", "checks.py": "base",
-                   "registry.py": "base", "devices.py": "base", "__init__.py": "faces", "api.py": "faces",
+                   "registry.py": "base", "devices.py": "base", "names.py": "base", "__init__.py": "faces", "api.py": "faces",
                    "__main__.py": "entry"}
 
 

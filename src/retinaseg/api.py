@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, Callable, Union
 import numpy as np
 
 from .data import Dataset, load_dataset, read_image
-from .devices import precision_label, resolve_device
 from .errors import RetinasegError
 from .evaluation.evaluate import EvalOptions, evaluate_model
 from .evaluation.results import EvaluationResult
 from .hub.checkpoint import ModelBundle
 from .hub.load import load_model  # the one loader, public here as retinaseg.load_model
+from .hub.onnx_model import OnnxModel
 from .hub.meta import ModelMeta
 from .hub.pretrained import DEFAULT_MODEL
 from .measure import VesselMeasures, measure_vessels, speck_size
 from .measure.scale import FLAG, Scale, photo_scale
 from .pipeline.postprocess import Postprocess
 from .pipeline.segment import output_masks, segment_at_scale
-from .pipeline.settings import InferenceSettings, resolve_settings
+from .pipeline.settings import InferenceSettings, backend_of, precision_used, resolve_settings
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 
 ImageInput = Union[str, Path, np.ndarray, "Image.Image"]
-ModelInput = Union[str, Path, ModelBundle]
+ModelInput = Union[str, Path, ModelBundle, OnnxModel]
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class Segmentation:
     bool ``(H, W)`` field of view (estimated unless given); ``model``: the model's
     :class:`~retinaseg.hub.checkpoint.ModelMeta` (architecture, preprocessing, scale,
     calibrated threshold and TTA); ``model_source``: the file it was loaded from;
-    ``tta``, ``device``, ``precision`` (``fp32``, ``bf16`` or ``fp16``) and ``scale``
-    say how it was run, ``fov_width`` the FOV width (px) it was segmented at (0 for
+    ``tta``, ``device``, ``precision`` (``fp32``, ``bf16`` or ``fp16``), ``scale``
+    and ``backend`` (``torch`` or ``onnxruntime``) say how it was run, ``fov_width`` the FOV width (px) it was segmented at (0 for
     a model that resizes photos to a square). A model with more outputs than
     ``vessel`` (its meta's ``outputs``) gives theirs in ``other_probabilities`` and
     ``other_masks``; ``artery`` and ``vein`` split ``mask`` between them.
@@ -83,6 +83,7 @@ class Segmentation:
     other_probabilities: dict = field(default_factory=dict)
     other_masks: dict = field(default_factory=dict)
     pixel_scale: Scale | None = None
+    backend: str = "torch"
 
     @property
     def outputs(self) -> list[str]:
@@ -116,7 +117,7 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
             postprocess: PostprocessInput = None, scale: str | None = None,
             settings: InferenceSettings | None = None,
             mm_per_pixel: float | None = None, fov_degrees: float | None = None,
-            strict_units: bool = False) -> Segmentation:
+            strict_units: bool = False, backend: str = "auto") -> Segmentation:
     """Segment the vessels of one colour fundus photograph.
 
     Args:
@@ -150,8 +151,10 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
         settings: all of the above at once, as
             :func:`~retinaseg.pipeline.settings.resolve_settings` made them for this
             model (resolve once, segment many photos); then leave the others None.
+        backend: what runs a model given by name or path: ``auto``, ``torch`` or
+            ``onnxruntime`` (:func:`load_model`); a loaded model keeps its own.
     """
-    bundle = _bundle_on(model, device)
+    bundle = _bundle_on(model, device, backend, precision)
     settings = _settings_for(bundle, settings, threshold=threshold, tta=tta,
                              precision=precision, postprocess=postprocess, scale=scale)
     rgb = as_rgb(image)
@@ -166,10 +169,10 @@ def segment(image: ImageInput, model: ModelInput = DEFAULT_MODEL,
     done = segment_at_scale(bundle, rgb, fov, settings)
     return Segmentation(done.prob, done.mask, fov, done.cut, bundle.meta,
                         bundle.source, settings.tta, str(bundle.device),
-                        precision_label(bundle.device, settings.precision),
+                        precision_used(bundle, settings.precision),
                         settings.postprocess.describe(), settings.scale, done.fov_width,
                         dict(done.others), output_masks(done.others, done.mask, fov),
-                        pixel_scale)
+                        pixel_scale, backend_of(bundle))
 
 
 def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = "drive",
@@ -179,7 +182,8 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
              topology: bool = False, bootstrap: int = 0,
              progress: Callable | None = None,
              postprocess: PostprocessInput = None, scale: str | None = None,
-             settings: InferenceSettings | None = None) -> EvaluationResult:
+             settings: InferenceSettings | None = None,
+             backend: str = "auto") -> EvaluationResult:
     """Score a model on a dataset split at native resolution, inside the FOV.
 
     ``dataset`` is a registered name (``retinaseg.list_datasets()``), a folder
@@ -188,10 +192,11 @@ def evaluate(model: ModelInput = DEFAULT_MODEL, dataset: str | Path | Dataset = 
     ``$RETINASEG_DATA``). Returns the typed :class:`~retinaseg.evaluation.results.EvaluationResult`:
     pooled and per-image metrics, the human observers, provenance (``.to_dict()``
     is what ``metrics.json`` holds). ``postprocess``, ``scale`` and ``settings`` are as
-    in :func:`segment`: the threshold scores are those of the mask ``segment`` would return.
+    in :func:`segment`: the threshold scores are those of the mask ``segment`` would return;
+    ``backend`` as in :func:`segment`.
     """
     data = dataset if isinstance(dataset, Dataset) else load_dataset(str(dataset), split, data_root)
-    bundle = _bundle_on(model, device)
+    bundle = _bundle_on(model, device, backend, precision)
     settings = _settings_for(bundle, settings, threshold=threshold, tta=tta,
                              precision=precision, postprocess=postprocess, scale=scale)
     options = EvalOptions(settings, topology=topology, bootstrap=bootstrap)
@@ -211,14 +216,21 @@ def _settings_for(bundle: ModelBundle, settings: InferenceSettings | None, **cho
     return settings
 
 
-def _bundle_on(model: ModelInput, device) -> ModelBundle:
+def _bundle_on(model: ModelInput, device, backend: str | None = "auto",
+               precision: str | None = None) -> ModelBundle | OnnxModel:
     """The model loaded (``auto`` device unless told), or a loaded one moved to ``device``."""
+    if isinstance(model, OnnxModel):
+        return model if device is None else model.to(device)
     if isinstance(model, ModelBundle):
+        from .devices import resolve_device
+
         return model if device is None else model.to(resolve_device(device))
     if not isinstance(model, (str, Path)):
         raise RetinasegError(f"model must be a shipped weights name, a checkpoint path or a "
                              f"model from retinaseg.load_model, not {type(model).__name__}")
-    return load_model(model, "auto" if device is None else device)
+    if backend == "auto" and precision in ("bf16", "fp16"):
+        backend = "torch"  # the ONNX graph is fp32
+    return load_model(model, "auto" if device is None else device, backend)
 
 
 def as_rgb(image: ImageInput) -> np.ndarray:

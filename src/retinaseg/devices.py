@@ -13,9 +13,9 @@ import re
 import torch
 
 from .errors import RetinasegError
+from .names import PRECISIONS  # noqa: F401 (re-exported)
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:

@@ -8,9 +8,11 @@ from ..checks import BOOTSTRAP
 from ..errors import OutputError
 from .options import (
     DEFAULT_OUT,
+    load_from_args,
     model_options,
     postprocess_options,
     progress_bar,
+    say_backend,
     settings_from_args,
 )
 
@@ -42,12 +44,11 @@ def add_parsers(verbs) -> None:
 def cmd_evaluate(args) -> int:
     from ..data import load_dataset
     from ..evaluation.evaluate import EvalOptions, evaluate_to_folder, format_table
-    from ..hub.load import load_model
     from ..io.atomic import check_output_folder
 
     data = load_dataset(args.dataset, args.split, args.data_root)  # cheap checks first
     out = check_output_folder(args.out)
-    bundle = load_model(args.model, args.device)
+    bundle = load_from_args(args)
     bootstrap = args.bootstrap if args.bootstrap is not None else (1000 if args.report else 0)
     options = EvalOptions(settings_from_args(bundle, args),
                           topology=args.topology or args.report, bootstrap=bootstrap)
@@ -63,4 +64,5 @@ def cmd_evaluate(args) -> int:
     print(format_table(result))
     for path in written:
         print(f"wrote {path}")
+    say_backend(bundle)
     return 0

@@ -7,6 +7,7 @@ import argparse
 from ..checks import FIELD_ANGLE, JOBS, MM_PER_PIXEL, PIXELS
 from ..errors import RetinasegError
 from ..hub.pretrained import DEFAULT_MODEL
+from ..names import BACKENDS, TORCH
 
 DEFAULT_OUT = "retinaseg-out"
 # The photo formats 'segment' reads (retinaseg.data.io.IMAGE_SUFFIXES), without importing it.
@@ -50,8 +51,9 @@ def cohort_options(parser) -> None:
 
 def model_options(parser) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL, metavar="WEIGHTS",
-                        help="trained weights: a shipped name ('retinaseg models' lists them) "
-                             f"or a checkpoint file such as runs/NAME/model.safetensors (default "
+                        help="trained weights: a shipped name ('retinaseg models' lists them), "
+                             "a checkpoint file such as runs/NAME/model.safetensors or an .onnx "
+                             f"file 'retinaseg export' wrote (default "
                              f"{DEFAULT_MODEL}). Not an architecture: that is 'model.name' in a "
                              "training config")
     parser.add_argument("--threshold", type=_threshold_rule, metavar="{NUMBER,otsu}",
@@ -74,6 +76,12 @@ def model_options(parser) -> None:
     parser.add_argument("--device", default="auto", type=_device_name,
                         help="auto (CUDA, then MPS, then the CPU; the default), cpu, cuda, "
                              "cuda:N or mps")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="what runs the network: onnxruntime (no torch imported; the "
+                             "shipped models' graphs are exported once into "
+                             "$RETINASEG_CACHE), torch, or auto (the default: onnxruntime "
+                             "where installed and the model has a graph, on the CPU; "
+                             "docs/onnxruntime.md)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                         help="autocast: auto (bf16, or fp16 where bf16 is missing, on CUDA; "
                              "fp32 on the CPU and MPS), fp32, bf16 or fp16")
@@ -101,6 +109,32 @@ def postprocess_options(parser, effect: str = "any of these replaces the model's
 
 
 _non_negative = PIXELS.argument()  # a number of pixels in [0, 16384]
+
+
+def backend_from_args(args) -> str:
+    """The backend asked for; ``auto`` with a precision only torch runs is torch."""
+    backend = getattr(args, "backend", "auto")
+    if backend == "auto" and args.precision in ("bf16", "fp16"):
+        return TORCH
+    return backend
+
+
+def load_from_args(args):
+    """The model the options name, on their backend (a bad model fails before
+    anything is written)."""
+    from ..hub.load import load_model
+
+    return load_model(args.model, args.device, backend_from_args(args))
+
+
+def say_backend(model) -> None:
+    """The stderr line saying what ran the network, once a job has succeeded (an
+    error stays the one line a failed command prints)."""
+    import sys
+
+    from ..hub.backend import describe
+
+    print(f"retinaseg: ran on {describe(model)}", file=sys.stderr)
 
 
 def settings_from_args(bundle, args):

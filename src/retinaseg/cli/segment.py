@@ -8,8 +8,10 @@ from .options import (
     DEFAULT_OUT,
     IMAGE_SUFFIXES,
     cohort_options,
+    load_from_args,
     model_options,
     postprocess_options,
+    say_backend,
     settings_from_args,
 )
 
@@ -44,8 +46,8 @@ def cmd_segment(args) -> int:
     from ..cohort import JobSpec, collect_cohort, parse_save, parse_shard, run_cohort
     from ..cohort.inputs import accepted_formats
     from ..cohort.summary import final_line, skipped_line
-    from ..hub.load import load_model
     from ..io.atomic import check_output_folder
+    from ..pipeline.settings import backend_of
 
     if not args.inputs and not args.sample and not args.manifest:
         raise RetinasegError("nothing to segment: give image files or folders, --manifest, "
@@ -53,9 +55,10 @@ def cmd_segment(args) -> int:
     inputs = collect_cohort(args.inputs, args.manifest, args.sample)
     check_output_folder(args.out)
     save, shard_of = parse_save(args.save), args.shard and parse_shard(args.shard)
-    bundle = load_model(args.model, args.device)  # a bad model fails before anything is written
+    bundle = load_from_args(args)  # a bad model fails before anything is written
+    # The backend the driver resolved, so the workers neither choose again nor export.
     spec = JobSpec(args.model, args.out, settings_from_args(bundle, args), save,
-                   device=args.device, mm_per_pixel=args.mm_per_pixel,
+                   device=args.device, backend=backend_of(bundle), mm_per_pixel=args.mm_per_pixel,
                    fov_degrees=args.fov_degrees, strict_units=args.strict_units)
     skipped = [item for item in inputs if item.skipped]
     if skipped:
@@ -69,6 +72,7 @@ def cmd_segment(args) -> int:
     for path in written:
         print(path)
     pictures = len(spec.save) * sum(row["status"] == "ok" for row in result.rows)
+    say_backend(bundle)  # before the summary, which stays the last line
     print(final_line(result, args.model, args.out, written, pictures), file=sys.stderr)
     failures = result.failures
     if failures:

@@ -104,16 +104,17 @@ def is_done(row: dict | None, spec: JobSpec) -> bool:
 def _load_checked(spec: JobSpec):
     from ..hub.load import load_model
 
-    return load_model(spec.model, spec.device)
+    return load_model(spec.model, spec.device, spec.backend)
 
 
 def with_settings(spec: JobSpec, bundle) -> JobSpec:
     """``spec`` with its settings resolved for ``bundle``, once, before any photo, and
     the model's outputs (the table's columns and the pictures depend on them)."""
-    from ..pipeline.settings import resolve_settings
+    from ..pipeline.settings import backend_of, resolve_settings
 
     settings = spec.settings if spec.settings is not None else resolve_settings(bundle)
-    return replace(spec, settings=settings, outputs=tuple(bundle.meta.outputs))
+    return replace(spec, settings=settings, outputs=tuple(bundle.meta.outputs),
+                   backend=backend_of(bundle))
 
 
 def _identity(spec: JobSpec, bundle) -> dict:

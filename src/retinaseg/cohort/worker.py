@@ -55,8 +55,9 @@ class JobSpec:
     # The model's maps (its meta's outputs, set by run_cohort): each beside ``vessel``
     # adds a fraction column and, with --save mask, a mask picture.
     outputs: tuple[str, ...] = ("vessel",)
-    threads: int = 0  # torch threads per worker process; 0 keeps torch's default
+    threads: int = 0  # torch or onnxruntime threads per worker process; 0: the default
     device: str = "auto"  # where each worker segments (auto: CUDA, then MPS, then the CPU)
+    backend: str = "auto"  # what runs the network (the driver sets the one it resolved)
     # Units (docs/units.md): the job's --mm-per-pixel / --fov-degrees, below a manifest's
     # per-photo figures; strict_units leaves mm empty where the scale would be assumed.
     mm_per_pixel: float | None = None
@@ -178,22 +179,24 @@ _LOAD_LOCK = threading.Lock()  # a Dask worker may run several threads
 
 
 def worker_bundle(spec: JobSpec):
-    """The job's model, loaded once per process (and torch's threads set once)."""
+    """The job's model, loaded once per process (one onnxruntime session, or torch's
+    threads set once); torch is imported only where torch runs it."""
+    key = (spec.model, spec.backend)
     with _LOAD_LOCK:
-        if spec.model not in _BUNDLES:
-            import torch
-
+        if key not in _BUNDLES:
             from ..hub.load import load_model
 
-            if spec.threads:
+            if spec.threads and spec.backend == "torch":
+                import torch
+
                 torch.set_num_threads(spec.threads)
-            _BUNDLES[spec.model] = load_model(spec.model, spec.device)
-        return _BUNDLES[spec.model]
+            _BUNDLES[key] = load_model(spec.model, spec.device, spec.backend, spec.threads)
+        return _BUNDLES[key]
 
 
 def preload(spec: JobSpec, bundle) -> None:
     """Hand the driver's already-loaded model to the serial backend."""
-    _BUNDLES[spec.model] = bundle
+    _BUNDLES[(spec.model, spec.backend)] = bundle
 
 
 def picture_kinds(spec: JobSpec) -> list[str]:
@@ -305,7 +308,7 @@ def units_rule(spec: JobSpec) -> str:
 def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
     """The FOV width and the factor the last pass resampled the photo by."""
     from ..data.fov import fov_diameter
-    from ..pipeline.predict import working_scale
+    from ..pipeline.working import working_scale
 
     diameter = fov_diameter(fov) if fov.any() else 0.0
     if bundle.meta.square_size:  # resized to a square: report the horizontal factor
@@ -321,16 +324,16 @@ def write_pictures(spec: JobSpec, name: str, image, prob, masks: dict, fov,
     if not spec.save:
         return
     from ..evaluation.overlays import av_overlay, probability_overlay
-    from ..io.atomic import mask_png, probability_png, write_all_or_nothing
+    from ..io.atomic import mask_png, png_bytes, probability_png, write_all_or_nothing
 
     mask = masks["vessel"]
-    encoders = {"mask": lambda: mask_png(mask), "prob": lambda: probability_png(prob),
-                "overlay": lambda: probability_overlay(image, prob, mask, fov)}
+    encoders = {"mask": lambda: mask_png(mask), "prob": lambda: png_bytes(probability_png(prob)),
+                "overlay": lambda: png_bytes(probability_overlay(image, prob, mask, fov))}
     for output in spec.outputs[1:]:
         encoders[f"{output}_mask"] = lambda output=output: mask_png(masks[output])
     if has_av(masks):
-        encoders["av_overlay"] = lambda: av_overlay(image, masks["artery"], masks["vein"], fov,
-                                                    disc)
+        encoders["av_overlay"] = lambda: png_bytes(av_overlay(image, masks["artery"],
+                                                              masks["vein"], fov, disc))
     write_all_or_nothing({path: encoders[kind]()
                           for kind, path in zip(picture_kinds(spec), output_paths(spec, name))})
 

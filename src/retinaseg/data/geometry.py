@@ -11,13 +11,16 @@ resampled without bound.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import RetinasegError
 from .fov import fov_diameter
+
+if TYPE_CHECKING:
+    import torch
 
 # Below this relative change a resample would only blur: segment as is.
 SCALE_TOLERANCE = 0.05
@@ -147,6 +150,8 @@ def check_scale(scale: float, fov: np.ndarray, fov_target: float) -> None:
 def pad_to_stride(x: torch.Tensor, stride: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """``x`` padded at the bottom and right to a multiple of ``stride``, and its
     original ``(H, W)``."""
+    import torch.nn.functional as F  # here only: the photo geometry above needs no torch
+
     height, width = x.shape[-2:]
     pad_h, pad_w = (-height) % stride, (-width) % stride
     return F.pad(x, (0, pad_w, 0, pad_h)), (height, width)

@@ -16,7 +16,6 @@ import numpy as np
 
 from ..checks import BOOTSTRAP
 from ..data import Dataset
-from ..devices import precision_label
 from ..errors import RetinasegError, naming_file
 from ..hub.checkpoint import ModelBundle
 from ..io.atomic import write_all_or_nothing
@@ -26,7 +25,7 @@ from ..metrics import SegmentationMetrics
 from ..pipeline.cut import OTSU, image_cut, rule_kind, rule_of
 from ..pipeline.postprocess import NO_POSTPROCESS, Postprocess, postprocess_mask
 from ..pipeline.segment import ARTERY, VEIN, segment_at_scale
-from ..pipeline.settings import InferenceSettings, resolve_settings
+from ..pipeline.settings import InferenceSettings, backend_of, precision_used, resolve_settings
 from .artery_vein import AVTally
 from .bootstrap import bootstrap_intervals
 from .results import METRIC_NAMES, EvaluationResult, Scores
@@ -158,7 +157,7 @@ def evaluate_model(bundle: ModelBundle, data: Dataset, options: EvalOptions | No
         threshold_rule=rule_kind(rule), threshold_source=source, tta=settings.tta,
         postprocess=settings.postprocess.describe(), scale=settings.scale,
         bf16=settings.precision == "bf16", device=str(bundle.device),
-        precision=precision_label(bundle.device, settings.precision),
+        backend=backend_of(bundle), precision=precision_used(bundle, settings.precision),
         fov="estimated from the images" if estimated_fov else "dataset masks",
         seconds_per_image=float(np.mean(seconds)), machine=machine_info(),
         date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

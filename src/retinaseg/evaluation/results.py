@@ -95,6 +95,7 @@ class EvaluationResult(Scores):
     scale: str = "fov"                # the working scale rule (segment.SCALES; "fov" in older files)
     bf16: bool = False
     device: str = ""                  # where it ran (cpu, cuda:0, ...); "" in older files
+    backend: str = ""                 # what ran the network (torch, onnxruntime); "" in older files
     precision: str = ""               # what autocast amounted to there: fp32, bf16 or fp16
     fov: str = ""
     seconds_per_image: float = math.nan

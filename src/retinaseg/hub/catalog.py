@@ -10,15 +10,7 @@ from __future__ import annotations
 import fnmatch
 import sys
 
-# Architecture name -> one line for listings. Keep in step with models/ (a test checks).
-ARCHITECTURES: dict[str, str] = {
-    "column-bilstm": "Bi-LSTM over every image column (RETA paper), optionally rows too",
-    "convlstm-unet": "U-Net whose decoder fuses skips with a bidirectional ConvLSTM (BCDU-Net)",
-    "deeplabv3plus": "DeepLab v3+ (atrous spatial pyramid pooling, light decoder)",
-    "unet": "U-Net (Ronneberger et al. 2015)",
-    "vit-seg": "patch Vision Transformer segmenter",
-    "wnet": "two small U-Nets in a row, the second reading the first's map (LWNet's kind)",
-}
+from ..names import ARCHITECTURES  # noqa: F401 (the table lives below every room)
 
 
 def list_models(pattern: str = "*") -> list[str]:

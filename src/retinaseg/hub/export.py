@@ -30,10 +30,10 @@ from ..io.atomic import write_all_or_nothing
 from ..models.contract import SegmentationModel
 from .checkpoint import ModelBundle
 from .onnx_checks import read_checked_onnx
+from .onnx_model import INPUT, META_KEY, OUTPUTS  # noqa: F401 (META_KEY: the whole ModelMeta as JSON)
+from .onnx_model import require as _require
 
 OPSET = 17
-INPUT, OUTPUTS = "image", ("probability", "logits")
-META_KEY = "retinaseg.meta"  # the whole ModelMeta as JSON; the other keys are for people
 EXAMPLE_SHAPE = (72, 88)  # the traced input's height and width
 CHECK_SHAPE = (77, 91)  # the built-in check's input: odd sizes, so the padding is exercised
 CHECK_TOLERANCE = 1e-4
@@ -205,12 +205,3 @@ def load_onnx(path) -> ModelBundle:
 
 def _channels(module: nn.Module) -> int:
     return int(getattr(module, "in_channels", 1))
-
-
-def _require(package: str, purpose: str):
-    """Import an optional package, or say in one line how to install it."""
-    try:
-        return __import__(package)
-    except ImportError:
-        raise RetinasegError(f"{package} is needed to {purpose}: pip install "
-                             f"'retinaseg[onnx]'") from None

@@ -6,7 +6,7 @@ import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from ..errors import file_error
-from ..models.contract import VESSEL
+from ..names import VESSEL
 from .meta_rules import check_meta_values
 
 
@@ -78,11 +78,12 @@ def _fits(value, hint) -> bool:
     return isinstance(value, origin)
 
 
-def meta_from_dict(values, path) -> ModelMeta:
+def meta_from_dict(values, path, network: bool = True) -> ModelMeta:
     """A ModelMeta from a file's JSON, checked field by field: a missing, extra,
     wrong-typed or out-of-range field is a one-line error naming ``path`` and the
     field (a field with a default may be missing, as in files written before it
-    existed). The ranges are :data:`retinaseg.hub.meta_rules.FIELD_RULES`."""
+    existed). The ranges are :data:`retinaseg.hub.meta_rules.FIELD_RULES`; ``network``
+    False skips building the architecture (an ONNX file's graph is its network)."""
     if not isinstance(values, dict):
         raise file_error(path, "its model meta is not a mapping")
     hints = typing.get_type_hints(ModelMeta)
@@ -98,7 +99,7 @@ def meta_from_dict(values, path) -> ModelMeta:
         if not _fits(values[name], hints[name]):
             raise file_error(path, f"its model meta field {name!r} should be "
                                    f"{_type_name(hints[name])}, not {values[name]!r}")
-    check_meta_values(values, path)  # each field's rule: hub/meta_rules.py
+    check_meta_values(values, path, network)  # each field's rule: hub/meta_rules.py
     return ModelMeta(**values)
 
 

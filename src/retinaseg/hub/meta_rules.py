@@ -9,7 +9,9 @@ should be; the error names the file, the field, what is allowed and the value:
 A new field is one more line here (``tests/test_meta_rules.py`` fails for a field
 without one).
 
-``kwargs`` are checked by building the architecture on PyTorch's ``meta`` device,
+``kwargs`` are checked by building the architecture on PyTorch's ``meta`` device
+(an ONNX file, whose graph is its network and which is opened without torch: plain
+values, and its sizes counts),
 which allocates no memory, inside a guard that turns any exception into a
 refusal naming the field; the built network must have at most
 :data:`MAX_PARAMETERS` parameters and take the channels its ``preprocess`` gives.
@@ -17,10 +19,12 @@ refusal naming the field; the built network must have at most
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any, Callable
 
 from ..checks import FOV_DIAMETER, MAX_SIDE, THRESHOLD, Range
 from ..errors import RetinasegError, file_error
+from ..names import ARCHITECTURES
 
 MAX_PARAMETERS = 200_000_000  # the shipped models have at most 1.9 M
 MAX_KWARG = 100_000           # |a number| among an architecture's keyword arguments
@@ -29,9 +33,12 @@ CALIBER = Range(0, MAX_SIDE)
 Rule = Callable[[Any, dict], "str | None"]
 
 
-def check_meta_values(values: dict, path) -> None:
-    """Run every field's rule on a meta whose types are already right."""
-    for name, rule in FIELD_RULES.items():
+def check_meta_values(values: dict, path, network: bool = True) -> None:
+    """Run every field's rule on a meta whose types are already right. ``network``
+    False (an ONNX file, whose graph is the network) checks ``kwargs`` as plain
+    values only, without building the architecture, so no torch is imported."""
+    rules = FIELD_RULES if network else {**FIELD_RULES, "kwargs": _plain_kwargs}
+    for name, rule in rules.items():
         if name in values:
             problem = rule(values[name], values)
             if problem:
@@ -53,9 +60,11 @@ def _anything(value, meta) -> None:  # free text or a free mapping: its type was
 
 
 def _architecture(value: str, meta) -> str | None:
-    from ..models import list_models
-
-    return None if value in list_models() else f"one of {', '.join(list_models())}"
+    # The live registry once the architectures are imported, else their table: an ONNX
+    # file is checked without torch.
+    registry = sys.modules.get("retinaseg.models")
+    known = registry.list_models() if registry is not None else sorted(ARCHITECTURES)
+    return None if value in known else f"one of {', '.join(known)}"
 
 
 def _preprocess(value: list, meta) -> str | None:
@@ -86,11 +95,25 @@ def _kwargs(value: dict, meta: dict) -> str | None:
     if unknown:
         return (f"keyword arguments of {architecture!r} ({', '.join(sorted(known))}); "
                 f"unknown: {', '.join(unknown)}")
+    return _plain_kwargs(value, meta) or build_problem(architecture, value,
+                                                       meta.get("preprocess") or [])
+
+
+# Sizes every convolutional architecture reads: without building one (an ONNX file, checked
+# without torch) at least these must be counts.
+SIZE_KWARGS = ("depth", "base_channels", "in_channels", "out_channels")
+
+
+def _plain_kwargs(value: dict, meta: dict) -> str | None:
     bad = [k for k, v in value.items() if not _plain(v)]
     if bad:
         return (f"plain values (finite numbers up to {MAX_KWARG}, strings, true/false); "
                 f"{', '.join(bad)} is not")
-    return build_problem(architecture, value, meta.get("preprocess") or [])
+    sizes = [k for k in SIZE_KWARGS if k in value and not (
+        isinstance(value[k], int) and not isinstance(value[k], bool) and value[k] >= 1)]
+    if sizes:
+        return f"whole numbers >= 1 for {', '.join(sizes)}"
+    return None
 
 
 def build_problem(architecture: str, kwargs: dict, preprocess: list) -> str | None:
@@ -167,7 +190,7 @@ def _caliber_band(value: list, meta) -> str | None:
 
 
 def _outputs(value: list, meta) -> str | None:
-    from ..models.contract import OUTPUT_NAMES, VESSEL
+    from ..names import OUTPUT_NAMES, VESSEL
 
     names = f"distinct names of {', '.join(OUTPUT_NAMES)}, vessel first"
     if not value or value[0] != VESSEL or len(set(value)) != len(value) or any(

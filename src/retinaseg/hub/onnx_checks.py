@@ -47,7 +47,7 @@ def read_checked_onnx(path: Path, meta_key: str, input_name: str, outputs) -> tu
         values = json.loads(props[meta_key])
     except ValueError:
         raise file_error(path, f"its {meta_key!r} metadata is not JSON") from None
-    meta = meta_from_dict(values, path)  # every field's rule
+    meta = meta_from_dict(values, path, network=False)  # every field's rule; the graph is the net
     _check_operators(model, path)
     _check_tensors_inside(model, path)
     _check_signature(model.graph, meta, path, input_name, outputs)

@@ -41,6 +41,10 @@ class PretrainedWeights:
     postprocess: dict | None = None
     caliber_px: float | None = None
     caliber_band: tuple[float, float] | None = None
+    # SHA-256 of ``weights/<name>.onnx`` where the package ships the graph exported from
+    # these weights (``retinaseg export --model NAME``, deterministic): an install
+    # without torch segments with it (docs/onnxruntime.md)
+    onnx_sha256: str | None = None
 
     @property
     def filename(self) -> str:
@@ -76,6 +80,7 @@ _register(PretrainedWeights(
     # measures it
     caliber_px=11.3454,
     caliber_band=(7.6056, 14.0),
+    onnx_sha256="2cee5ca37a1d500a5e2e7987850d9a2e66b001ae08848264eeb57f5140dd3561",
 ))
 
 _register(PretrainedWeights(
@@ -156,16 +161,26 @@ def verified_pretrained_path(name: str) -> Path:
 
 
 def load_pretrained(name: str) -> ModelBundle:
-    from ..pipeline.postprocess import postprocess_from_dict
     from .checkpoint import load_checkpoint
 
     weights = PRETRAINED.get(name)
     bundle = load_checkpoint(verified_pretrained_path(name),
                              expect_architecture=weights.architecture)
-    if weights.postprocess is not None:
-        bundle.meta.postprocess = postprocess_from_dict(weights.postprocess).to_dict()
-    if weights.caliber_px is not None:
-        bundle.meta.caliber_px = weights.caliber_px
-    if weights.caliber_band is not None:
-        bundle.meta.caliber_band = list(weights.caliber_band)
+    with_registry_defaults(bundle.meta, name)
     return bundle
+
+
+def with_registry_defaults(meta, name: str):
+    """``meta`` (changed in place) with what the registry sets for ``name`` over its
+    file's meta; applied to a graph exported from the weights too, so that a default
+    measured later needs no new export."""
+    from ..pipeline.postprocess import postprocess_from_dict
+
+    weights = PRETRAINED.get(name)
+    if weights.postprocess is not None:
+        meta.postprocess = postprocess_from_dict(weights.postprocess).to_dict()
+    if weights.caliber_px is not None:
+        meta.caliber_px = weights.caliber_px
+    if weights.caliber_band is not None:
+        meta.caliber_band = list(weights.caliber_band)
+    return meta

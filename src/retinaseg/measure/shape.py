@@ -46,8 +46,10 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import trapezoid
 from scipy.interpolate import splev, splprep
+
+# scipy.integrate's formula, without its import (0.08 s of every process); NumPy < 2 names it trapz
+trapezoid = getattr(np, "trapezoid", None) or np.trapz
 
 ROUNDING_VARIANCE_PX2 = 2 / 12  # of a point rounded to the grid: 1/12 per coordinate
 SAMPLES_PER_PX = 4  # where the spline is evaluated, per pixel of arc

@@ -12,13 +12,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import RetinasegError
-
-
-# The maps a model may produce, by the names its meta declares them under. ``vessel``
-# is always one of them, and the first: the cut, the measures and the quality verdict
-# read it; the others (artery and vein probabilities, the optic disc) ride beside it.
-OUTPUT_NAMES = ("vessel", "artery", "vein", "disc")
-VESSEL = "vessel"
+from ..names import OUTPUT_NAMES, VESSEL  # noqa: F401 (named here too, as before)
 
 
 class InputShapeError(RetinasegError, ValueError):

@@ -1,4 +1,5 @@
-"""Whole-image and tiled prediction at the model's training scale.
+"""Whole-image and tiled prediction at the model's training scale, on PyTorch (the
+reference backend; :mod:`retinaseg.pipeline.predict_numpy` is onnxruntime's twin).
 
 A photo of any size is resampled so that its FOV is as wide as the training
 images' FOV (or, for a model trained with ``square_size``, resized to that
@@ -21,52 +22,19 @@ import torch
 import torch.nn.functional as F
 
 from ..data.augment import rotate
-from ..data.fov import estimate_fov, fov_diameter
-from ..data.geometry import (
-    pad_to_stride,
-    scale_to,
-    target_fov_width,
-    to_working_geometry,
-)
-from ..data.preprocess import preprocess
+from ..data.geometry import pad_to_stride
 from ..devices import autocast, autocast_dtype, module_device
-from ..errors import RetinasegError
-from ..models.contract import VESSEL, require_contract
-from .settings import (
-    InferenceSettings,
-    LoadedModel,
-    check_tta,
-    resolve_settings,
-    tta_rotations,
+from ..models.contract import require_contract
+from .working import (  # noqa: F401 (the shared steps, named here as before)
+    MAX_WHOLE_IMAGE_PIXELS,
+    TILE_OVERLAP,
+    TILE_SIZE,
+    output_names,
+    working_copy,
+    working_fov_width,
+    working_scale,
 )
-
-# Working images larger than this many pixels are segmented in tiles.
-MAX_WHOLE_IMAGE_PIXELS = 1200 * 1200
-TILE_SIZE, TILE_OVERLAP = 512, 64
-
-
-def working_fov_width(model: LoadedModel, fov: np.ndarray) -> float:
-    """The FOV width (px) a photo is segmented at by default: the model's scale, or
-    the photo's own width for a model without one."""
-    target = target_fov_width(fov, model.meta.fov_diameter, model.meta.fov_range)
-    return target or fov_diameter(fov)
-
-
-def working_scale(model: LoadedModel, fov: np.ndarray, fov_width: float | None = None) -> float:
-    """Factor taking this photo to the model's training scale (1.0 = as is), or
-    to a FOV ``fov_width`` px wide when given."""
-    return scale_to(fov_width or working_fov_width(model, fov), fov)
-
-
-def working_copy(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
-                 fov_width: float | None = None):
-    """The photo and its FOV brought to the geometry the model was trained at, or
-    to a FOV ``fov_width`` px wide (:mod:`retinaseg.pipeline.caliber`'s second pass)."""
-    meta = model.meta
-    if fov_width:
-        return to_working_geometry(image, fov, fov_width)
-    return to_working_geometry(image, fov, meta.fov_diameter, meta.square_size, meta.fov_range)
-
+from .settings import InferenceSettings, LoadedModel, check_tta, tta_rotations
 
 def forward_logits(module, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """fp32 logits for a ``(N, C, H, W)`` batch of any size (padded to the stride),
@@ -202,45 +170,27 @@ def predict_maps_on_device(module, x: torch.Tensor, tta: str,
     return (total / weight.clamp_min(1e-6))[(slice(None), *inside)]
 
 
-def predict_probabilities(model: LoadedModel, image: np.ndarray, fov: np.ndarray | None = None,
-                          settings: InferenceSettings | None = None,
-                          fov_width: float | None = None) -> np.ndarray:
-    """Vessel probability map of an RGB photo at its native resolution
-    (:func:`predict_maps`' ``vessel``)."""
-    return predict_maps(model, image, fov, settings, fov_width)[VESSEL]
-
-
-def predict_maps(model: LoadedModel, image: np.ndarray, fov: np.ndarray | None = None,
-                 settings: InferenceSettings | None = None,
-                 fov_width: float | None = None) -> dict[str, np.ndarray]:
-    """The probability map of every output the model's meta declares, by name, for an
-    RGB photo at its native resolution.
-
-    ``fov`` is estimated when not given; probabilities outside it are 0. The TTA
-    and precision are ``settings``' (None: the model's own, as
-    :func:`~retinaseg.pipeline.settings.resolve_settings` gives them). It runs on
-    ``model.device``. ``fov_width``, when given, is the FOV width to segment at
-    instead of the model's working scale.
-    """
-    if settings is None:
-        settings = resolve_settings(model)
-    if fov is None:
-        fov = estimate_fov(image)
-    if not fov.any():
-        raise RetinasegError("the field of view is empty: nothing to segment")
-    work_image, work_fov = working_copy(model, image, fov, fov_width)
+def native_maps(model: LoadedModel, x: np.ndarray, shape: tuple[int, int],
+                settings: InferenceSettings) -> np.ndarray:
+    """Every output's probabilities ``(out_channels, H, W)`` at the photo's ``shape``,
+    float32 on the CPU, for the preprocessed working input ``x`` (the torch backend of
+    :func:`retinaseg.pipeline.maps.predict_maps`)."""
     device = model.device
-    x = torch.from_numpy(preprocess(work_image, work_fov, model.meta.preprocess)).to(device)
     dtype = autocast_dtype(device, settings.precision)
-    maps = predict_maps_on_device(model.module, x, settings.tta, dtype)
-    if maps.shape[-2:] != fov.shape:  # resized on the device: the native maps are the big ones
-        maps = F.interpolate(maps[None], size=fov.shape, mode="bilinear",
+    maps = predict_maps_on_device(model.module, torch.from_numpy(x).to(device), settings.tta,
+                                  dtype)
+    if maps.shape[-2:] != shape:  # resized on the device: the native maps are the big ones
+        maps = F.interpolate(maps[None], size=shape, mode="bilinear",
                              align_corners=False, antialias=True)[0]
-    maps = maps.clamp_(0.0, 1.0).cpu().numpy()
-    maps[:, ~fov] = 0.0
-    return dict(zip(output_names(model), maps))
+    return maps.clamp_(0.0, 1.0).cpu().numpy()
 
 
-def output_names(model: LoadedModel) -> list[str]:
-    """The names of the model's maps, in channel order (one ``vessel`` for older files)."""
-    return list(getattr(model.meta, "outputs", None) or [VESSEL])
+def __getattr__(name: str):
+    """``predict_maps`` and ``predict_probabilities``, named here as before they moved to
+    :mod:`retinaseg.pipeline.maps`, which dispatches to this module: looked up when
+    asked for, so the two modules do not import each other."""
+    if name in ("predict_maps", "predict_probabilities"):
+        import importlib
+
+        return getattr(importlib.import_module(".maps", __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,12 +13,12 @@ import numpy as np
 
 from ..data.fov import estimate_fov
 from ..data.geometry import largest_fov_width
-from ..models.contract import VESSEL
+from ..names import VESSEL
 from ..quality.gate import check_fundus
 from .caliber import band_pass_width, second_pass_width, working_caliber
 from .cut import image_cut
 from .postprocess import postprocess_mask
-from .predict import predict_maps, working_fov_width
+from .maps import predict_maps, working_fov_width
 from .settings import DEFAULT_SCALE, SCALES, InferenceSettings, LoadedModel  # noqa: F401
 
 SAMPLE_NAME = "skimage-retina"

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..devices import PRECISIONS
 from ..errors import RetinasegError
+from ..names import ONNXRUNTIME, PRECISIONS, TORCH
 from .cut import OTSU, describe_rule, rule_of
 from .postprocess import Postprocess, resolve_postprocess
 
@@ -55,6 +55,11 @@ class LoadedModel(Protocol):
     def device(self) -> Any: ...
 
 
+def backend_of(model: LoadedModel) -> str:
+    """What runs ``model``'s network: ``onnxruntime`` (an OnnxModel says so) or ``torch``."""
+    return getattr(model, "backend", TORCH)
+
+
 @dataclass(frozen=True)
 class InferenceSettings:
     """One job's inference settings, every field resolved (no None left)."""
@@ -86,19 +91,33 @@ def resolve_settings(model: LoadedModel, threshold: float | str | None = None,
     return InferenceSettings(
         rule=rule_of(threshold, model.meta),
         tta=check_tta(model.meta.tta if tta is None else tta),
-        precision=check_precision(precision),
+        precision=check_precision(precision, backend_of(model)),
         postprocess=resolve_postprocess(model.meta, postprocess),
         scale=check_scale_choice(model, scale),
         quality_check=bool(quality_check))
 
 
-def check_precision(precision: str | None) -> str:
-    """``precision`` (None: ``auto``) if it is one of :data:`~retinaseg.devices.PRECISIONS`."""
+def check_precision(precision: str | None, backend: str = TORCH) -> str:
+    """``precision`` (None: ``auto``) if it is one of :data:`~retinaseg.devices.PRECISIONS`
+    and the backend runs it (an exported graph is fp32)."""
     precision = precision or "auto"
     if precision not in PRECISIONS:
         raise RetinasegError(f"unknown precision {precision!r}: choose one of "
                              f"{', '.join(PRECISIONS)}")
+    if backend == ONNXRUNTIME and precision not in ("auto", "fp32"):
+        raise RetinasegError(f"--precision {precision} runs on the torch backend; the ONNX "
+                             "graph is fp32 (use --backend torch)")
     return precision
+
+
+def precision_used(model: LoadedModel, precision: str = "auto") -> str:
+    """What ``precision`` amounts to for ``model``: ``fp32``, ``bf16`` or ``fp16``
+    (recorded beside results, since ``auto`` differs between machines)."""
+    if backend_of(model) == ONNXRUNTIME:
+        return "fp32"
+    from ..devices import precision_label
+
+    return precision_label(model.device, precision)
 
 
 def check_scale_choice(model: LoadedModel, scale: str | None) -> str:
