@@ -170,3 +170,10 @@ def test_evaluate_reports_av_scores_for_an_av_model_and_nothing_new_for_a_vessel
     assert result.to_dict()["artery_vein"]["pooled"] == pooled
     vessel_only = evaluate_model(load_model(str(tiny_model)), data)
     assert vessel_only.artery_vein == {} and "artery_vein" not in vessel_only.to_dict()
+
+
+def test_the_training_targets_are_the_ones_the_config_rules_allow():
+    from retinaseg.config.rules import TRAINING_TARGETS
+    from retinaseg.train.targets import TARGETS
+
+    assert tuple(TARGETS) == TRAINING_TARGETS

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ..io.logs import progress
 
 from ..config.schema import TrainConfig, config_to_dict, save_config
 from ..data.preprocess import pipeline_channels
@@ -25,6 +24,7 @@ from ..errors import RetinasegError
 from ..hub.checkpoint import build_module, read_checkpoint, save_model
 from ..hub.meta import ModelMeta
 from ..io.atomic import check_output_folder, writing
+from ..io.logs import progress
 from .checks import check_config, check_world
 from .data import (
     EpochBatches,
@@ -37,7 +37,6 @@ from .distributed import World, join_world, wrap_for_world
 from .finetune import load_initial_weights, parameter_groups, set_training_mode
 from .loader import batch_loader
 from .losses import compute_loss, mean_denominator
-from .targets import target_outputs
 from .optim import PlateauTracker, build_optimizer, lr_at
 from .seeding import seed_everything
 from .state import (
@@ -51,6 +50,7 @@ from .state import (
     run_file,
     save_last,
 )
+from .targets import target_outputs
 from .threshold import choose_threshold, validate
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .. import metrics
 from ..config.schema import TrainConfig
+from ..data.av import ARTERY, BACKGROUND, VEIN
 from ..devices import prepare_device, resolve_device, training_dtype
 from ..errors import RetinasegError, file_error
+from ..evaluation.artery_vein import av_counts, av_rates
 from ..hub.checkpoint import SUFFIX, load_checkpoint, save_model
 from ..hub.meta import ModelMeta
 from ..pipeline.predict import predict_maps_tensor
@@ -53,22 +56,23 @@ def validate(module, data: TrainingData, cfg: TrainConfig, tta: str = "none",
 
 
 class AVDecisions:
-    """Validation A/V accuracy: on the manual pure-artery and pure-vein pixels inside
-    the FOV, how often the artery output is the larger exactly where the label says
-    artery (the decision pipeline/segment.output_masks cuts the masks by)."""
+    """Validation A/V accuracy, scored as ``retinaseg evaluate`` scores it
+    (:func:`~retinaseg.evaluation.artery_vein.av_counts`) on the validation planes'
+    pure artery and pure vein pixels where their class is known."""
 
     def __init__(self):
-        self.right = self.total = 0
+        self.counts = None
 
     def update(self, maps, planes, fov) -> None:
         _, artery, vein, known = planes
-        pure = known & fov & (artery != vein)
-        said_artery = maps[1] >= maps[2]
-        self.right += int((said_artery[pure] == artery[pure]).sum())
-        self.total += int(pure.sum())
+        classes = np.full(artery.shape, BACKGROUND, dtype=np.uint8)
+        classes[artery & ~vein], classes[vein & ~artery] = ARTERY, VEIN
+        counts = av_counts(maps[1], maps[2], classes, fov & known)
+        self.counts = counts if self.counts is None else {k: self.counts[k] + counts[k]
+                                                          for k in counts}
 
     def accuracy(self) -> float:
-        return self.right / self.total if self.total else float("nan")
+        return av_rates(self.counts)["accuracy"] if self.counts else float("nan")
 
 
 def threshold_source(cfg: TrainConfig) -> str:
