@@ -3,6 +3,7 @@
     python benchmarks/loco.py command --recipe configs/loco-baseline.yaml --holdout les_av
     python benchmarks/loco.py train --recipe configs/loco-baseline.yaml configs/loco-lesions.yaml --holdout les_av av_wide vevio
     python benchmarks/loco.py score --recipe configs/loco-baseline.yaml --holdout les_av
+    python benchmarks/loco.py score --recipe configs/loco-rgb.yaml --scale caliber --cut validated
     python benchmarks/loco.py aggregate                       # every scored run, the selection
 
 The six sources (``SOURCES``) are six cameras: DRIVE, CHASE_DB1, HRF, LES-AV, AV-WIDE
@@ -24,7 +25,12 @@ pooled: F1, AUC and predicted / true vessel area, also per subset where the load
 tells one (HRF healthy / glaucoma / diabetic retinopathy, LES-AV normal / glaucoma from
 ``Data.xlsx``, VEVIO frames / mosaics); and the run's in-domain score, the best epoch's
 validation AUC and F1 from its ``log.csv`` (the five training sources' validation photos).
-Writes ``heldout.{json,md}`` beside the committed model.
+Writes ``heldout.{json,md}`` beside the committed model. Two levers need no training,
+each scored as its own row: ``--scale`` (the working scale, ``RECIPE+SCALE``) and ``--cut``
+(``RECIPE+CUT``, both: ``RECIPE+SCALE+CUT``): ``otsu`` cuts each photo at its own Otsu
+threshold, ``validated`` every photo at the one threshold the run chose on its validation
+photos (the five training sources'; never the held-out source's), as ``retinaseg evaluate
+--threshold`` would with that number.
 
 ``aggregate``: every scored run of every recipe, a recipe x held-out source table and the
 selection (``RULE``, written before any run was scored). Writes
@@ -67,6 +73,10 @@ BASELINE = "baseline"
 # Working scales a finished run may also be scored at (pipeline/settings.SCALES): the
 # scale lever, which needs no training (each run's calibre is measured on its validation).
 SCALE_VARIANTS = ("caliber", "band")
+# Cuts a finished run may also be scored at, besides its own rule (the loco recipes' Otsu):
+# the cut lever, which needs no training either.
+OWN_CUT = "own"
+CUT_VARIANTS = ("otsu", "validated")
 RULE = (f"A recipe is eligible where every held-out source's pooled predicted / true vessel "
         f"area lies in [{AREA_GUARD[0]}, {AREA_GUARD[1]}] and its mean in-domain validation F1 "
         f"(best epoch, over its runs) is at most {IN_DOMAIN_SLACK} below the baseline's. Recipes "
@@ -217,13 +227,16 @@ def score(args, recipe: Path, holdout: str) -> dict:
     if args.scale:
         model = calibrated_copy(args, folder, recipe, holdout)
     bundle = load_model(str(model))
+    trained = load_model(str(folder / "model.safetensors")).meta  # the run's own, as committed
+    threshold = cut_threshold(trained, args.cut)
     data = load_dataset(holdout, args.split, args.data_root)
     data = data[:args.limit] if args.limit else data
     tally = Tally(subset_of(holdout, args.data_root))
-    settings = resolve_settings(bundle, scale=args.scale or None)
+    settings = resolve_settings(bundle, threshold=threshold, scale=args.scale or None)
     result = evaluate_model(bundle, data, EvalOptions(settings), on_image=tally)
     scores = tally.scores()
-    return {"recipe": scored_name(recipe, args.scale), "holdout": holdout, "split": args.split,
+    return {"recipe": scored_name(recipe, args.scale, args.cut), "holdout": holdout,
+            "split": args.split, **cut_fields(args.cut, trained),
             "scale": settings.scale, "caliber_px": bundle.meta.caliber_px,
             "limit": args.limit, "run_dir": shown_path(folder, ROOT),
             "checkpoint_sha256": bundle.sha256, "trained_on": bundle.meta.trained_on,
@@ -233,9 +246,40 @@ def score(args, recipe: Path, holdout: str) -> dict:
             "in_domain": in_domain(folder / "log.csv")}
 
 
-def scored_name(recipe: Path, scale: str | None) -> str:
-    """A recipe scored at another working scale is its own row: ``baseline+caliber``."""
-    return recipe_name(recipe) + (f"+{scale}" if scale else "")
+def scored_name(recipe: Path, scale: str | None, cut: str = OWN_CUT) -> str:
+    """A recipe scored at another working scale or cut is its own row: ``baseline+caliber``,
+    ``baseline+validated``, ``rgb+caliber+validated``."""
+    return recipe_name(recipe) + "".join(f"+{v}" for v in variants(scale, cut))
+
+
+def variants(scale: str | None, cut: str) -> list[str]:
+    """The levers a score departs from the run's own settings by, scale first."""
+    return [v for v in (scale, None if cut == OWN_CUT else cut) if v]
+
+
+def cut_threshold(meta, cut: str) -> float | str | None:
+    """What ``resolve_settings`` gets as the threshold for ``cut``: None (the model's own
+    rule), ``"otsu"``, or the threshold stored in the committed checkpoint's meta, chosen
+    in training on the run's validation photos (the five training sources'), refused
+    where the checkpoint says it was not chosen there."""
+    if cut == OWN_CUT:
+        return None
+    if cut == "otsu":
+        return "otsu"
+    if not meta.threshold_source.startswith("validation"):
+        raise SystemExit(f"--cut validated: the model's threshold {meta.threshold:.4f} was "
+                         f"not chosen on validation photos ({meta.threshold_source!r})")
+    return float(meta.threshold)
+
+
+def cut_fields(cut: str, meta) -> dict:
+    """What a non-default cut adds to a score (nothing for ``own``: its files stay as before)."""
+    if cut == OWN_CUT:
+        return {}
+    if cut == "otsu":
+        return {"cut": cut}
+    return {"cut": cut, "validated_threshold": float(meta.threshold),
+            "threshold_source": meta.threshold_source}
 
 
 def calibrated_copy(args, folder: Path, recipe: Path, holdout: str) -> Path:
@@ -268,15 +312,24 @@ def score_markdown(result: dict) -> str:
            "validation photos)" if result.get("scale") in ("caliber", "band") else ""),
         f"- {result['holdout']} {result['split']} split"
         + (f", **first {result['limit']} photos only**" if result["limit"] else "")
-        + f", native resolution, inside the FOV ({result['fov']}), pooled; each photo cut by "
-          f"the model's own rule ({result['threshold_rule']}, median cut "
-          f"{result['median_cut']:.3f})",
+        + f", native resolution, inside the FOV ({result['fov']}), pooled; "
+        + _cut_words(result),
         f"- in domain (the five training sources' validation photos, best epoch "
         f"{d['best_epoch']} of {d['epochs']}): AUC {d['val_auc_roc']:.4f}, F1 {d['val_f1']:.4f}; "
         f"training {d['total_seconds'] / 3600:.2f} h (median {d['median_epoch_seconds']:.0f} s "
         f"an epoch)", "",
         markdown_table(["photos", "images", "F1", "AUC", "area pred/true", "Se", "Pr"], rows),
         ""])
+
+
+def _cut_words(result: dict) -> str:
+    if result.get("cut") == "validated":
+        return (f"every photo cut at the threshold the run chose on its validation photos "
+                f"({result['validated_threshold']:.4f}, {result['threshold_source']})")
+    if result.get("cut") == "otsu":
+        return f"each photo cut at its own Otsu threshold (median cut {result['median_cut']:.3f})"
+    return (f"each photo cut by the model's own rule ({result['threshold_rule']}, median cut "
+            f"{result['median_cut']:.3f})")
 
 
 def _score_cells(s: dict) -> list:
@@ -300,10 +353,20 @@ def cmd_score(args) -> int:
 
 
 def heldout_stem(args) -> str:
-    """``heldout`` for the full test split at the model's scale; otherwise its own name,
-    so a check or a scale variant never replaces the recipe's own score."""
+    """``heldout`` for the full test split at the model's scale and cut; otherwise its own
+    name (``heldout-caliber-validated``), so a check or a variant never replaces the
+    recipe's own score."""
     name = "heldout" if args.split == "test" and not args.limit else f"heldout-{args.split}"
-    return name + (f"-{args.scale}" if args.scale else "")
+    return name + "".join(f"-{v}" for v in variants(args.scale, args.cut))
+
+
+def is_variant_stem(stem: str) -> bool:
+    """Whether ``stem`` is a full test split score: ``heldout`` or ``heldout-`` followed by
+    scale and cut variants (not a check on another split or on the first photos)."""
+    if stem == "heldout":
+        return True
+    parts = stem.removeprefix("heldout-").split("-")
+    return stem.startswith("heldout-") and all(p in SCALE_VARIANTS + CUT_VARIANTS for p in parts)
 
 
 # --- aggregate and selection ----------------------------------------------------------
@@ -312,8 +375,7 @@ def heldout_stem(args) -> str:
 def scored_runs(tree_root: Path) -> dict[str, dict[str, dict]]:
     """recipe -> holdout -> its ``heldout.json`` (full test split only)."""
     runs: dict[str, dict[str, dict]] = {}
-    paths = [p for p in Path(tree_root).glob("*/loco-*/heldout*.json")
-             if p.stem == "heldout" or p.stem.removeprefix("heldout-") in SCALE_VARIANTS]
+    paths = [p for p in Path(tree_root).glob("*/loco-*/heldout*.json") if is_variant_stem(p.stem)]
     for path in sorted(paths):
         result = json.loads(path.read_text())
         runs.setdefault(result["recipe"], {})[result["holdout"]] = result
@@ -361,7 +423,9 @@ def aggregate_markdown(result: dict) -> str:
     lines = ["# Leave one camera out: six sources", "", provenance_markdown(result),
              "- protocol: `benchmarks/loco.py`: each recipe trained on five sources' training "
              "splits, tested on the sixth's test split at native resolution, inside the FOV, "
-             "pooled, each photo at the model's own cut", f"- rule (written before scoring): {RULE}",
+             "pooled, each photo at the model's own cut (a row `+caliber` / `+band`: at that "
+             "working scale; `+validated`: every photo at the run's validated threshold; "
+             "`+otsu`: at its own Otsu cut)", f"- rule (written before scoring): {RULE}",
              ""]
     for key, label in (("f1", "F1"), ("auc_roc", "AUC"), ("area_ratio", "predicted / true area")):
         rows = [[name, *(f"{r[h]['held_out'][key]:.4f}" if h in r else "-" for h in holdouts)]
@@ -401,6 +465,11 @@ def parse_args(argv=None):
                              help="score at this working scale instead of the model's (after "
                                   "measuring its calibre on its validation photos); its own "
                                   "row, RECIPE+SCALE, in the aggregate")
+            sub.add_argument("--cut", choices=(OWN_CUT, *CUT_VARIANTS), default=OWN_CUT,
+                             help="own: the model's rule; otsu: each photo at its Otsu cut; "
+                                  "validated: every photo at the threshold the run chose on "
+                                  "its validation photos; other than own, its own row, "
+                                  "RECIPE[+SCALE]+CUT, in the aggregate")
             sub.add_argument("--skip-scored", action="store_true",
                              help="leave out runs already scored or not finished")
             add_dirty_option(sub)

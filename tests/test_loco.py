@@ -59,7 +59,9 @@ def test_train_copies_finished_runs_into_the_tree_and_score_and_aggregate_read_t
         loco, synthetic_root, tmp_path):
     """Two real tiny runs: trained outside the tree, resumable, copied into the tree
     without their resume state, scored on the held-out test split with its subsets,
-    and aggregated with the selection."""
+    at the calibre scale and at the validated cut, and aggregated with the selection."""
+    from retinaseg.hub.load import load_model
+
     runs, tree = tmp_path / "runs", tmp_path / "tree"
     recipe = tmp_path / "loco-baseline.yaml"
     shutil.copy(RECIPE, recipe)
@@ -95,13 +97,22 @@ def test_train_copies_finished_runs_into_the_tree_and_score_and_aggregate_read_t
     assert (runs / "baseline" / "loco-les_av" / "calibrated.safetensors").is_file()
     assert json.loads((tree / "baseline" / "loco-les_av" / "heldout.json").read_text()) == les_av
 
+    # the cut lever: every photo at the threshold the run chose on its validation photos
+    assert loco.main(["score", *where, "--holdout", "les_av", "vevio", "--cut", "validated",
+                      "--allow-dirty"]) == 0
+    cut = json.loads((tree / "baseline" / "loco-les_av" / "heldout-validated.json").read_text())
+    validated = load_model(str(tree / "baseline" / "loco-les_av" / "model.safetensors")).meta
+    assert cut["recipe"] == "baseline+validated" and cut["threshold_rule"] == "fixed"
+    assert cut["median_cut"] == cut["validated_threshold"] == pytest.approx(validated.threshold)
+    assert cut["held_out"]["images"] == 11
+
     out = tmp_path / "loco"
     assert loco.main(["aggregate", "--tree-root", str(tree), "--out", str(out),
                       "--allow-dirty"]) == 0
     result = json.loads(out.with_suffix(".json").read_text())
     assert result["selection"]["compared_on"] == ["les_av", "vevio"]
-    assert set(result["runs"]) == {"baseline", "baseline+caliber"}
-    assert result["selection"]["chosen"] in ("baseline", "baseline+caliber")
+    assert set(result["runs"]) == {"baseline", "baseline+caliber", "baseline+validated"}
+    assert result["selection"]["chosen"] in result["runs"]
     assert "rule (written before scoring)" in out.with_suffix(".md").read_text()
 
 
@@ -133,3 +144,53 @@ def test_hrf_subsets_are_its_categories(loco):
     assert [group(i) for i in ("06_h", "07_g", "15_dr")] == ["healthy", "glaucoma",
                                                              "diabetic retinopathy"]
     assert loco.subset_of("drive", None) is None
+
+
+def _checkpoint(path, threshold, source):
+    """A tiny untrained U-Net saved as a loco run ships: the Otsu rule, and a threshold
+    said to come from its validation photos."""
+    from retinaseg.hub.checkpoint import save_model
+    from retinaseg.hub.meta import ModelMeta
+    from retinaseg.models import create_model
+
+    kwargs = {"in_channels": 1, "base_channels": 4, "depth": 2}
+    meta = ModelMeta("unet", kwargs, ["green"], 64.0, threshold=threshold,
+                     threshold_source=source, threshold_rule="otsu")
+    save_model(path, create_model("unet", **kwargs), meta)
+    return path
+
+
+def test_the_cut_lever_is_its_own_row_at_the_checkpoints_validated_threshold(loco, tmp_path):
+    from retinaseg.hub.load import load_model
+
+    recipe = Path("configs/loco-rgb.yaml")
+    assert loco.scored_name(recipe, None) == "rgb"
+    assert loco.scored_name(recipe, None, "validated") == "rgb+validated"
+    assert loco.scored_name(recipe, "caliber", "validated") == "rgb+caliber+validated"
+    assert loco.scored_name(recipe, "caliber", "own") == "rgb+caliber"
+    stems = [loco.heldout_stem(loco.parse_args(["score", "--recipe", str(recipe), *extra]))
+             for extra in ([], ["--cut", "validated"], ["--scale", "caliber", "--cut", "validated"],
+                           ["--cut", "validated", "--limit", "2"])]
+    assert stems == ["heldout", "heldout-validated", "heldout-caliber-validated",
+                     "heldout-test-validated"]
+    assert [loco.is_variant_stem(s) for s in stems] == [True, True, True, False]
+
+    meta = load_model(str(_checkpoint(tmp_path / "run.safetensors", 0.4321, "validation-f1"))).meta
+    assert loco.cut_threshold(meta, "own") is None  # the model's rule (its Otsu), as before
+    assert loco.cut_threshold(meta, "otsu") == "otsu"
+    assert loco.cut_threshold(meta, "validated") == pytest.approx(0.4321)
+    assert loco.cut_fields("own", meta) == {}  # the default score's files keep their fields
+    assert loco.cut_fields("validated", meta)["validated_threshold"] == pytest.approx(0.4321)
+    unvalidated = load_model(str(_checkpoint(tmp_path / "fixed.safetensors", 0.5, "fixed"))).meta
+    with pytest.raises(SystemExit, match="not chosen on validation photos"):
+        loco.cut_threshold(unvalidated, "validated")
+
+    # the aggregate reads each variant as its own row, the default score's name unchanged
+    for stem, name in (("heldout", "rgb"), ("heldout-validated", "rgb+validated"),
+                       ("heldout-caliber-validated", "rgb+caliber+validated"),
+                       ("heldout-test-validated", "a check, left out")):
+        folder = tmp_path / "tree" / "rgb" / "loco-les_av"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{stem}.json").write_text(json.dumps({"recipe": name, "holdout": "les_av"}))
+    assert sorted(loco.scored_runs(tmp_path / "tree")) == ["rgb", "rgb+caliber+validated",
+                                                          "rgb+validated"]
