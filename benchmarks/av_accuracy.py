@@ -82,13 +82,16 @@ class Row(NamedTuple):
     facts: dict             # what the result file says about it (weights, recipe)
 
 
-def our_row(path: str, device: str = "cpu") -> Row:
+def our_rows(path: str, device: str = "cpu", decisions=("segment",)) -> list[Row]:
     """A retinaseg model with artery and vein outputs, as `retinaseg evaluate` runs it:
-    its own settings, the dataset's FOV mask."""
+    its own settings, the dataset's FOV mask; a row per A/V decision (``--av-decision``:
+    by vessel segment, the default, or by pixel). The network runs once per photo: the
+    segment row is the pixel row's maps voted (pipeline/av_vote), as the pipeline does."""
     from common import shown_path
 
     from retinaseg.errors import RetinasegError
     from retinaseg.hub.load import load_model
+    from retinaseg.pipeline.av_vote import vote_by_segment
     from retinaseg.pipeline.segment import segment_at_scale
     from retinaseg.pipeline.settings import resolve_settings
 
@@ -96,15 +99,30 @@ def our_row(path: str, device: str = "cpu") -> Row:
     if not {"artery", "vein"} <= set(model.meta.outputs):
         raise RetinasegError(f"{path}: not an artery/vein model (outputs: "
                              f"{', '.join(model.meta.outputs)})")
-    settings = resolve_settings(model)
+    settings = resolve_settings(model, av_decision="pixel")
+    last = {}
 
-    def predict(sample) -> Maps:
-        done = segment_at_scale(model, sample.image, sample.fov, settings)
-        return Maps(done.others["artery"], done.others["vein"], done.prob, done.mask)
+    def pixel_maps(sample) -> Maps:
+        if last.get("id") != sample.id:
+            done = segment_at_scale(model, sample.image, sample.fov, settings)
+            last.update(id=sample.id, maps=Maps(done.others["artery"], done.others["vein"],
+                                                done.prob, done.mask))
+        return last["maps"]
 
-    facts = {"model": shown_path(path, ROOT), "checkpoint_sha256": model.sha256,
-             "tta": settings.tta, "scale": settings.scale}
-    return Row(shown_path(path, ROOT), predict, facts)
+    def segment_maps(sample) -> Maps:
+        maps = pixel_maps(sample)
+        artery, vein = vote_by_segment(maps.artery, maps.vein, maps.vessel_mask, sample.fov)
+        return maps._replace(artery=artery, vein=vein)
+
+    predictors = {"segment": segment_maps, "pixel": pixel_maps}
+    shown = shown_path(path, ROOT)
+    rows = []
+    for decision in decisions:
+        facts = {"model": shown, "checkpoint_sha256": model.sha256, "tta": settings.tta,
+                 "scale": settings.scale, "av_decision": decision}
+        name = shown if len(decisions) == 1 else f"{shown} ({decision})"
+        rows.append(Row(name, predictors[decision], facts))
+    return rows
 
 
 # --- one set, every row ------------------------------------------------------------------
@@ -200,7 +218,8 @@ def markdown(result: dict) -> str:
 # --- the command line --------------------------------------------------------------------
 
 def build_rows(args) -> list[Row]:
-    rows = [our_row(path, args.device) for path in args.models]
+    rows = [row for path in args.models
+            for row in our_rows(path, args.device, tuple(args.av_decision))]
     if args.peers:
         from peer_lwnet_av import lwnet_row  # only a peer run needs its code
 
@@ -213,6 +232,10 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", dest="models", default=[],
                         metavar="PATH", help="a retinaseg A/V model (repeatable)")
+    parser.add_argument("--av-decision", nargs="+", choices=("segment", "pixel"),
+                        default=["segment"],
+                        help="our models' A/V decision, a row each: by vessel segment (the "
+                             "pipeline's default) and/or by pixel")
     parser.add_argument("--peer", action="append", dest="peers", default=[],
                         choices=("lwnet-drive", "lwnet-hrf"), help="a peer's model (repeatable)")
     parser.add_argument("--lwnet-dir", type=Path,

@@ -73,6 +73,11 @@ def model_options(parser) -> None:
                              "twice the time) or band "
                              "(again only where they lie outside the range of its validation "
                              "datasets); see README 'Working scale'")
+    parser.add_argument("--av-decision", choices=("segment", "pixel"), default=None,
+                        help="for an artery/vein model: each vessel segment (skeleton between "
+                             "branch points) called artery or vein as a whole, by its "
+                             "centreline's mean (segment, the default), or every pixel on its "
+                             "own (pixel: the network's raw decision); docs/artery-vein.md")
     parser.add_argument("--device", default="auto", type=_device_name,
                         help="auto (CUDA, then MPS, then the CPU; the default), cpu, cuda, "
                              "cuda:N or mps")
@@ -143,7 +148,7 @@ def settings_from_args(bundle, args):
 
     return resolve_settings(bundle, threshold=args.threshold, tta=args.tta,
                             precision=args.precision, postprocess=postprocess_choice(args),
-                            scale=args.scale,
+                            scale=args.scale, av_decision=getattr(args, "av_decision", None),
                             quality_check=not getattr(args, "no_quality_check", False))
 
 

@@ -16,6 +16,7 @@ from ..data.geometry import largest_fov_width
 from ..names import VESSEL
 from ..quality.gate import check_fundus
 from .caliber import band_pass_width, second_pass_width, working_caliber
+from .av_vote import vote_by_segment
 from .cut import image_cut
 from .postprocess import postprocess_mask
 from .maps import predict_maps, working_fov_width
@@ -78,6 +79,9 @@ def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
         cut = image_cut(settings.rule, prob, fov, meta.threshold)
         mask = postprocess_mask(prob, cut, fov, settings.postprocess)
         others = {name: value for name, value in maps.items() if name != VESSEL}
+        if settings.av_decision == "segment" and ARTERY in others and VEIN in others:
+            others[ARTERY], others[VEIN] = vote_by_segment(others[ARTERY], others[VEIN],
+                                                           mask, fov)
         return Pass(prob, mask, cut, width, others)
 
     def segment_at(width: float | None) -> Pass:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from ..errors import RetinasegError
 from ..names import ONNXRUNTIME, PRECISIONS, TORCH
+from .av_vote import DEFAULT_AV_DECISION, check_av_decision
 from .cut import OTSU, describe_rule, rule_of
 from .postprocess import Postprocess, resolve_postprocess
 
@@ -70,18 +71,21 @@ class InferenceSettings:
     postprocess: Postprocess   # mask post-processing (pipeline.postprocess)
     scale: str                 # working scale rule (SCALES)
     quality_check: bool = True  # refuse photos in which no usable fundus is seen
+    av_decision: str = DEFAULT_AV_DECISION  # artery or vein by vessel segment or by pixel (av_vote)
 
     def describe(self) -> dict:
         """The settings as a results table or a log records them."""
         return {"threshold": describe_rule(self.rule), "tta": self.tta,
                 "precision": self.precision, "postprocess": self.postprocess.describe(),
-                "scale": self.scale, "quality_check": self.quality_check}
+                "scale": self.scale, "quality_check": self.quality_check,
+                "av_decision": self.av_decision}
 
 
 def resolve_settings(model: LoadedModel, threshold: float | str | None = None,
                      tta: str | None = None, precision: str | None = None,
                      postprocess: Postprocess | str | dict | bool | None = None,
-                     scale: str | None = None, quality_check: bool = True) -> InferenceSettings:
+                     scale: str | None = None, quality_check: bool = True,
+                     av_decision: str | None = None) -> InferenceSettings:
     """The settings a job runs with: each choice the user made, checked, else the
     model's own (its meta's threshold rule, TTA and post-processing), else the default.
 
@@ -94,7 +98,8 @@ def resolve_settings(model: LoadedModel, threshold: float | str | None = None,
         precision=check_precision(precision, backend_of(model)),
         postprocess=resolve_postprocess(model.meta, postprocess),
         scale=check_scale_choice(model, scale),
-        quality_check=bool(quality_check))
+        quality_check=bool(quality_check),
+        av_decision=check_av_decision(av_decision))
 
 
 def check_precision(precision: str | None, backend: str = TORCH) -> str:

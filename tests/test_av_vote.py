@@ -1,0 +1,94 @@
+"""The A/V decision by vessel segment (retinaseg.pipeline.av_vote): hand-made vessels,
+the settings and CLI switch, and on a real DRIVE-AV photo that it changes only which
+of the two probabilities is the artery's."""
+import numpy as np
+import pytest
+
+from retinaseg.errors import RetinasegError
+from retinaseg.pipeline.av_vote import (
+    check_av_decision,
+    segment_owner,
+    vessel_segments,
+    vote_by_segment,
+)
+
+
+def cross(size: int = 61) -> np.ndarray:
+    """Two 3 px wide vessels crossing at the centre: a horizontal and a vertical one."""
+    mask = np.zeros((size, size), bool)
+    mid = size // 2
+    mask[mid - 1:mid + 2, 5:size - 5] = True
+    mask[5:size - 5, mid - 1:mid + 2] = True
+    return mask
+
+
+def test_a_crossing_splits_the_skeleton_into_its_four_arms():
+    labels, count = vessel_segments(cross())
+    assert count == 4
+    mid = 30
+    # the arms meet at the centre, but no arm carries on through it
+    assert labels[mid, 10] != labels[mid, 50] and labels[10, mid] != labels[50, mid]
+    assert labels[mid - 1:mid + 2, mid - 1:mid + 2].max() == 0
+
+
+def test_each_pixel_follows_its_nearest_segment_within_reach_only():
+    labels = np.zeros((9, 30), np.int32)
+    labels[4, 2:12], labels[4, 18:28] = 1, 2
+    owner = segment_owner(labels, reach=3)
+    assert owner[2, 5] == 1 and owner[6, 25] == 2
+    assert owner[0, 15] == 0  # 5 px or more from either: too far, keeps its own decision
+    assert segment_owner(np.zeros((4, 4), np.int32), 3).max() == 0
+
+
+def test_a_segment_takes_its_centreline_majority_and_the_probabilities_only_swap():
+    size, mid = 61, 30
+    mask = np.zeros((size, size), bool)
+    mask[mid - 1:mid + 2, 5:size - 5] = True        # one horizontal vessel, no branch
+    fov = np.ones(mask.shape, bool)
+    artery = np.where(mask, 0.8, 0.01).astype(np.float32)
+    vein = np.where(mask, 0.3, 0.01).astype(np.float32)
+    artery[mid - 1:mid + 2, 20:24], vein[mid - 1:mid + 2, 20:24] = 0.2, 0.7  # a flicker
+    voted_artery, voted_vein = vote_by_segment(artery, vein, mask, fov)
+    # the whole vessel is called artery now, the flicker included
+    assert (voted_artery[mask] >= voted_vein[mask]).all()
+    # each pixel keeps its pair of values: only which one is the artery's changed
+    np.testing.assert_array_equal(np.maximum(voted_artery, voted_vein),
+                                  np.maximum(artery, vein))
+    np.testing.assert_array_equal(np.minimum(voted_artery, voted_vein),
+                                  np.minimum(artery, vein))
+    assert artery[mid, 21] == pytest.approx(0.2)  # the inputs are left as they were
+
+
+def test_crossing_vessels_are_decided_apart():
+    mask, fov, mid = cross(), np.ones((61, 61), bool), 30
+    horizontal = np.zeros(mask.shape, bool)
+    horizontal[mid - 1:mid + 2, :] = True
+    horizontal &= mask
+    artery = np.where(horizontal, 0.9, np.where(mask, 0.2, 0.0)).astype(np.float32)
+    vein = np.where(horizontal, 0.1, np.where(mask, 0.8, 0.0)).astype(np.float32)
+    voted_artery, voted_vein = vote_by_segment(artery, vein, mask, fov)
+    assert voted_artery[mid, 10] > voted_vein[mid, 10]    # the horizontal artery
+    assert voted_vein[10, mid] > voted_artery[10, mid]    # the vertical vein
+
+
+def test_an_empty_mask_changes_nothing():
+    prob = np.full((20, 20), 0.4, np.float32)
+    voted_artery, voted_vein = vote_by_segment(prob, prob * 0.5, np.zeros((20, 20), bool),
+                                               np.ones((20, 20), bool))
+    np.testing.assert_array_equal(voted_artery, prob)
+    np.testing.assert_array_equal(voted_vein, prob * 0.5)
+
+
+def test_the_decision_setting_is_checked():
+    assert check_av_decision(None) == "segment"
+    assert check_av_decision("pixel") == "pixel"
+    with pytest.raises(RetinasegError, match="unknown A/V decision 'voxel'"):
+        check_av_decision("voxel")
+
+
+def test_the_cli_takes_the_switch(tmp_path):
+    from retinaseg.cli.main import build_parser
+
+    args = build_parser().parse_args(["segment", "x.png", "--out", str(tmp_path),
+                                      "--av-decision", "pixel"])
+    assert args.av_decision == "pixel"
