@@ -117,10 +117,11 @@ def our_rows(path: str, device: str = "cpu", decisions=("segment",)) -> list[Row
     predictors = {"segment": segment_maps, "pixel": pixel_maps}
     shown = shown_path(path, ROOT)
     rows = []
-    for decision in decisions:
+    # pixel first: its row's time holds the network pass, the segment row's the vote alone
+    for decision in sorted(set(decisions), key=("pixel", "segment").index):
         facts = {"model": shown, "checkpoint_sha256": model.sha256, "tta": settings.tta,
                  "scale": settings.scale, "av_decision": decision}
-        name = shown if len(decisions) == 1 else f"{shown} ({decision})"
+        name = shown if len(set(decisions)) == 1 else f"{shown} ({decision})"
         rows.append(Row(name, predictors[decision], facts))
     return rows
 
@@ -209,7 +210,12 @@ def markdown(result: dict) -> str:
               "same on the skeleton of the manual vessel mask; Se: the share of manual "
               "artery (vein) pixels called artery (vein); vessel F1 / AUC against the "
               "dataset's vessel annotation. Pooled over the photos; per photo in the JSON. "
-              "How to rerun: docs/artery-vein.md."), ""]
+              "How to rerun: docs/artery-vein.md."),
+             *(["", "A model scored under both A/V decisions runs its network once per photo, "
+                "in its pixel row: that row's s / photo holds the network pass, the segment "
+                "row's the vote alone (on the pixel row's maps)."]
+               if any(" (" in r["name"] for r in result["rows"] if "av_decision" in r)
+               else []), ""]
     for table in result["tables"]:
         lines += table_markdown(table)
     return "\n".join(lines) + "\n"
