@@ -100,15 +100,16 @@ QUALITY_COLUMNS: tuple[str, ...] = ("quality", "quality_reasons", "quality_notes
 
 
 def quality_columns(image: np.ndarray, fov: np.ndarray, prob: np.ndarray,
-                    threshold: float = 0.5) -> dict:
+                    threshold: float = 0.5, quality=None) -> dict:
     """The quality verdict on one photo and its signals, keyed by :data:`QUALITY_COLUMNS`.
 
     ``uncertain_fraction``: share of FOV pixels whose probability is in the
-    uncertain band around the threshold (the low-confidence signal).
+    uncertain band around the threshold (the low-confidence signal). ``quality``:
+    the gate's signals of this photo and FOV where the gate ran (else measured here).
     """
     from ..quality.verdict import grade_photo, measure_signals
 
-    signals = measure_signals(image, fov, prob, threshold)
+    signals = measure_signals(image, fov, prob, threshold, quality)
     return {**verdict_columns(grade_photo(signals)),
             **{name: _rounded(signals[name]) for name in VERDICT_SIGNALS}}
 
@@ -252,7 +253,7 @@ def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
     prob, mask, fov, cut, fov_width = done.prob, done.mask, done.fov, done.cut, done.fov_width
     row["cut"] = round(cut, 6)
     row.update(_geometry_columns(bundle, fov, fov_width))
-    row.update(quality_columns(image, fov, prob, cut))
+    row.update(quality_columns(image, fov, prob, cut, done.quality))
     scale = photo_scale_of(spec, item, fov)
     row.update(measurement_columns(mask, fov, {**row, "pixel_scale": scale}))
     masks = done.masks
