@@ -192,12 +192,32 @@ def worker_bundle(spec: JobSpec):
 
                 torch.set_num_threads(spec.threads)
             _BUNDLES[key] = load_model(spec.model, spec.device, spec.backend, spec.threads)
+            warm_imports()
         return _BUNDLES[key]
+
+
+# Imported only once a mask is measured (measure/, pipeline/caliber.py import them
+# inside their functions): about 0.3 s on a 2-core machine. A thread imports them
+# while the first photo is read and the network runs (onnxruntime and torch release
+# the GIL), so a one-photo run does not wait for them; a later import just finds them.
+DEFERRED_IMPORTS = ("skimage.morphology", "scipy.interpolate")
+
+
+def warm_imports() -> threading.Thread:
+    def run():
+        import importlib
+
+        for name in DEFERRED_IMPORTS:
+            importlib.import_module(name)
+    thread = threading.Thread(target=run, name="retinaseg-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def preload(spec: JobSpec, bundle) -> None:
     """Hand the driver's already-loaded model to the serial backend."""
     _BUNDLES[(spec.model, spec.backend)] = bundle
+    warm_imports()
 
 
 def picture_kinds(spec: JobSpec) -> list[str]:

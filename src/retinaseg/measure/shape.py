@@ -46,7 +46,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import splev, splprep
 
 # scipy.integrate's formula, without its import (0.08 s of every process); NumPy < 2 names it trapz
 trapezoid = getattr(np, "trapezoid", None) or np.trapz
@@ -80,6 +79,8 @@ class CentreLineShape:
 
 def centre_line_shape(coords: np.ndarray) -> CentreLineShape | None:
     """Fit the smoothing spline to an open pixel path; None when it is too short to fit."""
+    from scipy.interpolate import splev, splprep  # lazily: see retinaseg.cohort.worker.warm_imports
+
     if len(coords) <= 3:
         return None
     steps = np.linalg.norm(np.diff(coords, axis=0), axis=1)
