@@ -23,6 +23,7 @@ from .worker import (
     cpu_threads_per_worker,
     job_identity,
     output_paths,
+    overlapped_rows,
     preload,
     process_input,
     table_columns,
@@ -132,7 +133,7 @@ def _backend(spec: JobSpec, bundle, todo: list[CohortInput], jobs: int,
     if jobs > 1:
         return pool_rows(replace(spec, threads=cpu_threads_per_worker(jobs)), todo, jobs)
     preload(spec, bundle)
-    return (process_input(spec, item) for item in todo)
+    return overlapped_rows(spec, todo)
 
 
 def pool_rows(spec: JobSpec, todo: list[CohortInput], jobs: int) -> Iterator[dict]:
