@@ -16,11 +16,14 @@ post-processing) on the test splits of DRIVE, CHASE_DB1, HRF and LES-AV: pooled 
 inside the FOV. Network time: the session alone on DRIVE test photo 01's input, the
 package's session options (graph optimisation ALL, ``--threads`` intra-op threads),
 median of ``--runs`` after a warm-up. A graph is worth keeping only if F1 drops by at
-most 0.002 on every test set and it is faster. Writes benchmarks/results/quantise.{md,json}.
+most 0.002 on every test set and it is faster. Writes benchmarks/results/quantise.{md,json};
+``--save-int8 PATH`` also keeps the int8 graph, which ``retinaseg segment --model PATH``
+runs (it carries the model's meta).
 """
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -74,9 +77,13 @@ def with_meta(path: Path, reference) -> None:
 
 
 def int8_graph(fp32: Path, out: Path, calibration: list) -> Path:
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-
     import onnx
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
 
     quantize_static(str(fp32), str(out), Calibration(calibration, "image"),
                     quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
@@ -130,6 +137,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--note", default="", help="what else the machine ran, for the result")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "quantise"))
+    parser.add_argument("--save-int8", metavar="PATH",
+                        help="also keep the int8 graph there (run it with --model PATH)")
     add_dirty_option(parser)
     args = parser.parse_args()
     provenance = clean_provenance(ROOT, args.allow_dirty)
@@ -150,6 +159,8 @@ def main() -> None:
                          "network_s": network_seconds(path, timing_input, args.runs,
                                                       args.threads),
                          "f1": test_f1(path, args.data_root)})
+        if args.save_int8:
+            shutil.copyfile(graphs["int8 QDQ"], args.save_int8)
     result = {**provenance, "model": MODEL, "threads": args.threads, "runs": args.runs,
               "calibration_photos": {name: args.calibration for name in CALIBRATION_SETS},
               "note": args.note, "rows": rows, "verdict": verdicts(rows)}
