@@ -46,6 +46,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = "import sys; from retinaseg.cli import main; sys.exit(main())"
 MODEL = "general"
 REFERENCE_SHAPE = (1, 1, 592, 576)  # DRIVE's 584x565 padded to the U-Net's stride 16
+IDLE_NOTE = ("The machine was otherwise idle: other work on it was paused for the whole "
+             "run.")
+SHARED_NOTE = ("Other work may have run on the machine: ratios of runs that use every core "
+               "then carry its share.")
 
 
 def reference_unet():
@@ -294,7 +298,8 @@ def main() -> None:
                         help="runs of each whole-process timing (alternated)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speed_stages"))
-    parser.add_argument("--note", default="", help="what else the machine ran, for the result")
+    parser.add_argument("--otherwise-idle", action="store_true",
+                        help="say in the result that nothing else ran (e.g. other work paused)")
     add_dirty_option(parser)
     args = parser.parse_args()
     provenance = clean_provenance(ROOT, args.allow_dirty)
@@ -312,7 +317,7 @@ def main() -> None:
     processes = whole_process(photos, args.process_runs, args.threads, args.runs)
     reference = processes["reference forward"]  # measured in the rounds of the processes
     result = {**provenance, "model": MODEL, "threads": args.threads, "runs": args.runs,
-              "process_runs": args.process_runs, "photos": len(photos), "note": args.note,
+              "process_runs": args.process_runs, "photos": len(photos), "note": IDLE_NOTE if args.otherwise_idle else SHARED_NOTE,
               "load_average_before_after": [load_before, os.getloadavg()],
               "reference_forward_s": reference,
               "reference_forward_cold_s": processes["reference forward, cold"],

@@ -305,7 +305,7 @@ def test_overlapped_rows_are_the_rows_of_one_photo_at_a_time(tiny_model, photos,
 
     from retinaseg.cohort.inputs import CohortInput
     from retinaseg.cohort.runner import with_settings
-    from retinaseg.cohort.worker import overlapped_rows, process_input
+    from retinaseg.cohort.stages import overlapped_rows, process_input
     from retinaseg.hub.load import load_model
 
     (tmp_path / "broken.png").write_bytes(b"not a png")

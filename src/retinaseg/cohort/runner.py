@@ -16,6 +16,7 @@ from ..checks import JOBS
 from ..errors import OutputError, RetinasegError
 from .inputs import CohortInput, shard
 from .progress import Progress
+from .stages import overlapped_rows, process_input
 from .table import OK, TABLE_STEM, ResultsTable, check_same_job, shard_stem
 from .worker import (
     SKIPPED,
@@ -23,9 +24,7 @@ from .worker import (
     cpu_threads_per_worker,
     job_identity,
     output_paths,
-    overlapped_rows,
     preload,
-    process_input,
     table_columns,
 )
 

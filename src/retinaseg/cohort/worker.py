@@ -1,23 +1,21 @@
-"""One photo in, one results row out: the function every backend runs.
+"""What a worker needs for one photo: the job, the model once per process, the columns
+of its row and its pictures.
 
-It runs in the driver (serial), in pool processes (``--jobs``) or on Dask
-workers, so it takes only picklable arguments (a :class:`JobSpec` and a
-:class:`~retinaseg.cohort.inputs.CohortInput`) and loads the model once per
-process. It never raises for a bad photo: the failure is the row.
+:mod:`.stages` runs them for a photo (in the driver, in pool processes under
+``--jobs`` or on Dask workers), so everything here takes only picklable arguments
+(a :class:`JobSpec` and a :class:`~retinaseg.cohort.inputs.CohortInput`).
 """
 from __future__ import annotations
 
 import os
 import threading
-import time
-import traceback
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import OutputError, RetinasegError
+from ..errors import RetinasegError
 from ..measure import VesselMeasures, measure_vessels, speck_size
 from ..measure.calibres import (
     AV_MEASURE_COLUMNS,
@@ -29,7 +27,7 @@ from ..measure.calibres import (
 from ..measure.scale import DEFAULT_FOV_DEGREES
 from ..quality.gate import NoFundusError
 from .inputs import CohortInput
-from .table import CORE_COLUMNS, OK
+from .table import CORE_COLUMNS
 
 if TYPE_CHECKING:  # a type only: the cohort's modules import the pipeline when they run
     from ..pipeline.settings import InferenceSettings
@@ -233,122 +231,6 @@ def output_paths(spec: JobSpec, name: str) -> list[Path]:
     return [Path(spec.out_dir) / f"{name}_{kind}.png" for kind in picture_kinds(spec)]
 
 
-def process_input(spec: JobSpec, item: CohortInput) -> dict:
-    """Segment one photo, write the pictures asked for, and return its row."""
-    return finish_input(spec, start_input(spec, item))
-
-
-@dataclass
-class Started:
-    """A photo after its first stage (read and segmented), waiting for the second
-    (quality, measurements, pictures); ``done`` None once the row is final."""
-
-    item: CohortInput
-    row: dict
-    busy: float = 0.0  # seconds spent in its stages (not waiting between them)
-    image: np.ndarray | None = None
-    done: object = None  # pipeline.segment.Segmented
-
-
-def start_input(spec: JobSpec, item: CohortInput) -> Started:
-    """The first stage of :func:`process_input`: read the photo and run the network.
-    It may run in another thread than :func:`finish_input` (:func:`overlapped_rows`)."""
-    started = Started(item, {"file": item.file, "name": item.name, "status": OK, "error": "",
-                             "mm_per_pixel": item.mm_per_pixel, "model": spec.model})
-    if item.skipped:
-        started.row.update(status=SKIPPED, error=f"{item.file}: {item.skipped}")
-        return started
-    _guarded(started, lambda: _segment_stage(started, spec))
-    return started
-
-
-def finish_input(spec: JobSpec, started: Started) -> dict:
-    """The second stage: the row's quality and measurement columns, then the pictures."""
-    row = started.row
-    if started.done is not None:
-        _guarded(started, lambda: _measure_and_write(started, spec))
-    row["seconds"] = round(started.busy, 3)
-    return row
-
-
-def _guarded(started: Started, stage) -> None:
-    """Run one stage; a bad photo's failure becomes its row, never an exception."""
-    item, row = started.item, started.row
-    began = time.perf_counter()
-    try:
-        stage()
-    except OutputError:
-        raise  # a full or read-only disk ends the job: every later image would fail too
-    except RetinasegError as exc:
-        message = str(exc)
-        if isinstance(exc, NoFundusError):
-            row.update(refused_columns(exc))
-        row.update(status=FAILED, error=message if item.file in message else
-                   f"{item.file}: {message}")
-        started.done = None
-    except Exception as exc:  # noqa: BLE001 - one odd photo must not end a cohort of 100,000
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        row.update(status=ERROR, error=f"{item.file}: {type(exc).__name__}: {exc} (at "
-                                       f"{Path(where.filename).name}:{where.lineno}; a bug, "
-                                       "please report it)")
-        started.done = None
-    finally:
-        started.busy += time.perf_counter() - began
-
-
-def _segment_stage(started: Started, spec: JobSpec) -> None:
-    from ..data.io import Photo, read_photo
-    from ..pipeline.segment import sample_image, segment_photo
-
-    item, row = started.item, started.row
-    bundle = worker_bundle(spec)
-    row.update(model_sha256=bundle.sha256, **job_identity(spec))
-    photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
-    image, valid = photo.rgb, photo.valid
-    row.update(width=image.shape[1], height=image.shape[0])
-    started.image, started.done = image, segment_photo(bundle, image, spec.settings, valid)
-
-
-def _measure_and_write(started: Started, spec: JobSpec) -> None:
-    item, row, image, done = started.item, started.row, started.image, started.done
-    bundle = worker_bundle(spec)
-    prob, mask, fov, cut, fov_width = done.prob, done.mask, done.fov, done.cut, done.fov_width
-    row["cut"] = round(cut, 6)
-    row.update(_geometry_columns(bundle, fov, fov_width))
-    row.update(quality_columns(image, fov, prob, cut, done.quality))
-    scale = photo_scale_of(spec, item, fov)
-    row.update(measurement_columns(mask, fov, {**row, "pixel_scale": scale}))
-    masks = done.masks
-    row.update(output_fractions(masks, fov))
-    disc = None
-    if has_av(spec.outputs) and has_av(masks):
-        columns, disc = av_columns(image, fov, masks, scale)
-        row.update(columns)
-    write_pictures(spec, item.name, image, prob, masks, fov, disc)
-
-
-def overlapped_rows(spec: JobSpec, todo: list[CohortInput]):
-    """:func:`process_input`'s rows for ``todo``, in order, with the next photo read and
-    segmented in a thread while this one is measured and written. The network runs
-    outside the GIL, so the measurements (one core) fill the core it leaves: on
-    2 cores a photo then costs about its network time, not network plus the rest. Each
-    photo's numbers are the same as run one by one; one photo waits at most."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1, thread_name_prefix="retinaseg-network") as ahead:
-        upcoming = [ahead.submit(start_input, spec, item) for item in todo[:1]]
-        for k in range(len(todo)):
-            started = upcoming.pop().result()
-            if k + 1 < len(todo):
-                upcoming.append(ahead.submit(start_input, spec, todo[k + 1]))
-            try:
-                yield finish_input(spec, started)
-            except BaseException:
-                for future in upcoming:
-                    future.cancel()
-                raise
-
-
 def photo_scale_of(spec: JobSpec, item: CohortInput, fov: np.ndarray):
     """The photo's pixel size: its manifest figures, else the job's flags, else its
     dataset's camera, else assumed (or, with ``strict_units``, none)."""
@@ -390,7 +272,7 @@ def units_rule(spec: JobSpec) -> str:
     return rule + ("+strict" if spec.strict_units else "")
 
 
-def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
+def geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
     """The FOV width and the factor the last pass resampled the photo by."""
     from ..data.fov import fov_diameter
     from ..pipeline.working import working_scale
