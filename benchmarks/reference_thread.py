@@ -40,7 +40,6 @@ def in_main_and_worker(once, runs: int) -> dict[str, float]:
 
 def torch_reference(runs: int, threads: int) -> dict[str, float]:
     import torch
-
     from speed_stages import REFERENCE_SHAPE, reference_unet
 
     torch.set_num_threads(threads)
