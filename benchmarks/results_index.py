@@ -42,7 +42,9 @@ INDEX = RESULTS / "INDEX.md"
 
 # Options that say where or how a result was written, not what was measured.
 BOOKKEEPING = {"--out": True, "--result": True, "--cache": True, "--threads": True,
-               "--data-root": True, "--allow-dirty": False}
+               "--data-root": True, "--allow-dirty": False, "--otherwise-idle": False,
+               "--note": True,
+               "--save-int8": True}
 
 # Where citations that keep a result current may come from (relative to ROOT).
 CITING_DOCS = ("README.md", "docs", "benchmarks/conclusions")

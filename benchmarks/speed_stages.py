@@ -7,8 +7,11 @@ Measured, each against a reference measured in the same run:
 
 - **reference**: one fp32 forward pass of a fixed plain U-Net (16 channels, depth 4,
   conv-BN-ReLU twice per level, defined below, not the package's) on a 1x1x592x576
-  input in PyTorch with ``--threads`` threads, median of ``--runs`` after warm-up, in a
-  fresh process in every round of the whole-process timings (same load as they);
+  input in PyTorch with ``--threads`` threads, warm: median of ``--runs`` after a
+  warm-up pass, in a fresh process in every round of the whole-process timings (same
+  load as they), its start-up not counted, the faster of the main thread and a worker
+  thread (PyTorch ran it 2-3x faster from a worker thread here); the cold first pass is
+  recorded beside it;
 - **stages** of DRIVE test photo 01 in one process, per backend (median of
   ``--runs``): decode, FOV, quality gate, working scale, preprocessing, network
   (TTA views and the resize back included), cut, post-processing, quality signals,
@@ -30,6 +33,7 @@ and onnxruntime's follow ``--threads``. Writes benchmarks/results/speed_stages.{
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -44,6 +48,10 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = "import sys; from retinaseg.cli import main; sys.exit(main())"
 MODEL = "general"
 REFERENCE_SHAPE = (1, 1, 592, 576)  # DRIVE's 584x565 padded to the U-Net's stride 16
+IDLE_NOTE = ("The machine was otherwise idle: other work on it was paused for the whole "
+             "run.")
+SHARED_NOTE = ("Other work may have run on the machine: ratios of runs that use every core "
+               "then carry its share.")
 
 
 def reference_unet():
@@ -92,7 +100,15 @@ def median_seconds(once, runs: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def reference_forward(runs: int) -> float:
+def reference_forward(runs: int) -> dict[str, float]:
+    """The reference pass on a warm model (median of ``runs`` after a warm-up pass) and
+    the first pass of this process (``cold``), import and model building not counted,
+    both in this (the main) thread; ``thread_s``: the warm median again, called from a
+    worker thread. On this project's 2-core machine PyTorch ran this model 2-3x faster
+    from a worker thread than from the main one (benchmarks/results/reference_thread.md);
+    the package runs its network in one, so the reference is the faster of the two."""
+    import threading
+
     import torch
 
     model, x = reference_unet(), torch.randn(REFERENCE_SHAPE)
@@ -100,7 +116,17 @@ def reference_forward(runs: int) -> float:
     def once():
         with torch.inference_mode():
             model(x)
-    return median_seconds(once, runs, warmup=2)
+    started = time.perf_counter()
+    once()
+    cold = time.perf_counter() - started
+    main = median_seconds(once, runs, warmup=1)
+    from_thread = {}
+    worker = threading.Thread(target=lambda: from_thread.update(
+        s=median_seconds(once, runs, warmup=1)))
+    worker.start()
+    worker.join()
+    return {"warm_s": min(main, from_thread["s"]), "main_thread_s": main,
+            "thread_s": from_thread["s"], "cold_s": cold}
 
 
 def stage_times(photo: Path, backend: str, runs: int, threads: int) -> dict[str, float]:
@@ -130,6 +156,7 @@ def stage_times(photo: Path, backend: str, runs: int, threads: int) -> dict[str,
     prob[~fov] = 0
     cut = image_cut(settings.rule, prob, fov, model.meta.threshold)
     mask = postprocess_mask(prob, cut, fov, settings.postprocess)
+    gate = check_fundus(image, fov)  # the verdict reuses the gate's signals, as a job does
     row = {"file": str(photo), "name": "p", "status": "ok"}
     out = Path(tempfile.mkdtemp())
     spec = JobSpec(MODEL, str(out))
@@ -148,7 +175,7 @@ def stage_times(photo: Path, backend: str, runs: int, threads: int) -> dict[str,
         "network": lambda: _native_maps(model, x, fov.shape, settings),
         "cut": lambda: image_cut(settings.rule, prob, fov, model.meta.threshold),
         "post-processing": lambda: postprocess_mask(prob, cut, fov, settings.postprocess),
-        "quality signals": lambda: quality_columns(image, fov, prob, cut),
+        "quality signals": lambda: quality_columns(image, fov, prob, cut, gate),
         "measurements": lambda: measurement_columns(mask, fov, dict(row)),
         "picture encoding (mask)": lambda: write_pictures(spec, "p", image, prob,
                                                           {"vessel": mask}, fov),
@@ -180,16 +207,16 @@ def segment_process(photos: list[Path], backend: str, jobs: int = 1,
     return seconds
 
 
-def reference_process(runs: int, threads: int) -> float:
-    """The reference forward pass timed in a fresh process (median of ``runs``), so that
-    it is measured in the same rounds, under the same load, as the whole processes."""
-    code = (f"import sys, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+def reference_process(runs: int, threads: int) -> dict[str, float]:
+    """:func:`reference_forward` in a fresh process, so that it is measured in the same
+    rounds, under the same load, as the whole processes, without their start-up."""
+    code = (f"import sys, json, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
             f"torch.set_num_threads({threads}); import speed_stages; "
-            f"print(speed_stages.reference_forward({runs}))")
+            f"print(json.dumps(speed_stages.reference_forward({runs})))")
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def import_torch() -> float:
@@ -258,8 +285,15 @@ def alternated(cases: dict, runs: int) -> dict[str, list[float]]:
 
 
 def whole_process(photos: list[Path], runs: int, threads: int, forward_runs: int) -> dict:
-    one, cases = photos[:1], {"reference forward": lambda: reference_process(forward_runs,
-                                                                            threads)}
+    one, cold, main, threaded = photos[:1], [], [], []
+
+    def reference_round() -> float:
+        times = reference_process(forward_runs, threads)
+        cold.append(times["cold_s"])
+        main.append(times["main_thread_s"])
+        threaded.append(times["thread_s"])
+        return times["warm_s"]
+    cases = {"reference forward": reference_round}
     for backend in ("onnxruntime", "torch"):
         cases[f"{backend} 1"] = lambda b=backend: segment_process(one, b, threads=threads)
         cases[f"{backend} 20"] = lambda b=backend: segment_process(photos, b, threads=threads)
@@ -268,7 +302,12 @@ def whole_process(photos: list[Path], runs: int, threads: int, forward_runs: int
     cases["import torch"] = import_torch
     seconds = alternated(cases, runs)
     return {name: statistics.median(values) for name, values in seconds.items()} | {
-        "all_s": seconds}
+        "reference forward, cold": statistics.median(cold),
+        "reference forward, main thread": statistics.median(main),
+        "reference forward, worker thread": statistics.median(threaded),
+        "all_s": seconds | {"reference forward, cold": cold,
+                            "reference forward, main thread": main,
+                            "reference forward, worker thread": threaded}}
 
 
 def main() -> None:
@@ -279,6 +318,8 @@ def main() -> None:
                         help="runs of each whole-process timing (alternated)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "speed_stages"))
+    parser.add_argument("--otherwise-idle", action="store_true",
+                        help="say in the result that nothing else ran (e.g. other work paused)")
     add_dirty_option(parser)
     args = parser.parse_args()
     provenance = clean_provenance(ROOT, args.allow_dirty)
@@ -296,9 +337,11 @@ def main() -> None:
     processes = whole_process(photos, args.process_runs, args.threads, args.runs)
     reference = processes["reference forward"]  # measured in the rounds of the processes
     result = {**provenance, "model": MODEL, "threads": args.threads, "runs": args.runs,
-              "process_runs": args.process_runs, "photos": len(photos),
+              "process_runs": args.process_runs, "photos": len(photos), "note": IDLE_NOTE if args.otherwise_idle else SHARED_NOTE,
               "load_average_before_after": [load_before, os.getloadavg()],
-              "reference_forward_s": reference, "stages_s": stages,
+              "reference_forward_s": reference,
+              "reference_forward_cold_s": processes["reference forward, cold"],
+              "stages_s": stages,
               "bare_forward_photos_per_s": rates, "processes_s": processes,
               "onnxruntime_settings": ort_settings,
               "targets": targets(reference, processes, rates, len(photos))}
@@ -364,13 +407,21 @@ def markdown(result: dict) -> str:
             f"Model `{result['model']}` with its own settings, {result['threads']} threads, "
             f"DRIVE test photos ({result['photos']}). Reference: the fixed plain 16-channel "
             f"U-Net of `benchmarks/speed_stages.py` on 1x1x592x576, fp32, PyTorch: "
-            f"**{ref * 1000:.0f} ms** (in a fresh process each round of the whole processes, "
-            f"median of {result['runs']} passes, median over the rounds). The machine is "
-            f"shared: load average {load[0][0]:.1f} before and {load[1][0]:.1f} after the "
-            f"run, on {result['machine']['cores']} cores, so ratios of runs that use every "
-            "core carry the other work's share.\n\n"
+            f"**{ref * 1000:.0f} ms**, warm: the median of {result['runs']} passes after a "
+            f"warm-up pass, in a fresh process each round of the whole processes (its start-up "
+            f"not counted), the faster of the main thread's and a worker thread's "
+            f"({p.get('reference forward, main thread', ref) * 1000:.0f} and "
+            f"{p.get('reference forward, worker thread', ref) * 1000:.0f} ms), median over "
+            f"the rounds; the first pass of each of those processes (cold) took "
+            f"{result['reference_forward_cold_s'] * 1000:.0f} ms. Load average "
+            f"{load[0][0]:.1f} before and {load[1][0]:.1f} after the run, on "
+            f"{result['machine']['cores']} cores. {result.get('note', '')}\n\n"
             f"## Targets\n\n{targets_table}\n\n"
-            f"## Stages of DRIVE photo 01 (median of {result['runs']})\n\n{stage_table}\n\n"
+            f"## Stages of DRIVE photo 01 (median of {result['runs']})\n\n"
+            "Each stage alone, one after another. A serial `segment` job runs the next "
+            "photo's reading and network in a thread while this one is measured and "
+            "written, so its marginal cost above can be less than the stages' sum.\n\n"
+            f"{stage_table}\n\n"
             f"Bare forward passes (network, TTA and resize back; working tensors ready): "
             f"onnxruntime {result['bare_forward_photos_per_s']['onnxruntime']:.2f}, torch "
             f"{result['bare_forward_photos_per_s']['torch']:.2f} photos/s.\n\n"

@@ -145,6 +145,19 @@ def test_a_segment_run_on_onnxruntime_never_imports_torch(tiny_graph, tmp_path):
     assert "ran on backend onnxruntime" in done.stderr
 
 
+def test_the_measurement_imports_wait_for_the_first_mask():
+    """What only the measurements need is not imported with the pipeline, so that the
+    worker's thread can import it while the first photo's network runs (start-up)."""
+    from retinaseg.cohort.worker import DEFERRED_IMPORTS
+
+    code = ("import sys, retinaseg.cli, retinaseg.cohort.worker, retinaseg.pipeline.segment; "
+            f"print([m for m in {DEFERRED_IMPORTS!r} if m in sys.modules])")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_shipped_graph_is_the_export_of_the_shipped_weights(tmp_path):
     """``weights/general.onnx`` is what exporting the pinned weights gives, byte for byte
     (a new torch that exports other bytes fails here: export again and pin the hash)."""

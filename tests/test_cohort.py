@@ -296,3 +296,24 @@ def test_an_unexpected_exception_is_an_error_row_not_the_end_of_the_job(tiny_mod
     result = run_cohort(JobSpec(str(tiny_model), str(tmp_path)), collect_cohort([str(photos)]))
     assert {r["status"] for r in result.rows} == {"error"}
     assert "ZeroDivisionError: a bug in a hook (at test_cohort.py:" in result.rows[0]["error"]
+
+
+def test_overlapped_rows_are_the_rows_of_one_photo_at_a_time(tiny_model, photos, tmp_path):
+    """The serial backend segments the next photo while this one is measured: the
+    same rows, in order, a bad file and a skipped one included, as one at a time."""
+    from dataclasses import replace
+
+    from retinaseg.cohort.inputs import CohortInput
+    from retinaseg.cohort.runner import with_settings
+    from retinaseg.cohort.stages import overlapped_rows, process_input
+    from retinaseg.hub.load import load_model
+
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    items = collect_cohort([str(photos)])[:3]
+    items[1:1] = [CohortInput(str(tmp_path / "broken.png"), "broken"),
+                  CohortInput(str(tmp_path / "notes.txt"), "notes", skipped="not a photo")]
+    spec = with_settings(JobSpec(str(tiny_model), str(tmp_path / "a")), load_model(tiny_model))
+    one_by_one = [process_input(spec, item) for item in items]
+    overlapped = list(overlapped_rows(replace(spec, out_dir=str(tmp_path / "b")), items))
+    assert [r["status"] for r in overlapped] == ["ok", "failed", "skipped", "ok", "ok"]
+    assert untimed(overlapped) == untimed(one_by_one)

@@ -135,3 +135,14 @@ def test_a_gate_refusal_keeps_its_code_across_processes():
     copy = pickle.loads(pickle.dumps(caught.value))
     assert (copy.code, str(copy)) == ("under_exposed", str(caught.value))
     assert copy.signals == caught.value.signals
+
+
+def test_gate_signals_reused_give_the_same_signals(fundus):
+    """segment hands the gate's signals to the verdict rather than measuring them twice."""
+    from retinaseg.quality.gate import check_fundus
+
+    image, vessel = fundus
+    fov = estimate_fov(image)
+    prob = confident(vessel)
+    assert measure_signals(image, fov, prob, 0.5, check_fundus(image, fov)) == \
+        measure_signals(image, fov, prob, 0.5)

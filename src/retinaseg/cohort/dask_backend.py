@@ -14,7 +14,8 @@ from dataclasses import replace
 
 from ..errors import RetinasegError
 from .inputs import CohortInput
-from .worker import JobSpec, cpu_threads_per_worker, process_input
+from .stages import process_input
+from .worker import JobSpec, cpu_threads_per_worker
 
 IN_FLIGHT_PER_WORKER = 2
 LOCAL_PREFIX = "local:"

@@ -16,6 +16,7 @@ from ..checks import JOBS
 from ..errors import OutputError, RetinasegError
 from .inputs import CohortInput, shard
 from .progress import Progress
+from .stages import overlapped_rows, process_input
 from .table import OK, TABLE_STEM, ResultsTable, check_same_job, shard_stem
 from .worker import (
     SKIPPED,
@@ -24,7 +25,6 @@ from .worker import (
     job_identity,
     output_paths,
     preload,
-    process_input,
     table_columns,
 )
 
@@ -132,7 +132,7 @@ def _backend(spec: JobSpec, bundle, todo: list[CohortInput], jobs: int,
     if jobs > 1:
         return pool_rows(replace(spec, threads=cpu_threads_per_worker(jobs)), todo, jobs)
     preload(spec, bundle)
-    return (process_input(spec, item) for item in todo)
+    return overlapped_rows(spec, todo)
 
 
 def pool_rows(spec: JobSpec, todo: list[CohortInput], jobs: int) -> Iterator[dict]:

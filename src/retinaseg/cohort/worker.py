@@ -1,23 +1,21 @@
-"""One photo in, one results row out: the function every backend runs.
+"""What a worker needs for one photo: the job, the model once per process, the columns
+of its row and its pictures.
 
-It runs in the driver (serial), in pool processes (``--jobs``) or on Dask
-workers, so it takes only picklable arguments (a :class:`JobSpec` and a
-:class:`~retinaseg.cohort.inputs.CohortInput`) and loads the model once per
-process. It never raises for a bad photo: the failure is the row.
+:mod:`.stages` runs them for a photo (in the driver, in pool processes under
+``--jobs`` or on Dask workers), so everything here takes only picklable arguments
+(a :class:`JobSpec` and a :class:`~retinaseg.cohort.inputs.CohortInput`).
 """
 from __future__ import annotations
 
 import os
 import threading
-import time
-import traceback
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import OutputError, RetinasegError
+from ..errors import RetinasegError
 from ..measure import VesselMeasures, measure_vessels, speck_size
 from ..measure.calibres import (
     AV_MEASURE_COLUMNS,
@@ -29,7 +27,7 @@ from ..measure.calibres import (
 from ..measure.scale import DEFAULT_FOV_DEGREES
 from ..quality.gate import NoFundusError
 from .inputs import CohortInput
-from .table import CORE_COLUMNS, OK
+from .table import CORE_COLUMNS
 
 if TYPE_CHECKING:  # a type only: the cohort's modules import the pipeline when they run
     from ..pipeline.settings import InferenceSettings
@@ -100,15 +98,16 @@ QUALITY_COLUMNS: tuple[str, ...] = ("quality", "quality_reasons", "quality_notes
 
 
 def quality_columns(image: np.ndarray, fov: np.ndarray, prob: np.ndarray,
-                    threshold: float = 0.5) -> dict:
+                    threshold: float = 0.5, quality=None) -> dict:
     """The quality verdict on one photo and its signals, keyed by :data:`QUALITY_COLUMNS`.
 
     ``uncertain_fraction``: share of FOV pixels whose probability is in the
-    uncertain band around the threshold (the low-confidence signal).
+    uncertain band around the threshold (the low-confidence signal). ``quality``:
+    the gate's signals of this photo and FOV where the gate ran (else measured here).
     """
     from ..quality.verdict import grade_photo, measure_signals
 
-    signals = measure_signals(image, fov, prob, threshold)
+    signals = measure_signals(image, fov, prob, threshold, quality)
     return {**verdict_columns(grade_photo(signals)),
             **{name: _rounded(signals[name]) for name in VERDICT_SIGNALS}}
 
@@ -191,12 +190,32 @@ def worker_bundle(spec: JobSpec):
 
                 torch.set_num_threads(spec.threads)
             _BUNDLES[key] = load_model(spec.model, spec.device, spec.backend, spec.threads)
+            warm_imports()
         return _BUNDLES[key]
+
+
+# Imported only once a mask is measured (measure/, pipeline/caliber.py import them
+# inside their functions): about 0.3 s on a 2-core machine. A thread imports them
+# while the first photo is read and the network runs (onnxruntime and torch release
+# the GIL), so a one-photo run does not wait for them; a later import just finds them.
+DEFERRED_IMPORTS = ("skimage.morphology", "scipy.interpolate")
+
+
+def warm_imports() -> threading.Thread:
+    def run():
+        import importlib
+
+        for name in DEFERRED_IMPORTS:
+            importlib.import_module(name)
+    thread = threading.Thread(target=run, name="retinaseg-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def preload(spec: JobSpec, bundle) -> None:
     """Hand the driver's already-loaded model to the serial backend."""
     _BUNDLES[(spec.model, spec.backend)] = bundle
+    warm_imports()
 
 
 def picture_kinds(spec: JobSpec) -> list[str]:
@@ -210,58 +229,6 @@ def picture_kinds(spec: JobSpec) -> list[str]:
 
 def output_paths(spec: JobSpec, name: str) -> list[Path]:
     return [Path(spec.out_dir) / f"{name}_{kind}.png" for kind in picture_kinds(spec)]
-
-
-def process_input(spec: JobSpec, item: CohortInput) -> dict:
-    """Segment one photo, write the pictures asked for, and return its row."""
-    started = time.perf_counter()
-    row = {"file": item.file, "name": item.name, "status": OK, "error": "",
-           "mm_per_pixel": item.mm_per_pixel, "model": spec.model}
-    if item.skipped:
-        return {**row, "status": SKIPPED, "error": f"{item.file}: {item.skipped}", "seconds": 0.0}
-    try:
-        _segment_into(row, spec, item)
-    except OutputError:
-        raise  # a full or read-only disk ends the job: every later image would fail too
-    except RetinasegError as exc:
-        message = str(exc)
-        if isinstance(exc, NoFundusError):
-            row.update(refused_columns(exc))
-        row.update(status=FAILED, error=message if item.file in message else
-                   f"{item.file}: {message}")
-    except Exception as exc:  # noqa: BLE001 - one odd photo must not end a cohort of 100,000
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        row.update(status=ERROR, error=f"{item.file}: {type(exc).__name__}: {exc} (at "
-                                       f"{Path(where.filename).name}:{where.lineno}; a bug, "
-                                       "please report it)")
-    row["seconds"] = round(time.perf_counter() - started, 3)
-    return row
-
-
-def _segment_into(row: dict, spec: JobSpec, item: CohortInput) -> None:
-    from ..data.io import Photo, read_photo
-    from ..pipeline.segment import sample_image, segment_photo
-
-    bundle = worker_bundle(spec)
-    settings = spec.settings
-    row.update(model_sha256=bundle.sha256, **job_identity(spec))
-    photo = Photo(sample_image()) if item.is_sample else read_photo(item.file)
-    image, valid = photo.rgb, photo.valid
-    row.update(width=image.shape[1], height=image.shape[0])
-    done = segment_photo(bundle, image, settings, valid)
-    prob, mask, fov, cut, fov_width = done.prob, done.mask, done.fov, done.cut, done.fov_width
-    row["cut"] = round(cut, 6)
-    row.update(_geometry_columns(bundle, fov, fov_width))
-    row.update(quality_columns(image, fov, prob, cut))
-    scale = photo_scale_of(spec, item, fov)
-    row.update(measurement_columns(mask, fov, {**row, "pixel_scale": scale}))
-    masks = done.masks
-    row.update(output_fractions(masks, fov))
-    disc = None
-    if has_av(spec.outputs) and has_av(masks):
-        columns, disc = av_columns(image, fov, masks, scale)
-        row.update(columns)
-    write_pictures(spec, item.name, image, prob, masks, fov, disc)
 
 
 def photo_scale_of(spec: JobSpec, item: CohortInput, fov: np.ndarray):
@@ -305,7 +272,7 @@ def units_rule(spec: JobSpec) -> str:
     return rule + ("+strict" if spec.strict_units else "")
 
 
-def _geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
+def geometry_columns(bundle, fov: np.ndarray, fov_width: float) -> dict:
     """The FOV width and the factor the last pass resampled the photo by."""
     from ..data.fov import fov_diameter
     from ..pipeline.working import working_scale

@@ -5,7 +5,6 @@ probabilities as (H, W) floats in [0, 1], and returns uint8 ready for a PNG.
 """
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 from PIL import Image
 from scipy import ndimage
@@ -71,6 +70,8 @@ def _heat_band(image, prob, fov, outline, colours: np.ndarray) -> np.ndarray:
 
 def _colormap_table(name: str) -> np.ndarray:
     """A matplotlib colormap's entries as ``(N, 3)`` float32 0-255 colours."""
+    import matplotlib  # here: 0.1 s of start-up that a run saving only masks never needs
+
     colormap = matplotlib.colormaps[name]
     return (colormap(np.arange(colormap.N))[:, :3] * 255.0).astype(np.float32)
 

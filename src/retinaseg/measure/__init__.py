@@ -33,7 +33,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 from skimage.measure import label
-from skimage.morphology import skeletonize
 
 from ..errors import RetinasegError
 from .graph import (
@@ -115,6 +114,8 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
         scale: a pixel size already resolved (e.g. :func:`.scale.photo_scale`, which
             names its source); replaces ``mm_per_pixel`` and ``fov_degrees``.
     """
+    from skimage.morphology import skeletonize  # lazily: see retinaseg.cohort.worker.warm_imports
+
     mask, fov = _checked(mask, fov)
     if scale is None:
         scale = resolve_scale(fov if fov is not None else None, mm_per_pixel, fov_degrees)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from skimage.measure import label
@@ -49,7 +50,7 @@ class Segment:
     coords: np.ndarray  # (m, 2) float, row/col
     closed: bool
 
-    @property
+    @cached_property  # read by the total length, the tortuosity filter and its weights
     def length_px(self) -> float:
         """Sum of 8-neighbour steps: 1 along a row or column, sqrt(2) diagonally."""
         steps = np.abs(np.diff(self.coords, axis=0)).sum(axis=1)

@@ -46,7 +46,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.interpolate import splev, splprep
 
 # scipy.integrate's formula, without its import (0.08 s of every process); NumPy < 2 names it trapz
 trapezoid = getattr(np, "trapezoid", None) or np.trapz
@@ -80,6 +79,8 @@ class CentreLineShape:
 
 def centre_line_shape(coords: np.ndarray) -> CentreLineShape | None:
     """Fit the smoothing spline to an open pixel path; None when it is too short to fit."""
+    from scipy.interpolate import splev, splprep  # lazily: see retinaseg.cohort.worker.warm_imports
+
     if len(coords) <= 3:
         return None
     steps = np.linalg.norm(np.diff(coords, axis=0), axis=1)
@@ -91,7 +92,10 @@ def centre_line_shape(coords: np.ndarray) -> CentreLineShape | None:
     except (ValueError, TypeError):
         return None
     t = np.linspace(0.0, u[-1], max(8, int(u[-1] * SAMPLES_PER_PX)))
-    (x, y), (x1, y1), (x2, y2) = (splev(t, tck, der=d) for d in (0, 1, 2))
+    # The positions are needed at the two ends only (the chord); splev evaluates each
+    # point on its own, so they are the same numbers as on the whole grid.
+    (x, y), (x1, y1), (x2, y2) = (splev(t[[0, -1]], tck), splev(t, tck, der=1),
+                                  splev(t, tck, der=2))
     speed = np.hypot(x1, y1)
     moving = speed > 1e-9
     kappa_sq = np.zeros_like(speed)

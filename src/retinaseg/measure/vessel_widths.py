@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from skimage.morphology import skeletonize
 
 from .graph import Segment, skeleton_graph, trace_segments
 
@@ -65,6 +64,8 @@ def class_skeleton(mask: np.ndarray, distance: np.ndarray) -> np.ndarray:
     """The mask's skeleton with spurs pruned: a tip segment shorter than its branch
     point's width is the skeleton's answer to a bump in the vessel's edge, not a
     vessel, and it would cut the vessel into two segments both counted."""
+    from skimage.morphology import skeletonize  # lazily: see retinaseg.cohort.worker.warm_imports
+
     skeleton = skeletonize(mask)
     graph = skeleton_graph(skeleton)
     degree = np.zeros(mask.shape, dtype=int)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
-from skimage.morphology import skeletonize
 
 from ..data.fov import fov_diameter
 from ..measure.shape import widths_px
@@ -36,6 +35,8 @@ def vessel_caliber(mask: np.ndarray, quantile: float = CALIBER_QUANTILE) -> floa
     """The ``quantile`` percentile of the vessel widths along the centrelines, in px
     (twice the distance to the background, :func:`retinaseg.measure.shape.widths_px`);
     NaN for a mask without vessels."""
+    from skimage.morphology import skeletonize  # lazily: see retinaseg.cohort.worker.warm_imports
+
     vessels = np.asarray(mask, dtype=bool)
     widths = widths_px(distance_transform_edt(vessels), skeletonize(vessels))
     return float(np.percentile(widths, quantile)) if widths.size else float("nan")

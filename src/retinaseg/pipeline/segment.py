@@ -14,7 +14,7 @@ import numpy as np
 from ..data.fov import estimate_fov
 from ..data.geometry import largest_fov_width
 from ..names import VESSEL
-from ..quality.gate import check_fundus
+from ..quality.gate import QualitySignals, check_fundus
 from .caliber import band_pass_width, second_pass_width, working_caliber
 from .av_vote import vote_by_segment
 from .cut import image_cut
@@ -42,6 +42,9 @@ class Segmented(NamedTuple):
     cut: float
     fov_width: float = 0.0
     others: Mapping = NO_OTHERS  # as in Pass
+    # The fundus gate's signals (None without ``settings.quality_check``), kept so that
+    # the quality verdict does not measure them a second time.
+    quality: QualitySignals | None = None
 
     @property
     def masks(self) -> dict[str, np.ndarray]:
@@ -58,10 +61,9 @@ def segment_photo(model: LoadedModel, image: np.ndarray, settings: InferenceSett
     refused (:func:`~retinaseg.quality.gate.check_fundus`) rather than segmented.
     """
     fov = estimate_fov(image, valid)
-    if settings.quality_check:
-        check_fundus(image, fov)
+    quality = check_fundus(image, fov) if settings.quality_check else None
     kept = segment_at_scale(model, image, fov, settings)
-    return Segmented(kept.prob, kept.mask, fov, kept.cut, kept.fov_width, kept.others)
+    return Segmented(kept.prob, kept.mask, fov, kept.cut, kept.fov_width, kept.others, quality)
 
 
 def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,

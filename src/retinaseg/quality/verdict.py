@@ -105,10 +105,13 @@ def verdict_signals(quality: QualitySignals, sharpness: float, fov_cut_off: floa
 
 
 def measure_signals(image: np.ndarray, fov: np.ndarray, prob: np.ndarray | None = None,
-                    threshold: float = 0.5) -> dict:
-    """Every signal of one photo (and of the model's probabilities, when given)."""
+                    threshold: float = 0.5, quality: QualitySignals | None = None) -> dict:
+    """Every signal of one photo (and of the model's probabilities, when given);
+    ``quality``: the gate's signals of the same photo and FOV, when already measured."""
     uncertain = None if prob is None else uncertain_fraction(prob, fov, threshold)
-    return verdict_signals(measure_quality(image, fov), measure_sharpness(image, fov),
+    if quality is None:
+        quality = measure_quality(image, fov)
+    return verdict_signals(quality, measure_sharpness(image, fov),
                            measure_fov_cut_off(fov), uncertain)
 
 
