@@ -128,10 +128,23 @@ def our_rows(path: str, device: str = "cpu", decisions=("segment",)) -> list[Row
 
 # --- one set, every row ------------------------------------------------------------------
 
-def parse_set(text: str) -> tuple[str, str]:
-    """``name`` or ``name:split`` -> ``(name, split)``; the test split by default."""
+def parse_set(text: str) -> tuple[str, str, list[str] | None]:
+    """``name``, ``name:split`` or ``name:split@id,id`` -> ``(name, split, ids)``: the test
+    split by default, every photo of it unless ids are named (``drive:train@21,22``: the
+    A/V model's validation photos, where its decision rule is chosen)."""
+    text, _, wanted = text.partition("@")
     name, _, split = text.partition(":")
-    return name, split or "test"
+    return name, split or "test", wanted.split(",") if wanted else None
+
+
+def only_photos(data, ids: list[str] | None):
+    """``data`` kept to ``ids`` (all of them must be there), or whole."""
+    if ids is None:
+        return data
+    missing = sorted(set(ids) - set(data.ids))
+    if missing:
+        raise SystemExit(f"{data.name} {data.split}: no photo {', '.join(missing)}")
+    return type(data)(data.name, data.split, [f for f in data.files if f.id in ids])
 
 
 def score_set(rows: list[Row], data) -> dict:
@@ -282,10 +295,11 @@ def main(argv=None) -> int:
     result = {**provenance, "sets": args.sets, "limit": args.limit,
               "rows": [{"name": r.name, **r.facts} for r in rows], "tables": []}
     for text in args.sets:
-        name, split = parse_set(text)
-        data = load_dataset(name, split, args.data_root)
+        name, split, ids = parse_set(text)
+        data = only_photos(load_dataset(name, split, args.data_root), ids)
         data = data[:args.limit] if args.limit else data
-        table = {"set": text, "title": f"{SET_TITLES.get(name, name)} {split}",
+        shown_ids = f" ({', '.join(ids)})" if ids else ""
+        table = {"set": text, "title": f"{SET_TITLES.get(name, name)} {split}{shown_ids}",
                  **score_set(rows, data)}
         check_same_pixels(table)
         result["tables"].append(table)

@@ -117,3 +117,19 @@ def test_a_tiny_av_model_is_scored_end_to_end(av_root, tmp_path):
     row = result["tables"][1]["rows"][0]
     assert 0 <= row["pixels"]["accuracy"] <= 1 and len(row["photos"]) == 2
     assert "## LES-AV all (2 photos)" in out.with_suffix(".md").read_text()
+
+
+def test_a_set_may_name_its_photos():
+    from av_accuracy import only_photos, parse_set
+
+    from retinaseg.data.registry import Dataset
+    from retinaseg.data.sample import SampleFiles
+
+    assert parse_set("drive") == ("drive", "test", None)
+    assert parse_set("hrf:train@05_h,05_g") == ("hrf", "train", ["05_h", "05_g"])
+    files = [SampleFiles(id=i, image=f"{i}.png") for i in ("21", "22", "23")]
+    data = Dataset("drive", "train", files)
+    assert only_photos(data, ["22", "21"]).ids == ["21", "22"]
+    assert only_photos(data, None) is data
+    with pytest.raises(SystemExit, match="drive train: no photo 99"):
+        only_photos(data, ["21", "99"])
