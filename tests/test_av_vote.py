@@ -92,3 +92,17 @@ def test_the_cli_takes_the_switch(tmp_path):
     args = build_parser().parse_args(["segment", "x.png", "--out", str(tmp_path),
                                       "--av-decision", "pixel"])
     assert args.av_decision == "pixel"
+
+
+def test_an_av_job_resumed_with_the_other_decision_is_refused(tmp_path):
+    from retinaseg.cohort.table import ResultsTable, check_same_job
+
+    identity = {"model_sha256": "ab" * 32, "threshold": "otsu", "tta": "none",
+                "postprocess": "none", "scale": "fov", "units": "camera"}
+    table = ResultsTable(tmp_path, ("file", "status"))
+    table.rows = {"a.png": {**identity, "file": "a.png", "status": "ok",
+                            "av_decision": "segment"}}
+    check_same_job(table, {**identity, "av_decision": "segment"})
+    with pytest.raises(RetinasegError, match="A/V decision segment.*A/V decision pixel"):
+        check_same_job(table, {**identity, "av_decision": "pixel"})
+    check_same_job(table, identity)  # a vessel-only job has no decision to compare

@@ -35,6 +35,7 @@ CORE_COLUMNS = ("file", "name", "status", "error", "width", "height", "fov_diame
 OK = "ok"
 # What makes two rows comparable: a rerun that changes any of these is refused.
 JOB_IDENTITY = ("model_sha256", "threshold", "tta", "postprocess", "scale", "units")
+AV_IDENTITY = ("av_decision",)  # an artery/vein model's job adds how A and V were decided
 
 
 def shard_stem(k: int, n: int) -> str:
@@ -136,9 +137,10 @@ def check_same_job(table: ResultsTable, identity: dict) -> None:
     Every ok row is checked: rows taken in from shard tables were each made by
     their own run.
     """
-    ours = {key: identity[key] for key in JOB_IDENTITY}
+    keys = JOB_IDENTITY + tuple(key for key in AV_IDENTITY if key in identity)
+    ours = {key: identity[key] for key in keys}
     for row in table.rows.values():
-        theirs = {key: row[key] for key in JOB_IDENTITY}
+        theirs = {key: row.get(key) for key in keys}
         if row["status"] == OK and theirs != ours:
             raise file_error(table.csv_path, f"holds rows made with {_describe(theirs)}; "
                                              f"this run uses {_describe(ours)}: use "
@@ -148,7 +150,8 @@ def check_same_job(table: ResultsTable, identity: dict) -> None:
 def _describe(identity: dict) -> str:
     return (f"model sha256 {str(identity['model_sha256'])[:12]}, threshold "
             f"{identity['threshold']}, tta {identity['tta']}, post-processing "
-            f"{identity['postprocess']}, scale {identity['scale']}, units {identity['units']}")
+            f"{identity['postprocess']}, scale {identity['scale']}, units {identity['units']}"
+            + (f", A/V decision {identity['av_decision']}" if "av_decision" in identity else ""))
 
 
 def _complete_lines(path: Path) -> list[str]:

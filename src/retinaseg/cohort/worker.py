@@ -138,7 +138,8 @@ def table_columns(outputs: tuple[str, ...] = ("vessel",)) -> tuple[str, ...]:
 # A model with artery and vein outputs adds the disc, the calibres in zones B and C and the
 # artery- and vein-specific measures (measure/calibres.py; docs/measurements.md). A vessel-only
 # model's table has none of these columns rather than a row of empty ones.
-AV_COLUMNS: tuple[str, ...] = CALIBRE_COLUMNS + AV_MEASURE_COLUMNS
+# ``av_decision``: how artery and vein were told apart (pipeline/av_vote), part of the job.
+AV_COLUMNS: tuple[str, ...] = ("av_decision",) + CALIBRE_COLUMNS + AV_MEASURE_COLUMNS
 
 
 def has_av(outputs) -> bool:
@@ -253,9 +254,12 @@ def job_identity(spec: JobSpec) -> dict:
     fixed threshold, or ``otsu`` when each photo is cut at its own (its ``cut`` column);
     ``units`` is the job's unit flags (:func:`units_rule`)."""
     settings = spec.settings
-    return {"threshold": settings.rule, "tta": settings.tta,
-            "postprocess": settings.postprocess.describe(), "scale": settings.scale,
-            "units": units_rule(spec)}
+    identity = {"threshold": settings.rule, "tta": settings.tta,
+                "postprocess": settings.postprocess.describe(), "scale": settings.scale,
+                "units": units_rule(spec)}
+    if has_av(spec.outputs):
+        identity["av_decision"] = settings.av_decision
+    return identity
 
 
 def units_rule(spec: JobSpec) -> str:
