@@ -41,7 +41,7 @@ def median_seconds(work, runs: int) -> float:
 def time_photo(vessel_model, av_model, sample, runs: int) -> dict:
     """The four stages of the module doc for one photo, in seconds."""
     from retinaseg.cohort.worker import av_columns
-    from retinaseg.measure.scale import photo_scale
+    from retinaseg.measure.scale import DATASET, dataset_fov_degrees, photo_scale
     from retinaseg.pipeline.av_vote import vote_by_segment
     from retinaseg.pipeline.segment import ARTERY, VEIN, segment_at_scale
     from retinaseg.pipeline.settings import resolve_settings
@@ -60,7 +60,7 @@ def time_photo(vessel_model, av_model, sample, runs: int) -> dict:
     voted_artery, voted_vein = vote_by_segment(artery, vein, done.mask, fov)
     masks = {"vessel": done.mask, "artery": done.mask & (voted_artery >= voted_vein),
              "vein": done.mask & (voted_artery < voted_vein)}
-    scale = photo_scale(fov, fov_degrees=45.0)
+    scale = photo_scale(fov, [(DATASET, None, dataset_fov_degrees("drive"))])
     biomarkers = median_seconds(lambda: av_columns(image, fov, masks, scale), runs)
     return {"id": sample.id, "vessel_network": vessel, "av_network": av_network,
             "vote": vote, "biomarkers": biomarkers}

@@ -62,3 +62,18 @@ def test_a_disc_beyond_the_edge_or_none_at_all_gives_no_number():
 
 def test_the_expected_radius_is_a_share_of_the_fov_width():
     assert 38 < expected_radius(540) < 45
+
+
+def test_the_disc_blur_is_scipys_gaussian_filter_to_rounding():
+    from scipy import ndimage
+
+    from retinaseg.measure.disc import gaussian_blur
+
+    rng = np.random.default_rng(3)
+    # the disc's blurs (r0/2 to 4 r0 at its 512 px working width), and kernels wider
+    # than the map, where the reflection folds more than once
+    for shape, sigma in (((520, 512), 155.2), ((520, 512), 19.4), ((30, 40), 100.0),
+                         ((7, 5), 2.0)):
+        values = rng.random(shape) * 100
+        np.testing.assert_allclose(gaussian_blur(values, sigma),
+                                   ndimage.gaussian_filter(values, sigma), rtol=0, atol=1e-9)
