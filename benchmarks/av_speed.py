@@ -21,6 +21,7 @@ Added = (A/V network - vessel network) + vote + biomarkers, against the vessel n
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -87,6 +88,7 @@ def markdown(result: dict) -> str:
              f"{result['backend']}, {result['threads']} threads; each stage the median of "
              f"{result['runs']} passes per photo, the median over the photos",
              f"- A/V model: `{result['av_model']}`; vessel model: `{result['vessel_model']}`",
+             f"- the machine: {result['machine_load']}",
              "", "| stage | ms per photo |", "|---|---:|",
              *(f"| {name} | {seconds * 1000:.0f} |" for name, seconds in rows), "",
              f"**Added / the vessel model's pass: {s['added_over_vessel']:.2f}** (target: at most 1).",
@@ -106,6 +108,8 @@ def main(argv=None) -> int:
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "av_speed"))
+    parser.add_argument("--otherwise-idle", action="store_true",
+                        help="say in the result that other work on the machine was paused")
     add_dirty_option(parser)
     args = parser.parse_args(argv)
     provenance = clean_provenance(ROOT, args.allow_dirty)
@@ -116,10 +120,14 @@ def main(argv=None) -> int:
     vessel_model = load_model(args.vessel_model, "cpu", backend=args.backend, threads=args.threads)
     av_model = load_model(args.av_model, "cpu", backend=args.backend, threads=args.threads)
     data = load_dataset("drive", "test", args.data_root)[:args.photos]
+    load_before = os.getloadavg()
     photos = [time_photo(vessel_model, av_model, sample, args.runs) for sample in data]
     result = {**provenance, "av_model": shown_path(args.av_model, ROOT),
               "vessel_model": args.vessel_model, "backend": args.backend,
               "threads": args.threads, "runs": args.runs, "photos": photos,
+              "machine_load": ("otherwise idle: other work on it was paused for the run"
+                               if args.otherwise_idle else "shared with other work"),
+              "load_average_before_after": [load_before, os.getloadavg()],
               "summary": summary(photos)}
     write_result(args.out, result, markdown(result))
     print(f"added / vessel pass: {result['summary']['added_over_vessel']:.2f}")
