@@ -77,3 +77,16 @@ def test_the_disc_blur_is_scipys_gaussian_filter_to_rounding():
         values = rng.random(shape) * 100
         np.testing.assert_allclose(gaussian_blur(values, sigma),
                                    ndimage.gaussian_filter(values, sigma), rtol=0, atol=1e-9)
+
+
+def test_the_disc_blur_is_exact_on_awkward_map_sizes():
+    from scipy import ndimage
+
+    from retinaseg.measure.disc import gaussian_blur
+
+    rng = np.random.default_rng(4)
+    # a map whose sides are not fast FFT lengths, either way round
+    for shape in ((512, 547), (547, 512)):
+        values = rng.random(shape) * 100
+        np.testing.assert_allclose(gaussian_blur(values, 155.2),
+                                   ndimage.gaussian_filter(values, 155.2), rtol=0, atol=1e-9)

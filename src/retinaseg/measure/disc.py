@@ -76,24 +76,24 @@ def gaussian_blur(values: np.ndarray, sigma: float) -> np.ndarray:
     """``ndimage.gaussian_filter(values, sigma)`` (mode reflect, truncated at 4 sigma), the
     same numbers to rounding (tests/test_disc.py), by FFT along each axis. The disc's
     widest blur has a kernel of 1241 taps on a 512 px map: direct, that was 1.2 s a photo,
-    more than the network. Mirrored at its edges (scipy's reflect), a row of n pixels
-    repeats every 2n, so the blur is a circular one of that period with the kernel folded
-    onto it: an FFT of 2n points whatever sigma is."""
+    more than the network; by FFT its cost no longer grows with sigma."""
     from scipy import fft
 
     radius = int(4.0 * sigma + 0.5)
-    offsets = np.arange(-radius, radius + 1)
-    taps = np.exp(-0.5 * (offsets / sigma) ** 2)
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
     taps /= taps.sum()
     out = np.asarray(values, dtype=float)
     for axis in (0, 1):
-        n = out.shape[axis]
-        period = np.concatenate([out, np.flip(out, axis=axis)], axis=axis)
-        folded = np.bincount(offsets % (2 * n), weights=taps, minlength=2 * n)
+        widths = [(0, 0), (0, 0)]
+        widths[axis] = (radius, radius)
+        padded = np.pad(out, widths, mode="symmetric")  # numpy's symmetric is scipy's reflect
+        length = fft.next_fast_len(padded.shape[axis] + taps.size - 1, real=True)
         shape = [1, 1]
-        shape[axis] = 2 * n
-        spectrum = fft.rfft(period, axis=axis) * fft.rfft(folded.reshape(shape), axis=axis)
-        out = np.take(fft.irfft(spectrum, 2 * n, axis=axis), np.arange(n), axis=axis)
+        shape[axis] = taps.size
+        spectrum = (fft.rfft(padded, length, axis=axis)
+                    * fft.rfft(taps.reshape(shape), length, axis=axis))
+        full = fft.irfft(spectrum, length, axis=axis)
+        out = np.take(full, np.arange(2 * radius, 2 * radius + out.shape[axis]), axis=axis)
     return out
 
 
