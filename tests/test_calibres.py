@@ -14,7 +14,13 @@ from retinaseg.measure.calibres import (
     label_calibre_columns,
     no_av_columns,
 )
-from retinaseg.measure.knudtson import crae, crve, knudtson_round
+from retinaseg.measure.knudtson import (
+    crae,
+    crae_hubbard_um,
+    crve,
+    crve_hubbard_um,
+    knudtson_round,
+)
 from retinaseg.measure.scale import Scale
 from retinaseg.measure.vessel_widths import (
     profile_widths,
@@ -69,6 +75,22 @@ def test_knudtson_by_hand():
 def test_fewer_than_six_gives_nan():
     assert math.isnan(crae([9, 8, 7, 6, 5]))
     assert math.isnan(crve([]))
+    assert math.isnan(crae_hubbard_um([90, 80, 70])) and math.isnan(crve_hubbard_um([]))
+
+
+def test_hubbard_by_hand():
+    def artery(a, b):  # a the narrower, b the wider (micrometres)
+        return math.sqrt(0.87 * a * a + 1.01 * b * b - 0.22 * a * b - 10.76)
+
+    def vein(a, b):
+        return math.sqrt(0.72 * a * a + 0.91 * b * b + 450.05)
+
+    widths = [100, 90, 80, 70, 60, 50]
+    for pair, summary in ((artery, crae_hubbard_um), (vein, crve_hubbard_um)):
+        r1 = [pair(50, 100), pair(60, 90), pair(70, 80)]  # widest with narrowest, ...
+        ordered = sorted(r1)
+        r2 = [pair(ordered[0], ordered[2]), ordered[1]]  # then the middle is carried
+        assert summary(widths + [40]) == pytest.approx(pair(min(r2), max(r2)))  # six widest
 
 
 # ---------------------------------------------------------------- widths
@@ -108,6 +130,14 @@ def test_columns_of_a_drawn_fundus():
     assert row["crve_px"] == pytest.approx(crve(VEIN_WIDTHS), rel=0.04)
     assert row["crae_um"] == pytest.approx(10 * row["crae_px"], rel=1e-3)
     assert row["avr"] == pytest.approx(row["crae_px"] / row["crve_px"], rel=1e-3)
+    # Hubbard in micrometres, from the same widths (its constants are micrometres)
+    assert row["crae_hubbard_um"] == pytest.approx(
+        crae_hubbard_um([10 * w for w in ARTERY_WIDTHS]), rel=0.04)
+    assert row["crve_hubbard_um"] == pytest.approx(
+        crve_hubbard_um([10 * w for w in VEIN_WIDTHS]), rel=0.04)
+    assert row["avr_hubbard"] == pytest.approx(row["crae_hubbard_um"] / row["crve_hubbard_um"],
+                                               rel=1e-3)
+    assert row["crae_hubbard_um_zone_c"] is not None
     assert (row["arterioles_measured"], row["venules_measured"]) == (7, 6)
     assert row["calibre_note"] == "" and row["calibre_note_zone_c"] == ""
     assert row["crae_px_zone_c"] == pytest.approx(row["crae_px"], rel=0.04)  # straight vessels
@@ -118,6 +148,7 @@ def test_strict_units_leave_micrometres_empty():
     row = calibre_columns(arteries, veins, np.ones(SHAPE, bool), DISC,
                           Scale(None, "assumed", "strict units"))
     assert row["crae_px"] is not None and row["crae_um"] is None and row["crve_um"] is None
+    assert row["crae_hubbard_um"] is None and row["avr_hubbard"] is None  # micrometres only
 
 
 def test_fewer_than_six_veins_says_so():

@@ -5,8 +5,10 @@
 * the disc: ``disc_x_px``, ``disc_y_px`` (column and row of its centre),
   ``disc_radius_px``, ``disc_confidence``, ``disc_note`` (why there is none);
 * zone B (:mod:`.zones`): ``crae_px``, ``crve_px`` and in micrometres ``crae_um``,
-  ``crve_um``, ``avr`` (CRAE / CRVE), ``arterioles_measured``, ``venules_measured``
-  and ``calibre_note``, the reason where a value is empty;
+  ``crve_um``, ``avr`` (CRAE / CRVE), the Hubbard variant ``crae_hubbard_um``,
+  ``crve_hubbard_um``, ``avr_hubbard`` (micrometres only: its constants are),
+  ``arterioles_measured``, ``venules_measured`` and ``calibre_note``, the reason where a
+  value is empty;
 * zone C: the same with ``_zone_c``; its rings one disc radius wide are measured as
   zone B is, and CRAE and CRVE are the mean over the rings that give one (at least
   :data:`MIN_ZONE_C_RINGS`); the counts are the fewest in any ring used.
@@ -30,7 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..data.av import ARTERY, CROSSING, VEIN
-from .knudtson import VESSELS, crae, crve
+from .knudtson import VESSELS, crae, crae_hubbard_um, crve, crve_hubbard_um
 from .specks import speck_size
 from .vessel_widths import ClassSegments, class_segments, zone_vessel_widths
 from .zones import (
@@ -51,8 +53,9 @@ MIN_ZONE_C_RINGS = 2  # of the three rings of zone C
 CUT_RADII = 1.5
 CROSSING_BRIDGE_RADII = 0.15  # gaps a crossing cuts into a predicted class, in disc radii
 DISC_COLUMNS = ("disc_x_px", "disc_y_px", "disc_radius_px", "disc_confidence", "disc_note")
-ZONE_FIELDS = ("crae_px", "crve_px", "crae_um", "crve_um", "avr", "arterioles_measured",
-               "venules_measured", "calibre_note")
+ZONE_FIELDS = ("crae_px", "crve_px", "crae_um", "crve_um", "avr", "crae_hubbard_um",
+               "crve_hubbard_um", "avr_hubbard", "arterioles_measured", "venules_measured",
+               "calibre_note")
 CALIBRE_COLUMNS = DISC_COLUMNS + ZONE_FIELDS + tuple(f"{f}_zone_c" for f in ZONE_FIELDS)
 AV_MEASURES = {"vessel_area_fraction": "density", "fractal_dimension": "fractal_dimension",
                "tortuosity_arc_chord": "tortuosity_arc_chord"}
@@ -70,16 +73,26 @@ class ZoneCalibres:
     arterioles: int
     venules: int
     note: str = ""
+    crae_hubbard_um: float = math.nan  # NaN also where the photo has no pixel size
+    crve_hubbard_um: float = math.nan
 
     @property
     def avr(self) -> float:
-        if math.isfinite(self.crae_px) and math.isfinite(self.crve_px) and self.crve_px > 0:
-            return self.crae_px / self.crve_px
-        return math.nan
+        return _ratio(self.crae_px, self.crve_px)
+
+    @property
+    def avr_hubbard(self) -> float:
+        return _ratio(self.crae_hubbard_um, self.crve_hubbard_um)
 
 
-def zone_calibres(artery, vein, fov, disc, zone: Zone = ZONE_B, crossings=None) -> ZoneCalibres:
-    """CRAE and CRVE of one ring, or NaN with the reason (:func:`.zones.zone_problem`)."""
+def _ratio(artery: float, vein: float) -> float:
+    return artery / vein if math.isfinite(artery) and math.isfinite(vein) and vein > 0 else math.nan
+
+
+def zone_calibres(artery, vein, fov, disc, zone: Zone = ZONE_B, crossings=None,
+                  um_per_px: float = math.nan) -> ZoneCalibres:
+    """CRAE and CRVE of one ring, or NaN with the reason (:func:`.zones.zone_problem`);
+    with ``um_per_px`` the Hubbard variant too."""
     problem = zone_problem(disc, fov, zone)
     if problem:
         return ZoneCalibres(math.nan, math.nan, 0, 0, problem)
@@ -92,24 +105,30 @@ def zone_calibres(artery, vein, fov, disc, zone: Zone = ZONE_B, crossings=None) 
     notes = [f"fewer than six measurable {kind} in {zone.name} ({len(w)})"
              for kind, w in widths.items() if len(w) < VESSELS]
     return ZoneCalibres(crae(widths["arterioles"]), crve(widths["venules"]),
-                        len(widths["arterioles"]), len(widths["venules"]), "; ".join(notes))
+                        len(widths["arterioles"]), len(widths["venules"]), "; ".join(notes),
+                        crae_hubbard_um([w * um_per_px for w in widths["arterioles"]]),
+                        crve_hubbard_um([w * um_per_px for w in widths["venules"]]))
 
 
-def zone_c_calibres(artery, vein, fov, disc, crossings=None) -> ZoneCalibres:
-    """Zone C: the mean of its rings' CRAE and CRVE (each needs MIN_ZONE_C_RINGS rings)."""
-    rings = [zone_calibres(artery, vein, fov, disc, ring, crossings) for ring in ZONE_C_RINGS]
+def zone_c_calibres(artery, vein, fov, disc, crossings=None,
+                    um_per_px: float = math.nan) -> ZoneCalibres:
+    """Zone C: the mean of its rings' CRAE and CRVE (each needs MIN_ZONE_C_RINGS rings),
+    and of their Hubbard values likewise."""
+    rings = [zone_calibres(artery, vein, fov, disc, ring, crossings, um_per_px)
+             for ring in ZONE_C_RINGS]
     if rings[0].note.startswith(("no disc", "disc outside", "photo too small")):
         return rings[0]  # the disc's own problem: the same for every ring
     values = {}
-    for field in ("crae_px", "crve_px"):
+    for field in ("crae_px", "crve_px", "crae_hubbard_um", "crve_hubbard_um"):
         found = [getattr(r, field) for r in rings if math.isfinite(getattr(r, field))]
         values[field] = float(np.mean(found)) if len(found) >= MIN_ZONE_C_RINGS else math.nan
     notes = [f"ring {k + 1}: {r.note}" for k, r in enumerate(rings) if r.note]
-    empty = [name for name, v in values.items() if not math.isfinite(v)]
+    empty = [name for name in ("crae_px", "crve_px") if not math.isfinite(values[name])]
     if empty:
         notes.insert(0, f"fewer than {MIN_ZONE_C_RINGS} rings of zone C measured")
     return ZoneCalibres(values["crae_px"], values["crve_px"], min(r.arterioles for r in rings),
-                        min(r.venules for r in rings), "; ".join(notes) if empty else "")
+                        min(r.venules for r in rings), "; ".join(notes) if empty else "",
+                        values["crae_hubbard_um"], values["crve_hubbard_um"])
 
 
 def predicted_crossings(artery: np.ndarray, vein: np.ndarray, disc_radius: float):
@@ -152,8 +171,11 @@ def calibre_columns(artery, vein, fov, disc, scale=None, crossings=None,
         kept = fov & (distance_from(fov.shape, found.row, found.col)
                       >= CUT_RADII * found.radius)
         artery, vein = (class_segments(m & kept, crossings) for m in (artery, vein))
-    for suffix, zone in (("", zone_calibres(artery, vein, fov, found, ZONE_B, crossings)),
-                         ("_zone_c", zone_c_calibres(artery, vein, fov, found, crossings))):
+    um_per_px = 1000 * mm if mm else math.nan
+    for suffix, zone in (("", zone_calibres(artery, vein, fov, found, ZONE_B, crossings,
+                                            um_per_px)),
+                         ("_zone_c", zone_c_calibres(artery, vein, fov, found, crossings,
+                                                     um_per_px))):
         row.update({f"{k}{suffix}": v for k, v in _zone_row(zone, mm).items()})
     if found is None and note != "no disc found":  # the finder's own reason says more
         row.update(calibre_note=f"no disc found: {note}",
@@ -192,7 +214,9 @@ def av_measure_columns(artery, vein, fov, scale=None) -> dict:
 def _zone_row(zone: ZoneCalibres, mm_per_pixel) -> dict:
     um = 1000 * mm_per_pixel if mm_per_pixel else math.nan
     return {"crae_px": zone.crae_px, "crve_px": zone.crve_px, "crae_um": zone.crae_px * um,
-            "crve_um": zone.crve_px * um, "avr": zone.avr, "arterioles_measured": zone.arterioles,
+            "crve_um": zone.crve_px * um, "avr": zone.avr,
+            "crae_hubbard_um": zone.crae_hubbard_um, "crve_hubbard_um": zone.crve_hubbard_um,
+            "avr_hubbard": zone.avr_hubbard, "arterioles_measured": zone.arterioles,
             "venules_measured": zone.venules, "calibre_note": zone.note}
 
 
