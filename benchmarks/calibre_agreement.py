@@ -47,7 +47,10 @@ from retinaseg.measure.scale import dataset_fov_degrees, resolve_scale
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("drive", "hrf", "les_av")
 LABELS = {"drive": "DRIVE-AV", "hrf": "HRF-AV", "les_av": "LES-AV"}
-BIOMARKERS = ("crae_px", "crve_px", "avr", "crae_px_zone_c", "crve_px_zone_c", "avr_zone_c")
+BIOMARKERS = ("crae_px", "crve_px", "avr", "crae_px_zone_c", "crve_px_zone_c", "avr_zone_c",
+              # the Hubbard variant, micrometres only (measure/knudtson.py)
+              "crae_hubbard_um", "crve_hubbard_um", "avr_hubbard", "crae_hubbard_um_zone_c",
+              "crve_hubbard_um_zone_c", "avr_hubbard_zone_c")
 UNITS = {"crae_px": "crae_um", "crve_px": "crve_um", "crae_px_zone_c": "crae_um_zone_c",
          "crve_px_zone_c": "crve_um_zone_c"}
 PERTURB_BLOCK_PX = 32
