@@ -5,8 +5,8 @@
 
 The issue's bar: A/V and biomarkers add at most 1x the vessel model's time per photo.
 On the first ``--photos`` DRIVE test photos, one process, the same backend and threads
-for both models, each stage timed alone (median over ``--runs`` passes per photo, then
-the median over the photos):
+for both models, each stage timed alone (median over ``--runs`` passes per photo after
+one warm-up pass, then the median over the photos):
 
 - **vessel model**: ``general``'s network pass (``segment_at_scale``: network, TTA,
   resize back, cut), the time a vessel-only photo costs in the network;
@@ -24,23 +24,15 @@ import argparse
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def median_seconds(work, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        began = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
 def time_photo(vessel_model, av_model, sample, runs: int) -> dict:
     """The four stages of the module doc for one photo, in seconds."""
+    from speed_stages import median_seconds
+
     from retinaseg.cohort.worker import av_columns
     from retinaseg.measure.scale import DATASET, dataset_fov_degrees, photo_scale
     from retinaseg.pipeline.av_vote import vote_by_segment
@@ -50,7 +42,6 @@ def time_photo(vessel_model, av_model, sample, runs: int) -> dict:
     image, fov = sample.image, sample.fov
     vessel_settings = resolve_settings(vessel_model)
     av_settings = resolve_settings(av_model, av_decision="pixel")
-    segment_at_scale(vessel_model, image, fov, vessel_settings)  # warm-up
     vessel = median_seconds(lambda: segment_at_scale(vessel_model, image, fov,
                                                      vessel_settings), runs)
     done = segment_at_scale(av_model, image, fov, av_settings)

@@ -12,14 +12,12 @@ input, the package's session options. Writes benchmarks/results/reference_thread
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 from common import add_dirty_option, clean_provenance, provenance_markdown, write_result
+from speed_stages import json_from_fresh_process
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
@@ -70,10 +68,7 @@ def fresh_process(kind: str, runs: int, threads: int, data_root: str) -> dict[st
             f"onnxruntime_general({runs}, {threads}, {data_root!r})")
     code = (f"import sys, json; sys.path.insert(0, {str(HERE)!r}); "
             f"from reference_thread import *; print(json.dumps({call}))")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json_from_fresh_process(code)
 
 
 def main() -> None:

@@ -213,6 +213,12 @@ def reference_process(runs: int, threads: int) -> dict[str, float]:
     code = (f"import sys, json, torch; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
             f"torch.set_num_threads({threads}); import speed_stages; "
             f"print(json.dumps(speed_stages.reference_forward({runs})))")
+    return json_from_fresh_process(code)
+
+
+def json_from_fresh_process(code: str):
+    """What ``code``, run by a fresh interpreter with the tree's ``src`` on its path,
+    prints as JSON on its last line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                           text=True, check=True)

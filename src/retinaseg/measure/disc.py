@@ -75,8 +75,8 @@ def _normalised_blur(values: np.ndarray, weight: np.ndarray, sigma: float) -> np
 def gaussian_blur(values: np.ndarray, sigma: float) -> np.ndarray:
     """``ndimage.gaussian_filter(values, sigma)`` (mode reflect, truncated at 4 sigma), the
     same numbers to rounding (tests/test_disc.py), by FFT along each axis. The disc's
-    widest blur has a kernel of 1241 taps on a 512 px map: direct, that was 1.2 s a photo,
-    more than the network; by FFT its cost no longer grows with sigma."""
+    widest blur has a kernel of 1241 taps on a 512 px map: direct, it took longer than
+    the network; by FFT its cost no longer grows with sigma."""
     from scipy import fft
 
     radius = int(4.0 * sigma + 0.5)

@@ -33,9 +33,14 @@ VENULE_COEFFICIENT = 0.95
 VESSELS = 6  # the widest six of each kind
 
 
+def knudtson_pair(coefficient: float):
+    """Knudtson's pair formula, ``coefficient * sqrt(w1^2 + w2^2)``."""
+    return lambda narrow, wide: coefficient * math.hypot(narrow, wide)
+
+
 def knudtson_round(widths: list[float], coefficient: float) -> list[float]:
     """One round: widest with narrowest, and so on; the middle one carried when odd."""
-    return pairing_round(widths, lambda narrow, wide: coefficient * math.hypot(narrow, wide))
+    return pairing_round(widths, knudtson_pair(coefficient))
 
 
 def pairing_round(widths: list[float], pair) -> list[float]:
@@ -50,8 +55,7 @@ def pairing_round(widths: list[float], pair) -> list[float]:
 
 def knudtson(widths, coefficient: float, vessels: int = VESSELS) -> float:
     """The summary calibre of the ``vessels`` widest of ``widths``; NaN with fewer."""
-    return summary_calibre(widths, lambda narrow, wide: coefficient * math.hypot(narrow, wide),
-                           vessels)
+    return summary_calibre(widths, knudtson_pair(coefficient), vessels)
 
 
 def summary_calibre(widths, pair, vessels: int = VESSELS) -> float:

@@ -73,7 +73,19 @@ def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
     second (:func:`retinaseg.pipeline.caliber.second_pass_width`,
     :func:`~retinaseg.pipeline.caliber.band_pass_width`), under ``scale="band"`` that second
     pass and under ``scale="caliber"`` the mean of both passes' probabilities, cut and
-    cleaned as one map. ``fov_width`` is the second pass's where there was one."""
+    cleaned as one map. ``fov_width`` is the second pass's where there was one. An
+    artery/vein model's decision (``settings.av_decision``) is taken once, on the kept pass."""
+    kept = _kept_pass(model, image, fov, settings)
+    others = kept.others
+    if settings.av_decision == "segment" and ARTERY in others and VEIN in others:
+        artery, vein = vote_by_segment(others[ARTERY], others[VEIN], kept.mask, fov)
+        kept = kept._replace(others={**others, ARTERY: artery, VEIN: vein})
+    return kept
+
+
+def _kept_pass(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
+               settings: InferenceSettings) -> Pass:
+    """:func:`segment_at_scale`'s pass, each output's probabilities as the network gave them."""
     meta = model.meta
 
     def cut_and_clean(maps: dict[str, np.ndarray], width: float) -> Pass:
@@ -81,9 +93,6 @@ def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
         cut = image_cut(settings.rule, prob, fov, meta.threshold)
         mask = postprocess_mask(prob, cut, fov, settings.postprocess)
         others = {name: value for name, value in maps.items() if name != VESSEL}
-        if settings.av_decision == "segment" and ARTERY in others and VEIN in others:
-            others[ARTERY], others[VEIN] = vote_by_segment(others[ARTERY], others[VEIN],
-                                                           mask, fov)
         return Pass(prob, mask, cut, width, others)
 
     def segment_at(width: float | None) -> Pass:
