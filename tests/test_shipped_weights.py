@@ -137,3 +137,26 @@ def test_general_carries_its_measured_calibre_and_segments_by_it():
     assert scaled.scale == "caliber" and plain.scale == "fov"
     assert plain.fov_width / 2 <= scaled.fov_width <= plain.fov_width * 2
     assert scaled.mask.any() and scaled.mask.shape == plain.mask.shape
+
+
+def test_general_av_splits_the_vessels_into_arteries_and_veins_on_real_drive_photos(shared_data):
+    """The shipped A/V model on the first two DRIVE test photos: its artery and vein masks
+    split its vessel mask between them, and the A/V decision on the manual pure artery
+    and vein pixels is well above chance (its whole test split:
+    benchmarks/results/av_accuracy.md)."""
+    from retinaseg import api
+
+    data = load_dataset("drive", "test", shared_data)[:2]
+    bundle = load_model("general-av")
+    assert bundle.meta.outputs == ["vessel", "artery", "vein"]
+    result = evaluate_model(bundle, data, EvalOptions())
+    assert result.artery_vein["pooled"]["pixels"]["accuracy"] > AV_ACCURACY_FLOOR
+    segmented = api.segment(data[0].image, bundle)
+    assert not (segmented.artery & segmented.vein).any()
+    assert ((segmented.artery | segmented.vein) == segmented.mask).all()
+    assert segmented.artery.any() and segmented.vein.any()
+
+
+# Below the two photos' measured accuracy (benchmarks/results/av_accuracy.md, per photo),
+# far enough to hold across CPUs, above what a model that calls every pixel one kind scores.
+AV_ACCURACY_FLOOR = 0.60
