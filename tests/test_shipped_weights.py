@@ -143,7 +143,7 @@ def test_general_av_splits_the_vessels_into_arteries_and_veins_on_real_drive_pho
     """The shipped A/V model on the first two DRIVE test photos: its artery and vein masks
     split its vessel mask between them, and the A/V decision on the manual pure artery
     and vein pixels is well above chance (its whole test split:
-    benchmarks/results/av_accuracy.md)."""
+    benchmarks/results/av_accuracy_general_av.md)."""
     from retinaseg import api
 
     data = load_dataset("drive", "test", shared_data)[:2]
@@ -157,6 +157,7 @@ def test_general_av_splits_the_vessels_into_arteries_and_veins_on_real_drive_pho
     assert segmented.artery.any() and segmented.vein.any()
 
 
-# Below the two photos' measured accuracy (benchmarks/results/av_accuracy.md, per photo),
-# far enough to hold across CPUs, above what a model that calls every pixel one kind scores.
-AV_ACCURACY_FLOOR = 0.60
+# The two photos measured 0.741 and 0.724 (benchmarks/results/av_accuracy_general_av.json,
+# per photo): a floor below them, far above the 0.45 or 0.55 of a model that calls every
+# vessel one kind (the photos' share of manual artery or vein pixels).
+AV_ACCURACY_FLOOR = 0.65
