@@ -82,11 +82,14 @@ class Row(NamedTuple):
     facts: dict             # what the result file says about it (weights, recipe)
 
 
-def our_rows(path: str, device: str = "cpu", decisions=("segment",)) -> list[Row]:
+def our_rows(path: str, device: str = "cpu", decisions=("segment",), tta: str | None = None,
+             name_tta: bool = False) -> list[Row]:
     """A retinaseg model with artery and vein outputs, as `retinaseg evaluate` runs it:
-    its own settings, the dataset's FOV mask; a row per A/V decision (``--av-decision``:
-    by vessel segment, the default, or by pixel). The network runs once per photo: the
-    segment row is the pixel row's maps voted (pipeline/av_vote), as the pipeline does."""
+    its own settings (``tta``: another test-time augmentation than its own), the dataset's
+    FOV mask; a row per A/V decision (``--av-decision``: by vessel segment, the default, or
+    by pixel). The network runs once per photo: the segment row is the pixel row's maps
+    voted (pipeline/av_vote), as the pipeline does. ``name_tta`` puts the TTA in the row's
+    name, for a table that compares TTAs."""
     from common import shown_path
 
     from retinaseg.errors import RetinasegError
@@ -99,7 +102,7 @@ def our_rows(path: str, device: str = "cpu", decisions=("segment",)) -> list[Row
     if not {"artery", "vein"} <= set(model.meta.outputs):
         raise RetinasegError(f"{path}: not an artery/vein model (outputs: "
                              f"{', '.join(model.meta.outputs)})")
-    settings = resolve_settings(model, av_decision="pixel")
+    settings = resolve_settings(model, av_decision="pixel", tta=tta)
     last = {}
 
     def pixel_maps(sample) -> Maps:
@@ -121,7 +124,9 @@ def our_rows(path: str, device: str = "cpu", decisions=("segment",)) -> list[Row
     for decision in sorted(set(decisions), key=("pixel", "segment").index):
         facts = {"model": shown, "checkpoint_sha256": model.sha256, "tta": settings.tta,
                  "scale": settings.scale, "av_decision": decision}
-        name = shown if len(set(decisions)) == 1 else f"{shown} ({decision})"
+        shown_parts = ([decision] if len(set(decisions)) > 1 else []) + \
+            ([f"tta {settings.tta}"] if name_tta else [])
+        name = f"{shown} ({', '.join(shown_parts)})" if shown_parts else shown
         rows.append(Row(name, predictors[decision], facts))
     return rows
 
@@ -237,8 +242,10 @@ def markdown(result: dict) -> str:
 # --- the command line --------------------------------------------------------------------
 
 def build_rows(args) -> list[Row]:
-    rows = [row for path in args.models
-            for row in our_rows(path, args.device, tuple(args.av_decision))]
+    ttas = args.tta or [None]
+    rows = [row for path in args.models for tta in ttas
+            for row in our_rows(path, args.device, tuple(args.av_decision), tta,
+                                name_tta=len(ttas) > 1)]
     if args.peers:
         from peer_lwnet_av import lwnet_row  # only a peer run needs its code
 
@@ -255,6 +262,9 @@ def parse_args(argv=None):
                         default=["segment"],
                         help="our models' A/V decision, a row each: by vessel segment (the "
                              "pipeline's default) and/or by pixel")
+    parser.add_argument("--tta", nargs="+", metavar="MODE",
+                        help="our models' test-time augmentation, a row each (none, flip, "
+                             "flip+rot90, rot<K>; default: each model's own)")
     parser.add_argument("--peer", action="append", dest="peers", default=[],
                         choices=("lwnet-drive", "lwnet-hrf"), help="a peer's model (repeatable)")
     parser.add_argument("--lwnet-dir", type=Path,
