@@ -4,6 +4,7 @@ see or it lies beyond the photo's edge."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from retinaseg.measure.disc import expected_radius, find_disc
 
@@ -90,3 +91,32 @@ def test_the_disc_blur_is_exact_on_awkward_map_sizes():
         values = rng.random(shape) * 100
         np.testing.assert_allclose(gaussian_blur(values, 155.2),
                                    ndimage.gaussian_filter(values, 155.2), rtol=0, atol=1e-9)
+
+
+def test_the_coarse_disc_blur_stays_within_half_a_percent_of_the_exact_one():
+    from scipy import ndimage
+
+    from retinaseg.measure.disc import coarse_gaussian_blur, gaussian_blur
+
+    rng = np.random.default_rng(6)
+    values = ndimage.gaussian_filter(rng.random((520, 512)) * 100, 2)
+    values[:, :40] = 0  # a hard edge, as the FOV's is
+    for sigma in (19.4, 38.8, 155.2, 200.0):
+        exact, coarse = gaussian_blur(values, sigma), coarse_gaussian_blur(values, sigma)
+        assert np.abs(coarse - exact).max() <= 0.005 * np.ptp(exact), sigma
+    for sigma in (2.0, 15.9):  # too narrow to decimate: the exact blur itself
+        assert np.array_equal(coarse_gaussian_blur(values, sigma), gaussian_blur(values, sigma))
+
+
+def test_the_disc_at_the_edge_check_reads_the_distance_transform():
+    from scipy import ndimage
+
+    from retinaseg.measure.disc import _distance_to_outside
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        fov = rng.random((40, 50)) > 0.05
+        fov[:rng.integers(0, 10)] = False
+        row, col = int(rng.integers(0, 40)), int(rng.integers(0, 50))
+        exact = ndimage.distance_transform_edt(np.pad(fov, 1))[1:-1, 1:-1][row, col]
+        assert _distance_to_outside(fov, row, col) == pytest.approx(exact, abs=1e-9)

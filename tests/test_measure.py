@@ -284,3 +284,23 @@ def test_real_manual_masks_give_plausible_values(shared_data):
     assert 1.3 < first.fractal_dimension < 1.7  # retinal trees: ~1.4-1.6 in the literature
     assert first.branch_points > 50 and first.components < 30
     assert 0.02 < first.mm_per_pixel < 0.03  # 45 degrees over DRIVE's ~540 px
+
+
+def test_the_shape_measures_are_measure_vessels_own_numbers():
+    # the artery and vein columns take these three from the lighter function
+    from retinaseg.measure import shape_measures
+
+    rng = np.random.default_rng(5)
+    mask = np.zeros((240, 260), dtype=bool)
+    for _ in range(12):
+        points = rng.integers(10, 230, size=(4, 2))
+        mask |= _polyline(points, mask.shape)
+    mask |= rng.random(mask.shape) > 0.997  # specks, for the speck rule to drop
+    fov = np.zeros_like(mask)
+    fov[5:235, 5:255] = True
+    for min_object_px in (None, 0, 20):
+        full = measure_vessels(mask, fov, min_object_px=min_object_px)
+        light = shape_measures(mask, fov, min_object_px=min_object_px)
+        assert full.tortuosity_segments > 3
+        for name, value in light.items():
+            assert value == getattr(full, name), name

@@ -144,6 +144,25 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
         objects_dropped=dropped, min_object_px=int(min_object_px), **_in_mm(pixel, scale))
 
 
+def shape_measures(mask, fov=None, min_object_px: int | None = None) -> dict[str, float]:
+    """The three measures of a mask that need no width: ``vessel_area_fraction``,
+    ``fractal_dimension`` and ``tortuosity_arc_chord``, the same numbers as
+    :func:`measure_vessels` gives (tests/test_measure.py), for the artery and vein columns,
+    which use no more: it skips the distance transform and the component count."""
+    from skimage.morphology import skeletonize  # lazily: see retinaseg.cohort.worker.warm_imports
+
+    mask, fov = _checked(mask, fov)
+    fov = np.ones(mask.shape, dtype=bool) if fov is None else fov
+    if min_object_px is None:
+        min_object_px = speck_size(fov)
+    vessels, _ = drop_small_objects(mask & fov, min_object_px)
+    arc_chord, _, _ = _tortuosity(segment_shapes(trace_segments(skeleton_graph(
+        skeletonize(vessels)))))
+    return {"vessel_area_fraction": np.count_nonzero(vessels) / np.count_nonzero(fov),
+            "fractal_dimension": box_counting_dimension(vessels[_bounding_box(fov)]),
+            "tortuosity_arc_chord": arc_chord}
+
+
 def drop_small_objects(vessels: np.ndarray, min_object_px: int) -> tuple[np.ndarray, int]:
     """The mask without its 8-connected objects under ``min_object_px`` pixels,
     and how many objects went."""

@@ -200,12 +200,13 @@ def no_av_columns(reason: str = NO_AV) -> dict:
 
 def av_measure_columns(artery, vein, fov, scale=None) -> dict:
     """Artery- and vein-specific density, fractal dimension and tortuosity: the vessel
-    measures of each class's mask, specks dropped by the one rule."""
-    from . import measure_vessels
+    measures of each class's mask, specks dropped by the one rule. None of the three
+    needs a pixel size: ``scale`` is taken for the columns' common signature."""
+    from . import shape_measures
 
     row = {}
     for kind, mask in (("artery", artery), ("vein", vein)):
-        measures = measure_vessels(mask, fov, min_object_px=speck_size(fov), scale=scale).as_row()
+        measures = shape_measures(mask, fov, min_object_px=speck_size(fov))
         row.update({f"{kind}_{name}": _rounded(measures[field])
                     for field, name in AV_MEASURES.items()})
     return row
