@@ -71,7 +71,7 @@ def test_the_disc_blur_is_scipys_gaussian_filter_to_rounding():
     from retinaseg.measure.disc import gaussian_blur
 
     rng = np.random.default_rng(3)
-    # the disc's blurs (r0/2 to 4 r0 at its 512 px working width), and kernels wider
+    # the disc's blurs (r0/2 to 4 r0 at a 512 px working width), and kernels wider
     # than the map, where the reflection folds more than once
     for shape, sigma in (((520, 512), 155.2), ((520, 512), 19.4), ((30, 40), 100.0),
                          ((7, 5), 2.0), ((1, 9), 3.0)):

@@ -34,7 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-WORK_WIDTH_PX = 512  # the FOV's width at which the disc is sought
+# The FOV's width at which the disc is sought: 256 px places it as well as 512 did on
+# DRIVE's training photos (benchmarks/results/disc.md) at a quarter of the pixels.
+WORK_WIDTH_PX = 256
 FOV_WIDTHS_PER_DISC = 6.6  # FOV width over disc diameter, 45-degree photo (DRIVE zone B)
 CONVERGENCE_WEIGHT = 1.0  # chosen on DRIVE training (benchmarks/results/disc.md)
 RADIUS_RANGE = (0.75, 1.35)  # the refined radius, as a share of the expected one
@@ -81,7 +83,7 @@ def coarse_gaussian_blur(values: np.ndarray, sigma: float) -> np.ndarray:
     that the blur there is about :data:`COARSE_SIGMA_PX` wide, then interpolated back.
     A blur that wide has no detail a decimation loses (tests/test_disc.py bounds the
     difference), and the disc's widest blur costs a small share of the exact one: the
-    exact one pads a 512 px map by 620 px each side."""
+    exact one pads the map by more than its own width each side."""
     factor = min(int(sigma // COARSE_SIGMA_PX), min(np.shape(values)) // COARSE_MIN_SIDE_PX)
     if factor < 2:
         return gaussian_blur(values, sigma)
@@ -116,7 +118,7 @@ def _linear_upsample(values: np.ndarray, factor: int, length: int, axis: int) ->
 def gaussian_blur(values: np.ndarray, sigma: float) -> np.ndarray:
     """``ndimage.gaussian_filter(values, sigma)`` (mode reflect, truncated at 4 sigma), the
     same numbers to rounding (tests/test_disc.py), by FFT along each axis. The disc's
-    widest blur has a kernel of 1241 taps on a 512 px map: direct, it took longer than
+    widest blur had a kernel of 1241 taps on a 512 px map: direct, it took longer than
     the network; by FFT its cost no longer grows with sigma."""
     from scipy import fft
 
