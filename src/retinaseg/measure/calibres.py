@@ -90,18 +90,21 @@ def _ratio(artery: float, vein: float) -> float:
 
 
 def zone_calibres(artery, vein, fov, disc, zone: Zone = ZONE_B, crossings=None,
-                  um_per_px: float = math.nan) -> ZoneCalibres:
+                  um_per_px: float = math.nan, measured: dict | None = None) -> ZoneCalibres:
     """CRAE and CRVE of one ring, or NaN with the reason (:func:`.zones.zone_problem`);
-    with ``um_per_px`` the Hubbard variant too."""
+    with ``um_per_px`` the Hubbard variant too. ``measured`` (the same masks' widths by
+    ring, filled as rings are measured) lets a ring drawn twice be measured once: zone B
+    is also zone C's first ring."""
     problem = zone_problem(disc, fov, zone)
     if problem:
         return ZoneCalibres(math.nan, math.nan, 0, 0, problem)
-    ring = zone_mask(fov.shape, disc, zone) & fov
-    samples = max(3, round(MIN_SAMPLES_RADII * disc.radius))
-    found = {kind: zone_vessel_widths(_in_fov(mask, fov), ring, (disc.row, disc.col),
-                                       samples, crossings)
-             for kind, mask in (("arterioles", artery), ("venules", vein))}
-    widths = {kind: [w.width_px for w in segments] for kind, segments in found.items()}
+    ring_key = (zone.inner, zone.outer)
+    if measured is not None and ring_key in measured:
+        widths = measured[ring_key]
+    else:
+        widths = _ring_widths(artery, vein, fov, disc, zone, crossings)
+        if measured is not None:
+            measured[ring_key] = widths
     notes = [f"fewer than six measurable {kind} in {zone.name} ({len(w)})"
              for kind, w in widths.items() if len(w) < VESSELS]
     return ZoneCalibres(crae(widths["arterioles"]), crve(widths["venules"]),
@@ -110,11 +113,21 @@ def zone_calibres(artery, vein, fov, disc, zone: Zone = ZONE_B, crossings=None,
                         crve_hubbard_um([w * um_per_px for w in widths["venules"]]))
 
 
+def _ring_widths(artery, vein, fov, disc, zone: Zone, crossings) -> dict[str, list[float]]:
+    """The measured arterioles' and venules' widths (px) in one ring."""
+    ring = zone_mask(fov.shape, disc, zone) & fov
+    samples = max(3, round(MIN_SAMPLES_RADII * disc.radius))
+    found = {kind: zone_vessel_widths(_in_fov(mask, fov), ring, (disc.row, disc.col),
+                                       samples, crossings)
+             for kind, mask in (("arterioles", artery), ("venules", vein))}
+    return {kind: [w.width_px for w in segments] for kind, segments in found.items()}
+
+
 def zone_c_calibres(artery, vein, fov, disc, crossings=None,
-                    um_per_px: float = math.nan) -> ZoneCalibres:
+                    um_per_px: float = math.nan, measured: dict | None = None) -> ZoneCalibres:
     """Zone C: the mean of its rings' CRAE and CRVE (each needs MIN_ZONE_C_RINGS rings),
-    and of their Hubbard values likewise."""
-    rings = [zone_calibres(artery, vein, fov, disc, ring, crossings, um_per_px)
+    and of their Hubbard values likewise (``measured``: see :func:`zone_calibres`)."""
+    rings = [zone_calibres(artery, vein, fov, disc, ring, crossings, um_per_px, measured)
              for ring in ZONE_C_RINGS]
     if rings[0].note.startswith(("no disc", "disc outside", "photo too small")):
         return rings[0]  # the disc's own problem: the same for every ring
@@ -172,10 +185,11 @@ def calibre_columns(artery, vein, fov, disc, scale=None, crossings=None,
                       >= CUT_RADII * found.radius)
         artery, vein = (class_segments(m & kept, crossings) for m in (artery, vein))
     um_per_px = 1000 * mm if mm else math.nan
+    measured = {}  # zone B's ring is zone C's first: measured once
     for suffix, zone in (("", zone_calibres(artery, vein, fov, found, ZONE_B, crossings,
-                                            um_per_px)),
+                                            um_per_px, measured)),
                          ("_zone_c", zone_c_calibres(artery, vein, fov, found, crossings,
-                                                     um_per_px))):
+                                                     um_per_px, measured))):
         row.update({f"{k}{suffix}": v for k, v in _zone_row(zone, mm).items()})
     if found is None and note != "no disc found":  # the finder's own reason says more
         row.update(calibre_note=f"no disc found: {note}",

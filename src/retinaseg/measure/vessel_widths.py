@@ -35,7 +35,7 @@ that branches in the zone, and count branches apart only when they part before i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -131,17 +131,24 @@ class ClassSegments:
     segments: list
     skip: np.ndarray
     reach_px: float
+    clusters: np.ndarray | None = None  # branch points labelled (_branch_clusters)
+    vessels: list | None = None  # the segments chained (chain_vessels): zone-free, so once
+    open_ends: list | None = None
 
 
 def class_segments(mask: np.ndarray, crossings: np.ndarray | None = None) -> ClassSegments:
-    """Skeletonise one class's mask once, for every zone it is measured in."""
+    """Skeletonise one class's mask once, and chain its segments into vessels, for every
+    zone it is measured in."""
     mask = np.asarray(mask, dtype=bool)
     distance = ndimage.distance_transform_edt(mask)
     graph = skeleton_graph(class_skeleton(mask, distance))
     segments = [s for s in trace_segments(graph) if not s.closed]
     skip = np.zeros(mask.shape, dtype=bool) if crossings is None else \
         ndimage.binary_dilation(crossings, iterations=CROSSING_MARGIN_PX)
-    return ClassSegments(mask, distance, graph, segments, skip, 2 * float(distance.max()) + 2)
+    prepared = ClassSegments(mask, distance, graph, segments, skip,
+                             2 * float(distance.max()) + 2, _branch_clusters(graph))
+    vessels, open_ends = chain_vessels(prepared, prepared.clusters)
+    return replace(prepared, vessels=vessels, open_ends=open_ends)
 
 
 def zone_vessel_widths(mask, zone: np.ndarray, disc_centre: tuple[float, float],
@@ -150,8 +157,7 @@ def zone_vessel_widths(mask, zone: np.ndarray, disc_centre: tuple[float, float],
     """The measured vessels of one class's mask (or its :class:`ClassSegments`) in
     ``zone`` (module docstring)."""
     prepared = mask if isinstance(mask, ClassSegments) else class_segments(mask, crossings)
-    clusters = _branch_clusters(prepared.graph)
-    vessels, open_ends = chain_vessels(prepared, clusters)
+    clusters, vessels, open_ends = prepared.clusters, prepared.vessels, prepared.open_ends
     usable = [_usable(prepared, segment, zone) for segment in prepared.segments]
     measured = {}
     for v, members in enumerate(vessels):

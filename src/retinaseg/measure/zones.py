@@ -17,6 +17,7 @@ caller leaves the value empty with that reason instead of giving a wrong number.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,9 +46,19 @@ ZONE_C_RINGS = (Zone("zone C ring 1", 2.0, 3.0), Zone("zone C ring 2", 3.0, 4.0)
 
 
 def distance_from(shape: tuple[int, int], row: float, col: float) -> np.ndarray:
-    """Each pixel's distance from ``(row, col)``, in pixels."""
-    rr, cc = np.ogrid[:shape[0], :shape[1]]
-    return np.hypot(rr - row, cc - col)
+    """Each pixel's distance from ``(row, col)``, in pixels, read-only: one photo's zones
+    and checks all ask for the same map, so each thread keeps its last one."""
+    key = (tuple(shape), float(row), float(col))
+    last = getattr(_LAST_DISTANCE, "value", None)
+    if last is None or last[0] != key:
+        rr, cc = np.ogrid[:shape[0], :shape[1]]
+        distance = np.hypot(rr - row, cc - col)
+        distance.flags.writeable = False
+        last = _LAST_DISTANCE.value = (key, distance)
+    return last[1]
+
+
+_LAST_DISTANCE = threading.local()  # a cohort worker may measure photos in threads
 
 
 def zone_mask(shape: tuple[int, int], disc, zone: Zone) -> np.ndarray:
