@@ -59,3 +59,19 @@ def test_lab_lightness_of_white_is_one():
 def test_bad_pipelines_are_clear_errors(photo, steps, message):
     with pytest.raises(RetinasegError, match=message):
         preprocess(*photo, steps)
+
+
+def test_clahe_in_threads_gives_the_same_numbers_as_one_thread():
+    from retinaseg.data.preprocess import clahe, set_preprocess_threads
+
+    rng = np.random.default_rng(8)
+    channels = rng.random((150, 170, 3)).astype(np.float32)
+    try:
+        set_preprocess_threads(1)
+        alone = clahe(channels)
+        set_preprocess_threads(3)
+        threaded = clahe(channels)
+    finally:
+        set_preprocess_threads(None)
+    assert np.array_equal(alone, threaded)
+    assert not np.array_equal(alone[..., 0], alone[..., 1])  # each channel its own

@@ -190,6 +190,10 @@ def worker_bundle(spec: JobSpec):
                 import torch
 
                 torch.set_num_threads(spec.threads)
+            if spec.threads:
+                from ..data.preprocess import set_preprocess_threads
+
+                set_preprocess_threads(spec.threads)
             _BUNDLES[key] = load_model(spec.model, spec.device, spec.backend, spec.threads)
             warm_imports()
         return _BUNDLES[key]

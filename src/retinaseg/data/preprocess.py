@@ -8,6 +8,8 @@ others act on those channels. :func:`preprocess` returns ``(C, H, W)`` float32.
 from __future__ import annotations
 
 import math
+import os
+import threading
 from typing import Callable
 
 import numpy as np
@@ -42,13 +44,52 @@ def lab(image: np.ndarray) -> np.ndarray:
 
 
 def clahe(channels: np.ndarray, clip_limit: float = 0.01) -> np.ndarray:
-    """Contrast-limited adaptive histogram equalisation, channel by channel."""
+    """Contrast-limited adaptive histogram equalisation, channel by channel: in threads
+    where there are several channels and cores (the same numbers; an RGB model's
+    equalisation took three times a green one's, a quarter of the network's time)."""
     out = np.empty_like(channels)
-    for c in range(channels.shape[-1]):
+
+    def equalise(c: int) -> None:
         plane = np.clip(channels[..., c], 0.0, 1.0)
         out[..., c] = exposure.equalize_adapthist(plane, kernel_size=CLAHE_KERNEL_PX,
                                                   clip_limit=clip_limit)
+
+    count = channels.shape[-1]
+    workers = min(count, preprocess_threads())
+    if workers <= 1:
+        for c in range(count):
+            equalise(c)
+    else:
+        list(_channel_pool(workers).map(equalise, range(count)))
     return out
+
+
+_THREADS: dict[str, int | None] = {"count": None}
+_POOLS: dict[tuple[int, int], object] = {}  # (process id, size) -> pool: none survives a fork
+_POOL_LOCK = threading.Lock()
+
+
+def set_preprocess_threads(count: int | None) -> None:
+    """How many threads preprocessing may use in this process (None: the cores it may
+    run on); a cohort worker sets its share of the machine, as it does torch's."""
+    _THREADS["count"] = None if count is None else max(1, int(count))
+
+
+def preprocess_threads() -> int:
+    if _THREADS["count"] is not None:
+        return _THREADS["count"]
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+        os.cpu_count() or 1)
+
+
+def _channel_pool(size: int):
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = (os.getpid(), size)
+    with _POOL_LOCK:
+        if key not in _POOLS:
+            _POOLS[key] = ThreadPoolExecutor(size, thread_name_prefix="retinaseg-clahe")
+        return _POOLS[key]
 
 
 def gamma(channels: np.ndarray, value: float = 1.2) -> np.ndarray:
