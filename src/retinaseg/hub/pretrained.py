@@ -86,15 +86,28 @@ _register(PretrainedWeights(
 _register(PretrainedWeights(
     name="general-av",
     architecture="unet",
-    # the second cosine cycle (45 epochs) after configs/general-av.yaml (16 epochs); the
-    # best epoch by validation A/V accuracy (benchmarks/results/ship_general-av.md)
+    # the third cosine cycle (45 epochs at half the second's rate) after
+    # configs/general-av.yaml and configs/general-av-cycle2.yaml; the best epoch by
+    # validation A/V accuracy (benchmarks/results/ship_general-av.md)
+    config="configs/general-av-cycle3.yaml",
+    sha256="PENDING",
+    description="U-Net with vessel, artery and vein outputs: general widened to RGB, trained "
+                "on the training splits of DRIVE-AV, HRF-AV and LES-AV in three cosine cycles; "
+                "adds the optic disc, CRAE, CRVE and AVR to the table. Its A/V decision is "
+                "short of the published peers' (docs/artery-vein.md): compare its "
+                "calibres between photos it segmented, not with other tools'",
+))
+
+_register(PretrainedWeights(
+    name="general-av-cycle2",
+    architecture="unet",
+    # the `general-av` of 2026-12-07's first release (two cycles), kept under this name
+    # so that a cohort measured with it can be compared with one measured by the new one
+    # (benchmarks/results/ship_general-av-cycle2.md)
     config="configs/general-av-cycle2.yaml",
     sha256="0d517c3128d2c2f67dd1e653ce6d2b12b881329fa875f41d2254827dde3cb1fd",
-    description="U-Net with vessel, artery and vein outputs: general widened to RGB, trained "
-                "on the training splits of DRIVE-AV, HRF-AV and LES-AV in two cosine cycles; "
-                "adds the optic disc, CRAE, CRVE and AVR to the table. Its A/V decision is "
-                "well short of the published peers' (docs/artery-vein.md): compare its "
-                "calibres between photos it segmented, not with other tools'",
+    description="The previous `general-av` (two cosine cycles), kept so that cohorts "
+                "measured with it stay comparable; new work should use general-av",
 ))
 
 _register(PretrainedWeights(
