@@ -90,7 +90,7 @@ _register(PretrainedWeights(
     # configs/general-av.yaml and configs/general-av-cycle2.yaml; the best epoch by
     # validation A/V accuracy (benchmarks/results/ship_general-av.md)
     config="configs/general-av-cycle3.yaml",
-    sha256="PENDING",
+    sha256="8e7bcce163bbe9ce7643f0f558b5d4402a90c23fb9702684c0c432ff4a65b27d",
     description="U-Net with vessel, artery and vein outputs: general widened to RGB, trained "
                 "on the training splits of DRIVE-AV, HRF-AV and LES-AV in three cosine cycles; "
                 "adds the optic disc, CRAE, CRVE and AVR to the table. Its A/V decision is "
