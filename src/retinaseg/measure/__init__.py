@@ -114,18 +114,11 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
         scale: a pixel size already resolved (e.g. :func:`.scale.photo_scale`, which
             names its source); replaces ``mm_per_pixel`` and ``fov_degrees``.
     """
-    from skimage.morphology import skeletonize  # lazily: see retinaseg.cohort.worker.warm_imports
-
     mask, fov = _checked(mask, fov)
     if scale is None:
         scale = resolve_scale(fov if fov is not None else None, mm_per_pixel, fov_degrees)
-    fov = np.ones(mask.shape, dtype=bool) if fov is None else fov
-    if min_object_px is None:
-        min_object_px = speck_size(fov)
-    vessels, dropped = drop_small_objects(mask & fov, min_object_px)
-    skeleton = skeletonize(vessels)
-    graph = skeleton_graph(skeleton)
-    segments = trace_segments(graph)
+    fov, min_object_px, vessels, dropped, skeleton, graph, segments = _traced(mask, fov,
+                                                                               min_object_px)
     widths = widths_px(distance_transform_edt(vessels), skeleton)
     arc_chord, curvature, used = _tortuosity(segment_shapes(segments))
     pixel = {
@@ -149,18 +142,27 @@ def shape_measures(mask, fov=None, min_object_px: int | None = None) -> dict[str
     ``fractal_dimension`` and ``tortuosity_arc_chord``, the same numbers as
     :func:`measure_vessels` gives (tests/test_measure.py), for the artery and vein columns,
     which use no more: it skips the distance transform and the component count."""
-    from skimage.morphology import skeletonize  # lazily: see retinaseg.cohort.worker.warm_imports
-
     mask, fov = _checked(mask, fov)
-    fov = np.ones(mask.shape, dtype=bool) if fov is None else fov
-    if min_object_px is None:
-        min_object_px = speck_size(fov)
-    vessels, _ = drop_small_objects(mask & fov, min_object_px)
-    arc_chord, _, _ = _tortuosity(segment_shapes(trace_segments(skeleton_graph(
-        skeletonize(vessels)))))
+    fov, _, vessels, _, _, _, segments = _traced(mask, fov, min_object_px)
+    arc_chord, _, _ = _tortuosity(segment_shapes(segments))
     return {"vessel_area_fraction": np.count_nonzero(vessels) / np.count_nonzero(fov),
             "fractal_dimension": box_counting_dimension(vessels[_bounding_box(fov)]),
             "tortuosity_arc_chord": arc_chord}
+
+
+def _traced(mask: np.ndarray, fov: np.ndarray | None, min_object_px: int | None):
+    """The steps every measure starts from: the FOV (whole image without one), the speck
+    size (the one rule by default), the mask without its specks, and its skeleton, graph
+    and segments: ``(fov, min_object_px, vessels, dropped, skeleton, graph, segments)``."""
+    from skimage.morphology import skeletonize  # lazily: see retinaseg.cohort.worker.warm_imports
+
+    fov = np.ones(mask.shape, dtype=bool) if fov is None else fov
+    if min_object_px is None:
+        min_object_px = speck_size(fov)
+    vessels, dropped = drop_small_objects(mask & fov, min_object_px)
+    skeleton = skeletonize(vessels)
+    graph = skeleton_graph(skeleton)
+    return fov, min_object_px, vessels, dropped, skeleton, graph, trace_segments(graph)
 
 
 def drop_small_objects(vessels: np.ndarray, min_object_px: int) -> tuple[np.ndarray, int]:
