@@ -98,7 +98,7 @@ def test_an_av_job_resumed_with_the_other_decision_is_refused(tmp_path):
     from retinaseg.cohort.table import ResultsTable, check_same_job
 
     identity = {"model_sha256": "ab" * 32, "threshold": "otsu", "tta": "none",
-                "postprocess": "none", "scale": "fov", "units": "camera"}
+                "postprocess": "none", "scale": "fov", "units": "camera", "measures": "2"}
     table = ResultsTable(tmp_path, ("file", "status"))
     table.rows = {"a.png": {**identity, "file": "a.png", "status": "ok",
                             "av_decision": "segment"}}
@@ -106,3 +106,17 @@ def test_an_av_job_resumed_with_the_other_decision_is_refused(tmp_path):
     with pytest.raises(RetinasegError, match="A/V decision segment.*A/V decision pixel"):
         check_same_job(table, {**identity, "av_decision": "pixel"})
     check_same_job(table, identity)  # a vessel-only job has no decision to compare
+
+
+def test_a_table_of_an_older_measure_definition_is_refused(tmp_path):
+    # widths changed definition (MEASURES_VERSION 2): a job resumed onto a table made before
+    # must not mix the two in one column
+    from retinaseg.cohort.table import ResultsTable, check_same_job
+    from retinaseg.measure import MEASURES_VERSION
+
+    identity = {"model_sha256": "ab" * 32, "threshold": "otsu", "tta": "none",
+                "postprocess": "none", "scale": "fov", "units": "camera"}
+    table = ResultsTable(tmp_path, ("file", "status"))
+    table.rows = {"a.png": {**identity, "file": "a.png", "status": "ok"}}  # no `measures`
+    with pytest.raises(RetinasegError, match="measures version 1 .*measures version 2"):
+        check_same_job(table, {**identity, "measures": str(MEASURES_VERSION)})

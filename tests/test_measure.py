@@ -54,20 +54,34 @@ def _band(width: float, degrees: float, length: float = 200, size: int = 300) ->
 @pytest.mark.parametrize("width", [5, 7, 9])
 def test_oblique_band_reads_its_width(width, degrees):
     m = measure_vessels(_band(width, degrees))
-    assert abs(m.width_mean_px - width) <= 0.5
-    assert abs(m.width_median_px - width) <= 1  # 2 d takes few values: the median is coarse
+    assert abs(m.width_mean_px - width) <= 0.25
+    # the profile's edges fall between samples: the median is not held to 2 d's few values
+    assert abs(m.width_median_px - width) <= 0.3
 
 
 @pytest.mark.parametrize("width", [5, 7, 9])
-def test_diagonal_band_reads_up_to_a_pixel_over_as_documented(width):
-    assert 0 <= measure_vessels(_band(width, 45)).width_mean_px - width <= 1
+def test_diagonal_band_reads_its_width_within_its_rasterisation(width):
+    # at 45 degrees the pixel centres inside a w-wide rectangle span up to 0.7 px more or less
+    assert abs(measure_vessels(_band(width, 45)).width_mean_px - width) <= 0.7
 
 
-@pytest.mark.parametrize("width", [3, 5, 7, 9])
-def test_band_along_a_row_reads_one_pixel_over_as_documented(width):
+@pytest.mark.parametrize("width", [1, 3, 5, 7, 9])
+def test_band_along_a_row_reads_its_width_exactly(width):
+    # 2 d of the distance transform read w + 1 here: the bias the profile removes
     m = measure_vessels(_bar(width))
-    assert m.width_median_px == width + 1
-    assert abs(m.width_mean_px - (width + 1)) < 0.3  # the skeleton's ends sit nearer the edge
+    assert m.width_median_px == pytest.approx(width)
+    assert m.width_mean_px == pytest.approx(width, abs=0.05)
+
+
+def test_widths_skip_the_pixels_in_sight_of_a_branch_point():
+    # a T of two 5 px bars: the junction, where a profile runs along the other bar, is
+    # out of the sample, so the widths stay those of the bars
+    mask = np.zeros((120, 200), dtype=bool)
+    mask[58:63, 10:190] = True
+    mask[60:115, 98:103] = True
+    m = measure_vessels(mask)
+    assert m.width_median_px == pytest.approx(5)
+    assert abs(m.width_mean_px - 5) <= 0.25
 
 
 def test_straight_lengths_count_one_and_root_two_steps():

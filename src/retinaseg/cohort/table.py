@@ -31,10 +31,13 @@ TABLE_STEM = "results"
 # Columns every row has; the quality and measurement hooks add theirs after these.
 CORE_COLUMNS = ("file", "name", "status", "error", "width", "height", "fov_diameter_px",
                 "working_scale", "mm_per_pixel", "model", "model_sha256", "threshold", "cut",
-                "tta", "postprocess", "scale", "units", "seconds")
+                "tta", "postprocess", "scale", "units", "measures", "seconds")
 OK = "ok"
-# What makes two rows comparable: a rerun that changes any of these is refused.
-JOB_IDENTITY = ("model_sha256", "threshold", "tta", "postprocess", "scale", "units")
+# What makes two rows comparable: a rerun that changes any of these is refused. `measures`
+# is the definition of the measured columns (retinaseg.measure.MEASURES_VERSION): a job
+# resumed after an upgrade that changed one would mix two definitions in one table.
+JOB_IDENTITY = ("model_sha256", "threshold", "tta", "postprocess", "scale", "units",
+                "measures")
 AV_IDENTITY = ("av_decision",)  # an artery/vein model's job adds how A and V were decided
 
 
@@ -132,7 +135,7 @@ class ResultsTable:
 
 def check_same_job(table: ResultsTable, identity: dict) -> None:
     """Refuse, in one line, to mix rows of another model, threshold, TTA, mask
-    post-processing, scale rule or unit flags into a table.
+    post-processing, scale rule, unit flags or measure definitions into a table.
 
     Every ok row is checked: rows taken in from shard tables were each made by
     their own run.
@@ -150,7 +153,8 @@ def check_same_job(table: ResultsTable, identity: dict) -> None:
 def _describe(identity: dict) -> str:
     return (f"model sha256 {str(identity['model_sha256'])[:12]}, threshold "
             f"{identity['threshold']}, tta {identity['tta']}, post-processing "
-            f"{identity['postprocess']}, scale {identity['scale']}, units {identity['units']}"
+            f"{identity['postprocess']}, scale {identity['scale']}, units {identity['units']}, "
+            f"measures version {identity['measures'] or '1 (before it was recorded)'}"
             + (f", A/V decision {identity['av_decision']}" if "av_decision" in identity else ""))
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import RetinasegError
-from ..measure import VesselMeasures, measure_vessels, speck_size
+from ..measure import MEASURES_VERSION, VesselMeasures, measure_vessels, speck_size
 from ..measure.calibres import (
     AV_MEASURE_COLUMNS,
     CALIBRE_COLUMNS,
@@ -256,11 +256,12 @@ def photo_scale_of(spec: JobSpec, item: CohortInput, fov: np.ndarray):
 def job_identity(spec: JobSpec) -> dict:
     """The settings columns, the same for every row of a job. ``threshold`` is the
     fixed threshold, or ``otsu`` when each photo is cut at its own (its ``cut`` column);
-    ``units`` is the job's unit flags (:func:`units_rule`)."""
+    ``units`` is the job's unit flags (:func:`units_rule`); ``measures`` the version of
+    the measured columns' definitions."""
     settings = spec.settings
     identity = {"threshold": settings.rule, "tta": settings.tta,
                 "postprocess": settings.postprocess.describe(), "scale": settings.scale,
-                "units": units_rule(spec)}
+                "units": units_rule(spec), "measures": str(MEASURES_VERSION)}
     if has_av(spec.outputs):
         identity["av_decision"] = settings.av_decision
     return identity

@@ -5,8 +5,12 @@
 * vessel area fraction (vessel pixels over FOV pixels) and area;
 * total skeleton length (``skimage.morphology.skeletonize``; 8-neighbour steps
   of 1 and sqrt 2, summed over the segments of :mod:`.graph`);
-* mean and median vessel width, ``2 d`` from the distance transform ``d`` at
-  skeleton pixels (:mod:`.shape` says why without a -1);
+* mean and median vessel width over the centreline pixels, each across the vessel
+  on a perpendicular profile of the mask, its edges placed between samples
+  (:func:`.vessel_widths.centreline_widths`, the profile the calibres use), at the
+  pixels out of sight of a branch or an end point. So a band reads its own width at
+  any angle, and the median is not held to the few values ``2 d`` of the distance
+  transform takes on thin vessels (2, 2.83, 4, ...);
 * box-counting fractal dimension of the mask in the FOV's bounding box;
 * tortuosity of each open segment at least ``MIN_SEGMENT_PX`` long (arc over
   chord, and the mean squared curvature), aggregated per image as a
@@ -43,12 +47,17 @@ from .graph import (
     trace_segments,
 )
 from .scale import DEFAULT_FOV_DEGREES, MM_PER_DEGREE, Scale, resolve_scale
-from .shape import box_counting_dimension, centre_line_shape, widths_px
+from .shape import box_counting_dimension, centre_line_shape
 from .specks import SPECK_PX, SPECK_REFERENCE_FOV_PX, speck_size  # noqa: F401 - the one rule
+from .vessel_widths import centreline_widths
 
+# The definitions of the measured columns, recorded in every row of a cohort table: raised
+# whenever a column's definition changes, so that tables of two definitions are not mixed.
+# 1: widths 2 d of the distance transform; 2: widths on perpendicular profiles.
+MEASURES_VERSION = 2
 MIN_SEGMENT_PX = 10.0  # shorter segments are mostly stubs; too few pixels for a curvature
 
-__all__ = ["DEFAULT_FOV_DEGREES", "MIN_SEGMENT_PX", "MM_PER_DEGREE", "Scale", "Segment",
+__all__ = ["DEFAULT_FOV_DEGREES", "MEASURES_VERSION", "MIN_SEGMENT_PX", "MM_PER_DEGREE", "Scale", "Segment",
            "SegmentShape", "VesselMeasures", "measure_vessels", "resolve_scale",
            "segment_shapes"]
 
@@ -117,9 +126,9 @@ def measure_vessels(mask, fov=None, mm_per_pixel: float | None = None,
     mask, fov = _checked(mask, fov)
     if scale is None:
         scale = resolve_scale(fov if fov is not None else None, mm_per_pixel, fov_degrees)
-    fov, min_object_px, vessels, dropped, skeleton, graph, segments = _traced(mask, fov,
+    fov, min_object_px, vessels, dropped, _, graph, segments = _traced(mask, fov,
                                                                                min_object_px)
-    widths = widths_px(distance_transform_edt(vessels), skeleton)
+    widths = centreline_widths(vessels, segments, distance_transform_edt(vessels))
     arc_chord, curvature, used = _tortuosity(segment_shapes(segments))
     pixel = {
         "fov_area_px2": int(np.count_nonzero(fov)),

@@ -2,7 +2,11 @@
 
 Definitions (all in pixels; :mod:`retinaseg.measure` converts to mm):
 
-* **Width** at a skeleton pixel is ``2 d``, with ``d`` the Euclidean distance
+* **Width** here (:func:`widths_px`; the working-scale calibre of
+  :mod:`retinaseg.pipeline.caliber` uses it, and the measured width columns did until
+  ``MEASURES_VERSION`` 2, which reads them on perpendicular profiles instead,
+  :func:`retinaseg.measure.vessel_widths.centreline_widths`)
+  at a skeleton pixel is ``2 d``, with ``d`` the Euclidean distance
   transform of the vessel mask (distance to the nearest background pixel's
   centre), and no -1 or +1 correction. Across a band rasterised from a
   rectangle ``w`` pixels wide at 10 to 80 degrees, the nearest background
