@@ -129,9 +129,13 @@ def test_the_selection_rule(loco):
     assert loco.select({"baseline": base, "lopsided": lopsided})["chosen"] == "baseline"
     # the area guard and the in-domain constraint exclude a candidate
     wide = {"les_av": _run(0.75, area=1.3), "vevio": _run(0.65)}
-    assert loco.select({"baseline": base, "wide": wide})["chosen"] == "baseline"
+    selection = loco.select({"baseline": base, "wide": wide})
+    assert selection["chosen"] == "baseline"
+    assert selection["without_area_guard"] == "wide"  # said apart, after the choice
+    assert loco.select({"baseline": base, "better": better})["without_area_guard"] == "better"
     forgetful = {"les_av": _run(0.75, val_f1=0.7), "vevio": _run(0.65, val_f1=0.7)}
-    assert loco.select({"baseline": base, "forgetful": forgetful})["chosen"] == "baseline"
+    selection = loco.select({"baseline": base, "forgetful": forgetful})
+    assert selection["chosen"] == "baseline" and selection["without_area_guard"] is None
     # only the held-out sources every recipe has are compared
     partial = {"les_av": _run(0.75)}
     selection = loco.select({"baseline": base, "partial": partial})
