@@ -318,3 +318,14 @@ def test_the_shape_measures_are_measure_vessels_own_numbers():
         assert full.tortuosity_segments > 3
         for name, value in light.items():
             assert value == getattr(full, name), name
+
+
+def test_along_vessel_mean_stays_on_its_segment_and_skips_gaps():
+    from retinaseg.measure.vessel_widths import along_vessel_mean
+
+    widths = np.array([3.0, 4.0, 3.0, 4.0, np.nan, 8.0, 8.0, 8.0])
+    segment_of = np.array([0, 0, 0, 0, 0, 1, 1, 1])
+    smoothed = along_vessel_mean(widths, segment_of, half=1)
+    assert smoothed[:4] == pytest.approx([3.5, 10 / 3, 11 / 3, 3.5])  # a gap is not a zero
+    assert np.isnan(smoothed[4])  # a profile that found no width gets none
+    assert smoothed[5:] == pytest.approx([8.0, 8.0, 8.0])  # the next segment's own widths
