@@ -153,8 +153,8 @@ def check_same_job(table: ResultsTable, identity: dict) -> None:
 def _describe(identity: dict) -> str:
     return (f"model sha256 {str(identity['model_sha256'])[:12]}, threshold "
             f"{identity['threshold']}, tta {identity['tta']}, post-processing "
-            f"{identity['postprocess']}, scale {identity['scale']}, units {identity['units']}, "
-            f"measures version {identity['measures'] or '1 (before it was recorded)'}"
+            f"{identity['postprocess']}, scale {identity['scale']}, measures version "
+            f"{identity['measures'] or '1 (before it was recorded)'}, units {identity['units']}"
             + (f", A/V decision {identity['av_decision']}" if "av_decision" in identity else ""))
 
 
