@@ -203,7 +203,8 @@ def test_a_table_is_not_mixed_with_another_post_processing(tiny_model, photo, tm
     from retinaseg.cohort import collect_cohort, run_cohort
 
     segment_cli(tiny_model, photo, tmp_path, "--fill-holes", "10")
-    with pytest.raises(RetinasegError, match="post-processing fill_holes=10, scale fov, units camera; this run "
+    with pytest.raises(RetinasegError, match="post-processing fill_holes=10, scale fov, measures version 2, "
+                                             "units camera; this run "
                                              "uses .* post-processing none"):
         run_cohort(job_spec(tiny_model, tmp_path, postprocess="none"),
                    collect_cohort([str(photo)]))
