@@ -196,10 +196,7 @@ def _centreline_samples(segments: list[Segment], distance: np.ndarray):
                - coords[np.maximum(index - TANGENT_STEP, first)])
     tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
     normals = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
-    d = distance[tuple(coords.astype(int).T)]
-    use = np.ones(len(coords), dtype=bool)
-    for end in (first, last):
-        use &= np.hypot(*(coords - coords[end]).T) > d + d[end] + 1
+    use = _clear_of_ends(coords, distance, first, last)
     use |= np.repeat([s.closed for s in segments], lengths)  # a ring has no ends
     return coords, normals, use, np.repeat(np.arange(len(segments)), lengths)
 
@@ -209,9 +206,15 @@ def _out_of_sight_of_ends(segment: Segment, distance: np.ndarray) -> np.ndarray:
     coords = segment.coords
     if segment.closed:
         return np.ones(len(coords), dtype=bool)
+    return _clear_of_ends(coords, distance, 0, len(coords) - 1)
+
+
+def _clear_of_ends(coords: np.ndarray, distance: np.ndarray, first, last) -> np.ndarray:
+    """Whether each pixel's inscribed disc overlaps neither that of pixel ``first`` nor
+    of ``last`` (indices into ``coords``: one pair, or one per pixel)."""
     d = distance[tuple(coords.astype(int).T)]
     use = np.ones(len(coords), dtype=bool)
-    for end in (0, -1):
+    for end in (first, last):
         use &= np.hypot(*(coords - coords[end]).T) > d + d[end] + 1
     return use
 
