@@ -309,3 +309,13 @@ def test_the_installed_script_exits_as_main_does(tmp_path):
     assert done.stderr.strip() == ("retinaseg: error: --set 'epochs=0': config key epochs=0 is "
                                    "not allowed: must be an integer in [1, 1000000]")
     assert not (tmp_path / "r").exists()
+
+
+def test_a_file_error_quoting_the_files_own_text_stays_on_one_line():
+    # a key read from a file may hold a newline or an escape; the error must still be
+    # one line naming the file first, its problem readable
+    from retinaseg.errors import file_error
+
+    text = str(file_error("m.safetensors", "unknown key: 'a\nb\x1b[31m\t'"))
+    assert text == "m.safetensors: unknown key: 'a\\nb\\x1b[31m\\t'"
+    assert str(file_error("m.safetensors", "plain problem")) == "m.safetensors: plain problem"

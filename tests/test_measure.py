@@ -321,7 +321,7 @@ def test_the_shape_measures_are_measure_vessels_own_numbers():
 
 
 def test_along_vessel_mean_stays_on_its_segment_and_skips_gaps():
-    from retinaseg.measure.vessel_widths import along_vessel_mean
+    from retinaseg.measure.mask_widths import along_vessel_mean
 
     widths = np.array([3.0, 4.0, 3.0, 4.0, np.nan, 8.0, 8.0, 8.0])
     segment_of = np.array([0, 0, 0, 0, 0, 1, 1, 1])

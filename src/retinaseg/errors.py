@@ -37,8 +37,17 @@ class RetinasegWarning(UserWarning):
 
 
 def file_error(path, problem: str) -> RetinasegError:
-    """Build the standard ``<path>: <problem>`` error."""
-    return RetinasegError(f"{path}: {problem}")
+    """Build the standard ``<path>: <problem>`` error, on one line: a problem that quotes
+    the file's own text (a key, a name) may carry its newlines or control characters,
+    which are written escaped, as ``repr`` would."""
+    return RetinasegError(f"{path}: {one_line(problem)}")
+
+
+def one_line(text: str) -> str:
+    """``text`` with every unprintable character (newline, tab, escape, ...) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def file_warning(path, problem: str) -> None:

@@ -94,7 +94,7 @@ def _kwargs(value: dict, meta: dict) -> str | None:
     unknown = sorted(set(value) - known) if known is not None else []
     if unknown:
         return (f"keyword arguments of {architecture!r} ({', '.join(sorted(known))}); "
-                f"unknown: {', '.join(unknown)}")
+                f"unknown: {', '.join(map(repr, unknown))}")
     return _plain_kwargs(value, meta) or build_problem(architecture, value,
                                                        meta.get("preprocess") or [])
 
@@ -108,7 +108,7 @@ def _plain_kwargs(value: dict, meta: dict) -> str | None:
     bad = [k for k, v in value.items() if not _plain(v)]
     if bad:
         return (f"plain values (finite numbers up to {MAX_KWARG}, strings, true/false); "
-                f"{', '.join(bad)} is not")
+                f"{', '.join(map(repr, bad))} is not")
     sizes = [k for k in SIZE_KWARGS if k in value and not (
         isinstance(value[k], int) and not isinstance(value[k], bool) and value[k] >= 1)]
     if sizes:

@@ -7,7 +7,7 @@
   of 1 and sqrt 2, summed over the segments of :mod:`.graph`);
 * mean and median vessel width over the centreline pixels, each across the vessel
   on a perpendicular profile of the mask, its edges placed between samples
-  (:func:`.vessel_widths.centreline_widths`, the profile the calibres use), at the
+  (:func:`.mask_widths.centreline_widths`, the profile the calibres use), at the
   pixels out of sight of a branch or an end point. So a band reads its own width at
   any angle, and the median is not held to the few values ``2 d`` of the distance
   transform takes on thin vessels (2, 2.83, 4, ...);
@@ -46,10 +46,10 @@ from .graph import (
     skeleton_graph,
     trace_segments,
 )
+from .mask_widths import centreline_widths
 from .scale import DEFAULT_FOV_DEGREES, MM_PER_DEGREE, Scale, resolve_scale
 from .shape import box_counting_dimension, centre_line_shape
 from .specks import SPECK_PX, SPECK_REFERENCE_FOV_PX, speck_size  # noqa: F401 - the one rule
-from .vessel_widths import centreline_widths
 
 # The definitions of the measured columns, recorded in every row of a cohort table: raised
 # whenever a column's definition changes, so that tables of two definitions are not mixed.

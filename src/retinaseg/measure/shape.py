@@ -5,7 +5,7 @@ Definitions (all in pixels; :mod:`retinaseg.measure` converts to mm):
 * **Width** here (:func:`widths_px`; the working-scale calibre of
   :mod:`retinaseg.pipeline.caliber` uses it, and the measured width columns did until
   ``MEASURES_VERSION`` 2, which reads them on perpendicular profiles instead,
-  :func:`retinaseg.measure.vessel_widths.centreline_widths`)
+  :func:`retinaseg.measure.mask_widths.centreline_widths`)
   at a skeleton pixel is ``2 d``, with ``d`` the Euclidean distance
   transform of the vessel mask (distance to the nearest background pixel's
   centre), and no -1 or +1 correction. Across a band rasterised from a
