@@ -40,6 +40,7 @@ import numpy as np
 
 from retinaseg.evaluation.artery_vein import add_counts, score_av, with_rates
 from retinaseg.metrics import ScoreHistogram, confusion_counts, scores_from_counts
+from retinaseg.pipeline.av_vote import AV_DECISIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 SET_TITLES = {"drive": "DRIVE-AV", "les_av": "LES-AV", "hrf": "HRF-AV"}
@@ -94,7 +95,7 @@ def our_rows(path: str, device: str = "cpu", decisions=("segment",), tta: str | 
 
     from retinaseg.errors import RetinasegError
     from retinaseg.hub.load import load_model
-    from retinaseg.pipeline.av_vote import vote_by_segment
+    from retinaseg.pipeline.av_vote import decide_av
     from retinaseg.pipeline.segment import segment_at_scale
     from retinaseg.pipeline.settings import resolve_settings
 
@@ -112,16 +113,19 @@ def our_rows(path: str, device: str = "cpu", decisions=("segment",), tta: str | 
                                                 done.prob, done.mask))
         return last["maps"]
 
-    def segment_maps(sample) -> Maps:
-        maps = pixel_maps(sample)
-        artery, vein = vote_by_segment(maps.artery, maps.vein, maps.vessel_mask, sample.fov)
-        return maps._replace(artery=artery, vein=vein)
+    def voted_maps(decision: str):
+        def predict(sample) -> Maps:
+            maps = pixel_maps(sample)
+            artery, vein = decide_av(decision, maps.artery, maps.vein, maps.vessel_mask,
+                                     sample.fov)
+            return maps._replace(artery=artery, vein=vein)
+        return predict
 
-    predictors = {"segment": segment_maps, "pixel": pixel_maps}
+    predictors = {d: voted_maps(d) for d in AV_DECISIONS if d != "pixel"} | {"pixel": pixel_maps}
     shown = shown_path(path, ROOT)
     rows = []
     # pixel first: its row's time holds the network pass, the segment row's the vote alone
-    for decision in sorted(set(decisions), key=("pixel", "segment").index):
+    for decision in sorted(set(decisions), key=("pixel", "segment", "vessel").index):
         facts = {"model": shown, "checkpoint_sha256": model.sha256, "tta": settings.tta,
                  "scale": settings.scale, "av_decision": decision}
         shown_parts = ([decision] if len(set(decisions)) > 1 else []) + \
@@ -258,7 +262,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", dest="models", default=[],
                         metavar="PATH", help="a retinaseg A/V model (repeatable)")
-    parser.add_argument("--av-decision", nargs="+", choices=("segment", "pixel"),
+    parser.add_argument("--av-decision", nargs="+", choices=AV_DECISIONS,
                         default=["segment"],
                         help="our models' A/V decision, a row each: by vessel segment (the "
                              "pipeline's default) and/or by pixel")

@@ -8,8 +8,10 @@ from retinaseg.errors import RetinasegError
 from retinaseg.pipeline.av_vote import (
     check_av_decision,
     segment_owner,
+    vessel_chains,
     vessel_segments,
     vote_by_segment,
+    vote_by_vessel,
 )
 
 
@@ -69,6 +71,35 @@ def test_crossing_vessels_are_decided_apart():
     voted_artery, voted_vein = vote_by_segment(artery, vein, mask, fov)
     assert voted_artery[mid, 10] > voted_vein[mid, 10]    # the horizontal artery
     assert voted_vein[10, mid] > voted_artery[10, mid]    # the vertical vein
+
+
+def test_a_vessel_runs_on_through_a_crossing_as_one_chain():
+    labels, count = vessel_chains(cross())
+    mid = 30
+    assert count == 2  # the horizontal vessel and the vertical one, each through the centre
+    assert labels[mid, 10] == labels[mid, 50] and labels[10, mid] == labels[50, mid]
+    assert labels[mid, 10] != labels[10, mid]
+
+
+def test_a_vessel_decides_an_arm_its_segment_alone_gets_wrong():
+    # The horizontal artery's right arm reads weakly vein (as past a bright reflex); by
+    # segment that arm stays vein, by vessel the chain through the crossing outvotes it.
+    # The vertical vein is a chain of its own and stays vein.
+    mask, fov, mid = cross(), np.ones((61, 61), bool), 30
+    horizontal = np.zeros(mask.shape, bool)
+    horizontal[mid - 1:mid + 2, :] = True
+    horizontal &= mask
+    right = horizontal.copy()
+    right[:, :mid + 2] = False
+    artery = np.where(horizontal, 0.9, np.where(mask, 0.2, 0.0)).astype(np.float32)
+    vein = np.where(horizontal, 0.1, np.where(mask, 0.8, 0.0)).astype(np.float32)
+    artery[right], vein[right] = 0.4, 0.6
+    by_segment = vote_by_segment(artery, vein, mask, fov)
+    by_vessel = vote_by_vessel(artery, vein, mask, fov)
+    assert by_segment[0][mid, 50] < by_segment[1][mid, 50]
+    assert by_vessel[0][mid, 50] > by_vessel[1][mid, 50]
+    assert by_vessel[1][10, mid] > by_vessel[0][10, mid] and \
+        by_vessel[1][50, mid] > by_vessel[0][50, mid]
 
 
 def test_an_empty_mask_changes_nothing():

@@ -8,6 +8,7 @@ from ..checks import FIELD_ANGLE, JOBS, MM_PER_PIXEL, PIXELS
 from ..errors import RetinasegError
 from ..hub.pretrained import DEFAULT_MODEL
 from ..names import BACKENDS, TORCH
+from ..pipeline.av_vote import AV_DECISIONS
 
 DEFAULT_OUT = "retinaseg-out"
 # The photo formats 'segment' reads (retinaseg.data.io.IMAGE_SUFFIXES), without importing it.
@@ -73,11 +74,13 @@ def model_options(parser) -> None:
                              "twice the time) or band "
                              "(again only where they lie outside the range of its validation "
                              "datasets); see README 'Working scale'")
-    parser.add_argument("--av-decision", choices=("segment", "pixel"), default=None,
+    parser.add_argument("--av-decision", choices=AV_DECISIONS, default=None,
                         help="for an artery/vein model: each vessel segment (skeleton between "
                              "branch points) called artery or vein as a whole, by its "
-                             "centreline's mean (segment, the default), or every pixel on its "
-                             "own (pixel: the network's raw decision); docs/artery-vein.md")
+                             "centreline's mean (segment, the default); each vessel (segments "
+                             "chained where they continue each other straight through a branch "
+                             "point or a crossing: vessel); or every pixel on its own (pixel: "
+                             "the network's raw decision); docs/artery-vein.md")
     parser.add_argument("--device", default="auto", type=_device_name,
                         help="auto (CUDA, then MPS, then the CPU; the default), cpu, cuda, "
                              "cuda:N or mps")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-AV_DECISIONS = ("segment", "pixel")
+AV_DECISIONS = ("segment", "vessel", "pixel")
 DEFAULT_AV_DECISION = "segment"
 # How far from a segment's centreline a pixel still follows it, as a share of the FOV
 # width: 8 px on DRIVE's 540 px FOV, about twice its widest vessel's half-width. Pixels
@@ -71,9 +71,45 @@ def vote_by_segment(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray,
                     fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The artery and vein maps with each pixel near a vessel segment decided as its
     segment decides (see the module doc); new arrays, the inputs untouched."""
+    return _vote_by_labels(artery, vein, *vessel_segments(vessel & fov), fov)
+
+
+def vote_by_vessel(artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray,
+                   fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`vote_by_segment`, with the segments first chained through branch points
+    into vessels (:func:`vessel_chains`): one decision per vessel."""
+    return _vote_by_labels(artery, vein, *vessel_chains(vessel & fov), fov)
+
+
+def vessel_chains(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The mask's skeleton segments joined into vessels where two ends at a branch point
+    continue each other nearly straight (:func:`retinaseg.measure.vessel_widths.chain_vessels`,
+    the calibres' rule: a vessel runs on through a crossing and past its side branches):
+    ``(labels, count)``, each vessel's centreline its own label, branch points 0."""
+    from ..measure.vessel_widths import class_segments
+
+    prepared = class_segments(mask)
+    labels = np.zeros(mask.shape, dtype=np.int32)
+    for number, members in enumerate(prepared.vessels, start=1):
+        for k in members:
+            labels[tuple(prepared.segments[k].coords.astype(int).T)] = number
+    labels[prepared.clusters > 0] = 0  # a branch point is every arm's: nobody's vote
+    return labels, len(prepared.vessels)
+
+
+def decide_av(decision: str, artery: np.ndarray, vein: np.ndarray, vessel: np.ndarray,
+              fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The artery and vein maps under an A/V decision of :data:`AV_DECISIONS`."""
+    if decision == "pixel":
+        return artery, vein
+    vote = vote_by_vessel if decision == "vessel" else vote_by_segment
+    return vote(artery, vein, vessel, fov)
+
+
+def _vote_by_labels(artery: np.ndarray, vein: np.ndarray, labels: np.ndarray, count: int,
+                    fov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from ..data.fov import fov_diameter
 
-    labels, count = vessel_segments(vessel & fov)
     if count == 0:
         return artery.copy(), vein.copy()
     log_odds = _logit(artery) - _logit(vein)

@@ -16,7 +16,7 @@ from ..data.geometry import largest_fov_width
 from ..names import VESSEL
 from ..quality.gate import QualitySignals, check_fundus
 from .caliber import band_pass_width, second_pass_width, working_caliber
-from .av_vote import vote_by_segment
+from .av_vote import decide_av
 from .cut import image_cut
 from .postprocess import postprocess_mask
 from .maps import predict_maps, working_fov_width
@@ -77,8 +77,9 @@ def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
     artery/vein model's decision (``settings.av_decision``) is taken once, on the kept pass."""
     kept = _kept_pass(model, image, fov, settings)
     others = kept.others
-    if settings.av_decision == "segment" and ARTERY in others and VEIN in others:
-        artery, vein = vote_by_segment(others[ARTERY], others[VEIN], kept.mask, fov)
+    if settings.av_decision != "pixel" and ARTERY in others and VEIN in others:
+        artery, vein = decide_av(settings.av_decision, others[ARTERY], others[VEIN],
+                                 kept.mask, fov)
         kept = kept._replace(others={**others, ARTERY: artery, VEIN: vein})
     return kept
 
