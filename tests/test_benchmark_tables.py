@@ -185,3 +185,28 @@ def test_a_result_names_its_script_from_the_root_wherever_it_ran(tmp_path, monke
     assert provenance(tmp_path, commit="abc")["command"] == "python benchmarks/label_width.py --x 1"
     monkeypatch.setattr("sys.argv", ["/elsewhere/tool.py"])
     assert provenance(tmp_path, commit="abc")["command"] == "python /elsewhere/tool.py"
+
+
+def _entry(name: str, f1: dict, area: dict) -> dict:
+    return {"model": name, "sources": {s: {"f1": f1[s], "area_ratio": area[s]} for s in f1}}
+
+
+def test_the_ship_rule_needs_all_three_clauses():
+    from ship_rule import judge
+
+    sources = ("drive", "chase_db1", "hrf", "vevio")
+    reference = _entry("general", dict.fromkeys(sources, 0.80),
+                       dict(zip(sources, (1.1, 1.1, 1.1, 1.7))))
+    better = _entry("c", {"drive": 0.795, "chase_db1": 0.80, "hrf": 0.80, "vevio": 0.85},
+                    dict(zip(sources, (1.1, 1.1, 1.1, 1.2))))
+    assert judge(reference, better, ["drive", "chase_db1", "hrf"], 0.01)["ships"]
+    # one in-domain source 0.011 down sinks it, whatever the mean
+    worse_drive = _entry("c", {**{s: 0.80 for s in sources}, "drive": 0.789, "vevio": 0.9},
+                         dict(zip(sources, (1.1, 1.1, 1.1, 1.2))))
+    verdict = judge(reference, worse_drive, ["drive", "chase_db1", "hrf"], 0.01)
+    assert not verdict["ships"] and [c["holds"] for c in verdict["clauses"]] == \
+        [True, False, True, True, True]
+    # half the area is as far off as twice the area: drawing too little is no escape
+    too_thin = _entry("c", {**{s: 0.80 for s in sources}, "vevio": 0.9},
+                      dict(zip(sources, (1 / 1.1, 1 / 1.1, 1 / 1.1, 1 / 1.8))))
+    assert not judge(reference, too_thin, ["drive"], 0.01)["ships"]
