@@ -55,7 +55,7 @@ def judge(reference: dict, candidate: dict, keep: list[str], allowance: float) -
         r, c = reference["sources"][source]["f1"], candidate["sources"][source]["f1"]
         clauses.append({"clause": f"(b) {source} F1 at most {allowance:g} lower",
                         "reference": r, "candidate": c, "holds": c >= r - allowance})
-    clauses.append({"clause": "(c) mean |log area ratio| no larger",
+    clauses.append({"clause": "(c) mean abs(log area ratio) no larger",
                     "reference": ref["mean_abs_log_area"],
                     "candidate": cand["mean_abs_log_area"],
                     "holds": cand["mean_abs_log_area"] <= ref["mean_abs_log_area"]})
