@@ -40,7 +40,7 @@ import numpy as np
 
 from retinaseg.evaluation.artery_vein import add_counts, score_av, with_rates
 from retinaseg.metrics import ScoreHistogram, confusion_counts, scores_from_counts
-from retinaseg.pipeline.av_vote import AV_DECISIONS
+from retinaseg.pipeline.av_vote import AV_DECISIONS, DEFAULT_AV_DECISION
 
 ROOT = Path(__file__).resolve().parents[1]
 SET_TITLES = {"drive": "DRIVE-AV", "les_av": "LES-AV", "hrf": "HRF-AV"}
@@ -83,12 +83,12 @@ class Row(NamedTuple):
     facts: dict             # what the result file says about it (weights, recipe)
 
 
-def our_rows(path: str, device: str = "cpu", decisions=("segment",), tta: str | None = None,
+def our_rows(path: str, device: str = "cpu", decisions=(DEFAULT_AV_DECISION,), tta: str | None = None,
              name_tta: bool = False) -> list[Row]:
     """A retinaseg model with artery and vein outputs, as `retinaseg evaluate` runs it:
     its own settings (``tta``: another test-time augmentation than its own), the dataset's
-    FOV mask; a row per A/V decision (``--av-decision``: by vessel segment, the default, or
-    by pixel). The network runs once per photo: the segment row is the pixel row's maps
+    FOV mask; a row per A/V decision (``--av-decision``: by vessel, the default, by
+    segment or by pixel). The network runs once per photo: a voted row is the pixel row's maps
     voted (pipeline/av_vote), as the pipeline does. ``name_tta`` puts the TTA in the row's
     name, for a table that compares TTAs."""
     from common import shown_path
@@ -263,9 +263,9 @@ def parse_args(argv=None):
     parser.add_argument("--model", action="append", dest="models", default=[],
                         metavar="PATH", help="a retinaseg A/V model (repeatable)")
     parser.add_argument("--av-decision", nargs="+", choices=AV_DECISIONS,
-                        default=["segment"],
-                        help="our models' A/V decision, a row each: by vessel segment (the "
-                             "pipeline's default) and/or by pixel")
+                        default=[DEFAULT_AV_DECISION],
+                        help="our models' A/V decision, a row each: by vessel (the "
+                             "pipeline's default), by segment and/or by pixel")
     parser.add_argument("--tta", nargs="+", metavar="MODE",
                         help="our models' test-time augmentation, a row each (none, flip, "
                              "flip+rot90, rot<K>; default: each model's own)")

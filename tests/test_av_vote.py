@@ -111,7 +111,8 @@ def test_an_empty_mask_changes_nothing():
 
 
 def test_the_decision_setting_is_checked():
-    assert check_av_decision(None) == "segment"
+    assert check_av_decision(None) == "vessel"  # chosen on validation photos
+    assert check_av_decision("segment") == "segment"
     assert check_av_decision("pixel") == "pixel"
     with pytest.raises(RetinasegError, match="unknown A/V decision 'voxel'"):
         check_av_decision("voxel")
@@ -123,6 +124,8 @@ def test_the_cli_takes_the_switch(tmp_path):
     args = build_parser().parse_args(["segment", "x.png", "--out", str(tmp_path),
                                       "--av-decision", "pixel"])
     assert args.av_decision == "pixel"
+    args = build_parser().parse_args(["segment", "x.png", "--av-decision", "vessel"])
+    assert args.av_decision == "vessel"
 
 
 def test_an_av_job_resumed_with_the_other_decision_is_refused(tmp_path):

@@ -86,23 +86,27 @@ def end_point_count(graph: SkeletonGraph) -> int:
 
 def trace_segments(graph: SkeletonGraph) -> list[Segment]:
     """Every segment between node pixels, then every closed ring of degree-2 pixels."""
-    degree = graph.degree
-    neighbours = graph.neighbours.tolist()
-    passed = np.zeros(len(degree), dtype=bool)  # degree-2 pixels already in a segment
+    degree_array = graph.degree
+    # The walks step pixel by pixel in Python: on plain lists, not numpy scalars (several
+    # times faster), and for a degree-2 pixel only its two neighbours, the walk's whole need.
+    degree = degree_array.tolist()
+    ordered = np.sort(graph.neighbours, axis=1)  # -1s first: a degree-2 pixel's two come last
+    ahead, behind = ordered[:, -1].tolist(), ordered[:, -2].tolist()
+    passed = [False] * len(degree)  # degree-2 pixels already in a segment
     paths: list[tuple[list[int], bool]] = []
     node_pairs: set[tuple[int, int]] = set()
-    for start in np.flatnonzero(degree != 2).tolist():
-        for first in neighbours[start]:
+    for start in np.flatnonzero(degree_array != 2).tolist():
+        for first in graph.neighbours[start].tolist():
             if first < 0 or (degree[first] == 2 and passed[first]):
                 continue
             if degree[first] != 2:  # two nodes side by side: a one-step segment
                 if _one_step_segment(start, first, degree, node_pairs):
                     paths.append(([start, first], False))
                 continue
-            paths.append((_walk(start, first, degree, neighbours, passed), False))
-    for start in np.flatnonzero((degree == 2) & ~passed).tolist():
+            paths.append((_walk(start, first, degree, (ahead, behind), passed), False))
+    for start in np.flatnonzero(degree_array == 2).tolist():
         if not passed[start]:
-            paths.append((_walk_ring(start, neighbours, passed), True))
+            paths.append((_walk_ring(start, (ahead, behind), passed), True))
     return [Segment(graph.coords[path].astype(float), closed) for path, closed in paths]
 
 
@@ -116,29 +120,32 @@ def _one_step_segment(a: int, b: int, degree: np.ndarray, seen: set) -> bool:
     return True
 
 
-def _walk(start: int, first: int, degree, neighbours, passed) -> list[int]:
-    """From node ``start`` through degree-2 pixels to the next node (maybe ``start``)."""
+def _walk(start: int, first: int, degree: list, pair: tuple, passed: list) -> list[int]:
+    """From node ``start`` through degree-2 pixels to the next node (maybe ``start``);
+    ``pair``: each pixel's two neighbours (meaningful for degree-2 pixels)."""
+    ahead, behind = pair
     path, previous, current = [start], start, first
     for _ in range(len(degree)):  # each step passes a new pixel: bounded by the skeleton
         if degree[current] != 2 or passed[current]:
             break
         passed[current] = True
         path.append(current)
-        a, b = (n for n in neighbours[current] if n >= 0)
+        a, b = ahead[current], behind[current]
         previous, current = current, (b if a == previous else a)
     path.append(current)
     return path
 
 
-def _walk_ring(start: int, neighbours, passed) -> list[int]:
+def _walk_ring(start: int, pair: tuple, passed: list) -> list[int]:
     """Around a ring of degree-2 pixels back to ``start``; the path ends where it began."""
+    ahead, behind = pair
     path, previous, current = [], -1, start
     for _ in range(len(passed)):
         if passed[current]:
             break
         passed[current] = True
         path.append(current)
-        a, b = (n for n in neighbours[current] if n >= 0)
+        a, b = ahead[current], behind[current]
         previous, current = current, (b if a == previous else a)
     path.append(start)
     return path

@@ -1,17 +1,26 @@
-"""Artery or vein decided by vessel segment, not pixel by pixel.
+"""Artery or vein decided by vessel, not pixel by pixel.
 
-A vessel keeps its kind from one branch point to the next, but a network's per-pixel
-decision flickers along it: a few pixels of a vein called artery where the vein passes
-a bright reflex, half a vessel's width called one thing and half the other. So each
-vessel segment of the mask (its skeleton between branch points and crossings) takes
-one decision, the mean over its centreline pixels of the artery-minus-vein log-odds,
-and every pixel near it follows. Breaking the skeleton at its branch points keeps two
-vessels that cross apart: each side of a crossing votes on its own.
+A vessel keeps its kind from the disc to its end, but a network's per-pixel decision
+flickers along it: a few pixels of a vein called artery where the vein passes a bright
+reflex, half a vessel's width called one thing and half the other. So each vessel of the
+mask takes one decision, the mean over its centreline pixels of the artery-minus-vein
+log-odds, and every pixel near it follows.
+
+What counts as one vessel (``--av-decision``):
+
+* ``vessel`` (the default): the skeleton's segments chained through each branch point
+  and crossing where two of them continue each other nearly straight
+  (:func:`vessel_chains`, the calibres' chaining). A vessel runs on through a crossing,
+  so its arms on either side vote together, and the crossing vessel is a chain of its
+  own; a side branch leaving it votes on its own.
+* ``segment``: each piece of skeleton between two branch points or crossings. Cutting
+  there keeps two crossing vessels apart, but every short piece then votes alone.
+* ``pixel``: the network's own decision at every pixel.
 
 Each pixel keeps its two probabilities; only which of them is the artery's changes
-(the pair is swapped where the pixel's own decision disagrees with its segment's), so
+(the pair is swapped where the pixel's own decision disagrees with its vessel's), so
 each map stays vessel-shaped and the masks (``segment.output_masks``, likelier of the
-two) follow the segment.
+two) follow the vessel.
 
 Chosen on validation photos of the A/V model's training sources (DRIVE 21-22, HRF
 05_h/05_g/05_dr, LES-AV 12; never a test photo): docs/artery-vein.md.
@@ -21,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 AV_DECISIONS = ("segment", "vessel", "pixel")
-DEFAULT_AV_DECISION = "segment"
+DEFAULT_AV_DECISION = "vessel"
 # How far from a segment's centreline a pixel still follows it, as a share of the FOV
 # width: 8 px on DRIVE's 540 px FOV, about twice its widest vessel's half-width. Pixels
 # farther out (background, or a vessel the mask missed) keep their own decision.

@@ -71,7 +71,7 @@ class InferenceSettings:
     postprocess: Postprocess   # mask post-processing (pipeline.postprocess)
     scale: str                 # working scale rule (SCALES)
     quality_check: bool = True  # refuse photos in which no usable fundus is seen
-    av_decision: str = DEFAULT_AV_DECISION  # artery or vein by vessel segment or by pixel (av_vote)
+    av_decision: str = DEFAULT_AV_DECISION  # artery or vein by vessel, segment or pixel (av_vote)
 
     def describe(self) -> dict:
         """The settings as a results table or a log records them."""
