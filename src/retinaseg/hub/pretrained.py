@@ -75,6 +75,11 @@ _register(PretrainedWeights(
                 "at 512-1792 px; each photo cut at its own Otsu threshold; the default",
     # no post-processing: benchmarks/results/postprocess_six_rgb_dice_cycle3.md chose none
     # on its 13 validation photos
+    postprocess=None,
+    # benchmarks/results/caliber_scale_general.json, reference_caliber_px and band_px (the
+    # same as its meta's, as `retinaseg calibrate` measured them on those photos)
+    caliber_px=11.4007,
+    caliber_band=(6.0, 17.7048),
     onnx_sha256="637c1b32156ed71d03c8651e3776fedaeb29f6aeaebe32fde758dccfa9091f34",
 ))
 
