@@ -75,7 +75,8 @@ from retinaseg.metrics import ScoreHistogram, best_threshold_of_bins
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_SETS = (("drive", "DRIVE test"), ("chase_db1", "CHASE_DB1 test"),
-             ("hrf", "HRF test (full resolution)"))
+             ("hrf", "HRF test (full resolution)"), ("les_av", "LES-AV test"),
+             ("av_wide", "AV-WIDE test"), ("vevio", "VEVIO test (frames and mosaics)"))
 LWNET_EXPERIMENT = "wnet_drive"
 LWNET_THRESHOLD = 0.4196  # predict_one_image.py:25, --bin_thresh default
 LWNET_THRESHOLD_SOURCE = "LWNet's shipped cut, predict_one_image.py:25"
@@ -375,7 +376,7 @@ def parse_args(argv=None):
     parser.add_argument("--model", action="append", dest="models", metavar="NAME_OR_PATH",
                         help="retinaseg model beside LWNet (repeatable; default: general)")
     parser.add_argument("--test-set", action="append", dest="test_sets", choices=dict(TEST_SETS),
-                        help="only this test set (repeatable; default: all three)")
+                        help="only this test set (repeatable; default: all six)")
     parser.add_argument("--limit", type=int, default=0, help="first N test images of each set")
     parser.add_argument("--device", default="cpu", help="device for the retinaseg models")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/lwnet_side_by_side",
