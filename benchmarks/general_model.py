@@ -105,15 +105,26 @@ def score_test_set(bundle, name: str, data_root, limit: int = 0, threshold=None,
     """One model on one test split: the pooled scores, vessel measures and provenance.
     ``threshold``: a number, ``otsu`` or None (the model's own rule), as ``--threshold``;
     ``tta``: a test-time augmentation, None for the model's own, as ``--tta``."""
+    from loco import Tally, subset_of  # the groups leave one camera out reports apart
+
     data = load_dataset(name, "test", data_root)
     data = data[:limit] if limit else data
     vessels = VesselComparison(bundle.meta.threshold)
+    group_of = subset_of(name, data_root)
+    groups = Tally(group_of) if group_of else None
+
+    def on_image(*args) -> None:
+        vessels(*args)
+        if groups is not None:
+            groups(*args)
+
     result = evaluate_model(bundle, data, EvalOptions(resolve_settings(bundle, threshold=threshold, tta=tta), topology=True),
-                            on_image=vessels)
+                            on_image=on_image)
     pooled = {k: result.pooled[k] for k in SCORES if k in result.pooled}
     pooled["cldice"] = result.topology["cldice"]
+    subsets = {k: v for k, v in groups.scores().items() if k != "all"} if groups else {}
     return {"dataset": name, "images": result.images, "ids": data.ids, **pooled,
-            **vessels.summary(), "threshold": result.threshold,
+            **vessels.summary(), "subsets": subsets, "threshold": result.threshold,
             "threshold_rule": result.threshold_rule, "threshold_source": result.threshold_source, "fov": result.fov,
             "seconds_per_image": result.seconds_per_image}
 
@@ -184,10 +195,35 @@ def markdown(result: dict) -> str:
     if result["limit"]:
         lines += [f"- **only the first {result['limit']} images of each test set (--limit)**", ""]
     lines += [_scores_table(result["models"]), ""]
+    subsets = _subsets_table(result["models"])
+    if subsets:
+        lines += ["Subsets (HRF by diagnosis, LES-AV glaucoma against normal from its "
+                  "`Data.xlsx`, VEVIO frames against mosaics), pooled the same way: "
+                  "F1 / AUC / predicted-to-true area", "", subsets, ""]
     lines += [_model_line(m) for m in result["models"]]
     if result.get("training"):
         lines += ["", _training_lines(result["training"], result.get("training_note"))]
     return "\n".join(lines) + "\n"
+
+
+def _subsets_table(models: list[dict]) -> str:
+    """One row per test set and subset, a column per model ('' where none has subsets)."""
+    keys = [(name, group) for name, row in models[0]["test_sets"].items()
+            for group in sorted(row.get("subsets", {}))]
+    if not keys:
+        return ""
+    rows = []
+    for name, group in keys:
+        cells = []
+        for model in models:
+            g = model["test_sets"].get(name, {}).get("subsets", {}).get(group)
+            cells.append(f"{g['f1']:.4f} / {g['auc_roc']:.4f} / {g['area_ratio']:.2f}"
+                         if g else "-")
+        images = models[0]["test_sets"][name]["subsets"][group]["images"]
+        rows.append("| " + " | ".join([name, group, str(images), *cells]) + " |")
+    header = ["test set", "subset", "images", *[f"`{m['model']}`" for m in models]]
+    return "\n".join(["| " + " | ".join(header) + " |",
+                      "|" + "---|" * 3 + "---:|" * len(models), *rows])
 
 
 def _scores_table(models: list[dict]) -> str:
