@@ -87,8 +87,8 @@ def our_rows(path: str, device: str = "cpu", decisions=(DEFAULT_AV_DECISION,), t
              name_tta: bool = False) -> list[Row]:
     """A retinaseg model with artery and vein outputs, as `retinaseg evaluate` runs it:
     its own settings (``tta``: another test-time augmentation than its own), the dataset's
-    FOV mask; a row per A/V decision (``--av-decision``: by vessel, the default, by
-    segment or by pixel). The network runs once per photo: a voted row is the pixel row's maps
+    FOV mask; a row per A/V decision (``--av-decision``: by segment, the default, by
+    vessel or by pixel). The network runs once per photo: a voted row is the pixel row's maps
     voted (pipeline/av_vote), as the pipeline does. ``name_tta`` puts the TTA in the row's
     name, for a table that compares TTAs."""
     from common import shown_path
@@ -264,8 +264,8 @@ def parse_args(argv=None):
                         metavar="PATH", help="a retinaseg A/V model (repeatable)")
     parser.add_argument("--av-decision", nargs="+", choices=AV_DECISIONS,
                         default=[DEFAULT_AV_DECISION],
-                        help="our models' A/V decision, a row each: by vessel (the "
-                             "pipeline's default), by segment and/or by pixel")
+                        help="our models' A/V decision, a row each: by segment (the "
+                             "pipeline's default), by vessel and/or by pixel")
     parser.add_argument("--tta", nargs="+", metavar="MODE",
                         help="our models' test-time augmentation, a row each (none, flip, "
                              "flip+rot90, rot<K>; default: each model's own)")

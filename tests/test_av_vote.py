@@ -111,8 +111,8 @@ def test_an_empty_mask_changes_nothing():
 
 
 def test_the_decision_setting_is_checked():
-    assert check_av_decision(None) == "vessel"  # chosen on validation photos
-    assert check_av_decision("segment") == "segment"
+    assert check_av_decision(None) == "segment"
+    assert check_av_decision("vessel") == "vessel"
     assert check_av_decision("pixel") == "pixel"
     with pytest.raises(RetinasegError, match="unknown A/V decision 'voxel'"):
         check_av_decision("voxel")

@@ -75,12 +75,12 @@ def model_options(parser) -> None:
                              "(again only where they lie outside the range of its validation "
                              "datasets); see README 'Working scale'")
     parser.add_argument("--av-decision", choices=AV_DECISIONS, default=None,
-                        help="for an artery/vein model: each vessel called artery or vein "
-                             "as a whole, by its centreline's mean (vessel, the default: "
-                             "skeleton segments chained where they continue each other "
-                             "straight through a branch point or a crossing); each segment "
-                             "between branch points on its own (segment); or every pixel on "
-                             "its own (pixel: the network's raw decision); docs/artery-vein.md")
+                        help="for an artery/vein model: each vessel segment (skeleton between "
+                             "branch points) called artery or vein as a whole, by its "
+                             "centreline's mean (segment, the default); each vessel, its "
+                             "segments chained where they continue each other straight through "
+                             "a branch point or a crossing (vessel); or every pixel on its own "
+                             "(pixel: the network's raw decision); docs/artery-vein.md")
     parser.add_argument("--device", default="auto", type=_device_name,
                         help="auto (CUDA, then MPS, then the CPU; the default), cpu, cuda, "
                              "cuda:N or mps")

@@ -8,13 +8,14 @@ log-odds, and every pixel near it follows.
 
 What counts as one vessel (``--av-decision``):
 
-* ``vessel`` (the default): the skeleton's segments chained through each branch point
-  and crossing where two of them continue each other nearly straight
-  (:func:`vessel_chains`, the calibres' chaining). A vessel runs on through a crossing,
-  so its arms on either side vote together, and the crossing vessel is a chain of its
-  own; a side branch leaving it votes on its own.
-* ``segment``: each piece of skeleton between two branch points or crossings. Cutting
-  there keeps two crossing vessels apart, but every short piece then votes alone.
+* ``segment`` (the default): each piece of skeleton between two branch points or
+  crossings. Cutting there keeps two crossing vessels apart.
+* ``vessel``: the skeleton's segments chained through each branch point and crossing
+  where two of them continue each other nearly straight (:func:`vessel_chains`, the
+  calibres' chaining). A vessel runs on through a crossing, so its arms on either side
+  vote together, and the crossing vessel is a chain of its own; a side branch leaving
+  it votes on its own. On the validation photos it tied ``segment`` (docs/artery-vein.md),
+  so the default stayed.
 * ``pixel``: the network's own decision at every pixel.
 
 Each pixel keeps its two probabilities; only which of them is the artery's changes
@@ -30,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 
 AV_DECISIONS = ("segment", "vessel", "pixel")
-DEFAULT_AV_DECISION = "vessel"
+DEFAULT_AV_DECISION = "segment"
 # How far from a segment's centreline a pixel still follows it, as a share of the FOV
 # width: 8 px on DRIVE's 540 px FOV, about twice its widest vessel's half-width. Pixels
 # farther out (background, or a vessel the mask missed) keep their own decision.
