@@ -124,8 +124,9 @@ def our_rows(path: str, device: str = "cpu", decisions=(DEFAULT_AV_DECISION,), t
     predictors = {d: voted_maps(d) for d in AV_DECISIONS if d != "pixel"} | {"pixel": pixel_maps}
     shown = shown_path(path, ROOT)
     rows = []
-    # pixel first: its row's time holds the network pass, the segment row's the vote alone
-    for decision in sorted(set(decisions), key=("pixel", "segment", "vessel").index):
+    # pixel first: its row's time holds the network pass, a voted row's the vote alone
+    order = ("pixel",) + tuple(d for d in AV_DECISIONS if d != "pixel")
+    for decision in sorted(set(decisions), key=order.index):
         facts = {"model": shown, "checkpoint_sha256": model.sha256, "tta": settings.tta,
                  "scale": settings.scale, "av_decision": decision}
         shown_parts = ([decision] if len(set(decisions)) > 1 else []) + \

@@ -207,7 +207,7 @@ def markdown(result: dict) -> str:
 
 
 def _subsets_table(models: list[dict]) -> str:
-    """One row per test set and subset, a column per model ('' where none has subsets)."""
+    """One row per test set and subset, a column per model ('' where no set has subsets)."""
     keys = [(name, group) for name, row in models[0]["test_sets"].items()
             for group in sorted(row.get("subsets", {}))]
     if not keys:
@@ -219,11 +219,10 @@ def _subsets_table(models: list[dict]) -> str:
             g = model["test_sets"].get(name, {}).get("subsets", {}).get(group)
             cells.append(f"{g['f1']:.4f} / {g['auc_roc']:.4f} / {g['area_ratio']:.2f}"
                          if g else "-")
-        images = models[0]["test_sets"][name]["subsets"][group]["images"]
-        rows.append("| " + " | ".join([name, group, str(images), *cells]) + " |")
+        rows.append([name, group, models[0]["test_sets"][name]["subsets"][group]["images"],
+                     *cells])
     header = ["test set", "subset", "images", *[f"`{m['model']}`" for m in models]]
-    return "\n".join(["| " + " | ".join(header) + " |",
-                      "|" + "---|" * 3 + "---:|" * len(models), *rows])
+    return markdown_table(header, rows, "lll" + "r" * len(models))
 
 
 def _scores_table(models: list[dict]) -> str:

@@ -77,7 +77,7 @@ def segment_at_scale(model: LoadedModel, image: np.ndarray, fov: np.ndarray,
     artery/vein model's decision (``settings.av_decision``) is taken once, on the kept pass."""
     kept = _kept_pass(model, image, fov, settings)
     others = kept.others
-    if settings.av_decision != "pixel" and ARTERY in others and VEIN in others:
+    if ARTERY in others and VEIN in others:
         artery, vein = decide_av(settings.av_decision, others[ARTERY], others[VEIN],
                                  kept.mask, fov)
         kept = kept._replace(others={**others, ARTERY: artery, VEIN: vein})
