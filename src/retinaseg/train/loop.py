@@ -168,9 +168,15 @@ def fit(cfg: TrainConfig) -> Path:
     try:
         check_world(cfg, world.size)
         if not world.is_main:
-            return _fit(dataclasses.replace(cfg, progress=False), world, device, out, {})
-        with discarded_on_failed_start(out) as on_disk:
-            return _fit(cfg, world, device, out, on_disk)
+            result = _fit(dataclasses.replace(cfg, progress=False), world, device, out, {})
+        else:
+            with discarded_on_failed_start(out) as on_disk:
+                result = _fit(cfg, world, device, out, on_disk)
+        # Every rank past its last collective before the group is torn down: a gloo rank
+        # whose peer destroys the group under it can abort at exit ("terminate called
+        # without an active exception"). Only on success: a failed peer would never come.
+        world.barrier()
+        return result
     finally:
         world.close()
 
